@@ -1,0 +1,7 @@
+//! # k4sync-host
+//!
+//! The std side of k4sync: the only crate that performs I/O. It binds `k4sync-core` to real
+//! transports (USB through nusb, colour through V4L2) and to the in-process emulator, and holds
+//! the recorder, the Matroska writer/reader and the `k4sync` command line.
+
+pub use k4sync_core as core;

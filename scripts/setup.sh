@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need, idempotently: rustup targets for the no_std proof and
+# the SBC, and Debian's cross linker and qemu-user for running aarch64 tests.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*"; }
+
+need_targets=()
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+for t in thumbv7em-none-eabihf aarch64-unknown-linux-gnu; do
+  grep -qx "$t" <<<"$installed_targets" || need_targets+=("$t")
+done
+if [ ${#need_targets[@]} -gt 0 ]; then
+  log "rustup target add ${need_targets[*]}"
+  rustup target add "${need_targets[@]}"
+fi
+
+need_debs=()
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_debs+=(gcc-aarch64-linux-gnu)
+[ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || need_debs+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1 || need_debs+=(qemu-user-static)
+if [ ${#need_debs[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  log "apt-get install ${need_debs[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_debs[@]}"
+fi
+log "ready"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI runs and what the README names. Installs its own prerequisites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "prerequisites"
+bash scripts/setup.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "no_std proof: k4sync-core for thumbv7em-none-eabihf"
+cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked
+cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked --features emulator
+
+step "k4sync-core tests on aarch64 (the SBC target) under qemu-user"
+QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU -L /usr/aarch64-linux-gnu"
+cargo test -p k4sync-core --target aarch64-unknown-linux-gnu --all-features --locked
+
+step "workspace tests (x86_64)"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-features --locked --no-fail-fast
+  cargo test --workspace --doc --locked
+else
+  cargo test --workspace --all-features --locked --no-fail-fast
+fi
