@@ -26,8 +26,8 @@ cargo test -p k4sync-core --target aarch64-unknown-linux-gnu --all-features --lo
 
 step "workspace tests (x86_64)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --all-features --locked --no-fail-fast
   cargo test --workspace --doc --locked
+  cargo nextest run --workspace --all-features --locked --no-fail-fast
 else
   cargo test --workspace --all-features --locked --no-fail-fast
 fi

@@ -71,7 +71,10 @@ impl fmt::Display for WireError {
                 packet,
                 field,
                 value,
-            } => write!(f, "{packet}: {field} has invalid value {value} ({value:#x})"),
+            } => write!(
+                f,
+                "{packet}: {field} has invalid value {value} ({value:#x})"
+            ),
             WireError::BufferTooSmall {
                 packet,
                 needed,

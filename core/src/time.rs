@@ -64,10 +64,9 @@ pub const fn effective_delay_usec(ticks: i32) -> i32 {
 
 /// A frame period in µs as the SDK computes it: `1_000_000 / fps`, integer.
 pub const fn frame_period_usec(fps: u32) -> u32 {
-    if fps == 0 {
-        0
-    } else {
-        1_000_000 / fps
+    match 1_000_000u32.checked_div(fps) {
+        Some(period) => period,
+        None => 0,
     }
 }
 

@@ -107,9 +107,7 @@ impl DepthMode {
     pub const fn sensor_mode(self) -> Option<SensorMode> {
         match self {
             DepthMode::Off => None,
-            DepthMode::Nfov2x2Binned | DepthMode::NfovUnbinned => {
-                Some(SensorMode::LongThrowNative)
-            }
+            DepthMode::Nfov2x2Binned | DepthMode::NfovUnbinned => Some(SensorMode::LongThrowNative),
             DepthMode::Wfov2x2Binned => Some(SensorMode::QuarterMegapixel),
             DepthMode::WfovUnbinned => Some(SensorMode::Megapixel),
             DepthMode::PassiveIr => Some(SensorMode::PseudoCommon),
