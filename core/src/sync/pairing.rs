@@ -459,46 +459,18 @@ impl<C, D> CapturePairer<C, D> {
 
     /// A colour frame arrived; `device_ts_usec` is the colour image's device timestamp.
     pub fn push_colour(&mut self, device_ts_usec: u64, handle: C) {
-        let image = Image {
+        self.push(Frame::Colour(Image {
             device_ts_usec,
             handle,
-        };
-        if self.state != PairingState::Running {
-            self.ignore(Frame::Colour(image));
-        } else if !self.config.pairing_active() {
-            self.pass_through(Capture::ColourOnly(image));
-        } else {
-            if let Some(evicted) = self.colour.hold(image) {
-                self.note_pending_overflow(FrameKind::Colour, self.colour.candidate_ts());
-                self.release_alone(Frame::Colour(evicted));
-            }
-            self.match_candidates();
-        }
+        }));
     }
 
     /// A depth capture arrived; `device_ts_usec` is its IR image's device timestamp.
     pub fn push_depth(&mut self, device_ts_usec: u64, handle: D) {
-        let image = Image {
+        self.push(Frame::Depth(Image {
             device_ts_usec,
             handle,
-        };
-        if self.state != PairingState::Running {
-            self.ignore(Frame::Depth(image));
-        } else if !self.config.pairing_active() {
-            self.pass_through(Capture::DepthOnly(image));
-        } else if self.waiting_for_clean_depth_ts
-            && self.config.is_pre_reset_depth_ts(device_ts_usec)
-        {
-            self.counters.dropped_early_depth = self.counters.dropped_early_depth.saturating_add(1);
-            self.emit(PairingEvent::DroppedEarlyDepth { depth: image });
-        } else {
-            self.waiting_for_clean_depth_ts = false;
-            if let Some(evicted) = self.depth.hold(image) {
-                self.note_pending_overflow(FrameKind::Depth, self.depth.candidate_ts());
-                self.release_alone(Frame::Depth(evicted));
-            }
-            self.match_candidates();
-        }
+        }));
     }
 
     /// The oldest capture in the output queue (what `k4a_device_get_capture` returns).
@@ -545,6 +517,35 @@ impl<C, D> CapturePairer<C, D> {
     /// Whether depth frames are still being checked for a pre-reset timestamp (§8.3.5).
     pub fn waiting_for_clean_depth_ts(&self) -> bool {
         self.waiting_for_clean_depth_ts
+    }
+
+    /// The arrival rules of §8.3, in order.
+    fn push(&mut self, frame: Frame<C, D>) {
+        if self.state != PairingState::Running {
+            return self.ignore(frame);
+        }
+        if !self.config.pairing_active() {
+            return self.pass_through(Capture::from(frame));
+        }
+        let evicted = match frame {
+            Frame::Colour(image) => self.colour.hold(image).map(Frame::Colour),
+            Frame::Depth(image) => {
+                if self.waiting_for_clean_depth_ts
+                    && self.config.is_pre_reset_depth_ts(image.device_ts_usec)
+                {
+                    self.counters.dropped_early_depth =
+                        self.counters.dropped_early_depth.saturating_add(1);
+                    return self.emit(PairingEvent::DroppedEarlyDepth { depth: image });
+                }
+                self.waiting_for_clean_depth_ts = false;
+                self.depth.hold(image).map(Frame::Depth)
+            }
+        };
+        if let Some(evicted) = evicted {
+            self.note_pending_overflow(evicted.kind());
+            self.release_alone(evicted);
+        }
+        self.match_candidates();
     }
 
     /// The matching loop of §8.3.7, run until one stream has no candidate.
@@ -595,7 +596,11 @@ impl<C, D> CapturePairer<C, D> {
         self.deliver(capture);
     }
 
-    fn note_pending_overflow(&mut self, kind: FrameKind, promoted_ts_usec: Option<u64>) {
+    fn note_pending_overflow(&mut self, kind: FrameKind) {
+        let promoted_ts_usec = match kind {
+            FrameKind::Colour => self.colour.candidate_ts(),
+            FrameKind::Depth => self.depth.candidate_ts(),
+        };
         self.counters.pending_overflows = self.counters.pending_overflows.saturating_add(1);
         self.emit(PairingEvent::PendingOverflow {
             kind,
@@ -966,6 +971,24 @@ mod tests {
         );
         assert_eq!(pairer.counters().released_alone, 2);
         assert_eq!(pairer.counters().paired, 1);
+    }
+
+    #[test]
+    fn dropped_colour_releases_its_depth_alone_then_pairing_resumes() {
+        let mut pairer = running(with_delay(500));
+        pairer.push_colour(33_333, 1);
+        pairer.push_depth(33_833, 1);
+        pairer.push_depth(67_166, 2);
+        pairer.push_colour(99_999, 3);
+        pairer.push_depth(100_499, 3);
+        assert_eq!(
+            captures(&mut pairer),
+            [
+                both(33_333, 1, 33_833, 1),
+                Capture::DepthOnly(img(67_166, 2)),
+                both(99_999, 3, 100_499, 3),
+            ]
+        );
     }
 
     #[test]
