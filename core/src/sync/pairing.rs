@@ -381,12 +381,6 @@ impl<H> Stream<H> {
     }
 }
 
-impl<C, D> Default for CapturePairer<C, D> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// The capture pairing state machine of one device (reference §8).
 ///
 /// `C` and `D` are the host's handles for colour and depth frames. Every handle pushed comes
@@ -402,6 +396,12 @@ pub struct CapturePairer<C, D> {
     output: Deque<Capture<C, D>, SYNC_QUEUE_SIZE>,
     events: Deque<PairingEvent<C, D>, EVENT_CAPACITY>,
     counters: PairingCounters,
+}
+
+impl<C, D> Default for CapturePairer<C, D> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<C, D> CapturePairer<C, D> {
