@@ -108,13 +108,7 @@ impl SysConfig {
 
     /// Writes the 13 packed bytes at the start of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
-        if buf.len() < Self::LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: SYS_CONFIG,
-                needed: Self::LEN,
-                got: buf.len(),
-            });
-        }
+        crate::wire::field::room(SYS_CONFIG, buf.len(), Self::LEN)?;
         self.write(buf);
         Ok(())
     }

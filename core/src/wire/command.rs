@@ -356,13 +356,7 @@ impl Command {
     /// bytes; returns the number written.
     pub fn emit_data(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.data_len();
-        if buf.len() < len {
-            return Err(WireError::BufferTooSmall {
-                packet: "command data",
-                needed: len,
-                got: buf.len(),
-            });
-        }
+        crate::wire::field::room("command data", buf.len(), len)?;
         match *self {
             Command::NvDataGet { tag } => set_u32_le(buf, 0..4, tag),
             Command::DepthModeSet { mode } => set_u32_le(buf, 0..4, mode.wire_value()),
@@ -659,14 +653,7 @@ impl CommandRepr {
     /// Writes the header and command data into the first [`buffer_len`](Self::buffer_len)
     /// bytes of the view.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut CommandPacket<T>) -> Result<()> {
-        let got = packet.buffer.as_ref().len();
-        if got < self.buffer_len() {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed: self.buffer_len(),
-                got,
-            });
-        }
+        crate::wire::field::room(PACKET, packet.buffer.as_ref().len(), self.buffer_len())?;
         packet.set_packet_type(PACKET_TYPE);
         packet.set_transaction_id(self.transaction_id);
         packet.set_payload_size(self.payload_size);

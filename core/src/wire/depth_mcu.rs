@@ -321,13 +321,7 @@ impl ComponentVersions {
     /// Writes the 18 packed bytes at the start of `buf`.
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         use version_field as f;
-        if buf.len() < Self::LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: "COMPONENT_VERSION_GET result",
-                needed: Self::LEN,
-                got: buf.len(),
-            });
-        }
+        crate::wire::field::room("COMPONENT_VERSION_GET result", buf.len(), Self::LEN)?;
         let byte = |value: u16, field: &'static str| {
             u8::try_from(value).map_err(|_| WireError::BadValue {
                 packet: "COMPONENT_VERSION_GET result",
@@ -577,13 +571,7 @@ impl FirmwareUpdateStatus {
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         use update_field as f;
-        if buf.len() < Self::LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: "GET_FIRMWARE_UPDATE_STATUS result",
-                needed: Self::LEN,
-                got: buf.len(),
-            });
-        }
+        crate::wire::field::room("GET_FIRMWARE_UPDATE_STATUS result", buf.len(), Self::LEN)?;
         set_u16_le(buf, f::DEPTH, self.depth.0);
         set_u16_le(buf, f::RGB, self.rgb.0);
         set_u16_le(buf, f::AUDIO, self.audio.0);

@@ -225,14 +225,7 @@ impl ResponseRepr {
 
     /// Writes all 16 bytes, reserved as 0.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ResponsePacket<T>) -> Result<()> {
-        let got = packet.buffer.as_ref().len();
-        if got < PACKET_LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed: PACKET_LEN,
-                got,
-            });
-        }
+        crate::wire::field::room(PACKET, packet.buffer.as_ref().len(), PACKET_LEN)?;
         self.write(packet);
         Ok(())
     }
