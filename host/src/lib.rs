@@ -6,4 +6,5 @@
 
 pub use k4sync_core as core;
 
+pub mod demo;
 pub mod transport;

@@ -104,6 +104,19 @@ pub fn need(
     }
 }
 
+/// Checks that an emit target of `buf_len` bytes can hold the `needed` bytes of `packet`.
+pub fn room(packet: &'static str, buf_len: usize, needed: usize) -> crate::error::Result<()> {
+    if buf_len < needed {
+        Err(crate::WireError::BufferTooSmall {
+            packet,
+            needed,
+            got: buf_len,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
