@@ -249,7 +249,8 @@ pub enum Event {
     Stopped,
     /// Stop and start in one step.
     Restarted,
-    /// The rig's master was (re)started after this device.
+    /// The rig's master was restarted after this device; re-arms a subordinate that lost sync
+    /// by restarting or lost its pulses, ignored otherwise.
     MasterRestarted,
     /// The device was reset or re-enumerated: configuration and alignment are gone.
     DeviceReset,
@@ -529,5 +530,301 @@ pub fn check_rig_consistency(sessions: &[SyncSession]) -> Result<(), RigError> {
             other,
         }),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IN: JackState = JackState {
+        sync_in: true,
+        sync_out: false,
+    };
+    const OUT: JackState = JackState {
+        sync_in: false,
+        sync_out: true,
+    };
+    const BOTH: JackState = JackState {
+        sync_in: true,
+        sync_out: true,
+    };
+    const NONE: JackState = JackState {
+        sync_in: false,
+        sync_out: false,
+    };
+
+    fn session(mode: WiredSyncMode, jack: JackState) -> SyncSession {
+        let mut s = SyncSession::new();
+        s.handle(Event::Configured(mode, Fps::Fps30));
+        s.handle(Event::JackRead(jack));
+        s
+    }
+
+    fn streaming_subordinate() -> SyncSession {
+        let mut s = session(WiredSyncMode::Subordinate, IN);
+        s.handle(Event::Started);
+        s.handle(Event::FrameReceived { device_ts_usec: 0 });
+        assert_eq!(s.state(), SessionState::Streaming);
+        s
+    }
+
+    #[test]
+    fn jack_bits_map_to_cable_presence() {
+        assert_eq!(CablePresence::from(NONE), CablePresence::Unplugged);
+        assert_eq!(CablePresence::from(IN), CablePresence::SyncInOnly);
+        assert_eq!(CablePresence::from(OUT), CablePresence::SyncOutOnly);
+        assert_eq!(CablePresence::from(BOTH), CablePresence::Both);
+    }
+
+    #[test]
+    fn subordinate_needs_sync_in() {
+        let sub = WiredSyncMode::Subordinate;
+        assert_eq!(
+            can_start(sub, CablePresence::SyncOutOnly),
+            Err(JackError::SubordinateWithoutSyncIn)
+        );
+        assert_eq!(can_start(sub, CablePresence::Both), Ok(None));
+    }
+
+    #[test]
+    fn master_needs_sync_out() {
+        assert_eq!(
+            can_start(WiredSyncMode::Master, CablePresence::SyncInOnly),
+            Err(JackError::MasterWithoutSyncOut)
+        );
+        assert_eq!(
+            can_start(WiredSyncMode::Master, CablePresence::SyncOutOnly),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn master_with_sync_in_starts_with_an_advisory() {
+        assert_eq!(
+            can_start(WiredSyncMode::Master, CablePresence::Both),
+            Ok(Some(JackAdvisory::MasterHasSyncIn))
+        );
+        let mut s = session(WiredSyncMode::Master, BOTH);
+        let t = s.handle(Event::Started);
+        assert_eq!(t.to, SessionState::Streaming);
+        assert_eq!(
+            t.notice,
+            Some(Notice::Advisory(JackAdvisory::MasterHasSyncIn))
+        );
+        assert_eq!(t.notice.map(|n| n.severity()), Some(Severity::Warning));
+    }
+
+    #[test]
+    fn standalone_starts_with_any_cabling() {
+        for p in [CablePresence::Unplugged, CablePresence::Both] {
+            assert_eq!(can_start(WiredSyncMode::Standalone, p), Ok(None));
+        }
+    }
+
+    #[test]
+    fn start_before_configure_is_refused() {
+        let mut s = SyncSession::new();
+        let t = s.handle(Event::Started);
+        assert_eq!((t.from, t.to), (SessionState::Idle, SessionState::Idle));
+        assert_eq!(t.notice, Some(Notice::NotConfigured));
+    }
+
+    #[test]
+    fn subordinate_without_sync_in_stays_idle() {
+        let mut s = session(WiredSyncMode::Subordinate, OUT);
+        let t = s.handle(Event::Started);
+        assert_eq!(t.to, SessionState::Idle);
+        assert_eq!(
+            t.notice,
+            Some(Notice::StartRefused(JackError::SubordinateWithoutSyncIn))
+        );
+    }
+
+    #[test]
+    fn started_subordinate_is_armed_until_its_first_frame() {
+        let mut s = session(WiredSyncMode::Subordinate, IN);
+        assert_eq!(s.handle(Event::Started).to, SessionState::Armed);
+        assert_eq!(s.health(), Health::Degraded);
+        let quiet = s.handle(Event::NoFrameFor { usec: 5_000_000 });
+        assert_eq!((quiet.to, quiet.notice), (SessionState::Armed, None));
+        let t = s.handle(Event::FrameReceived {
+            device_ts_usec: 65_333,
+        });
+        assert_eq!(t.to, SessionState::Streaming);
+        assert_eq!(t.notice, Some(Notice::SyncAcquired));
+        assert_eq!(s.last_device_ts_usec(), Some(65_333));
+        assert_eq!(s.health(), Health::Ok);
+    }
+
+    #[test]
+    fn master_streams_as_soon_as_it_starts() {
+        let mut s = session(WiredSyncMode::Master, OUT);
+        let t = s.handle(Event::Started);
+        assert_eq!((t.to, t.notice), (SessionState::Streaming, None));
+    }
+
+    #[test]
+    fn silence_over_two_periods_loses_pulses() {
+        let mut s = streaming_subordinate();
+        let within = s.handle(Event::NoFrameFor { usec: 66_666 });
+        assert_eq!((within.to, within.notice), (SessionState::Streaming, None));
+        let t = s.handle(Event::NoFrameFor { usec: 66_667 });
+        assert_eq!(t.to, SessionState::PulsesLost);
+        assert_eq!(
+            t.notice,
+            Some(Notice::PulsesLost {
+                silent_usec: 66_667
+            })
+        );
+        assert_eq!(s.health(), Health::Failed);
+    }
+
+    #[test]
+    fn pulses_resume_on_the_next_frame() {
+        let mut s = streaming_subordinate();
+        s.handle(Event::NoFrameFor { usec: 1_000_000 });
+        let t = s.handle(Event::FrameReceived {
+            device_ts_usec: 1_033_333,
+        });
+        assert_eq!(
+            (t.to, t.notice),
+            (SessionState::Streaming, Some(Notice::PulsesResumed))
+        );
+    }
+
+    #[test]
+    fn silent_master_reports_overdue_frames_but_keeps_streaming() {
+        let mut s = session(WiredSyncMode::Master, OUT);
+        s.handle(Event::Started);
+        let t = s.handle(Event::NoFrameFor { usec: 100_000 });
+        assert_eq!(t.to, SessionState::Streaming);
+        assert_eq!(
+            t.notice,
+            Some(Notice::FramesOverdue {
+                silent_usec: 100_000
+            })
+        );
+    }
+
+    #[test]
+    fn pulling_the_sync_in_cable_of_a_running_subordinate_is_reported() {
+        let mut s = streaming_subordinate();
+        let t = s.handle(Event::JackRead(NONE));
+        assert_eq!(
+            (t.to, t.notice),
+            (SessionState::CablePulled, Some(Notice::CablePulled))
+        );
+        let again = s.handle(Event::JackRead(NONE));
+        assert_eq!((again.to, again.notice), (SessionState::CablePulled, None));
+        let back = s.handle(Event::JackRead(IN));
+        assert_eq!(
+            (back.to, back.notice),
+            (SessionState::Armed, Some(Notice::CableReplugged))
+        );
+    }
+
+    #[test]
+    fn pulling_the_master_sync_out_cable_is_reported() {
+        let mut s = session(WiredSyncMode::Master, OUT);
+        s.handle(Event::Started);
+        assert_eq!(
+            s.handle(Event::JackRead(NONE)).to,
+            SessionState::CablePulled
+        );
+        assert_eq!(s.handle(Event::JackRead(OUT)).to, SessionState::Streaming);
+    }
+
+    #[test]
+    fn unplugging_while_idle_changes_nothing_but_presence() {
+        let mut s = session(WiredSyncMode::Subordinate, IN);
+        let t = s.handle(Event::JackRead(NONE));
+        assert_eq!((t.to, t.notice), (SessionState::Idle, None));
+        assert_eq!(s.presence(), CablePresence::Unplugged);
+    }
+
+    #[test]
+    fn restarted_subordinate_loses_sync_until_the_master_restarts() {
+        let mut s = streaming_subordinate();
+        let t = s.handle(Event::Restarted);
+        assert_eq!(t.to, SessionState::LostSyncAfterRestart);
+        assert_eq!(t.notice, Some(Notice::SyncLostByRestart));
+        let frame = s.handle(Event::FrameReceived { device_ts_usec: 9 });
+        assert_eq!(frame.to, SessionState::LostSyncAfterRestart);
+        let t = s.handle(Event::MasterRestarted);
+        assert_eq!(
+            (t.to, t.notice),
+            (SessionState::Armed, Some(Notice::SyncRestored))
+        );
+        s.handle(Event::FrameReceived { device_ts_usec: 0 });
+        assert_eq!(s.state(), SessionState::Streaming);
+    }
+
+    #[test]
+    fn stop_then_start_of_a_synced_subordinate_also_loses_sync() {
+        let mut s = streaming_subordinate();
+        assert_eq!(s.handle(Event::Stopped).to, SessionState::Idle);
+        assert_eq!(
+            s.handle(Event::Started).to,
+            SessionState::LostSyncAfterRestart
+        );
+    }
+
+    #[test]
+    fn restarted_master_streams_again() {
+        let mut s = session(WiredSyncMode::Master, OUT);
+        s.handle(Event::Started);
+        assert_eq!(s.handle(Event::Restarted).to, SessionState::Streaming);
+    }
+
+    #[test]
+    fn master_restart_is_ignored_by_a_healthy_subordinate() {
+        let mut s = streaming_subordinate();
+        let t = s.handle(Event::MasterRestarted);
+        assert_eq!((t.to, t.notice), (SessionState::Streaming, None));
+    }
+
+    #[test]
+    fn device_reset_forgets_the_configuration_but_not_the_lost_alignment() {
+        let mut s = streaming_subordinate();
+        assert_eq!(s.handle(Event::DeviceReset).to, SessionState::Idle);
+        assert_eq!(s.role(), None);
+        assert_eq!(s.handle(Event::Started).notice, Some(Notice::NotConfigured));
+        s.handle(Event::Configured(WiredSyncMode::Subordinate, Fps::Fps30));
+        assert_eq!(
+            s.handle(Event::Started).to,
+            SessionState::LostSyncAfterRestart
+        );
+    }
+
+    #[test]
+    fn configuring_a_running_session_is_ignored() {
+        let mut s = streaming_subordinate();
+        s.handle(Event::Configured(WiredSyncMode::Master, Fps::Fps5));
+        assert_eq!(s.role(), Some((WiredSyncMode::Subordinate, Fps::Fps30)));
+    }
+
+    #[test]
+    fn mixing_sync_fps_across_the_rig_is_an_error() {
+        let a = session(WiredSyncMode::Master, OUT);
+        let b = session(WiredSyncMode::Subordinate, IN);
+        let mut c = SyncSession::new();
+        c.handle(Event::Configured(WiredSyncMode::Subordinate, Fps::Fps15));
+        let standalone = {
+            let mut s = SyncSession::new();
+            s.handle(Event::Configured(WiredSyncMode::Standalone, Fps::Fps5));
+            s
+        };
+        assert_eq!(check_rig_consistency(&[a, b, standalone]), Ok(()));
+        assert_eq!(
+            check_rig_consistency(&[a, standalone, b, c]),
+            Err(RigError::MixedFps {
+                first_index: 0,
+                first: Fps::Fps30,
+                other_index: 3,
+                other: Fps::Fps15
+            })
+        );
+        assert_eq!(check_rig_consistency(&[]), Ok(()));
     }
 }

@@ -329,18 +329,18 @@ impl RigPlan {
         let mut min = None;
         for (i, a) in offsets.iter().enumerate() {
             for b in offsets.iter().skip(i + 1) {
-                let d = (a.1 - b.1).abs();
+                let d = tick_distance_nsec(a.1, b.1);
                 min = Some(min.map_or(d, |m: i64| m.min(d)));
             }
         }
         min
     }
 
-    fn depth_offsets(&self) -> heapless::Vec<(usize, i64), MAX_RIG_DEVICES> {
+    fn depth_offsets(&self) -> heapless::Vec<(usize, i32), MAX_RIG_DEVICES> {
         let mut out = heapless::Vec::new();
         for (i, d) in self.devices.iter().enumerate() {
-            if let Some(ns) = d.depth_offset_nsec() {
-                if out.push((i, ns)).is_err() {
+            if let Some(ticks) = d.depth_offset_ticks() {
+                if out.push((i, ticks)).is_err() {
                     break;
                 }
             }
@@ -574,6 +574,12 @@ pub fn plan_rig(
     Ok(plan)
 }
 
+/// Effective distance between two tick offsets, ns: exact for the tick difference, so it does
+/// not inherit the rounding of each offset's own ns value.
+fn tick_distance_nsec(a: i32, b: i32) -> i64 {
+    effective_delay_nsec(a.saturating_sub(b).saturating_abs())
+}
+
 fn check_depth_spacing(plan: &RigPlan, fps: Fps) -> Result<(), PlanError> {
     let offsets = plan.depth_offsets();
     let name = |i: usize| {
@@ -582,13 +588,13 @@ fn check_depth_spacing(plan: &RigPlan, fps: Fps) -> Result<(), PlanError> {
             .map(|d| d.serial.clone())
             .unwrap_or_default()
     };
-    let mut lowest = i64::MAX;
-    let mut highest = i64::MIN;
+    let mut lowest = i32::MAX;
+    let mut highest = i32::MIN;
     for (k, &(i, a)) in offsets.iter().enumerate() {
         lowest = lowest.min(a);
         highest = highest.max(a);
         for &(j, b) in offsets.iter().skip(k + 1) {
-            let spacing_nsec = (a - b).abs();
+            let spacing_nsec = tick_distance_nsec(a, b);
             if spacing_nsec < MIN_DEPTH_SPACING_NSEC {
                 return Err(PlanError::DepthWindowsTooClose {
                     a: name(i),
@@ -599,7 +605,7 @@ fn check_depth_spacing(plan: &RigPlan, fps: Fps) -> Result<(), PlanError> {
         }
     }
     let period_usec = frame_period_usec(fps.hz());
-    let span_nsec = highest.saturating_sub(lowest);
+    let span_nsec = tick_distance_nsec(highest, lowest);
     if !offsets.is_empty() && span_nsec >= i64::from(period_usec) * 1000 {
         return Err(PlanError::DepthWindowsBeyondFramePeriod {
             span_nsec,
@@ -607,4 +613,346 @@ fn check_depth_spacing(plan: &RigPlan, fps: Fps) -> Result<(), PlanError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::usec_to_ticks_i32;
+
+    const IN: JackState = JackState {
+        sync_in: true,
+        sync_out: false,
+    };
+    const OUT: JackState = JackState {
+        sync_in: false,
+        sync_out: true,
+    };
+    const SERIALS: [&str; 12] = [
+        "000000000000",
+        "000000000001",
+        "000000000002",
+        "000000000003",
+        "000000000004",
+        "000000000005",
+        "000000000006",
+        "000000000007",
+        "000000000008",
+        "000000000009",
+        "000000000010",
+        "000000000011",
+    ];
+
+    fn device(i: usize, mode: WiredSyncMode) -> RigDevice<'static> {
+        RigDevice {
+            serial: SERIALS[i],
+            jack: match mode {
+                WiredSyncMode::Master => OUT,
+                WiredSyncMode::Subordinate => IN,
+                WiredSyncMode::Standalone => JackState::default(),
+            },
+            config: DeviceConfig {
+                sync_mode: mode,
+                ..DeviceConfig::default()
+            },
+        }
+    }
+
+    fn rig(subordinates: usize) -> std::vec::Vec<RigDevice<'static>> {
+        let mut v = std::vec![device(0, WiredSyncMode::Master)];
+        v.extend((1..=subordinates).map(|i| device(i, WiredSyncMode::Subordinate)));
+        v
+    }
+
+    fn serial(s: &str) -> Serial {
+        Serial::try_from(s).unwrap_or_default()
+    }
+
+    fn plan(devices: &[RigDevice<'_>], interleave: Interleave) -> Result<RigPlan, PlanError> {
+        plan_rig(devices, Topology::DaisyChain, interleave)
+    }
+
+    #[test]
+    fn spacing_step_is_the_smallest_tick_count_at_or_above_160_usec() {
+        assert_eq!(DEPTH_SPACING_TICKS, 15);
+        assert!(effective_delay_nsec(DEPTH_SPACING_TICKS) >= MIN_DEPTH_SPACING_NSEC);
+        assert!(effective_delay_nsec(DEPTH_SPACING_TICKS - 1) < MIN_DEPTH_SPACING_NSEC);
+    }
+
+    #[test]
+    fn usec_for_ticks_is_the_smallest_request_truncating_to_those_ticks() {
+        for t in -20_000..=20_000 {
+            let usec = usec_for_ticks(t);
+            assert_eq!(usec_to_ticks_i32(usec), t, "{t}");
+            let closer = usec - usec.signum();
+            if t != 0 {
+                assert_ne!(usec_to_ticks_i32(closer), t, "{t}");
+            }
+        }
+        assert_eq!(usec_for_ticks(15), 167);
+        assert_eq!(usec_for_ticks(-7), -78);
+    }
+
+    #[test]
+    fn two_devices_by_depth_delay_are_15_ticks_apart_around_zero() {
+        let Ok(p) = plan(&rig(1), Interleave::DepthDelay) else {
+            panic!()
+        };
+        let d = p.devices();
+        assert_eq!(d[0].depth_offset_ticks(), Some(-7));
+        assert_eq!(d[1].depth_offset_ticks(), Some(8));
+        assert_eq!(d[0].requested_depth_delay_usec(), -78);
+        assert_eq!(d[1].requested_depth_delay_usec(), 89);
+        assert_eq!(d[0].config.effective_depth_delay_nsec(), -77_777);
+        assert_eq!(d[1].config.effective_depth_delay_nsec(), 88_888);
+        assert_eq!(p.min_depth_spacing_nsec(), Some(166_666));
+    }
+
+    #[test]
+    fn green_screen_plus_minus_80_usec_is_too_close_after_truncation() {
+        let mut devices = rig(1);
+        devices[0].config.depth_delay_off_color_usec = -80;
+        devices[1].config.depth_delay_off_color_usec = 80;
+        assert_eq!(
+            plan(&devices, Interleave::AsConfigured),
+            Err(PlanError::DepthWindowsTooClose {
+                a: serial(SERIALS[0]),
+                b: serial(SERIALS[1]),
+                spacing_nsec: 155_555
+            })
+        );
+    }
+
+    #[test]
+    fn subordinate_delay_strategy_uses_15_tick_steps_in_chain_order() {
+        let Ok(p) = plan(&rig(8), Interleave::SubordinateDelay) else {
+            panic!()
+        };
+        for (i, d) in p.devices().iter().enumerate() {
+            let ticks = 15 * i as i32;
+            assert_eq!(d.depth_offset_ticks(), Some(ticks));
+            assert_eq!(
+                d.requested_subordinate_delay_usec() as i32,
+                usec_for_ticks(ticks)
+            );
+            assert_eq!(d.requested_depth_delay_usec(), 0);
+        }
+    }
+
+    #[test]
+    fn start_order_is_subordinates_in_chain_order_then_master() {
+        let mut devices = rig(3);
+        devices.rotate_left(1);
+        let Ok(p) = plan(&devices, Interleave::SubordinateDelay) else {
+            panic!()
+        };
+        let order: std::vec::Vec<&str> = p.start_order().map(|d| d.serial.as_str()).collect();
+        assert_eq!(order, [SERIALS[1], SERIALS[2], SERIALS[3], SERIALS[0]]);
+        assert_eq!(p.master().map(|d| d.serial.as_str()), Some(SERIALS[0]));
+    }
+
+    #[test]
+    fn single_standalone_device_is_a_valid_rig() {
+        let Ok(p) = plan(
+            &[device(0, WiredSyncMode::Standalone)],
+            Interleave::DepthDelay,
+        ) else {
+            panic!()
+        };
+        assert_eq!(p.master(), None);
+        assert_eq!(p.start_order().count(), 1);
+        assert_eq!(p.devices()[0].depth_offset_ticks(), Some(0));
+    }
+
+    #[test]
+    fn empty_rig_is_rejected() {
+        assert_eq!(plan(&[], Interleave::DepthDelay), Err(PlanError::NoDevices));
+    }
+
+    #[test]
+    fn standalone_in_rig_is_rejected() {
+        let mut devices = rig(1);
+        devices.push(device(2, WiredSyncMode::Standalone));
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::StandaloneInRig {
+                serial: serial(SERIALS[2])
+            })
+        );
+    }
+
+    #[test]
+    fn rig_without_master_is_rejected() {
+        let devices = [device(1, WiredSyncMode::Subordinate)];
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::NoMaster)
+        );
+    }
+
+    #[test]
+    fn multiple_masters_are_rejected() {
+        let mut devices = rig(1);
+        devices.push(device(2, WiredSyncMode::Master));
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::MultipleMasters {
+                a: serial(SERIALS[0]),
+                b: serial(SERIALS[2])
+            })
+        );
+    }
+
+    #[test]
+    fn master_with_sync_in_is_rejected_in_a_planned_rig() {
+        let mut devices = rig(1);
+        devices[0].jack.sync_in = true;
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::MasterHasSyncIn {
+                serial: serial(SERIALS[0])
+            })
+        );
+    }
+
+    #[test]
+    fn master_without_sync_out_is_rejected() {
+        let mut devices = rig(1);
+        devices[0].jack.sync_out = false;
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::MasterWithoutSyncOut {
+                serial: serial(SERIALS[0])
+            })
+        );
+    }
+
+    #[test]
+    fn subordinate_without_sync_in_is_rejected() {
+        let mut devices = rig(2);
+        devices[2].jack.sync_in = false;
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::SubordinateWithoutSyncIn {
+                serial: serial(SERIALS[2])
+            })
+        );
+    }
+
+    #[test]
+    fn more_than_eight_daisy_chained_subordinates_are_rejected() {
+        assert!(plan(&rig(8), Interleave::DepthDelay).is_ok());
+        assert_eq!(
+            plan(&rig(9), Interleave::DepthDelay),
+            Err(PlanError::TooManySubordinates {
+                count: 9,
+                max: 8,
+                topology: Topology::DaisyChain
+            })
+        );
+    }
+
+    #[test]
+    fn more_than_two_subordinates_on_a_splitter_are_rejected() {
+        assert!(plan_rig(&rig(2), Topology::Star, Interleave::DepthDelay).is_ok());
+        assert_eq!(
+            plan_rig(&rig(3), Topology::Star, Interleave::DepthDelay),
+            Err(PlanError::TooManySubordinates {
+                count: 3,
+                max: 2,
+                topology: Topology::Star
+            })
+        );
+    }
+
+    #[test]
+    fn invalid_device_config_names_the_device_and_rule() {
+        let mut devices = rig(1);
+        devices[1].config.depth_mode = DepthMode::WfovUnbinned;
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::InvalidConfig {
+                serial: serial(SERIALS[1]),
+                error: ConfigError::DepthModeFpsUnsupported {
+                    mode: DepthMode::WfovUnbinned,
+                    fps: Fps::Fps30
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn mismatched_fps_is_rejected() {
+        let mut devices = rig(1);
+        devices[1].config.fps = Fps::Fps15;
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::MismatchedFps {
+                serial: serial(SERIALS[1]),
+                expected: Fps::Fps30,
+                found: Fps::Fps15
+            })
+        );
+    }
+
+    #[test]
+    fn mismatched_depth_mode_is_rejected() {
+        let mut devices = rig(1);
+        devices[1].config.depth_mode = DepthMode::Nfov2x2Binned;
+        assert!(matches!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::MismatchedDepthMode { .. })
+        ));
+    }
+
+    #[test]
+    fn mismatched_colour_mode_is_rejected_but_colour_off_subordinate_is_allowed() {
+        let mut devices = rig(1);
+        devices[1].config.color_resolution = ColorResolution::R720p;
+        assert!(matches!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::MismatchedColourMode { .. })
+        ));
+        devices[1].config.color_resolution = ColorResolution::Off;
+        assert!(plan(&devices, Interleave::SubordinateDelay).is_ok());
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::DepthDelayNeedsColour {
+                serial: serial(SERIALS[1])
+            })
+        );
+    }
+
+    #[test]
+    fn more_than_ten_depth_cameras_cannot_interleave() {
+        assert_eq!(centred_depth_ticks(10).map(|v| v.len()), Ok(10));
+        assert_eq!(
+            centred_depth_ticks(11),
+            Err(PlanError::TooManyDepthCameras { count: 11, max: 10 })
+        );
+    }
+
+    #[test]
+    fn depth_windows_wider_than_a_period_are_rejected() {
+        let mut devices = rig(1);
+        devices[0].config.depth_delay_off_color_usec = -20_000;
+        devices[1].config.depth_delay_off_color_usec = 20_000;
+        assert!(matches!(
+            plan(&devices, Interleave::AsConfigured),
+            Err(PlanError::DepthWindowsBeyondFramePeriod {
+                period_usec: 33_333,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn serial_longer_than_25_characters_is_rejected() {
+        let mut devices = rig(0);
+        devices[0].serial = "01234567890123456789012345";
+        assert_eq!(
+            plan(&devices, Interleave::DepthDelay),
+            Err(PlanError::SerialTooLong { index: 0, len: 26 })
+        );
+    }
 }
