@@ -944,7 +944,7 @@ mod tests {
         let mut asm = UvcFrameAssembler::new();
         let meta = align_item(900);
         let first = payload(0, &meta, &[1, 2, 3]);
-        let ev = asm.push(&first).unwrap();
+        let ev = asm.push(first).unwrap();
         assert_eq!(ev.completed_before, None);
         assert_eq!(ev.metadata, &meta[..]);
         assert_eq!(ev.image, &[1, 2, 3]);
