@@ -777,3 +777,192 @@ fn ts_nsec(ts: Usec) -> i64 {
         .unwrap_or(i64::MAX)
         .saturating_mul(NSEC_PER_USEC)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    const P: u64 = 33_333;
+
+    fn aligner() -> Aligner<2, 4> {
+        let sub = DeviceTiming::from_ticks(14, 0);
+        Aligner::new(AlignerConfig::new(
+            Fps::Fps30,
+            0,
+            [DeviceTiming::from_ticks(0, 0), sub],
+        ))
+        .unwrap()
+    }
+
+    fn feed(a: &mut Aligner<2, 4>, frames: &[(usize, FrameKind, u64)]) -> Vec<AlignerOutput<2>> {
+        let mut out = Vec::new();
+        for &(d, s, ts) in frames {
+            a.push(d, s, Usec(ts), &mut |o| out.push(o)).unwrap();
+        }
+        out
+    }
+
+    fn health(out: &[AlignerOutput<2>]) -> Vec<HealthEvent> {
+        out.iter()
+            .filter_map(|o| match o {
+                AlignerOutput::Health(h) => Some(*h),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pulse(k: u64, sub_offset: i64) -> [(usize, FrameKind, u64); 4] {
+        let m = k * P;
+        let s = (m as i64 + 155 + sub_offset) as u64;
+        [
+            (0, FrameKind::Colour, m),
+            (0, FrameKind::Depth, m + 3),
+            (1, FrameKind::Colour, s),
+            (1, FrameKind::Depth, s + 2),
+        ]
+    }
+
+    #[test]
+    fn tolerances_follow_the_sdk_functional_test() {
+        assert_eq!(tolerance_usec(Fps::Fps30), 110);
+        assert_eq!(tolerance_usec(Fps::Fps15), 220);
+        assert_eq!(tolerance_usec(Fps::Fps5), 660);
+    }
+
+    #[test]
+    fn a_complete_pulse_is_emitted_at_once_and_in_sync() {
+        let mut a = aligner();
+        let out = feed(&mut a, &pulse(3, 20));
+        assert_eq!(health(&out), [HealthEvent::InSync { set: 3 }]);
+        let AlignerOutput::Set(set) = out[out.len() - 1] else {
+            panic!("no set");
+        };
+        assert!(set.complete);
+        assert_eq!(set.set, 3);
+        assert_eq!(set.master_ts_usec, Some(Usec(3 * P)));
+        assert_eq!(set.ts(1, FrameKind::Colour), Some(Usec(3 * P + 175)));
+    }
+
+    #[test]
+    fn subordinate_frames_before_the_master_wait_for_the_grid() {
+        let mut a = aligner();
+        let p = pulse(0, 0);
+        let out = feed(&mut a, &[p[2], p[3], p[0], p[1]]);
+        assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete));
+    }
+
+    #[test]
+    fn a_clock_jumping_back_is_a_sync_loss_and_the_device_is_left_out() {
+        let mut a = aligner();
+        for k in 0..10 {
+            feed(&mut a, &pulse(k, 0));
+        }
+        let after_restart = (1, FrameKind::Colour, 2 * P + 155);
+        let out = feed(&mut a, &[after_restart]);
+        assert_eq!(
+            health(&out),
+            [HealthEvent::Lost {
+                device: 1,
+                reason: LossReason::ClockReset
+            }]
+        );
+        assert_eq!(a.state(1), Some(DeviceSyncState::Lost));
+        let out = feed(
+            &mut a,
+            &[
+                (0, FrameKind::Colour, 10 * P),
+                (0, FrameKind::Depth, 10 * P),
+            ],
+        );
+        assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete && s.set == 10));
+    }
+
+    #[test]
+    fn slow_drift_is_tracked_and_reported_degraded_past_the_tolerance() {
+        let mut a = aligner();
+        let mut events = Vec::new();
+        for k in 0..40u64 {
+            let out = feed(&mut a, &pulse(k, 5 * k as i64));
+            assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete));
+            events.extend(health(&out));
+        }
+        let degraded: Vec<i64> = events
+            .iter()
+            .filter_map(|h| match *h {
+                HealthEvent::Degraded {
+                    device: 1,
+                    offset_usec,
+                } => Some(offset_usec),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(degraded.len(), 1);
+        assert!((110..=116).contains(&degraded[0]), "{degraded:?}");
+        assert_eq!(a.state(1), Some(DeviceSyncState::Degraded));
+    }
+
+    #[test]
+    fn an_off_grid_frame_is_an_extra_pulse_and_never_paired() {
+        let mut a = aligner();
+        feed(&mut a, &pulse(0, 0));
+        let out = feed(&mut a, &[(0, FrameKind::Colour, P / 2)]);
+        assert_eq!(
+            health(&out),
+            [HealthEvent::ExtraPulse {
+                device: 0,
+                stream: FrameKind::Colour,
+                device_ts_usec: Usec(P / 2)
+            }]
+        );
+        let out = feed(&mut a, &pulse(1, 0));
+        assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete && s.set == 1));
+    }
+
+    #[test]
+    fn a_missing_frame_is_reported_once_when_the_window_moves_past_it() {
+        let mut a = aligner();
+        let p0 = pulse(0, 0);
+        let mut out = feed(&mut a, &p0[..3]);
+        for k in 1..6 {
+            out.extend(feed(&mut a, &pulse(k, 0)));
+        }
+        let missing: Vec<_> = health(&out)
+            .into_iter()
+            .filter(|h| matches!(h, HealthEvent::MissingFrame { .. }))
+            .collect();
+        assert_eq!(
+            missing,
+            [HealthEvent::MissingFrame {
+                device: 1,
+                stream: FrameKind::Depth,
+                set: 0
+            }]
+        );
+        let sets: Vec<i64> = out
+            .iter()
+            .filter_map(|o| match o {
+                AlignerOutput::Set(s) => Some(s.set),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sets, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_rig_bigger_than_the_masks_or_a_missing_master_is_refused() {
+        let cfg = AlignerConfig::new(Fps::Fps30, 2, [DeviceTiming::default(); 2]);
+        assert_eq!(
+            Aligner::<2>::new(cfg).err(),
+            Some(AlignError::MasterOutOfRange {
+                master: 2,
+                devices: 2
+            })
+        );
+        let cfg = AlignerConfig::new(Fps::Fps30, 0, [DeviceTiming::default(); 33]);
+        assert!(matches!(
+            Aligner::<33>::new(cfg),
+            Err(AlignError::TooManyDevices { .. })
+        ));
+    }
+}
