@@ -5,3 +5,4 @@
 //! the recorder, the Matroska writer/reader and the `k4sync` command line.
 
 pub use k4sync_core as core;
+pub mod mkv;
