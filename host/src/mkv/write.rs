@@ -591,6 +591,12 @@ impl<W: Write + Seek> MkvWriter<W> {
         Ok(self.w)
     }
 
+    /// Gives up without finalizing and returns the sink as a crash would leave it: complete
+    /// clusters on disk, pending windows lost (used to test crash recovery).
+    pub fn abandon(self) -> W {
+        self.w
+    }
+
     fn write_at(&mut self, file_pos: u64, bytes: &[u8]) -> Result<()> {
         let back = self.w.stream_position()?;
         self.w.seek(SeekFrom::Start(file_pos))?;
