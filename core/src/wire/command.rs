@@ -50,10 +50,7 @@ pub enum Command {
     /// 0x00000201; read data phase (18-byte versions).
     ComponentVersionGet,
     /// 0x00000202 with 2 bytes of package info; write data phase (the firmware image).
-    DownloadFirmware {
-        last_package: u8,
-        package_size_low: u8,
-    },
+    DownloadFirmware { last_package: u8, package_size_low: u8 },
     /// 0x00000203; read data phase (8-byte status).
     GetFirmwareUpdateStatus,
     /// 0x80000000, colour MCU reset.

@@ -609,7 +609,7 @@ impl<R: Read + Seek> MkvReader<R> {
                     }
                 }
             }
-            last_cluster_end_ns = cluster_max.or(last_cluster_end_ns.filter(|_| false));
+            last_cluster_end_ns = cluster_max;
         }
 
         let period_ns = self
