@@ -6,5 +6,7 @@
 
 pub use k4sync_core as core;
 
+pub mod command;
 pub mod demo;
+pub mod error;
 pub mod transport;
