@@ -122,6 +122,28 @@ pub enum Error {
         last: String,
     },
 
+    /// A stream endpoint failed; a [`TransferError::Timeout`] source is recoverable.
+    #[error("camera {}: stream on {}: {source}; {}", who(.serial), .source.endpoint(),
+        transfer_hint(.source))]
+    Stream {
+        serial: Option<String>,
+        source: TransferError,
+    },
+
+    /// One depth transfer does not fit the transfer pool (reference §3.5).
+    #[error("camera {}: a {request_len}-byte depth transfer does not fit the {pool_limit}-byte \
+        transfer pool; set K4A_MAX_LIBUSB_POOL higher (and usbcore.usbfs_memory_mb, see \
+        docs/sbc.md)", who(.serial))]
+    PoolTooSmall {
+        serial: Option<String>,
+        request_len: usize,
+        pool_limit: usize,
+    },
+
+    /// A camera source this build cannot provide yet.
+    #[error("{what} is not available in this build of k4sync")]
+    Unavailable { what: String },
+
     /// No USB subsystem to enumerate (no sysfs USB bus, or enumeration itself failed).
     #[error(
         "no USB subsystem: {detail}; k4sync needs a Linux kernel with USB support and \
@@ -164,7 +186,7 @@ impl Error {
     /// The failed transfer, when the error is one.
     pub fn transfer_error(&self) -> Option<&TransferError> {
         match self {
-            Error::Transfer { source, .. } => Some(source),
+            Error::Transfer { source, .. } | Error::Stream { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -180,7 +202,9 @@ impl Error {
     /// The endpoint the failure happened on, when it is a transaction failure.
     pub fn endpoint(&self) -> Option<Endpoint> {
         match self {
-            Error::Transfer { source, .. } => Some(source.endpoint()),
+            Error::Transfer { source, .. } | Error::Stream { source, .. } => {
+                Some(source.endpoint())
+            }
             Error::Status { endpoint, .. }
             | Error::Response { endpoint, .. }
             | Error::Payload { endpoint, .. } => Some(*endpoint),
