@@ -6,6 +6,10 @@
 
 pub use k4sync_core as core;
 
+pub mod cli;
+pub mod command;
 pub mod demo;
+pub mod discovery;
+pub mod error;
 pub mod mkv;
 pub mod transport;

@@ -2,22 +2,23 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: k4sync demo [--json]";
+use k4sync_host::cli::{self, Invocation};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match args.as_slice() {
-        ["demo"] => demo(false),
-        ["demo", "--json"] => demo(true),
-        ["--version"] | ["-V"] => {
-            println!("k4sync {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    let invocation = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(invocation) => invocation,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
-        _ => {
-            eprintln!("k4sync {}\n{USAGE}", env!("CARGO_PKG_VERSION"));
-            ExitCode::from(2)
-        }
+    };
+    match invocation {
+        Invocation::Demo { json } => demo(json),
+        Invocation::List { json, source } => cli::list::run(json, &source),
     }
 }
 

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use k4sync_core::wire::command::Mcu;
 
+pub mod nusb;
+
 /// A bulk endpoint of the camera, named after its role (reference §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
@@ -135,11 +137,43 @@ pub trait Transport: Send {
         timeout: Duration,
     ) -> Result<(), TransferError>;
 
+    /// wMaxPacketSize of `endpoint` as its descriptor states it (1024 at SuperSpeed). IN
+    /// transfers are sized in whole packets of this length (see [`in_transfer_len`]).
+    fn max_packet_size(&self, endpoint: Endpoint) -> usize;
+
     /// Runs one bulk IN transfer of at most `buf.len()` bytes and returns how many arrived.
+    /// Callers size `buf` with [`in_transfer_len`]; a transport may refuse other lengths.
     fn bulk_in(
         &mut self,
         endpoint: Endpoint,
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, TransferError>;
+}
+
+/// Length of an IN transfer that can take `wanted` bytes: rounded up to a non-zero multiple of
+/// the endpoint's max packet size, as nusb requires of every IN transfer (nusb fact 1). A
+/// max packet size of 0 (a broken descriptor) is treated as 1.
+pub fn in_transfer_len(wanted: usize, max_packet_size: usize) -> usize {
+    let packet = max_packet_size.max(1);
+    wanted.max(1).div_ceil(packet).saturating_mul(packet)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_transfer_len_is_a_non_zero_multiple_of_the_packet_size() {
+        assert_eq!(in_transfer_len(0, 1024), 1024);
+        assert_eq!(in_transfer_len(1, 1024), 1024);
+        assert_eq!(in_transfer_len(16, 1024), 1024);
+        assert_eq!(in_transfer_len(252, 1024), 1024);
+        assert_eq!(in_transfer_len(1024, 1024), 1024);
+        assert_eq!(in_transfer_len(10_240, 1024), 10_240);
+        assert_eq!(in_transfer_len(2_000_000, 1024), 2_000_896);
+        assert_eq!(in_transfer_len(255, 512), 512);
+        assert_eq!(in_transfer_len(5_310_760, 1024), 5_311_488);
+        assert_eq!(in_transfer_len(7, 0), 7);
+    }
 }

@@ -1,0 +1,322 @@
+//! Finding cameras and describing them: what `k4sync list` shows (reference §1.3–1.4, §3.2,
+//! §4.3).
+//!
+//! Each camera is the pair of its depth and colour USB functions ([`scan`]); when both can
+//! be opened, the depth MCU is asked for the product serial (0x115) and firmware versions
+//! (0x201, after the readiness poll) and the colour MCU for the sync jack state
+//! (0x80000006). A camera that cannot be opened is still listed, with the reason.
+//!
+//! The absence of a USB subsystem is detected from sysfs, whose root `K4SYNC_SYSFS_ROOT`
+//! may move (tests point it at an empty directory).
+
+use std::path::PathBuf;
+
+use k4sync_core::wire::colour_mcu::JackState;
+use k4sync_core::wire::depth_mcu::ComponentVersions;
+
+use crate::command::CommandChannel;
+use crate::error::Error;
+use crate::transport::nusb::{
+    scan, usb_subsystem_present, CameraFunctions, NusbTransport, PairedBy,
+};
+use crate::transport::Transport;
+
+/// Environment variable that moves the sysfs root used to detect the USB subsystem.
+pub const SYSFS_ROOT_ENV: &str = "K4SYNC_SYSFS_ROOT";
+
+/// Where cameras come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Real cameras on the USB bus.
+    Usb,
+    /// `cameras` in-process emulated cameras (`--emulate N`).
+    Emulated { cameras: usize },
+}
+
+/// What the device itself reports, once both MCUs could be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFacts {
+    pub product_serial: String,
+    pub firmware: ComponentVersions,
+    pub jack: JackState,
+}
+
+/// One camera in the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraReport {
+    /// Colour USB serial (= product serial on a real camera).
+    pub usb_serial: Option<String>,
+    pub speed: Option<String>,
+    /// Bus path of the depth function, else of the colour function.
+    pub bus_path: Option<String>,
+    pub paired_by: PairedBy,
+    pub facts: Option<DeviceFacts>,
+    /// Why the device could not be queried.
+    pub problem: Option<String>,
+}
+
+impl CameraReport {
+    /// The best serial known: the product serial, else the USB serial.
+    pub fn serial(&self) -> Option<&str> {
+        self.facts
+            .as_ref()
+            .map(|f| f.product_serial.as_str())
+            .or(self.usb_serial.as_deref())
+    }
+}
+
+/// The sysfs root: `$K4SYNC_SYSFS_ROOT`, else `/sys`.
+pub fn sysfs_root() -> PathBuf {
+    std::env::var_os(SYSFS_ROOT_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/sys"))
+}
+
+/// Fails with [`Error::NoUsbSubsystem`] when the kernel shows no USB bus.
+pub fn check_usb_subsystem() -> Result<(), Error> {
+    let root = sysfs_root();
+    if usb_subsystem_present(&root) {
+        Ok(())
+    } else {
+        Err(Error::NoUsbSubsystem {
+            detail: format!("{} does not exist", root.join("bus/usb/devices").display()),
+        })
+    }
+}
+
+/// Lists the cameras of `source`. An empty list is not an error.
+pub fn list(source: &Source) -> Result<Vec<CameraReport>, Error> {
+    match source {
+        Source::Usb => list_usb(),
+        Source::Emulated { cameras } => Err(Error::Unavailable {
+            what: format!("--emulate {cameras} (the emulated transport)"),
+        }),
+    }
+}
+
+fn list_usb() -> Result<Vec<CameraReport>, Error> {
+    check_usb_subsystem()?;
+    Ok(scan()?.iter().map(report_usb).collect())
+}
+
+fn report_usb(camera: &CameraFunctions) -> CameraReport {
+    let main = camera.depth.as_ref().or(camera.colour.as_ref());
+    let mut report = CameraReport {
+        usb_serial: camera.usb_serial().map(str::to_string),
+        speed: main
+            .and_then(|f| f.speed)
+            .map(|s| speed_name(s).to_string()),
+        bus_path: main.map(|f| f.bus_path()),
+        paired_by: camera.paired_by,
+        facts: None,
+        problem: None,
+    };
+    if camera.depth.is_none() || camera.colour.is_none() {
+        let missing = if camera.depth.is_none() {
+            "depth function (045e:097c)"
+        } else {
+            "colour function (045e:097d)"
+        };
+        report.problem = Some(format!(
+            "its {missing} is not on the bus; check the camera's power supply and that it is on \
+             a USB 3 port"
+        ));
+        return report;
+    }
+    match NusbTransport::open_functions(camera).and_then(|t| query(&mut CommandChannel::new(t))) {
+        Ok(facts) => report.facts = Some(facts),
+        Err(e) => report.problem = Some(e.to_string()),
+    }
+    report
+}
+
+/// Asks a camera for its product serial, firmware versions and jack state over any
+/// transport (the emulated source uses this too).
+pub fn query<T: Transport>(channel: &mut CommandChannel<T>) -> Result<DeviceFacts, Error> {
+    let product_serial = channel.read_serial()?;
+    let firmware = channel.read_versions()?;
+    let jack = channel.read_jack_state()?;
+    Ok(DeviceFacts {
+        product_serial,
+        firmware,
+        jack,
+    })
+}
+
+fn speed_name(speed: nusb::Speed) -> &'static str {
+    match speed {
+        nusb::Speed::Low => "low (1.5 Mbit/s)",
+        nusb::Speed::Full => "full (12 Mbit/s)",
+        nusb::Speed::High => "high (480 Mbit/s) — needs a USB 3 port",
+        nusb::Speed::Super => "super (5 Gbit/s)",
+        nusb::Speed::SuperPlus => "super+ (10 Gbit/s)",
+        _ => "unknown",
+    }
+}
+
+fn paired_by_name(by: PairedBy) -> &'static str {
+    match by {
+        PairedBy::ContainerId => "container-id",
+        PairedBy::ParentHub => "parent-hub",
+        PairedBy::Unpaired => "unpaired",
+    }
+}
+
+/// The listing as text, one block per camera.
+pub fn to_text(reports: &[CameraReport]) -> String {
+    if reports.is_empty() {
+        return "no Azure Kinect found\n".to_string();
+    }
+    let mut out = String::new();
+    for (i, r) in reports.iter().enumerate() {
+        out += &format!("camera {i}: {}\n", r.serial().unwrap_or("(serial unknown)"));
+        out += &format!("  bus path:  {}\n", r.bus_path.as_deref().unwrap_or("?"));
+        out += &format!("  speed:     {}\n", r.speed.as_deref().unwrap_or("?"));
+        out += &format!("  paired by: {}\n", paired_by_name(r.paired_by));
+        if let Some(f) = &r.facts {
+            let v = &f.firmware;
+            out += &format!(
+                "  firmware:  rgb {} depth {} audio {} depth-config {}.{}\n",
+                v.rgb, v.depth, v.audio, v.depth_sensor_config.major, v.depth_sensor_config.minor
+            );
+            out += &format!(
+                "  sync jacks: in {}, out {}\n",
+                plugged(f.jack.sync_in),
+                plugged(f.jack.sync_out)
+            );
+        }
+        if let Some(p) = &r.problem {
+            out += &format!("  problem:   {p}\n");
+        }
+    }
+    out
+}
+
+fn plugged(present: bool) -> &'static str {
+    if present {
+        "plugged"
+    } else {
+        "empty"
+    }
+}
+
+/// The listing as one JSON array.
+pub fn to_json(reports: &[CameraReport]) -> String {
+    let items: Vec<String> = reports
+        .iter()
+        .map(|r| {
+            let facts = match &r.facts {
+                Some(f) => {
+                    let v = &f.firmware;
+                    format!(
+                        "\"product_serial\":{},\"firmware\":{{\"rgb\":\"{}\",\"depth\":\"{}\",\
+                         \"audio\":\"{}\",\"depth_sensor_config\":\"{}.{}\"}},\
+                         \"jack\":{{\"sync_in\":{},\"sync_out\":{}}}",
+                        string(Some(&f.product_serial)),
+                        v.rgb,
+                        v.depth,
+                        v.audio,
+                        v.depth_sensor_config.major,
+                        v.depth_sensor_config.minor,
+                        f.jack.sync_in,
+                        f.jack.sync_out
+                    )
+                }
+                None => "\"product_serial\":null,\"firmware\":null,\"jack\":null".to_string(),
+            };
+            format!(
+                "{{\"serial\":{},\"usb_serial\":{},\"speed\":{},\"bus_path\":{},\
+                 \"paired_by\":\"{}\",{facts},\"problem\":{}}}",
+                string(r.serial()),
+                string(r.usb_serial.as_deref()),
+                string(r.speed.as_deref()),
+                string(r.bus_path.as_deref()),
+                paired_by_name(r.paired_by),
+                string(r.problem.as_deref())
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn string(value: Option<&str>) -> String {
+    match value {
+        None => "null".to_string(),
+        Some(s) => {
+            let escaped: String = s
+                .chars()
+                .flat_map(|c| match c {
+                    '"' => vec!['\\', '"'],
+                    '\\' => vec!['\\', '\\'],
+                    c if c.is_control() => format!("\\u{:04x}", c as u32).chars().collect(),
+                    c => vec![c],
+                })
+                .collect();
+            format!("\"{escaped}\"")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k4sync_core::wire::depth_mcu::{BuildConfig, FirmwareVersion, SignatureType};
+
+    fn report() -> CameraReport {
+        CameraReport {
+            usb_serial: Some("000019484312".into()),
+            speed: Some("super (5 Gbit/s)".into()),
+            bus_path: Some("2-1.1".into()),
+            paired_by: PairedBy::ContainerId,
+            facts: Some(DeviceFacts {
+                product_serial: "000019484312".into(),
+                firmware: ComponentVersions {
+                    rgb: FirmwareVersion::new(1, 6, 110),
+                    depth: FirmwareVersion::new(1, 6, 79),
+                    audio: FirmwareVersion::new(1, 6, 14),
+                    depth_sensor_config: FirmwareVersion::new(6109, 7, 0),
+                    build_config: BuildConfig::from_raw(0),
+                    signature_type: SignatureType::from_raw(0),
+                },
+                jack: JackState {
+                    sync_in: true,
+                    sync_out: false,
+                },
+            }),
+            problem: None,
+        }
+    }
+
+    #[test]
+    fn empty_listing_says_no_camera_was_found() {
+        assert_eq!(to_text(&[]), "no Azure Kinect found\n");
+        assert_eq!(to_json(&[]), "[]");
+    }
+
+    #[test]
+    fn json_listing_carries_serial_firmware_jacks_and_problem() {
+        let mut broken = report();
+        broken.facts = None;
+        broken.problem = Some("permission \"denied\"".into());
+        let json = to_json(&[report(), broken]);
+        assert!(json.starts_with("[{\"serial\":\"000019484312\""), "{json}");
+        assert!(json.contains("\"depth\":\"1.6.79\""), "{json}");
+        assert!(
+            json.contains("\"depth_sensor_config\":\"6109.7\""),
+            "{json}"
+        );
+        assert!(json.contains("\"jack\":{\"sync_in\":true,\"sync_out\":false}"));
+        assert!(
+            json.contains("\"problem\":\"permission \\\"denied\\\"\""),
+            "{json}"
+        );
+        assert!(json.ends_with("}]"));
+    }
+
+    #[test]
+    fn text_listing_shows_each_camera_block() {
+        let text = to_text(&[report()]);
+        assert!(text.starts_with("camera 0: 000019484312\n"));
+        assert!(text.contains("  sync jacks: in plugged, out empty\n"));
+    }
+}
