@@ -23,7 +23,7 @@ struct Doc<'w, W: Write> {
 impl<W: Write> Doc<'_, W> {
     fn line(&mut self, indent: usize, text: fmt::Arguments<'_>) -> fmt::Result {
         for _ in 0..indent {
-            self.w.write_str("  ")?;
+            self.w.write_str("    ")?;
         }
         self.w.write_fmt(text)?;
         self.w.write_str("\n")
@@ -31,14 +31,18 @@ impl<W: Write> Doc<'_, W> {
 
     fn array(&mut self, indent: usize, key: &str, values: &[f64], last: bool) -> fmt::Result {
         for _ in 0..indent {
-            self.w.write_str("  ")?;
+            self.w.write_str("    ")?;
         }
-        write!(self.w, "\"{key}\": [")?;
+        writeln!(self.w, "\"{key}\": [")?;
         for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                self.w.write_str(", ")?;
+            for _ in 0..=indent {
+                self.w.write_str("    ")?;
             }
-            write!(self.w, "{v:.9}")?;
+            let comma = if i + 1 < values.len() { "," } else { "" };
+            writeln!(self.w, "{v:.12}{comma}")?;
+        }
+        for _ in 0..indent {
+            self.w.write_str("    ")?;
         }
         self.w.write_str(if last { "]\n" } else { "],\n" })
     }
@@ -203,15 +207,15 @@ pub fn write_calibration_json<W: Write>(w: &mut W, serial: &str, seed: u64) -> f
     };
     doc.line(0, format_args!("{{"))?;
     doc.line(1, format_args!("\"CalibrationInformation\": {{"))?;
-    doc.line(1, format_args!("\"Cameras\": ["))?;
+    doc.line(2, format_args!("\"Cameras\": ["))?;
     doc.camera(&DEPTH, false)?;
     doc.camera(&COLOUR, true)?;
     doc.line(1, format_args!("],"))?;
-    doc.line(1, format_args!("\"InertialSensors\": ["))?;
+    doc.line(2, format_args!("\"InertialSensors\": ["))?;
     doc.inertial(&GYRO, false)?;
     doc.inertial(&ACCEL, true)?;
     doc.line(1, format_args!("],"))?;
-    doc.line(1, format_args!("\"Metadata\": {{"))?;
+    doc.line(2, format_args!("\"Metadata\": {{"))?;
     doc.line(2, format_args!("\"SerialId\": \"{serial}\","))?;
     doc.line(
         2,
