@@ -24,6 +24,9 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU -L /usr/aarch64-linux-gnu"
 cargo test -p k4sync-core --target aarch64-unknown-linux-gnu --all-features --locked
 
+step "fuzz targets still compile (cargo check of the separate fuzz workspace)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
+
 step "workspace tests (x86_64)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --doc --locked

@@ -7,4 +7,5 @@
 pub use k4sync_core as core;
 
 pub mod demo;
+pub mod mkv;
 pub mod transport;

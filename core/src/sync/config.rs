@@ -585,22 +585,10 @@ pub fn imu_stop_sequence() -> Sequence {
 mod tests {
     use super::*;
 
-    const BOTH: JackState = JackState {
-        sync_in: true,
-        sync_out: true,
-    };
-    const IN_ONLY: JackState = JackState {
-        sync_in: true,
-        sync_out: false,
-    };
-    const OUT_ONLY: JackState = JackState {
-        sync_in: false,
-        sync_out: true,
-    };
-    const NONE: JackState = JackState {
-        sync_in: false,
-        sync_out: false,
-    };
+    const BOTH: JackState = JackState::BOTH;
+    const IN_ONLY: JackState = JackState::IN_ONLY;
+    const OUT_ONLY: JackState = JackState::OUT_ONLY;
+    const NONE: JackState = JackState::NONE;
 
     fn raw() -> RawDeviceConfig {
         RawDeviceConfig::from(DeviceConfig::default())

@@ -537,22 +537,10 @@ pub fn check_rig_consistency(sessions: &[SyncSession]) -> Result<(), RigError> {
 mod tests {
     use super::*;
 
-    const IN: JackState = JackState {
-        sync_in: true,
-        sync_out: false,
-    };
-    const OUT: JackState = JackState {
-        sync_in: false,
-        sync_out: true,
-    };
-    const BOTH: JackState = JackState {
-        sync_in: true,
-        sync_out: true,
-    };
-    const NONE: JackState = JackState {
-        sync_in: false,
-        sync_out: false,
-    };
+    const IN: JackState = JackState::IN_ONLY;
+    const OUT: JackState = JackState::OUT_ONLY;
+    const BOTH: JackState = JackState::BOTH;
+    const NONE: JackState = JackState::NONE;
 
     fn session(mode: WiredSyncMode, jack: JackState) -> SyncSession {
         let mut s = SyncSession::new();

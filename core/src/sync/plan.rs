@@ -620,14 +620,8 @@ mod tests {
     use super::*;
     use crate::time::usec_to_ticks_i32;
 
-    const IN: JackState = JackState {
-        sync_in: true,
-        sync_out: false,
-    };
-    const OUT: JackState = JackState {
-        sync_in: false,
-        sync_out: true,
-    };
+    const IN: JackState = JackState::IN_ONLY;
+    const OUT: JackState = JackState::OUT_ONLY;
     const SERIALS: [&str; 12] = [
         "000000000000",
         "000000000001",

@@ -137,6 +137,15 @@ pub struct JackState {
 }
 
 impl JackState {
+    /// No plug in either jack.
+    pub const NONE: JackState = JackState::from_byte(0b00);
+    /// A plug in Sync In only (a subordinate's usual wiring at the end of a chain).
+    pub const IN_ONLY: JackState = JackState::from_byte(0b01);
+    /// A plug in Sync Out only (a master's wiring).
+    pub const OUT_ONLY: JackState = JackState::from_byte(0b10);
+    /// Plugs in both jacks (a subordinate in the middle of a daisy chain).
+    pub const BOTH: JackState = JackState::from_byte(0b11);
+
     /// The host reads exactly this many bytes (payload_size of GET_JACK_STATE).
     pub const READ_SIZE: u32 = 1;
 

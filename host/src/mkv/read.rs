@@ -1,0 +1,1089 @@
+//! [`MkvReader`]: opens k4arecorder files and ours, walks their clusters and derives the readout
+//! Microsoft's playback library reports for them (reference §13–§14).
+//!
+//! The top-level walk visits every child of the Segment in file order up to the end of the file
+//! (the SDK, too, walks clusters without regard to the Segment size), parses SeekHead, Info,
+//! Tracks, Attachments, Tags and Cues on the way and records the offset of every Cluster.
+//! Clusters are read one at a time, whole, when iterated.
+//!
+//! Strict mode ([`MkvReader::open`]) turns any damage into an error that carries its byte
+//! offset. Salvage mode ([`MkvReader::open_salvage`]) stops at the first damaged or incomplete
+//! top-level element, keeps every complete Cluster before it and records where the damage was —
+//! what a file cut by a crash needs (reference §1.1).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
+
+use super::ebml::{self, id, Child, Children, ElementHeader};
+use super::{
+    depth_mode_from_tag, fourcc, track_name, MkvError, Result, CALIBRATION_FILE_NAME,
+    IMU_SAMPLE_LEN, TRACK_TYPE_SUBTITLE, TRACK_TYPE_VIDEO,
+};
+
+/// One TrackEntry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackInfo {
+    pub number: u64,
+    pub uid: u64,
+    pub track_type: u64,
+    pub codec_id: String,
+    pub name: String,
+    pub codec_private: Vec<u8>,
+    pub default_duration_nsec: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+/// One Tag with its single SimpleTag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagEntry {
+    pub target_type: String,
+    pub track_uid: u64,
+    pub attachment_uid: u64,
+    pub name: String,
+    pub value: String,
+}
+
+/// One AttachedFile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub mime_type: String,
+    pub data: Vec<u8>,
+    pub uid: u64,
+}
+
+/// A SimpleBlock or a BlockGroup's Block, delaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub track: u64,
+    /// Cluster Timestamp + relative timecode, in file ticks (µs in k4a files).
+    pub time_ticks: i64,
+    /// BlockDuration in file ticks (BlockGroups only).
+    pub duration_ticks: Option<u64>,
+    pub simple: bool,
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// One Cluster, read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// File offset of the Cluster's ID.
+    pub offset: u64,
+    pub timestamp_ticks: u64,
+    pub blocks: Vec<Block>,
+}
+
+/// Where salvage mode stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Byte offset of the first element that was not complete and well-formed.
+    pub offset: u64,
+    /// The error that stopped the walk.
+    pub what: String,
+}
+
+/// `k4a_record_configuration_t` as the SDK fills it (reference §13.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordConfig {
+    /// `None` is the SDK's `K4A_IMAGE_FORMAT_CUSTOM` (no colour track).
+    pub color_format: Option<ColorFormat>,
+    pub color_resolution: ColorResolution,
+    pub depth_mode: DepthMode,
+    pub camera_fps: Fps,
+    pub color_track_enabled: bool,
+    pub depth_track_enabled: bool,
+    pub ir_track_enabled: bool,
+    pub imu_track_enabled: bool,
+    pub depth_delay_off_color_usec: i32,
+    pub wired_sync_mode: WiredSyncMode,
+    pub subordinate_delay_off_master_usec: u32,
+    pub start_timestamp_offset_usec: u32,
+}
+
+/// Frame count, geometry and device-time span of one video track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackStats {
+    pub frames: u64,
+    pub width: u32,
+    pub height: u32,
+    pub first_ts_usec: Option<u64>,
+    pub last_ts_usec: Option<u64>,
+}
+
+/// Sample count and accelerometer-time span of the IMU track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ImuStats {
+    pub samples: u64,
+    pub first_acc_ts_usec: Option<u64>,
+    pub last_acc_ts_usec: Option<u64>,
+}
+
+/// What Microsoft's playback library reports for a file (reference §13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readout {
+    pub config: RecordConfig,
+    /// First value of every tag name (`k4a_playback_get_tag`).
+    pub tags: BTreeMap<String, String>,
+    /// The calibration attachment as stored (the SDK hands it out with a NUL appended).
+    pub calibration: Option<Vec<u8>>,
+    /// `k4a_playback_get_recording_length_usec`.
+    pub length_usec: u64,
+    pub color: Option<TrackStats>,
+    pub depth: Option<TrackStats>,
+    pub ir: Option<TrackStats>,
+    pub imu: Option<ImuStats>,
+    /// Captures `k4a_playback_get_next_capture` returns before EOF.
+    pub captures: u64,
+}
+
+impl Readout {
+    /// Size `k4a_playback_get_raw_calibration` reports: stored bytes plus a NUL if missing.
+    pub fn sdk_calibration_len(&self) -> Option<usize> {
+        self.calibration
+            .as_ref()
+            .map(|c| c.len() + usize::from(c.last() != Some(&0)))
+    }
+}
+
+/// Reads a k4a Matroska recording.
+#[derive(Debug)]
+pub struct MkvReader<R: Read + Seek> {
+    r: R,
+    file_len: u64,
+    segment: ElementHeader,
+    timestamp_scale_nsec: Option<u64>,
+    pub tracks: Vec<TrackInfo>,
+    pub tags: Vec<TagEntry>,
+    pub attachments: Vec<Attachment>,
+    /// (CueTime, CueClusterPosition) pairs.
+    pub cues: Vec<(u64, u64)>,
+    /// SeekHead entries: (element ID, segment-relative position).
+    pub seek_entries: Vec<(u32, u64)>,
+    /// File offsets of Info, Tracks, Tags and Attachments where the walk found them.
+    pub element_offsets: BTreeMap<u32, u64>,
+    cluster_offsets: Vec<u64>,
+    damage: Option<Damage>,
+}
+
+impl MkvReader<BufReader<File>> {
+    /// Opens `path` strictly.
+    pub fn open_path(path: impl AsRef<Path>) -> Result<Self> {
+        MkvReader::open(BufReader::new(File::open(path)?))
+    }
+
+    /// Opens `path` in salvage mode.
+    pub fn open_path_salvage(path: impl AsRef<Path>) -> Result<Self> {
+        MkvReader::open_salvage(BufReader::new(File::open(path)?))
+    }
+}
+
+impl<R: Read + Seek> MkvReader<R> {
+    /// Opens a recording; any damaged or incomplete element is an error with its offset.
+    pub fn open(r: R) -> Result<Self> {
+        Self::open_mode(r, false)
+    }
+
+    /// Opens a recording cut short or damaged: keeps every complete Cluster before the damage.
+    pub fn open_salvage(r: R) -> Result<Self> {
+        Self::open_mode(r, true)
+    }
+
+    fn open_mode(mut r: R, salvage: bool) -> Result<Self> {
+        let file_len = r.seek(SeekFrom::End(0))?;
+        let head = ebml::read_header(&mut r, 0, file_len, "EBML header")?;
+        if head.id != id::EBML {
+            return Err(MkvError::NotK4a {
+                what: "the file does not start with an EBML header".into(),
+            });
+        }
+        let head_end = head.end().ok_or(MkvError::Malformed {
+            offset: 0,
+            what: "EBML header of unknown size",
+        })?;
+        let head_data = ebml::read_span(
+            &mut r,
+            head.data_offset,
+            head_end - head.data_offset,
+            file_len,
+            "EBML header",
+        )?;
+        check_ebml_header(&head_data, head.data_offset)?;
+
+        let segment = ebml::read_header(&mut r, head_end, file_len, "Segment header")?;
+        if segment.id != id::SEGMENT {
+            return Err(MkvError::Malformed {
+                offset: head_end,
+                what: "expected a Segment after the EBML header",
+            });
+        }
+        if segment.size == Some(0) && !salvage {
+            return Err(MkvError::Malformed {
+                offset: head_end,
+                what: "Segment size 0: the recording was never finalized (open it in salvage mode)",
+            });
+        }
+        if segment.data_offset > file_len {
+            return Err(MkvError::Truncated {
+                offset: file_len,
+                what: "Segment header",
+            });
+        }
+
+        let mut this = MkvReader {
+            r,
+            file_len,
+            segment,
+            timestamp_scale_nsec: None,
+            tracks: Vec::new(),
+            tags: Vec::new(),
+            attachments: Vec::new(),
+            cues: Vec::new(),
+            seek_entries: Vec::new(),
+            element_offsets: BTreeMap::new(),
+            cluster_offsets: Vec::new(),
+            damage: None,
+        };
+        let mut at = segment.data_offset;
+        while at < file_len {
+            match this.visit(at, salvage) {
+                Ok(next) => at = next,
+                Err(e) if salvage => {
+                    this.damage = Some(Damage {
+                        offset: at,
+                        what: e.to_string(),
+                    });
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(this)
+    }
+
+    /// Handles the top-level element at `at`; returns the offset after it.
+    fn visit(&mut self, at: u64, salvage: bool) -> Result<u64> {
+        let h = ebml::read_header(&mut self.r, at, self.file_len, "top-level element header")?;
+        let Some(end) = h.end() else {
+            return Err(MkvError::Malformed {
+                offset: at,
+                what: "top-level element of unknown size",
+            });
+        };
+        if end > self.file_len {
+            return Err(MkvError::Truncated {
+                offset: self.file_len,
+                what: "a top-level element",
+            });
+        }
+        let parsed = match h.id {
+            id::CLUSTER => {
+                if salvage {
+                    self.read_cluster_at(at)?;
+                }
+                self.cluster_offsets.push(at);
+                return Ok(end);
+            }
+            id::SEEK_HEAD | id::INFO | id::TRACKS | id::TAGS | id::ATTACHMENTS | id::CUES => {
+                let data = ebml::read_span(
+                    &mut self.r,
+                    h.data_offset,
+                    end - h.data_offset,
+                    self.file_len,
+                    "top-level element",
+                )?;
+                let child = Child {
+                    header: h,
+                    data: &data,
+                };
+                match h.id {
+                    id::SEEK_HEAD => self.seek_entries = parse_seek_head(&child)?,
+                    id::INFO => self.timestamp_scale_nsec = Some(parse_info(&child)?),
+                    id::TRACKS => self.tracks = parse_tracks(&child)?,
+                    id::TAGS => self.tags = parse_tags(&child)?,
+                    id::ATTACHMENTS => self.attachments = parse_attachments(&child)?,
+                    _ => self.cues = parse_cues(&child)?,
+                }
+                true
+            }
+            _ => false,
+        };
+        if parsed {
+            self.element_offsets.insert(h.id, at);
+        }
+        Ok(end)
+    }
+
+    /// Where salvage mode stopped, `None` if the whole file was intact.
+    pub fn damage(&self) -> Option<&Damage> {
+        self.damage.as_ref()
+    }
+
+    /// File offset one past the last complete Cluster (the length to cut a damaged file to).
+    pub fn complete_until(&mut self) -> Result<u64> {
+        let Some(&last) = self.cluster_offsets.last() else {
+            return Ok(self.segment.data_offset);
+        };
+        let h = ebml::read_header(&mut self.r, last, self.file_len, "Cluster header")?;
+        h.end().ok_or(MkvError::Malformed {
+            offset: last,
+            what: "Cluster of unknown size",
+        })
+    }
+
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// The Segment header as found (size `None` = unknown).
+    pub fn segment(&self) -> ElementHeader {
+        self.segment
+    }
+
+    /// TimestampScale from Info, `None` when there was no Info.
+    pub fn timestamp_scale_nsec(&self) -> Option<u64> {
+        self.timestamp_scale_nsec
+    }
+
+    /// File offsets of every Cluster, in file order.
+    pub fn cluster_offsets(&self) -> &[u64] {
+        &self.cluster_offsets
+    }
+
+    /// Reads and delaces the Cluster whose ID is at file offset `at`.
+    pub fn read_cluster_at(&mut self, at: u64) -> Result<Cluster> {
+        let h = ebml::read_header(&mut self.r, at, self.file_len, "Cluster header")?;
+        if h.id != id::CLUSTER {
+            return Err(MkvError::Malformed {
+                offset: at,
+                what: "expected a Cluster",
+            });
+        }
+        let size = h.size.ok_or(MkvError::Malformed {
+            offset: at,
+            what: "Cluster of unknown size",
+        })?;
+        let data = ebml::read_span(&mut self.r, h.data_offset, size, self.file_len, "Cluster")?;
+        parse_cluster(&Child {
+            header: h,
+            data: &data,
+        })
+    }
+
+    /// Every Cluster in file order.
+    pub fn clusters(&mut self) -> impl Iterator<Item = Result<Cluster>> + '_ {
+        let offsets = self.cluster_offsets.clone();
+        offsets.into_iter().map(move |at| self.read_cluster_at(at))
+    }
+
+    /// First tag with `name`, as `k4a_playback_get_tag` returns it.
+    pub fn tag(&self, name: &str) -> Option<&TagEntry> {
+        self.tags.iter().find(|t| t.name == name)
+    }
+
+    /// Resolves a built-in track the way the SDK does (reference §13.1): `K4A_<X>_TRACK` tag
+    /// first, then the track name.
+    pub fn find_track(&self, tag_name: &str, names: &[&str]) -> Option<&TrackInfo> {
+        let by_tag = self.tag(tag_name).and_then(|t| {
+            let uid = if t.target_type == "TRACK" && t.track_uid != 0 {
+                Some(t.track_uid)
+            } else {
+                parse_stream_u64(&t.value)
+            };
+            uid.and_then(|u| self.tracks.iter().find(|tr| tr.uid == u))
+        });
+        by_tag.or_else(|| {
+            names
+                .iter()
+                .find_map(|n| self.tracks.iter().find(|tr| tr.name == *n))
+        })
+    }
+
+    /// The calibration attachment as stored (reference §6).
+    pub fn calibration(&self) -> Option<&[u8]> {
+        let by_tag = self
+            .tag("K4A_CALIBRATION_FILE")
+            .filter(|t| t.target_type == "ATTACHMENT")
+            .and_then(|t| self.attachments.iter().find(|a| a.uid == t.attachment_uid));
+        by_tag
+            .or_else(|| {
+                self.attachments
+                    .iter()
+                    .find(|a| a.name == CALIBRATION_FILE_NAME)
+            })
+            .map(|a| a.data.as_slice())
+    }
+
+    /// The record configuration as `k4a_playback_get_record_configuration` reports it.
+    pub fn record_config(&self) -> Result<RecordConfig> {
+        let color = self.find_track("K4A_COLOR_TRACK", &[track_name::COLOR]);
+        let depth = self.find_track("K4A_DEPTH_TRACK", &[track_name::DEPTH]);
+        let ir = self.find_track("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]);
+        let imu = self.find_track("K4A_IMU_TRACK", &[track_name::IMU]);
+        for t in [color, depth, ir].into_iter().flatten() {
+            check_video_track(t)?;
+        }
+
+        let color_format = match color {
+            Some(t) => bitmap_fourcc(t).and_then(|cc| match cc {
+                fourcc::MJPG => Some(ColorFormat::Mjpg),
+                fourcc::NV12 => Some(ColorFormat::Nv12),
+                fourcc::YUY2 => Some(ColorFormat::Yuy2),
+                fourcc::BGRA => Some(ColorFormat::Bgra32),
+                _ => None,
+            }),
+            None => None,
+        };
+        let color_resolution = color
+            .and_then(|t| {
+                let size = (t.width?, t.height?);
+                ColorResolution::ALL
+                    .into_iter()
+                    .find(|r| r.size() == Some(size))
+            })
+            .unwrap_or(ColorResolution::Off);
+
+        let depth_mode = match self.tag("K4A_DEPTH_MODE") {
+            Some(t) => depth_mode_from_tag(&t.value).ok_or_else(|| bad_tag(t))?,
+            None if depth.is_some() || ir.is_some() => {
+                return Err(MkvError::NotK4a {
+                    what: "depth or IR track without a K4A_DEPTH_MODE tag".into(),
+                })
+            }
+            None => DepthMode::Off,
+        };
+
+        let period = [color, depth, ir]
+            .into_iter()
+            .flatten()
+            .find_map(|t| t.default_duration_nsec);
+        let camera_fps = match period {
+            None | Some(0) => Fps::Fps30,
+            Some(p) => u32::try_from(1_000_000_000 / p)
+                .ok()
+                .and_then(Fps::from_hz)
+                .ok_or_else(|| MkvError::NotK4a {
+                    what: format!("frame period {p} ns is not 5, 15 or 30 fps"),
+                })?,
+        };
+
+        let depth_delay_ns = self.depth_delay_nsec()?;
+        let wired_sync_mode = match self.tag("K4A_WIRED_SYNC_MODE") {
+            None => WiredSyncMode::Standalone,
+            Some(t) => WiredSyncMode::ALL
+                .into_iter()
+                .find(|m| m.sdk_name() == t.value)
+                .ok_or_else(|| bad_tag(t))?,
+        };
+        let subordinate_delay = match (wired_sync_mode, self.tag("K4A_SUBORDINATE_DELAY_NS")) {
+            (WiredSyncMode::Subordinate, Some(t)) => {
+                (parse_stream_u64(&t.value).ok_or_else(|| bad_tag(t))? / 1000) as u32
+            }
+            _ => 0,
+        };
+        Ok(RecordConfig {
+            color_format,
+            color_resolution,
+            depth_mode,
+            camera_fps,
+            color_track_enabled: color.is_some(),
+            depth_track_enabled: depth.is_some(),
+            ir_track_enabled: ir.is_some(),
+            imu_track_enabled: imu.is_some_and(|t| t.track_type == TRACK_TYPE_SUBTITLE),
+            depth_delay_off_color_usec: (depth_delay_ns / 1000) as i32,
+            wired_sync_mode,
+            subordinate_delay_off_master_usec: subordinate_delay,
+            start_timestamp_offset_usec: self.start_offset_usec()?,
+        })
+    }
+
+    fn depth_delay_nsec(&self) -> Result<i64> {
+        match self.tag("K4A_DEPTH_DELAY_NS") {
+            None => Ok(0),
+            Some(t) => parse_stream_i64(&t.value).ok_or_else(|| bad_tag(t)),
+        }
+    }
+
+    /// `K4A_START_OFFSET_NS / 1000` truncated to u32, as the SDK keeps it (reference §8 item 6).
+    pub fn start_offset_usec(&self) -> Result<u32> {
+        match self.tag("K4A_START_OFFSET_NS") {
+            None => Ok(0),
+            Some(t) => Ok((parse_stream_u64(&t.value).ok_or_else(|| bad_tag(t))? / 1000) as u32),
+        }
+    }
+
+    /// Walks every cluster and derives the full SDK readout.
+    pub fn readout(&mut self) -> Result<Readout> {
+        let config = self.record_config()?;
+        let scale = i64::try_from(self.timestamp_scale_nsec.unwrap_or(1_000_000))
+            .ok()
+            .filter(|&s| s != 0)
+            .ok_or(MkvError::NotK4a {
+                what: "TimestampScale 0".into(),
+            })?;
+        let offset_usec = i64::from(config.start_timestamp_offset_usec);
+        let number = |tag: &str, names: &[&str]| self.find_track(tag, names).map(|t| t.number);
+        let video = [
+            number("K4A_COLOR_TRACK", &[track_name::COLOR]),
+            number("K4A_DEPTH_TRACK", &[track_name::DEPTH]),
+            number("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]),
+        ];
+        let imu_track = self
+            .find_track("K4A_IMU_TRACK", &[track_name::IMU])
+            .filter(|t| t.track_type == TRACK_TYPE_SUBTITLE)
+            .map(|t| t.number);
+        let mut stats: [Option<TrackStats>; 3] = [None; 3];
+        for (slot, (tag, names)) in stats.iter_mut().zip([
+            ("K4A_COLOR_TRACK", &[track_name::COLOR][..]),
+            ("K4A_DEPTH_TRACK", &[track_name::DEPTH][..]),
+            ("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR][..]),
+        ]) {
+            *slot = self.find_track(tag, names).map(|t| TrackStats {
+                frames: 0,
+                width: t.width.unwrap_or(0),
+                height: t.height.unwrap_or(0),
+                first_ts_usec: None,
+                last_ts_usec: None,
+            });
+        }
+        let mut imu = imu_track.map(|_| ImuStats::default());
+        let mut sync_times: [Vec<i64>; 3] = Default::default();
+        let depth_delay_ns = self.depth_delay_nsec()?;
+        let delay_ns = [
+            depth_delay_ns.max(0),
+            depth_delay_ns.min(0).saturating_neg(),
+            depth_delay_ns.min(0).saturating_neg(),
+        ];
+        let mut last_cluster_end_ns: Option<i64> = None;
+
+        let offsets = self.cluster_offsets.clone();
+        for at in offsets {
+            let cluster = self.read_cluster_at(at)?;
+            let mut cluster_max: Option<i64> = None;
+            for block in &cluster.blocks {
+                let time_ns = block.time_ticks.saturating_mul(scale);
+                let end_ns = match block.duration_ticks {
+                    Some(d) if !block.simple => time_ns
+                        .saturating_add((d as i64).saturating_mul(scale))
+                        .saturating_sub(1),
+                    _ => time_ns,
+                };
+                cluster_max = Some(cluster_max.map_or(end_ns, |m| m.max(end_ns)));
+                if let Some(i) = video.iter().position(|n| *n == Some(block.track)) {
+                    if block.frames.len() != 1 {
+                        return Err(MkvError::Malformed {
+                            offset: at,
+                            what: "video block with more than one frame",
+                        });
+                    }
+                    let device_usec = u64::try_from(time_ns / 1000 + offset_usec).unwrap_or(0);
+                    if let (Some(s), Some(times)) = (
+                        stats.get_mut(i).and_then(Option::as_mut),
+                        sync_times.get_mut(i),
+                    ) {
+                        s.frames += 1;
+                        s.first_ts_usec.get_or_insert(device_usec);
+                        s.last_ts_usec = Some(device_usec);
+                        times.push(time_ns + delay_ns.get(i).copied().unwrap_or(0));
+                    }
+                } else if Some(block.track) == imu_track {
+                    for frame in &block.frames {
+                        let acc: [u8; 8] = frame
+                            .get(..8)
+                            .filter(|_| frame.len() == IMU_SAMPLE_LEN)
+                            .and_then(|b| b.try_into().ok())
+                            .ok_or(MkvError::Malformed {
+                                offset: at,
+                                what: "IMU frame that is not 40 bytes",
+                            })?;
+                        let acc_usec = u64::from_le_bytes(acc) / 1000;
+                        if let Some(s) = imu.as_mut() {
+                            s.samples += 1;
+                            s.first_acc_ts_usec.get_or_insert(acc_usec);
+                            s.last_acc_ts_usec = Some(acc_usec);
+                        }
+                    }
+                }
+            }
+            last_cluster_end_ns = cluster_max;
+        }
+
+        let period_ns = self
+            .record_config_period_nsec()
+            .map_or(0, |p| i64::try_from(p).unwrap_or(0));
+        let [color, depth, ir] = stats;
+        Ok(Readout {
+            config,
+            tags: self.tag_map(),
+            calibration: self.calibration().map(<[u8]>::to_vec),
+            length_usec: last_cluster_end_ns.map_or(0, |ns| u64::try_from(ns / 1000).unwrap_or(0)),
+            color,
+            depth,
+            ir,
+            imu,
+            captures: count_captures(&sync_times, period_ns),
+        })
+    }
+
+    fn record_config_period_nsec(&self) -> Option<u64> {
+        [
+            self.find_track("K4A_COLOR_TRACK", &[track_name::COLOR]),
+            self.find_track("K4A_DEPTH_TRACK", &[track_name::DEPTH]),
+            self.find_track("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|t| t.default_duration_nsec)
+    }
+
+    /// First value of every tag name.
+    pub fn tag_map(&self) -> BTreeMap<String, String> {
+        let mut map = BTreeMap::new();
+        for t in &self.tags {
+            map.entry(t.name.clone()).or_insert_with(|| t.value.clone());
+        }
+        map
+    }
+}
+
+/// `get_next_capture` until EOF (reference §13.3): the smallest sync time T opens a capture,
+/// every track whose next block is within T + P/2 (strictly) joins and advances.
+fn count_captures(sync_times: &[Vec<i64>; 3], period_ns: i64) -> u64 {
+    if period_ns <= 0 {
+        return 0;
+    }
+    let window = period_ns / 2;
+    let mut cursor = [0usize; 3];
+    let mut captures = 0;
+    loop {
+        let next: Vec<Option<i64>> = sync_times
+            .iter()
+            .zip(cursor)
+            .map(|(times, c)| times.get(c).copied())
+            .collect();
+        let Some(t) = next.iter().flatten().min().copied() else {
+            return captures;
+        };
+        for (c, n) in cursor.iter_mut().zip(&next) {
+            if n.is_some_and(|s| s - t < window) {
+                *c += 1;
+            }
+        }
+        captures += 1;
+    }
+}
+
+fn bad_tag(t: &TagEntry) -> MkvError {
+    MkvError::BadTag {
+        name: t.name.clone(),
+        value: t.value.clone(),
+    }
+}
+
+fn check_video_track(t: &TrackInfo) -> Result<()> {
+    if t.track_type != TRACK_TYPE_VIDEO
+        || t.codec_id != super::codec::VFW
+        || t.codec_private.len() != 40
+    {
+        return Err(MkvError::NotK4a {
+            what: format!(
+                "track {} is not a 40-byte BITMAPINFOHEADER V_MS/VFW/FOURCC video track",
+                t.name
+            ),
+        });
+    }
+    match bitmap_fourcc(t) {
+        Some(fourcc::MJPG | fourcc::NV12 | fourcc::YUY2 | fourcc::BGRA | fourcc::B16G) => Ok(()),
+        _ => Err(MkvError::NotK4a {
+            what: format!("track {} has an unsupported FOURCC", t.name),
+        }),
+    }
+}
+
+fn bitmap_fourcc(t: &TrackInfo) -> Option<u32> {
+    let b: [u8; 4] = t.codec_private.get(16..20)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+/// C++ `stream >> uint64_t`: leading whitespace skipped, digits read, anything after ignored.
+fn parse_stream_u64(s: &str) -> Option<u64> {
+    let s = s.trim_start();
+    let s = s.strip_prefix('+').unwrap_or(s);
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    s.get(..digits)?.parse().ok()
+}
+
+/// C++ `stream >> int64_t`.
+fn parse_stream_i64(s: &str) -> Option<i64> {
+    let s = s.trim_start();
+    let (negative, rest) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let magnitude: i128 = rest.get(..digits)?.parse().ok()?;
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+fn check_ebml_header(data: &[u8], base: u64) -> Result<()> {
+    let mut doc_type = String::new();
+    let (mut version, mut read_version) = (1, 1);
+    for child in Children::new(data, base) {
+        let child = child?;
+        match child.header.id {
+            id::DOC_TYPE => doc_type = child.string(),
+            id::DOC_TYPE_VERSION => version = child.uint()?,
+            id::DOC_TYPE_READ_VERSION => read_version = child.uint()?,
+            _ => {}
+        }
+    }
+    if doc_type != "matroska" {
+        return Err(MkvError::NotK4a {
+            what: format!("DocType {doc_type:?}, expected \"matroska\""),
+        });
+    }
+    if read_version > 2 || version < read_version {
+        return Err(MkvError::NotK4a {
+            what: format!("DocTypeVersion {version} / DocTypeReadVersion {read_version}"),
+        });
+    }
+    Ok(())
+}
+
+fn parse_seek_head(e: &Child<'_>) -> Result<Vec<(u32, u64)>> {
+    let mut out = Vec::new();
+    for seek in e.children() {
+        let seek = seek?;
+        if seek.header.id != id::SEEK {
+            continue;
+        }
+        let (mut element, mut pos) = (None, None);
+        for c in seek.children() {
+            let c = c?;
+            match c.header.id {
+                id::SEEK_ID => element = Some(c.uint()? as u32),
+                id::SEEK_POSITION => pos = Some(c.uint()?),
+                _ => {}
+            }
+        }
+        if let (Some(element), Some(pos)) = (element, pos) {
+            out.push((element, pos));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_info(e: &Child<'_>) -> Result<u64> {
+    let mut scale = 1_000_000;
+    for c in e.children() {
+        let c = c?;
+        if c.header.id == id::TIMESTAMP_SCALE {
+            scale = c.uint()?;
+        }
+    }
+    Ok(scale)
+}
+
+fn parse_tracks(e: &Child<'_>) -> Result<Vec<TrackInfo>> {
+    let mut tracks = Vec::new();
+    for entry in e.children() {
+        let entry = entry?;
+        if entry.header.id != id::TRACK_ENTRY {
+            continue;
+        }
+        let mut t = TrackInfo::default();
+        for c in entry.children() {
+            let c = c?;
+            match c.header.id {
+                id::TRACK_NUMBER => t.number = c.uint()?,
+                id::TRACK_UID => t.uid = c.uint()?,
+                id::TRACK_TYPE => t.track_type = c.uint()?,
+                id::CODEC_ID => t.codec_id = c.string(),
+                id::NAME => t.name = c.string(),
+                id::CODEC_PRIVATE => t.codec_private = c.data.to_vec(),
+                id::DEFAULT_DURATION => t.default_duration_nsec = Some(c.uint()?),
+                id::VIDEO => {
+                    for v in c.children() {
+                        let v = v?;
+                        match v.header.id {
+                            id::PIXEL_WIDTH => t.width = u32::try_from(v.uint()?).ok(),
+                            id::PIXEL_HEIGHT => t.height = u32::try_from(v.uint()?).ok(),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        tracks.push(t);
+    }
+    Ok(tracks)
+}
+
+fn parse_tags(e: &Child<'_>) -> Result<Vec<TagEntry>> {
+    let mut tags = Vec::new();
+    for tag in e.children() {
+        let tag = tag?;
+        if tag.header.id != id::TAG {
+            continue;
+        }
+        let mut target = TagEntry::default();
+        let mut simple = Vec::new();
+        for c in tag.children() {
+            let c = c?;
+            match c.header.id {
+                id::TARGETS => {
+                    for t in c.children() {
+                        let t = t?;
+                        match t.header.id {
+                            id::TARGET_TYPE => target.target_type = t.string(),
+                            id::TAG_TRACK_UID => target.track_uid = t.uint()?,
+                            id::TAG_ATTACHMENT_UID => target.attachment_uid = t.uint()?,
+                            _ => {}
+                        }
+                    }
+                }
+                id::SIMPLE_TAG => {
+                    let (mut name, mut value) = (String::new(), String::new());
+                    for s in c.children() {
+                        let s = s?;
+                        match s.header.id {
+                            id::TAG_NAME => name = s.string(),
+                            id::TAG_STRING => value = s.string(),
+                            _ => {}
+                        }
+                    }
+                    simple.push((name, value));
+                }
+                _ => {}
+            }
+        }
+        for (name, value) in simple {
+            tags.push(TagEntry {
+                name,
+                value,
+                ..target.clone()
+            });
+        }
+    }
+    Ok(tags)
+}
+
+fn parse_attachments(e: &Child<'_>) -> Result<Vec<Attachment>> {
+    let mut files = Vec::new();
+    for f in e.children() {
+        let f = f?;
+        if f.header.id != id::ATTACHED_FILE {
+            continue;
+        }
+        let mut a = Attachment::default();
+        for c in f.children() {
+            let c = c?;
+            match c.header.id {
+                id::FILE_NAME => a.name = c.string(),
+                id::FILE_MIME_TYPE => a.mime_type = c.string(),
+                id::FILE_DATA => a.data = c.data.to_vec(),
+                id::FILE_UID => a.uid = c.uint()?,
+                _ => {}
+            }
+        }
+        files.push(a);
+    }
+    Ok(files)
+}
+
+fn parse_cues(e: &Child<'_>) -> Result<Vec<(u64, u64)>> {
+    let mut cues = Vec::new();
+    for p in e.children() {
+        let p = p?;
+        if p.header.id != id::CUE_POINT {
+            continue;
+        }
+        let (mut time, mut pos) = (0, None);
+        for c in p.children() {
+            let c = c?;
+            match c.header.id {
+                id::CUE_TIME => time = c.uint()?,
+                id::CUE_TRACK_POSITIONS => {
+                    for t in c.children() {
+                        let t = t?;
+                        if t.header.id == id::CUE_CLUSTER_POSITION {
+                            pos = Some(t.uint()?);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(pos) = pos {
+            cues.push((time, pos));
+        }
+    }
+    Ok(cues)
+}
+
+fn parse_cluster(e: &Child<'_>) -> Result<Cluster> {
+    let mut timestamp = 0u64;
+    let mut raw: Vec<(Child<'_>, bool, Option<u64>)> = Vec::new();
+    for c in e.children() {
+        let c = c?;
+        match c.header.id {
+            id::TIMESTAMP => timestamp = c.uint()?,
+            id::SIMPLE_BLOCK => raw.push((c, true, None)),
+            id::BLOCK_GROUP => {
+                let (mut block, mut duration) = (None, None);
+                for g in Children::new(c.data, c.header.data_offset) {
+                    let g = g?;
+                    match g.header.id {
+                        id::BLOCK => block = Some(g),
+                        id::BLOCK_DURATION => duration = Some(g.uint()?),
+                        _ => {}
+                    }
+                }
+                let block = block.ok_or(MkvError::Malformed {
+                    offset: c.header.offset,
+                    what: "BlockGroup without a Block",
+                })?;
+                raw.push((block, false, duration));
+            }
+            _ => {}
+        }
+    }
+    let base = i64::try_from(timestamp).map_err(|_| MkvError::Malformed {
+        offset: e.header.offset,
+        what: "Cluster Timestamp beyond 2^63",
+    })?;
+    let blocks = raw
+        .into_iter()
+        .map(|(c, simple, duration)| parse_block(&c, base, simple, duration))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Cluster {
+        offset: e.header.offset,
+        timestamp_ticks: timestamp,
+        blocks,
+    })
+}
+
+fn parse_block(
+    c: &Child<'_>,
+    cluster_ticks: i64,
+    simple: bool,
+    duration: Option<u64>,
+) -> Result<Block> {
+    let at = c.header.data_offset;
+    let bad = |what| MkvError::Malformed { offset: at, what };
+    let track = ebml::decode_vint(c.data).map_err(|_| bad("block track number"))?;
+    let track_number = track.value.ok_or(bad("block track number"))?;
+    let head = c
+        .data
+        .get(track.len..track.len + 3)
+        .ok_or(bad("block header shorter than 4 bytes"))?;
+    let (rel, flags) = match head {
+        [hi, lo, flags] => (i16::from_be_bytes([*hi, *lo]), *flags),
+        _ => return Err(bad("block header")),
+    };
+    let payload = c.data.get(track.len + 3..).unwrap_or(&[]);
+    let frames = delace(payload, (flags >> 1) & 3).ok_or(bad("block lacing"))?;
+    Ok(Block {
+        track: track_number,
+        time_ticks: cluster_ticks + i64::from(rel),
+        duration_ticks: duration,
+        simple,
+        frames,
+    })
+}
+
+/// Splits a block payload by its lacing (0 none, 1 Xiph, 2 fixed, 3 EBML); `None` if malformed.
+fn delace(payload: &[u8], lacing: u8) -> Option<Vec<Vec<u8>>> {
+    if lacing == 0 {
+        return Some(vec![payload.to_vec()]);
+    }
+    let count = usize::from(*payload.first()?) + 1;
+    let mut pos = 1usize;
+    let mut sizes = Vec::with_capacity(count);
+    match lacing {
+        1 => {
+            for _ in 1..count {
+                let mut size = 0usize;
+                loop {
+                    let b = *payload.get(pos)?;
+                    pos += 1;
+                    size += usize::from(b);
+                    if b != 255 {
+                        break;
+                    }
+                }
+                sizes.push(size);
+            }
+        }
+        3 => {
+            let first = ebml::decode_vint(payload.get(pos..)?).ok()?;
+            pos += first.len;
+            let mut size = i64::try_from(first.value?).ok()?;
+            sizes.push(usize::try_from(size).ok()?);
+            for _ in 2..count {
+                let v = ebml::decode_vint(payload.get(pos..)?).ok()?;
+                pos += v.len;
+                let bias = (1i64 << (7 * v.len - 1)) - 1;
+                size = size.checked_add(i64::try_from(v.value?).ok()? - bias)?;
+                sizes.push(usize::try_from(size).ok()?);
+            }
+        }
+        _ => {
+            let rest = payload.len().checked_sub(pos)?;
+            if rest % count != 0 {
+                return None;
+            }
+            sizes = vec![rest / count; count - 1];
+        }
+    }
+    let mut frames = Vec::with_capacity(count);
+    for size in sizes {
+        frames.push(payload.get(pos..pos.checked_add(size)?)?.to_vec());
+        pos += size;
+    }
+    frames.push(payload.get(pos..)?.to_vec());
+    Some(frames)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_like_cpp_stream_extraction() {
+        assert_eq!(parse_stream_u64("80000x"), Some(80000));
+        assert_eq!(parse_stream_u64("  12"), Some(12));
+        assert_eq!(parse_stream_u64(""), None);
+        assert_eq!(parse_stream_u64("x1"), None);
+        assert_eq!(parse_stream_i64("-80000"), Some(-80000));
+        assert_eq!(parse_stream_i64("-"), None);
+    }
+
+    #[test]
+    fn all_four_lacings_split_frames() {
+        assert_eq!(delace(&[0, 1, 2], 0), Some(vec![vec![0, 1, 2]]));
+        assert_eq!(
+            delace(&[1, 1, 2, 3, 4], 2),
+            Some(vec![vec![1, 2], vec![3, 4]])
+        );
+        assert_eq!(delace(&[1, 1, 2, 3, 4], 1), Some(vec![vec![2], vec![3, 4]]));
+        assert_eq!(
+            delace(&[2, 0x81, 0xBE, 9, 8, 7], 3),
+            Some(vec![vec![9], vec![], vec![8, 7]])
+        );
+        assert_eq!(delace(&[1, 1, 2, 3], 2), None);
+        assert_eq!(delace(&[], 1), None);
+    }
+
+    #[test]
+    fn captures_group_blocks_within_half_a_period() {
+        let times = [vec![0, 100], vec![10, 160], vec![]];
+        assert_eq!(count_captures(&times, 100), 3);
+        assert_eq!(count_captures(&times, 0), 0);
+    }
+}

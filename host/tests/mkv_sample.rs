@@ -1,0 +1,136 @@
+//! Reading the real k4arecorder sample must reproduce what Microsoft's playback library reports
+//! for it (`shared/samples/pyk4a_recording.official.json`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use k4sync_host::mkv::{MkvReader, Readout, TrackStats};
+
+/// `shared/samples` beside the repository (`CARGO_MANIFEST_DIR/../../shared/samples`), or beside
+/// any further ancestor (git worktrees nest the repository deeper).
+fn samples_dir() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("shared/samples"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| manifest.join("../../shared/samples"))
+}
+
+fn load() -> Option<(
+    Readout,
+    serde_json::Value,
+    MkvReader<std::io::BufReader<std::fs::File>>,
+)> {
+    let mkv = samples_dir().join("pyk4a_recording.mkv");
+    let json = samples_dir().join("pyk4a_recording.official.json");
+    if !mkv.exists() || !json.exists() {
+        println!("skipped: sample recording not found at {}", mkv.display());
+        return None;
+    }
+    let mut reader = MkvReader::open_path(&mkv).expect("sample opens");
+    let readout = reader.readout().expect("sample readout");
+    let official = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    Some((readout, official, reader))
+}
+
+fn check_track(name: &str, ours: Option<TrackStats>, official: &serde_json::Value) {
+    let t = ours.unwrap_or_else(|| panic!("{name} track missing"));
+    assert_eq!(
+        t.frames,
+        official["frames"].as_u64().unwrap(),
+        "{name} frames"
+    );
+    assert_eq!(
+        u64::from(t.width),
+        official["width"].as_u64().unwrap(),
+        "{name} width"
+    );
+    assert_eq!(
+        u64::from(t.height),
+        official["height"].as_u64().unwrap(),
+        "{name} height"
+    );
+    assert_eq!(
+        t.first_ts_usec,
+        official["first_ts_usec"].as_u64(),
+        "{name} first"
+    );
+    assert_eq!(
+        t.last_ts_usec,
+        official["last_ts_usec"].as_u64(),
+        "{name} last"
+    );
+}
+
+#[test]
+fn sample_readout_matches_the_official_library_field_by_field() {
+    let Some((r, o, _)) = load() else { return };
+    let c = &o["config"];
+    assert_eq!(r.length_usec, o["length_usec"].as_u64().unwrap());
+    assert_eq!(
+        u64::from(r.config.start_timestamp_offset_usec),
+        o["start_offset_usec"].as_u64().unwrap()
+    );
+    let fmt = r.config.color_format.map_or("CUSTOM", |f| f.sdk_name());
+    assert_eq!(fmt, c["color_format"]);
+    assert_eq!(r.config.color_resolution.sdk_name(), c["color_resolution"]);
+    assert_eq!(r.config.depth_mode.sdk_name(), c["depth_mode"]);
+    assert_eq!(r.config.camera_fps.sdk_name(), c["camera_fps"]);
+    assert_eq!(r.config.color_track_enabled, c["color_track_enabled"]);
+    assert_eq!(r.config.depth_track_enabled, c["depth_track_enabled"]);
+    assert_eq!(r.config.ir_track_enabled, c["ir_track_enabled"]);
+    assert_eq!(r.config.imu_track_enabled, c["imu_track_enabled"]);
+    assert_eq!(
+        i64::from(r.config.depth_delay_off_color_usec),
+        c["depth_delay_off_color_usec"].as_i64().unwrap()
+    );
+    assert_eq!(r.config.wired_sync_mode.sdk_name(), c["wired_sync_mode"]);
+    assert_eq!(
+        u64::from(r.config.subordinate_delay_off_master_usec),
+        c["subordinate_delay_off_master_usec"].as_u64().unwrap()
+    );
+
+    let tags = o["tags"].as_object().unwrap();
+    assert_eq!(r.tags.len(), tags.len());
+    for (name, value) in tags {
+        assert_eq!(
+            r.tags.get(name).map(String::as_str),
+            value.as_str(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        r.sdk_calibration_len().map(|n| n as u64),
+        o["calibration_bytes"].as_u64()
+    );
+    check_track("color", r.color, &o["color"]);
+    check_track("depth", r.depth, &o["depth"]);
+    check_track("ir", r.ir, &o["ir"]);
+    let imu = r.imu.expect("imu");
+    assert_eq!(imu.samples, o["imu"]["samples"].as_u64().unwrap());
+    assert_eq!(
+        imu.first_acc_ts_usec,
+        o["imu"]["first_acc_ts_usec"].as_u64()
+    );
+    assert_eq!(imu.last_acc_ts_usec, o["imu"]["last_acc_ts_usec"].as_u64());
+    assert_eq!(r.captures, o["captures"].as_u64().unwrap());
+}
+
+#[test]
+fn sample_layout_matches_the_reference_observations() {
+    let Some((_, _, reader)) = load() else { return };
+    let seg = reader.segment();
+    assert_eq!(seg.data_offset, 52);
+    assert_eq!(reader.segment().end(), Some(reader.file_len()));
+    assert_eq!(reader.timestamp_scale_nsec(), Some(1000));
+    let names: Vec<&str> = reader.tracks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["COLOR", "DEPTH", "IR", "IMU"]);
+    assert_eq!(reader.cluster_offsets().len(), 2);
+    assert_eq!(reader.cues, vec![(463_945, 7494)]);
+    let positions: Vec<u64> = reader.seek_entries.iter().map(|e| e.1).collect();
+    assert_eq!(positions, [1027, 1286, 1640, 5611, 1_699_191]);
+    assert_eq!(reader.damage(), None);
+}
