@@ -1,0 +1,263 @@
+//! Endpoints, transfer failures and the fault hooks a test scripts into an emulated device.
+//!
+//! A fault is armed with [`Device::inject`](super::Device::inject) and fires on the next
+//! matching call; the failure comes back as the [`TransferError`] a USB stack would report,
+//! so a host transport over the emulator surfaces it exactly as it would a real one.
+
+use core::fmt;
+
+use crate::wire::command::Mcu;
+
+/// A bulk endpoint of the emulated camera, named after its role (reference §1.2), plus the
+/// colour video stream, which is UVC and not a vendor bulk endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Endpoint {
+    /// 0x02 OUT on the depth function.
+    DepthCommandOut,
+    /// 0x81 IN on the depth function.
+    DepthResponseIn,
+    /// 0x83 IN on the depth function.
+    DepthStreamIn,
+    /// 0x04 OUT on the colour function.
+    ColourCommandOut,
+    /// 0x83 IN on the colour function.
+    ColourResponseIn,
+    /// 0x82 IN on the colour function.
+    ImuStreamIn,
+    /// The UVC video stream of the colour function.
+    ColourVideo,
+}
+
+impl Endpoint {
+    pub(crate) const COUNT: usize = 7;
+
+    /// The endpoint address; `None` for the UVC stream, whose address the descriptors decide.
+    pub const fn address(self) -> Option<u8> {
+        match self {
+            Endpoint::DepthCommandOut => Some(0x02),
+            Endpoint::DepthResponseIn => Some(0x81),
+            Endpoint::DepthStreamIn => Some(0x83),
+            Endpoint::ColourCommandOut => Some(0x04),
+            Endpoint::ColourResponseIn => Some(0x83),
+            Endpoint::ImuStreamIn => Some(0x82),
+            Endpoint::ColourVideo => None,
+        }
+    }
+
+    pub const fn command_out(mcu: Mcu) -> Self {
+        match mcu {
+            Mcu::Depth => Endpoint::DepthCommandOut,
+            Mcu::Colour => Endpoint::ColourCommandOut,
+        }
+    }
+
+    pub const fn response_in(mcu: Mcu) -> Self {
+        match mcu {
+            Mcu::Depth => Endpoint::DepthResponseIn,
+            Mcu::Colour => Endpoint::ColourResponseIn,
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Endpoint::DepthCommandOut => 0,
+            Endpoint::DepthResponseIn => 1,
+            Endpoint::DepthStreamIn => 2,
+            Endpoint::ColourCommandOut => 3,
+            Endpoint::ColourResponseIn => 4,
+            Endpoint::ImuStreamIn => 5,
+            Endpoint::ColourVideo => 6,
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let function = match self {
+            Endpoint::DepthCommandOut | Endpoint::DepthResponseIn | Endpoint::DepthStreamIn => {
+                "depth"
+            }
+            _ => "colour",
+        };
+        match self.address() {
+            Some(address) => write!(f, "{function} endpoint {address:#04x}"),
+            None => f.write_str("colour UVC stream"),
+        }
+    }
+}
+
+/// A device stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Stream {
+    Depth,
+    Colour,
+    Imu,
+}
+
+impl Stream {
+    pub(crate) const COUNT: usize = 3;
+
+    pub(crate) const fn index(self) -> usize {
+        match self {
+            Stream::Depth => 0,
+            Stream::Colour => 1,
+            Stream::Imu => 2,
+        }
+    }
+
+    pub const fn endpoint(self) -> Endpoint {
+        match self {
+            Stream::Depth => Endpoint::DepthStreamIn,
+            Stream::Colour => Endpoint::ColourVideo,
+            Stream::Imu => Endpoint::ImuStreamIn,
+        }
+    }
+}
+
+/// How one transfer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TransferError {
+    /// The device sent nothing; the host's transfer runs into its timeout.
+    Timeout { endpoint: Endpoint },
+    /// The endpoint answered with a STALL handshake.
+    Stall { endpoint: Endpoint },
+    /// The device is unplugged: every later call fails this way.
+    Gone { endpoint: Endpoint },
+    /// The device had more bytes than the host's transfer could take.
+    Overflow {
+        endpoint: Endpoint,
+        capacity: usize,
+        got: usize,
+    },
+}
+
+impl TransferError {
+    pub const fn endpoint(&self) -> Endpoint {
+        match *self {
+            TransferError::Timeout { endpoint }
+            | TransferError::Stall { endpoint }
+            | TransferError::Gone { endpoint }
+            | TransferError::Overflow { endpoint, .. } => endpoint,
+        }
+    }
+}
+
+impl fmt::Display for TransferError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferError::Timeout { endpoint } => write!(f, "{endpoint}: no data, timed out"),
+            TransferError::Stall { endpoint } => write!(f, "{endpoint}: stalled"),
+            TransferError::Gone { endpoint } => write!(f, "{endpoint}: device is gone"),
+            TransferError::Overflow {
+                endpoint,
+                capacity,
+                got,
+            } => write!(
+                f,
+                "{endpoint}: device had {got} bytes for a {capacity}-byte transfer"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for TransferError {}
+
+/// A scripted failure, armed with [`Device::inject`](super::Device::inject).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Fault {
+    /// The next transfer on this endpoint is answered with a STALL (one shot; a stall on a
+    /// response endpoint also abandons the transaction in progress).
+    Stall(Endpoint),
+    /// The next well-formed command to this MCU is executed but its status is never sent.
+    CommandTimeout(Mcu),
+    /// The next frame or packet of the stream is cut short (half a frame; 27 bytes of IMU).
+    ShortFrame(Stream),
+    /// The next frame or packet is longer than it should be: it fills the host's whole
+    /// transfer if that is larger, otherwise the transfer overflows.
+    OversizedFrame(Stream),
+    /// The device disappears from the bus for good.
+    Unplug,
+    /// The next `count` frames or packets of the stream are produced but never delivered.
+    DropFrames { stream: Stream, count: u32 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Faults {
+    pub(crate) gone: bool,
+    pub(crate) stall: [bool; Endpoint::COUNT],
+    pub(crate) silent: [bool; 2],
+    pub(crate) short: [bool; Stream::COUNT],
+    pub(crate) oversized: [bool; Stream::COUNT],
+    pub(crate) drop: [u32; Stream::COUNT],
+}
+
+impl Faults {
+    pub(crate) fn arm(&mut self, fault: Fault) {
+        match fault {
+            Fault::Stall(endpoint) => set(&mut self.stall, endpoint.index(), true),
+            Fault::CommandTimeout(mcu) => set(&mut self.silent, mcu_index(mcu), true),
+            Fault::ShortFrame(stream) => set(&mut self.short, stream.index(), true),
+            Fault::OversizedFrame(stream) => set(&mut self.oversized, stream.index(), true),
+            Fault::Unplug => self.gone = true,
+            Fault::DropFrames { stream, count } => {
+                if let Some(n) = self.drop.get_mut(stream.index()) {
+                    *n = n.saturating_add(count);
+                }
+            }
+        }
+    }
+
+    /// Fails the call with Gone or a one-shot stall armed on `endpoint`.
+    pub(crate) fn check(&mut self, endpoint: Endpoint) -> Result<(), TransferError> {
+        if self.gone {
+            return Err(TransferError::Gone { endpoint });
+        }
+        if take(&mut self.stall, endpoint.index()) {
+            return Err(TransferError::Stall { endpoint });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn take_silent(&mut self, mcu: Mcu) -> bool {
+        take(&mut self.silent, mcu_index(mcu))
+    }
+
+    pub(crate) fn take_short(&mut self, stream: Stream) -> bool {
+        take(&mut self.short, stream.index())
+    }
+
+    pub(crate) fn take_oversized(&mut self, stream: Stream) -> bool {
+        take(&mut self.oversized, stream.index())
+    }
+
+    pub(crate) fn take_drop(&mut self, stream: Stream) -> bool {
+        match self.drop.get_mut(stream.index()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+pub(crate) const fn mcu_index(mcu: Mcu) -> usize {
+    match mcu {
+        Mcu::Depth => 0,
+        Mcu::Colour => 1,
+    }
+}
+
+fn set<const N: usize>(flags: &mut [bool; N], at: usize, value: bool) {
+    if let Some(flag) = flags.get_mut(at) {
+        *flag = value;
+    }
+}
+
+fn take<const N: usize>(flags: &mut [bool; N], at: usize) -> bool {
+    flags.get_mut(at).map(core::mem::take).unwrap_or(false)
+}
