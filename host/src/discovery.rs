@@ -158,6 +158,7 @@ fn paired_by_name(by: PairedBy) -> &'static str {
     match by {
         PairedBy::ContainerId => "container-id",
         PairedBy::ParentHub => "parent-hub",
+        PairedBy::UsbSerial => "usb-serial",
         PairedBy::Unpaired => "unpaired",
     }
 }

@@ -11,5 +11,7 @@ pub mod command;
 pub mod demo;
 pub mod discovery;
 pub mod error;
+#[cfg(feature = "gadget")]
+pub mod gadget;
 pub mod mkv;
 pub mod transport;

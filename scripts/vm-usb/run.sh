@@ -28,12 +28,14 @@ cp "$CACHE"/modules/*.ko "$root/lib/modules/"
 cp "$HERE/init.sh" "$root/init"
 chmod +x "$root/init"
 name=$(basename "$prog")
-cp "$prog" "$root/bin/$name"
+# Debug builds carry ~100 MB of debug info; the VM only needs the code.
+pack() { strip -o "$2" "$1" 2>/dev/null || cp "$1" "$2"; }
+pack "$prog" "$root/bin/$name"
 # The package's binaries: next to a test binary's deps/ directory, or next to the program.
 bindir=$(dirname "$prog")
 [ "$(basename "$bindir")" = deps ] && bindir=$(dirname "$bindir")
 for b in k4sync k4sync-gadget k4sync-uevent-relay; do
-  [ -x "$bindir/$b" ] && [ "$bindir/$b" != "$prog" ] && cp "$bindir/$b" "$root/bin/$b"
+  [ -x "$bindir/$b" ] && [ "$bindir/$b" != "$prog" ] && pack "$bindir/$b" "$root/bin/$b"
 done
 
 quote() { printf "'%s' " "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
@@ -54,7 +56,21 @@ timeout "${K4SYNC_VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -machine q35 -accel tcg -cpu max -smp 2 -m "${K4SYNC_VM_MEM:-1024}" \
   -nographic -no-reboot -nodefaults -serial stdio -display none \
   -kernel "$CACHE/vmlinuz" -initrd "$work/initrd.gz" \
-  -append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init" | tee "$log" || rc=$?
+  -append "console=ttyS0 panic=-1 quiet loglevel=4 rdinit=/init" >"$log" &
+qemu=$!
+tail -f --pid="$qemu" "$log" &
+# A program that leaves the gadget stack wedged can keep the kernel from powering off:
+# once the exit status is out, give the VM 10 s and then stop it.
+while kill -0 "$qemu" 2>/dev/null; do
+  if grep -q '^K4SYNC-VM-EXIT=' "$log"; then
+    for _ in $(seq 20); do kill -0 "$qemu" 2>/dev/null || break; sleep 0.5; done
+    kill "$qemu" 2>/dev/null || true
+    break
+  fi
+  sleep 0.5
+done
+wait "$qemu" || rc=$?
+sleep 0.2
 status=$(tr -d '\r' <"$log" | sed -n 's/^K4SYNC-VM-EXIT=\([0-9]*\)$/\1/p' | tail -n1)
 echo "[vm-usb] VM ran $(($(date +%s) - t0)) s" >&2
 if [ -z "$status" ]; then

@@ -114,6 +114,9 @@ pub enum PairedBy {
     ContainerId,
     /// Same parent hub on the same bus (the Container ID could not be read).
     ParentHub,
+    /// Equal USB serial strings, for functions with no Container ID on different buses (a
+    /// camera emulated by two USB gadgets, which the kernel gives no Container ID).
+    UsbSerial,
     /// Only one function of the camera is on the bus.
     Unpaired,
 }
@@ -166,8 +169,9 @@ pub fn container_id_from_bos(bos: &[u8]) -> Option<[u8; 16]> {
 }
 
 /// Groups depth and colour functions into cameras: equal Container IDs first, then the same
-/// parent hub for functions whose ID is unknown; leftovers stand alone. Cameras keep the
-/// depth functions' order (the SDK's device index order), colour-only cameras follow.
+/// parent hub for functions whose ID is unknown, then equal USB serials for functions with no
+/// ID at all; leftovers stand alone. Cameras keep the depth functions' order (the SDK's device
+/// index order), colour-only cameras follow.
 pub fn pair_functions(depth: &[FunctionInfo], colour: &[FunctionInfo]) -> Vec<CameraFunctions> {
     let mut colour_used = vec![false; colour.len()];
     let mut matched: Vec<Option<(usize, PairedBy)>> = vec![None; depth.len()];
@@ -190,6 +194,22 @@ pub fn pair_functions(depth: &[FunctionInfo], colour: &[FunctionInfo]) -> Vec<Ca
         }) {
             colour_used[c] = true;
             *slot = Some((c, PairedBy::ParentHub));
+        }
+    }
+    for (d, slot) in depth.iter().zip(matched.iter_mut()) {
+        let Some(serial) = d.usb_serial.as_deref().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if slot.is_some() || d.container_id.is_some() {
+            continue;
+        }
+        if let Some(c) = (0..colour.len()).find(|&c| {
+            !colour_used[c]
+                && colour[c].container_id.is_none()
+                && colour[c].usb_serial.as_deref() == Some(serial)
+        }) {
+            colour_used[c] = true;
+            *slot = Some((c, PairedBy::UsbSerial));
         }
     }
     let mut cameras: Vec<CameraFunctions> = depth
@@ -1197,6 +1217,34 @@ mod tests {
         assert!(cameras.iter().all(|c| c.paired_by == PairedBy::Unpaired));
         assert!(cameras[0].colour.is_none());
         assert!(cameras[1].depth.is_none());
+    }
+
+    #[test]
+    fn functions_on_different_buses_without_container_id_pair_by_equal_usb_serial() {
+        let with_serial = |mut f: FunctionInfo, bus: &str, serial: &str| {
+            f.bus_id = bus.into();
+            f.usb_serial = Some(serial.into());
+            f
+        };
+        let depth = [
+            with_serial(function(2, &[1], None), "2", "000000000001"),
+            with_serial(function(2, &[1], None), "6", "000000000002"),
+        ];
+        let colour = [
+            with_serial(function(2, &[1], None), "8", "000000000002"),
+            with_serial(function(2, &[1], None), "4", "000000000001"),
+        ];
+        let cameras = pair_functions(&depth, &colour);
+        assert_eq!(cameras.len(), 2);
+        assert!(cameras.iter().all(|c| c.paired_by == PairedBy::UsbSerial));
+        assert_eq!(cameras[0].colour.as_ref().unwrap().bus_id, "4");
+        assert_eq!(cameras[1].colour.as_ref().unwrap().bus_id, "8");
+
+        let known = [with_serial(function(2, &[1], Some(1)), "2", "000000000001")];
+        let other = [with_serial(function(2, &[1], None), "4", "000000000001")];
+        assert!(pair_functions(&known, &other)
+            .iter()
+            .all(|c| c.paired_by == PairedBy::Unpaired));
     }
 
     #[test]
