@@ -52,6 +52,7 @@ quote() { printf "'%s' " "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 log="$work/console.log"
 t0=$(date +%s)
 rc=0
+: >"$log"
 timeout "${K4SYNC_VM_TIMEOUT:-900}" qemu-system-x86_64 \
   -machine q35 -accel tcg -cpu max -smp 2 -m "${K4SYNC_VM_MEM:-1024}" \
   -nographic -no-reboot -nodefaults -serial stdio -display none \

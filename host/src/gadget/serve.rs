@@ -12,7 +12,7 @@
 //! Control lines: `unplug`, `plug`, `stall <endpoint>`, `quit`; endpoints are named
 //! `depth-command`, `depth-response`, `depth-stream`, `colour-command`, `colour-response`,
 //! `imu-stream`. Event lines: `ready`, `command <depth|colour> <hex packet>`,
-//! `write-data <depth|colour> <len>`, `halted <endpoint>`, `depth-frame <index> <len>`,
+//! `write-data <depth|colour> <len>`, `halted <endpoint>`, `depth-frame <index> <len> <fnv1a64 hex>`,
 //! `unplugged`, `plugged`, `error <text>`.
 
 use std::fs::{self, File, OpenOptions};
@@ -326,19 +326,19 @@ pub fn run(
             (Some("quit"), _) => break,
             (Some("unplug"), _) => {
                 shared.plugged.store(false, Ordering::SeqCst);
-                for setup in &setups {
-                    setup.unbind()?;
+                match setups.iter().try_for_each(|s| s.unbind()) {
+                    Ok(()) => emit(&events, "unplugged"),
+                    Err(e) => emit(&events, &format!("error {e}")),
                 }
                 *shared.device() = Device::new(config.params.clone());
-                emit(&events, "unplugged");
             }
-            (Some("plug"), _) => {
-                for setup in &setups {
-                    setup.bind()?;
+            (Some("plug"), _) => match setups.iter().try_for_each(|s| s.bind()) {
+                Ok(()) => {
+                    shared.plugged.store(true, Ordering::SeqCst);
+                    emit(&events, "plugged");
                 }
-                shared.plugged.store(true, Ordering::SeqCst);
-                emit(&events, "plugged");
-            }
+                Err(e) => emit(&events, &format!("error {e}")),
+            },
             (Some("stall"), Some(name)) => match parse_endpoint(name) {
                 Some(endpoint) => {
                     shared.device().inject(Fault::Stall(endpoint));
@@ -538,7 +538,12 @@ fn serve_depth_stream(mut stream: File, shared: &Shared) {
             }
         }
         if complete {
-            shared.emit(&format!("depth-frame {} {}", info.index, info.len));
+            shared.emit(&format!(
+                "depth-frame {} {} {:016x}",
+                info.index,
+                info.len,
+                fnv1a64(data)
+            ));
         }
     }
 }
@@ -559,6 +564,14 @@ fn serve_imu_stream(mut stream: File, shared: &Shared) {
     }
 }
 
+/// FNV-1a, 64 bit: the fingerprint of a depth frame in the `depth-frame` event, so a test
+/// can check each frame the host received against the one the gadget wrote.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -566,6 +579,12 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_fingerprint_is_fnv1a_64() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
 
     #[test]
     fn every_control_endpoint_name_round_trips() {

@@ -741,11 +741,15 @@ impl Transport for NusbTransport {
             Buffer::from(data.to_vec()),
             timeout,
         );
-        completion.status.map_err(|e| {
+        let result = completion.status.map_err(|e| {
             map_transfer_error(e, endpoint, timeout, timed_out, || {
                 still_enumerated(bus, address)
             })
-        })
+        });
+        if let Err(TransferError::Stall { .. }) = result {
+            log_clear_halt(endpoint, function.command_out.clear_halt().wait());
+        }
+        result
     }
 
     fn bulk_in(
@@ -775,11 +779,24 @@ impl Transport for NusbTransport {
             result
         };
         if let Err(e) = completion.status {
-            return Err(if timed_out {
+            let error = if timed_out {
                 TransferError::Timeout { endpoint, timeout }
             } else {
                 map(e)
-            });
+            };
+            if matches!(error, TransferError::Stall { .. }) {
+                let function = self.function(endpoint);
+                let cleared = if endpoint == Endpoint::response_in(endpoint.mcu()) {
+                    function.response_in.clear_halt().wait()
+                } else {
+                    function
+                        .stream_in
+                        .as_mut()
+                        .map_or(Ok(()), |stream| stream.clear_halt().wait())
+                };
+                log_clear_halt(endpoint, cleared);
+            }
+            return Err(error);
         }
         let got = completion.actual_len.min(completion.buffer.len());
         let data = completion.buffer.get(..got).unwrap_or_default();
@@ -792,6 +809,14 @@ impl Transport for NusbTransport {
         };
         dest.copy_from_slice(data);
         Ok(got)
+    }
+}
+
+/// A stalled endpoint stays halted on both sides until the host clears it; the stall is
+/// reported to the caller once and the next transaction starts on a working endpoint.
+fn log_clear_halt(endpoint: Endpoint, cleared: Result<(), ::nusb::Error>) {
+    if let Err(e) = cleared {
+        log::warn!("{endpoint}: clearing the halt after a stall failed: {e}");
     }
 }
 
