@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Installs what the build and tests need, idempotently: rustup targets for the no_std proof and
-# the SBC, and Debian's cross linker and qemu-user for running aarch64 tests.
+# Installs what the build and tests need, idempotently: rustup targets for the no_std proof,
+# the SBC and the kernel-USB VM tests (static musl binaries), and Debian's cross linker and
+# qemu-user for running aarch64 tests. The VM's own needs (qemu-system-x86, busybox-static, the
+# kernel packages) are fetched by scripts/vm-usb/prepare.sh.
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*"; }
 
 need_targets=()
 installed_targets=$(rustup target list --installed 2>/dev/null || true)
-for t in thumbv7em-none-eabihf aarch64-unknown-linux-gnu; do
+for t in thumbv7em-none-eabihf aarch64-unknown-linux-gnu x86_64-unknown-linux-musl; do
   grep -qx "$t" <<<"$installed_targets" || need_targets+=("$t")
 done
 if [ ${#need_targets[@]} -gt 0 ]; then

@@ -175,6 +175,19 @@ mod vm {
                 .collect()
         }
 
+        /// [`Self::commands`] once at least `count` have arrived (the reader thread may lag
+        /// the host's transaction by a moment), or whatever arrived within two seconds.
+        fn wait_commands(&self, mark: usize, mcu: &str, count: usize) -> Vec<Vec<u8>> {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                let got = self.commands(mark, mcu);
+                if got.len() >= count || Instant::now() > deadline {
+                    return got;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+
         /// Fingerprint -> frame index of every depth frame the gadget wrote since `mark`.
         fn frames_written(&self, mark: usize) -> HashMap<u64, u64> {
             self.since(mark)
@@ -305,8 +318,8 @@ mod vm {
         let speed = camera["speed"].as_str().unwrap_or_default();
         ensure!(speed.starts_with(speed_name(ctx.speed)), "speed {speed}");
         ensure!(
-            !ctx.gadget.commands(mark, "depth").is_empty()
-                && !ctx.gadget.commands(mark, "colour").is_empty(),
+            !ctx.gadget.wait_commands(mark, "depth", 1).is_empty()
+                && !ctx.gadget.wait_commands(mark, "colour", 1).is_empty(),
             "the gadget saw no commands from k4sync list"
         );
         Ok(())
@@ -331,7 +344,7 @@ mod vm {
         ensure!(got == want, "calibration: {} bytes, want {len}", got.len());
         let reads = ctx
             .gadget
-            .commands(mark, "depth")
+            .wait_commands(mark, "depth", usize::MAX)
             .iter()
             .filter(|p| p.get(12..16) == Some(&0x111u32.to_le_bytes()[..]))
             .count();
@@ -391,8 +404,12 @@ mod vm {
         .zip(colour_id..)
         .map(|(c, id)| expected_packet(id, c))
         .collect();
-        let depth_got = ctx.gadget.commands(mark, "depth");
-        let colour_got = ctx.gadget.commands(mark, "colour");
+        let depth_got = ctx
+            .gadget
+            .wait_commands(mark, "depth", depth_want.len() + 1);
+        let colour_got = ctx
+            .gadget
+            .wait_commands(mark, "colour", colour_want.len() + 1);
         ensure!(
             depth_got == depth_want,
             "depth packets at the gadget:\n{depth_got:02x?}\nwanted:\n{depth_want:02x?}"
