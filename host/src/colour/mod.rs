@@ -275,6 +275,11 @@ impl ColourCamera {
         self.metadata_path.as_deref()
     }
 
+    /// Whether the stream is running.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
     /// The running mode, if started.
     pub fn mode(&self) -> Option<CaptureMode> {
         self.running.as_ref().map(|r| r.mode)
@@ -692,6 +697,13 @@ mod tests {
         assert!(text.contains(&node.display().to_string()), "{text}");
         assert!(text.contains("unplugged"), "{text}");
         assert!(!err.is_colour_timeout());
+    }
+
+    #[test]
+    fn camera_can_move_to_a_capture_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<ColourCamera>();
+        assert_send::<ColourFrame>();
     }
 
     #[test]

@@ -168,6 +168,11 @@ pub struct MmapStream<D: AsRawFd> {
     device: D,
 }
 
+// SAFETY: the mappings are owned by this stream alone and only read through `&self` (or
+// released through `&mut self`/drop), so moving the stream to another thread with its device
+// is as sound as moving the device.
+unsafe impl<D: AsRawFd + Send> Send for MmapStream<D> {}
+
 impl<D: AsRawFd> MmapStream<D> {
     /// Requests `count` mmap buffers of `buf_type` on `device`, maps and queues them all.
     pub fn new(device: D, buf_type: u32, count: u32) -> io::Result<Self> {
