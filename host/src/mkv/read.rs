@@ -148,6 +148,95 @@ impl Readout {
             .as_ref()
             .map(|c| c.len() + usize::from(c.last() != Some(&0)))
     }
+
+    /// The readout as one JSON object in the shape of the interop harness
+    /// (`tests/interop/official_readout.py`, `shared/samples/*.official.json`): same keys, same
+    /// order, SDK enum names (`CUSTOM` for no colour format), `null` for a disabled stream or a
+    /// missing calibration, every tag of [`Readout::tags`].
+    pub fn to_official_json(&self) -> String {
+        let c = &self.config;
+        let stream = |s: &Option<TrackStats>| match s {
+            None => "null".to_owned(),
+            Some(t) => format!(
+                r#"{{"frames": {}, "width": {}, "height": {}, "first_ts_usec": {}, "last_ts_usec": {}}}"#,
+                t.frames,
+                t.width,
+                t.height,
+                json_opt(t.first_ts_usec),
+                json_opt(t.last_ts_usec)
+            ),
+        };
+        let imu = match &self.imu {
+            None => "null".to_owned(),
+            Some(i) => format!(
+                r#"{{"samples": {}, "first_acc_ts_usec": {}, "last_acc_ts_usec": {}}}"#,
+                i.samples,
+                json_opt(i.first_acc_ts_usec),
+                json_opt(i.last_acc_ts_usec)
+            ),
+        };
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json_str(k), json_str(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            concat!(
+                r#"{{"ok": true, "length_usec": {}, "start_offset_usec": {}, "config": {{"#,
+                r#""color_format": "{}", "color_resolution": "{}", "depth_mode": "{}", "#,
+                r#""camera_fps": "{}", "color_track_enabled": {}, "depth_track_enabled": {}, "#,
+                r#""ir_track_enabled": {}, "imu_track_enabled": {}, "#,
+                r#""depth_delay_off_color_usec": {}, "wired_sync_mode": "{}", "#,
+                r#""subordinate_delay_off_master_usec": {}}}, "tags": {{{}}}, "#,
+                r#""calibration_bytes": {}, "color": {}, "depth": {}, "ir": {}, "imu": {}, "#,
+                r#""captures": {}}}"#
+            ),
+            self.length_usec,
+            c.start_timestamp_offset_usec,
+            c.color_format.map_or("CUSTOM", ColorFormat::sdk_name),
+            c.color_resolution.sdk_name(),
+            c.depth_mode.sdk_name(),
+            c.camera_fps.sdk_name(),
+            c.color_track_enabled,
+            c.depth_track_enabled,
+            c.ir_track_enabled,
+            c.imu_track_enabled,
+            c.depth_delay_off_color_usec,
+            c.wired_sync_mode.sdk_name(),
+            c.subordinate_delay_off_master_usec,
+            tags,
+            json_opt(self.sdk_calibration_len()),
+            stream(&self.color),
+            stream(&self.depth),
+            stream(&self.ir),
+            imu,
+            self.captures,
+        )
+    }
+}
+
+fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+/// A JSON string literal (RFC 8259 escaping).
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Reads a k4a Matroska recording.
