@@ -16,6 +16,7 @@ BUNDLE='pyk4a-bundle==1.5.0'
 NUMPY='numpy<2'
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 PROBE=$HERE/tests/interop/k4a_ctypes.py
+export PYTHONDONTWRITEBYTECODE=1
 
 skip() {
   mkdir -p "$CACHE"

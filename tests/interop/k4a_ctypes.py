@@ -95,6 +95,12 @@ class VideoSettings(ctypes.Structure):
     _fields_ = [("width", ctypes.c_uint64), ("height", ctypes.c_uint64), ("frame_rate", ctypes.c_uint64)]
 
 
+class SubtitleSettings(ctypes.Structure):
+    """k4a_record_subtitle_settings_t"""
+
+    _fields_ = [("high_freq_data", ctypes.c_bool)]
+
+
 assert ctypes.sizeof(DeviceConfiguration) == 36
 assert ctypes.sizeof(RecordConfiguration) == 36
 assert ctypes.sizeof(ImuSample) == 48
@@ -171,6 +177,9 @@ def load():
     _sig(rec, "k4a_record_add_tag", i, HANDLE, cp, cp)
     _sig(rec, "k4a_record_add_imu_track", i, HANDLE)
     _sig(rec, "k4a_record_add_attachment", i, HANDLE, cp, bp, sz)
+    _sig(rec, "k4a_record_add_custom_video_track", i, HANDLE, cp, cp, bp, sz, ctypes.POINTER(VideoSettings))
+    _sig(rec, "k4a_record_add_custom_subtitle_track", i, HANDLE, cp, cp, bp, sz, ctypes.POINTER(SubtitleSettings))
+    _sig(rec, "k4a_record_write_custom_track_data", i, HANDLE, cp, u64, bp, sz)
     _sig(rec, "k4a_record_write_header", i, HANDLE)
     _sig(rec, "k4a_record_write_capture", i, HANDLE, HANDLE)
     _sig(rec, "k4a_record_write_imu_sample", i, HANDLE, ImuSample)
