@@ -44,6 +44,7 @@ BYTES_PER_PIXEL = {"NV12": 1.5, "YUY2": 2, "BGRA32": 4}
 MODES = {
     "color_only": mode(color="720P"),
     "depth_only": mode(depth="NFOV_UNBINNED"),
+    "imu_only": mode(imu=True),
     "full_5fps": mode(color="720P", depth="NFOV_UNBINNED", fps="5", imu=True),
     "full_15fps": mode(color="720P", depth="NFOV_UNBINNED", fps="15", imu=True),
     "full_30fps": mode(color="720P", depth="NFOV_UNBINNED", fps="30", imu=True, depth_delay=-80,
