@@ -27,6 +27,14 @@ cargo test -p k4sync-core --target aarch64-unknown-linux-gnu --all-features --lo
 step "fuzz targets still compile (cargo check of the separate fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
 
+step "interop venv: Microsoft's libk4a/libk4arecord (pyk4a-bundle) for host/tests/mkv_interop.rs"
+if [ "$(uname -m)" = x86_64 ]; then
+  K4SYNC_INTEROP_PYTHON=$(bash scripts/interop-venv.sh)
+  export K4SYNC_INTEROP_PYTHON K4SYNC_INTEROP_REQUIRED=1
+else
+  echo "interop skipped: the pyk4a-bundle wheel is x86-64 only (this machine is $(uname -m))"
+fi
+
 step "workspace tests (x86_64)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --doc --locked

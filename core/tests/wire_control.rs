@@ -201,6 +201,13 @@ fn emit_command(repr: &CommandRepr) -> Vec<u8> {
 }
 
 proptest! {
+    // About one framed input in seven carries invalid command data and is skipped; at 10,000
+    // cases that exceeds proptest's default budget of 1,024 rejects.
+    #![proptest_config(ProptestConfig {
+        max_global_rejects: 1_000_000,
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn command_repr_emit_then_parse_is_identity(repr in strategies::command_repr()) {
         let bytes = emit_command(&repr);

@@ -180,6 +180,14 @@ pub enum Error {
         action: &'static str,
         source: nusb::Error,
     },
+
+    /// The colour camera's V4L2 path failed (reference §5).
+    #[error("camera {}: colour node {node}: {problem}", who(.serial))]
+    Colour {
+        serial: Option<String>,
+        node: String,
+        problem: crate::colour::ColourProblem,
+    },
 }
 
 impl Error {

@@ -7,6 +7,7 @@
 pub use k4sync_core as core;
 
 pub mod cli;
+pub mod colour;
 pub mod command;
 pub mod demo;
 pub mod discovery;

@@ -148,6 +148,95 @@ impl Readout {
             .as_ref()
             .map(|c| c.len() + usize::from(c.last() != Some(&0)))
     }
+
+    /// The readout as one JSON object in the shape of the interop harness
+    /// (`tests/interop/official_readout.py`, `shared/samples/*.official.json`): same keys, same
+    /// order, SDK enum names (`CUSTOM` for no colour format), `null` for a disabled stream or a
+    /// missing calibration, every tag of [`Readout::tags`].
+    pub fn to_official_json(&self) -> String {
+        let c = &self.config;
+        let stream = |s: &Option<TrackStats>| match s {
+            None => "null".to_owned(),
+            Some(t) => format!(
+                r#"{{"frames": {}, "width": {}, "height": {}, "first_ts_usec": {}, "last_ts_usec": {}}}"#,
+                t.frames,
+                t.width,
+                t.height,
+                json_opt(t.first_ts_usec),
+                json_opt(t.last_ts_usec)
+            ),
+        };
+        let imu = match &self.imu {
+            None => "null".to_owned(),
+            Some(i) => format!(
+                r#"{{"samples": {}, "first_acc_ts_usec": {}, "last_acc_ts_usec": {}}}"#,
+                i.samples,
+                json_opt(i.first_acc_ts_usec),
+                json_opt(i.last_acc_ts_usec)
+            ),
+        };
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{}: {}", json_str(k), json_str(v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            concat!(
+                r#"{{"ok": true, "length_usec": {}, "start_offset_usec": {}, "config": {{"#,
+                r#""color_format": "{}", "color_resolution": "{}", "depth_mode": "{}", "#,
+                r#""camera_fps": "{}", "color_track_enabled": {}, "depth_track_enabled": {}, "#,
+                r#""ir_track_enabled": {}, "imu_track_enabled": {}, "#,
+                r#""depth_delay_off_color_usec": {}, "wired_sync_mode": "{}", "#,
+                r#""subordinate_delay_off_master_usec": {}}}, "tags": {{{}}}, "#,
+                r#""calibration_bytes": {}, "color": {}, "depth": {}, "ir": {}, "imu": {}, "#,
+                r#""captures": {}}}"#
+            ),
+            self.length_usec,
+            c.start_timestamp_offset_usec,
+            c.color_format.map_or("CUSTOM", ColorFormat::sdk_name),
+            c.color_resolution.sdk_name(),
+            c.depth_mode.sdk_name(),
+            c.camera_fps.sdk_name(),
+            c.color_track_enabled,
+            c.depth_track_enabled,
+            c.ir_track_enabled,
+            c.imu_track_enabled,
+            c.depth_delay_off_color_usec,
+            c.wired_sync_mode.sdk_name(),
+            c.subordinate_delay_off_master_usec,
+            tags,
+            json_opt(self.sdk_calibration_len()),
+            stream(&self.color),
+            stream(&self.depth),
+            stream(&self.ir),
+            imu,
+            self.captures,
+        )
+    }
+}
+
+fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
+}
+
+/// A JSON string literal (RFC 8259 escaping).
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Reads a k4a Matroska recording.
@@ -418,8 +507,14 @@ impl<R: Read + Seek> MkvReader<R> {
             .map(|a| a.data.as_slice())
     }
 
-    /// The record configuration as `k4a_playback_get_record_configuration` reports it.
+    /// The record configuration as `k4a_playback_get_record_configuration` reports it; an error
+    /// wherever `k4a_playback_open` refuses the file (reference §14).
     pub fn record_config(&self) -> Result<RecordConfig> {
+        if self.cluster_offsets.is_empty() {
+            return Err(MkvError::NotK4a {
+                what: "the recording holds no Cluster (no frame was ever written)".into(),
+            });
+        }
         let color = self.find_track("K4A_COLOR_TRACK", &[track_name::COLOR]);
         let depth = self.find_track("K4A_DEPTH_TRACK", &[track_name::DEPTH]);
         let ir = self.find_track("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]);
@@ -457,12 +552,9 @@ impl<R: Read + Seek> MkvReader<R> {
             None => DepthMode::Off,
         };
 
-        let period = [color, depth, ir]
-            .into_iter()
-            .flatten()
-            .find_map(|t| t.default_duration_nsec);
-        let camera_fps = match period {
-            None | Some(0) => Fps::Fps30,
+        check_depth_geometry(depth_mode, depth, ir)?;
+        let camera_fps = match frame_period_nsec([color, depth, ir])? {
+            None => Fps::Fps30,
             Some(p) => u32::try_from(1_000_000_000 / p)
                 .ok()
                 .and_then(Fps::from_hz)
@@ -630,14 +722,13 @@ impl<R: Read + Seek> MkvReader<R> {
     }
 
     fn record_config_period_nsec(&self) -> Option<u64> {
-        [
+        frame_period_nsec([
             self.find_track("K4A_COLOR_TRACK", &[track_name::COLOR]),
             self.find_track("K4A_DEPTH_TRACK", &[track_name::DEPTH]),
             self.find_track("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]),
-        ]
-        .into_iter()
+        ])
+        .ok()
         .flatten()
-        .find_map(|t| t.default_duration_nsec)
     }
 
     /// First value of every tag name.
@@ -675,6 +766,73 @@ fn count_captures(sync_times: &[Vec<i64>; 3], period_ns: i64) -> u64 {
         }
         captures += 1;
     }
+}
+
+/// The frame period P shared by the colour, depth and IR tracks (reference §13.1), `None` without
+/// any of them. Checked as the official 1.4.2 reader does: the first of them may lack a
+/// DefaultDuration when the next one supplies it; every later one must carry the same value; a file
+/// whose video tracks give no period at all is refused (the official reader divides by zero).
+fn frame_period_nsec(tracks: [Option<&TrackInfo>; 3]) -> Result<Option<u64>> {
+    let mut period = 0;
+    let mut seen = 0;
+    for t in tracks.into_iter().flatten() {
+        let p = t.default_duration_nsec.unwrap_or(0);
+        if seen == 0 || (seen == 1 && period == 0 && p != 0) {
+            period = p;
+        } else if p != period {
+            return Err(MkvError::NotK4a {
+                what: format!(
+                    "track {} has frame period {p} ns, the tracks before it {period} ns",
+                    t.name
+                ),
+            });
+        }
+        seen += 1;
+    }
+    match (seen, period) {
+        (0, _) => Ok(None),
+        (_, 0) => Err(MkvError::NotK4a {
+            what: "no video track gives a frame period (DefaultDuration)".into(),
+        }),
+        (_, p) => Ok(Some(p)),
+    }
+}
+
+/// DEPTH must have the depth mode's size; IR the DEPTH track's, or the mode's without DEPTH
+/// (reference §14).
+fn check_depth_geometry(
+    mode: DepthMode,
+    depth: Option<&TrackInfo>,
+    ir: Option<&TrackInfo>,
+) -> Result<()> {
+    let size = |t: &TrackInfo| (t.width.unwrap_or(0), t.height.unwrap_or(0));
+    let expected = mode.output_size();
+    if let Some(d) = depth {
+        if Some(size(d)) != expected {
+            return Err(MkvError::NotK4a {
+                what: format!(
+                    "DEPTH track is {}x{}, depth mode {} needs {expected:?}",
+                    size(d).0,
+                    size(d).1,
+                    mode.sdk_name()
+                ),
+            });
+        }
+    }
+    if let Some(i) = ir {
+        let want = depth.map(size).or(expected);
+        if Some(size(i)) != want {
+            return Err(MkvError::NotK4a {
+                what: format!(
+                    "IR track is {}x{}, expected {want:?} for depth mode {}",
+                    size(i).0,
+                    size(i).1,
+                    mode.sdk_name()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn bad_tag(t: &TagEntry) -> MkvError {
@@ -1078,6 +1236,55 @@ mod tests {
         );
         assert_eq!(delace(&[1, 1, 2, 3], 2), None);
         assert_eq!(delace(&[], 1), None);
+    }
+
+    fn video(name: &str, period: Option<u64>, size: (u32, u32)) -> TrackInfo {
+        TrackInfo {
+            name: name.into(),
+            default_duration_nsec: period,
+            width: Some(size.0),
+            height: Some(size.1),
+            ..TrackInfo::default()
+        }
+    }
+
+    #[test]
+    fn frame_periods_follow_the_official_reader() {
+        const P: u64 = 33_333_333;
+        let period = |c: Option<Option<u64>>, d: Option<Option<u64>>, i: Option<Option<u64>>| {
+            let (c, d, i) = (
+                c.map(|p| video("COLOR", p, (0, 0))),
+                d.map(|p| video("DEPTH", p, (0, 0))),
+                i.map(|p| video("IR", p, (0, 0))),
+            );
+            frame_period_nsec([c.as_ref(), d.as_ref(), i.as_ref()]).ok()
+        };
+        let (some, none) = (Some(Some(P)), Some(None));
+        assert_eq!(period(None, None, None), Some(None));
+        assert_eq!(period(some, some, some), Some(Some(P)));
+        assert_eq!(period(none, some, some), Some(Some(P)));
+        assert_eq!(period(None, none, some), Some(Some(P)));
+        assert_eq!(period(none, None, some), Some(Some(P)));
+        assert_eq!(period(some, none, some), None);
+        assert_eq!(period(some, some, none), None);
+        assert_eq!(period(none, none, some), None);
+        assert_eq!(period(none, None, None), None);
+        assert_eq!(period(some, some, Some(Some(P + 1))), None);
+    }
+
+    #[test]
+    fn depth_and_ir_sizes_must_fit_the_depth_mode_and_each_other() {
+        let nfov = DepthMode::NfovUnbinned;
+        let d = video("DEPTH", None, (640, 576));
+        let i = video("IR", None, (640, 576));
+        let odd = video("IR", None, (641, 576));
+        assert!(check_depth_geometry(nfov, Some(&d), Some(&i)).is_ok());
+        assert!(check_depth_geometry(nfov, Some(&odd), Some(&i)).is_err());
+        assert!(check_depth_geometry(nfov, Some(&d), Some(&odd)).is_err());
+        assert!(check_depth_geometry(DepthMode::Nfov2x2Binned, Some(&d), Some(&i)).is_err());
+        let passive = video("IR", None, (1024, 1024));
+        assert!(check_depth_geometry(DepthMode::PassiveIr, None, Some(&passive)).is_ok());
+        assert!(check_depth_geometry(DepthMode::PassiveIr, None, Some(&i)).is_err());
     }
 
     #[test]

@@ -1,0 +1,721 @@
+//! The colour camera on Linux: frames from the Azure Kinect's UVC function through the
+//! kernel's `uvcvideo` driver and V4L2 (reference §5, §6.3). UVC isochronous streaming cannot
+//! go through nusb, so the colour path leaves USB to the kernel and reads its video nodes.
+//!
+//! * [`discovery`] finds the capture and metadata nodes of a camera in sysfs, by its colour
+//!   function's USB serial (= camera serial, §1.3) or bus path.
+//! * [`negotiate`] maps an SDK colour mode to a V4L2 fourcc, size and frame interval (§5.1–5.3).
+//! * [`v4l2`] streams memory-mapped buffers with their sequence numbers and timestamps.
+//! * [`metadata`] reads the metadata node's `uvc_meta_buf` blocks and recovers the device
+//!   timestamp (the frame align info's PTS, §5.4).
+//!
+//! [`ColourCamera`] ties them together. Each [`ColourFrame`] carries the host CLOCK_MONOTONIC
+//! timestamp of its V4L2 buffer and, when the kernel delivers the camera's metadata, its
+//! device timestamp; otherwise [`TimestampSource::Host`] says the frame has only the host one.
+
+pub mod discovery;
+pub mod metadata;
+pub mod negotiate;
+pub mod v4l2;
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k4sync_core::time::Ticks90k;
+use k4sync_core::types::{ColorFormat, ColorResolution, Fps};
+use linuxvideo::format::{FrameIntervals, FrameSizes, MetaFormat, PixFormat, PixelFormat};
+use linuxvideo::{BufType, CapabilityFlags, Device, Fract, MetaCaptureDevice, VideoCaptureDevice};
+
+use crate::error::Error;
+use discovery::{ColourNodes, NodeMatch, SysfsRoots};
+use metadata::{MetaLayout, META_FMT_UVC, META_FMT_UVC_MSXU_1_5};
+use negotiate::{CaptureMode, FourCc, Interval, IntervalOffer, ModeError, OfferedMode};
+use v4l2::{MmapStream, BUF_TYPE_META_CAPTURE, BUF_TYPE_VIDEO_CAPTURE};
+
+/// Buffers requested on the capture node.
+pub const VIDEO_BUFFERS: u32 = 4;
+/// Buffers requested on the metadata node.
+pub const META_BUFFERS: u32 = 8;
+/// How long a frame waits for its metadata buffer once the frame itself is in.
+pub const META_GRACE: Duration = Duration::from_millis(10);
+/// Metadata results kept while waiting for their frames.
+const PENDING_META: usize = 32;
+
+/// Where a frame's timestamp came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampSource {
+    /// The frame align info PTS from the camera's metadata (reference §5.4).
+    Device,
+    /// Only the host's CLOCK_MONOTONIC: no metadata node, a format without the device
+    /// metadata, or a frame whose metadata lacked a non-zero frame PTS (the SDK drops those).
+    Host,
+}
+
+/// One colour frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColourFrame {
+    /// The bytes as captured: JPEG for MJPG and BGRA32 (the consumer decodes BGRA32), raw
+    /// planes for NV12 and YUY2.
+    pub data: Vec<u8>,
+    /// The SDK format the stream was started with.
+    pub format: ColorFormat,
+    /// The V4L2 fourcc of `data`.
+    pub fourcc: FourCc,
+    pub width: u32,
+    pub height: u32,
+    /// Bytes per row of the first plane (0 for MJPG).
+    pub stride_bytes: u32,
+    /// The device timestamp, 90 kHz ticks, when `timestamp_source` is `Device`.
+    pub device_ticks: Option<Ticks90k>,
+    /// Host CLOCK_MONOTONIC of the frame, ns: the V4L2 buffer timestamp, or the dequeue time
+    /// when the driver's timestamps are not monotonic.
+    pub host_ns: u64,
+    /// The V4L2 sequence number (counts frames the driver completed, gaps mean drops).
+    pub sequence: u32,
+    pub timestamp_source: TimestampSource,
+}
+
+/// Which camera's colour nodes to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColourSelector {
+    /// The camera serial (equal to the colour function's USB serial, §1.3).
+    Serial(String),
+    /// The colour function's USB bus path, e.g. `2-1.3` (see `FunctionInfo::bus_path`).
+    UsbPath(String),
+    /// The first Azure Kinect colour function on the system.
+    First,
+    /// Explicit device nodes.
+    Nodes {
+        capture: PathBuf,
+        metadata: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Display for ColourSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColourSelector::Serial(s) => write!(f, "serial {s}"),
+            ColourSelector::UsbPath(p) => write!(f, "USB path {p}"),
+            ColourSelector::First => f.write_str("the first Azure Kinect colour camera"),
+            ColourSelector::Nodes { capture, .. } => write!(f, "{}", capture.display()),
+        }
+    }
+}
+
+/// What went wrong on the colour path; carried by [`Error::Colour`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ColourProblem {
+    /// No V4L2 node belongs to the selected camera.
+    #[error(
+        "no V4L2 capture node for {wanted}; check that the uvcvideo module is loaded \
+        (`lsmod | grep uvcvideo`) and `k4sync list` shows the camera's colour function"
+    )]
+    NotFound { wanted: String },
+    /// sysfs could not be read.
+    #[error(
+        "cannot read /sys/class/video4linux: {source}; k4sync needs sysfs mounted \
+        (set K4SYNC_SYSFS_ROOT if it lives elsewhere)"
+    )]
+    Sysfs { source: io::Error },
+    /// The node could not be opened.
+    #[error("cannot open it: {source}; {}", open_hint(.source))]
+    Open { source: io::Error },
+    /// The node is not a streaming video capture node.
+    #[error(
+        "it is not a V4L2 video capture node with streaming I/O; pass the camera's \
+        capture node (the lower-numbered of its two /dev/video nodes)"
+    )]
+    NotCapture,
+    /// The colour mode cannot be started.
+    #[error("{0}")]
+    Mode(#[from] ModeError),
+    /// The driver took a different format or size than asked for.
+    #[error("the driver answered {got} when {wanted} was asked for")]
+    FormatRefused { wanted: String, got: String },
+    /// A V4L2 call failed.
+    #[error("{action} failed: {source}; unplug and replug the camera and retry")]
+    Io {
+        action: &'static str,
+        source: io::Error,
+    },
+    /// No frame arrived in time (recoverable).
+    #[error("no frame within {} ms; check the camera's power supply and, for a subordinate, \
+        the sync cable and that the master has started", .timeout.as_millis())]
+    Timeout { timeout: Duration },
+    /// `next_frame` or `stop` before `start`, or `start` twice.
+    #[error("the colour stream is {}", if *.running { "already started" } else { "not started" })]
+    State { running: bool },
+}
+
+fn open_hint(error: &io::Error) -> &'static str {
+    match error.kind() {
+        io::ErrorKind::PermissionDenied => {
+            "add the user to the `video` group (`sudo usermod -aG video \"$USER\"`, then log in \
+             again)"
+        }
+        io::ErrorKind::NotFound => "the camera was unplugged or the node was renamed",
+        _ => "close other programs using the camera (`fuser -v /dev/video*`) and retry",
+    }
+}
+
+impl Error {
+    /// Whether this is a colour frame timeout (the stream is still usable).
+    pub fn is_colour_timeout(&self) -> bool {
+        matches!(
+            self,
+            Error::Colour {
+                problem: ColourProblem::Timeout { .. },
+                ..
+            }
+        )
+    }
+}
+
+struct MetaStream {
+    stream: MmapStream<MetaCaptureDevice>,
+    layout: MetaLayout,
+    /// `(sequence, device timestamp)` of metadata buffers not yet matched to a frame.
+    pending: VecDeque<(u32, Option<Ticks90k>)>,
+}
+
+struct Running {
+    mode: CaptureMode,
+    stride_bytes: u32,
+    meta: Option<MetaStream>,
+    video: MmapStream<VideoCaptureDevice>,
+}
+
+/// One camera's colour function, opened through V4L2.
+pub struct ColourCamera {
+    serial: Option<String>,
+    capture_path: PathBuf,
+    metadata_path: Option<PathBuf>,
+    running: Option<Running>,
+    error_frames: u64,
+}
+
+impl std::fmt::Debug for ColourCamera {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ColourCamera")
+            .field("serial", &self.serial)
+            .field("capture_path", &self.capture_path)
+            .field("metadata_path", &self.metadata_path)
+            .field("mode", &self.running.as_ref().map(|r| r.mode))
+            .finish()
+    }
+}
+
+impl ColourCamera {
+    /// Finds and opens the selected camera's nodes (sysfs from `K4SYNC_SYSFS_ROOT` or `/sys`).
+    pub fn open(camera: &ColourSelector) -> Result<ColourCamera, Error> {
+        Self::open_in(camera, &SysfsRoots::from_env())
+    }
+
+    /// [`open`](Self::open) with explicit sysfs and /dev roots.
+    pub fn open_in(camera: &ColourSelector, roots: &SysfsRoots) -> Result<ColourCamera, Error> {
+        let (serial, capture_path, metadata_path) = match camera {
+            ColourSelector::Nodes { capture, metadata } => {
+                (None, capture.clone(), metadata.clone())
+            }
+            _ => {
+                let wanted = match camera {
+                    ColourSelector::Serial(s) => NodeMatch::Serial(s.clone()),
+                    ColourSelector::UsbPath(p) => NodeMatch::UsbPath(p.clone()),
+                    _ => NodeMatch::Any,
+                };
+                let nodes = discovery::video_nodes(roots).map_err(|source| Error::Colour {
+                    serial: selector_serial(camera),
+                    node: roots.sysfs.join("class/video4linux").display().to_string(),
+                    problem: ColourProblem::Sysfs { source },
+                })?;
+                let ColourNodes { capture, metadata } = discovery::colour_nodes(&nodes, &wanted)
+                    .ok_or_else(|| Error::Colour {
+                        serial: selector_serial(camera),
+                        node: "(none)".into(),
+                        problem: ColourProblem::NotFound {
+                            wanted: camera.to_string(),
+                        },
+                    })?;
+                (
+                    capture
+                        .usb_serial
+                        .clone()
+                        .or_else(|| selector_serial(camera)),
+                    capture.dev_path,
+                    metadata.map(|m| m.dev_path),
+                )
+            }
+        };
+        let camera = ColourCamera {
+            serial,
+            capture_path,
+            metadata_path,
+            running: None,
+            error_frames: 0,
+        };
+        camera.open_capture()?;
+        Ok(camera)
+    }
+
+    /// The camera serial, when known.
+    pub fn serial(&self) -> Option<&str> {
+        self.serial.as_deref()
+    }
+
+    /// The capture node.
+    pub fn capture_path(&self) -> &Path {
+        &self.capture_path
+    }
+
+    /// The metadata node candidate, if the kernel made one.
+    pub fn metadata_path(&self) -> Option<&Path> {
+        self.metadata_path.as_deref()
+    }
+
+    /// Whether the stream is running.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// The running mode, if started.
+    pub fn mode(&self) -> Option<CaptureMode> {
+        self.running.as_ref().map(|r| r.mode)
+    }
+
+    /// How the running stream's metadata is read; `None` when frames carry host time only.
+    pub fn metadata_layout(&self) -> Option<MetaLayout> {
+        self.running.as_ref()?.meta.as_ref().map(|m| m.layout)
+    }
+
+    /// Frames the driver flagged as damaged and this camera skipped.
+    pub fn error_frames(&self) -> u64 {
+        self.error_frames
+    }
+
+    fn err(&self, node: &Path, problem: ColourProblem) -> Error {
+        Error::Colour {
+            serial: self.serial.clone(),
+            node: node.display().to_string(),
+            problem,
+        }
+    }
+
+    fn io_err(&self, node: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Error + '_ {
+        let node = node.to_path_buf();
+        move |source| self.err(&node, ColourProblem::Io { action, source })
+    }
+
+    fn open_capture(&self) -> Result<Device, Error> {
+        let path = &self.capture_path;
+        let device =
+            Device::open(path).map_err(|source| self.err(path, ColourProblem::Open { source }))?;
+        let caps = device
+            .capabilities()
+            .map_err(self.io_err(path, "VIDIOC_QUERYCAP"))?
+            .device_capabilities();
+        if !caps.contains(CapabilityFlags::VIDEO_CAPTURE | CapabilityFlags::STREAMING) {
+            return Err(self.err(path, ColourProblem::NotCapture));
+        }
+        Ok(device)
+    }
+
+    /// The metadata node, opened, when it is a META_CAPTURE node; problems only logged.
+    fn open_metadata(&self) -> Option<Device> {
+        let path = self.metadata_path.as_ref()?;
+        let device = match Device::open(path) {
+            Ok(d) => d,
+            Err(e) => {
+                log::warn!(
+                    "colour metadata node {}: {e}; using host timestamps",
+                    path.display()
+                );
+                return None;
+            }
+        };
+        let caps = device.capabilities().ok()?.device_capabilities();
+        if !caps.contains(CapabilityFlags::META_CAPTURE) {
+            log::info!(
+                "{} is not a metadata node; using host timestamps",
+                path.display()
+            );
+            return None;
+        }
+        Some(device)
+    }
+
+    /// Every format × size × interval the capture node offers.
+    pub fn offered_modes(&self) -> Result<Vec<OfferedMode>, Error> {
+        let device = self.open_capture()?;
+        offered_modes(&device).map_err(self.io_err(&self.capture_path, "enumerating formats"))
+    }
+
+    /// Negotiates `format`/`resolution`/`fps` (§5.3) and starts streaming.
+    pub fn start(
+        &mut self,
+        format: ColorFormat,
+        resolution: ColorResolution,
+        fps: Fps,
+    ) -> Result<(), Error> {
+        if self.running.is_some() {
+            return Err(self.err(&self.capture_path, ColourProblem::State { running: true }));
+        }
+        let path = self.capture_path.clone();
+        let device = self.open_capture()?;
+        let offered = offered_modes(&device).map_err(self.io_err(&path, "enumerating formats"))?;
+        let mode = negotiate::negotiate(format, resolution, fps, &offered)
+            .map_err(|e| self.err(&path, e.into()))?;
+        let wanted = PixFormat::new(
+            mode.width,
+            mode.height,
+            PixelFormat::from_fourcc(mode.fourcc),
+        );
+        let capture = device
+            .video_capture(wanted)
+            .map_err(self.io_err(&path, "VIDIOC_S_FMT"))?;
+        let got = capture.format();
+        if got.pixel_format().as_fourcc() != mode.fourcc
+            || (got.width(), got.height()) != (mode.width, mode.height)
+        {
+            return Err(self.err(
+                &path,
+                ColourProblem::FormatRefused {
+                    wanted: format!(
+                        "{} {}x{}",
+                        negotiate::fourcc_text(mode.fourcc),
+                        mode.width,
+                        mode.height
+                    ),
+                    got: format!(
+                        "{} {}x{}",
+                        negotiate::fourcc_text(got.pixel_format().as_fourcc()),
+                        got.width(),
+                        got.height()
+                    ),
+                },
+            ));
+        }
+        let stride_bytes = if mode.fourcc == negotiate::FOURCC_MJPG {
+            0
+        } else {
+            got.bytes_per_line()
+        };
+        let chosen = capture
+            .set_frame_interval(Fract::new(
+                mode.interval.numerator,
+                mode.interval.denominator.max(1),
+            ))
+            .map_err(self.io_err(&path, "VIDIOC_S_PARM"))?;
+        negotiate::check_chosen_interval(
+            Interval::new(chosen.numerator(), chosen.denominator()),
+            fps,
+        )
+        .map_err(|e| self.err(&path, e.into()))?;
+
+        let meta = self.start_metadata();
+        let mut video = MmapStream::new(capture, BUF_TYPE_VIDEO_CAPTURE, VIDEO_BUFFERS)
+            .map_err(self.io_err(&path, "mapping capture buffers"))?;
+        video
+            .stream_on()
+            .map_err(self.io_err(&path, "VIDIOC_STREAMON"))?;
+        self.running = Some(Running {
+            mode,
+            stride_bytes,
+            meta,
+            video,
+        });
+        Ok(())
+    }
+
+    fn start_metadata(&self) -> Option<MetaStream> {
+        let device = self.open_metadata()?;
+        let path = self.metadata_path.as_ref()?;
+        let offered: Vec<FourCc> = device
+            .formats(BufType::META_CAPTURE)
+            .filter_map(Result::ok)
+            .map(|d| d.pixel_format().as_fourcc())
+            .collect();
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let (fourcc, layout) = [META_FMT_UVC_MSXU_1_5, META_FMT_UVC]
+            .into_iter()
+            .filter(|f| offered.contains(f))
+            .find_map(|f| metadata::layout_for(f, release.trim()).map(|l| (f, l)))?;
+        if !layout.has_device_metadata() {
+            log::warn!(
+                "{}: kernel {} delivers only standard UVC headers in '{}' and no '{}' format; \
+                 colour frames get host timestamps only (see docs/colour.md)",
+                path.display(),
+                release.trim(),
+                negotiate::fourcc_text(META_FMT_UVC),
+                negotiate::fourcc_text(META_FMT_UVC_MSXU_1_5),
+            );
+            return None;
+        }
+        let result = device
+            .meta_capture(MetaFormat::new(PixelFormat::from_fourcc(fourcc)))
+            .and_then(|d| MmapStream::new(d, BUF_TYPE_META_CAPTURE, META_BUFFERS))
+            .and_then(|mut s| s.stream_on().map(|()| s));
+        match result {
+            Ok(stream) => Some(MetaStream {
+                stream,
+                layout,
+                pending: VecDeque::new(),
+            }),
+            Err(e) => {
+                log::warn!(
+                    "{}: cannot stream metadata ({e}); using host timestamps",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// The next frame, waiting at most `timeout`. Frames the driver marks damaged are skipped.
+    pub fn next_frame(&mut self, timeout: Duration) -> Result<ColourFrame, Error> {
+        let path = self.capture_path.clone();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let Some(running) = self.running.as_mut() else {
+                return Err(self.err(&path, ColourProblem::State { running: false }));
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let ready = running.video.wait(remaining);
+            let buf = match ready {
+                Ok(true) => running.video.dequeue(),
+                Ok(false) => {
+                    return Err(self.err(&path, ColourProblem::Timeout { timeout }));
+                }
+                Err(e) => Err(e),
+            };
+            let buf = match buf {
+                Ok(buf) => buf,
+                Err(source) => {
+                    return Err(self.err(
+                        &path,
+                        ColourProblem::Io {
+                            action: "VIDIOC_DQBUF",
+                            source,
+                        },
+                    ))
+                }
+            };
+            let data = (!buf.is_error()).then(|| running.video.data(&buf).to_vec());
+            let host_ns = if buf.has_monotonic_timestamp() {
+                buf.timestamp_ns
+            } else {
+                v4l2::monotonic_now_ns()
+            };
+            let requeued = running.video.requeue(buf.index);
+            if let Err(source) = requeued {
+                return Err(self.err(
+                    &path,
+                    ColourProblem::Io {
+                        action: "VIDIOC_QBUF",
+                        source,
+                    },
+                ));
+            }
+            let Some(data) = data else {
+                self.error_frames += 1;
+                continue;
+            };
+            let device_ticks = running
+                .meta
+                .as_mut()
+                .and_then(|meta| meta.ticks_for(buf.sequence));
+            let mode = running.mode;
+            return Ok(ColourFrame {
+                data,
+                format: mode.format,
+                fourcc: mode.fourcc,
+                width: mode.width,
+                height: mode.height,
+                stride_bytes: running.stride_bytes,
+                device_ticks,
+                host_ns,
+                sequence: buf.sequence,
+                timestamp_source: if device_ticks.is_some() {
+                    TimestampSource::Device
+                } else {
+                    TimestampSource::Host
+                },
+            });
+        }
+    }
+
+    /// Stops streaming and releases the buffers; the camera can be started again.
+    pub fn stop(&mut self) -> Result<(), Error> {
+        match self.running.take() {
+            Some(_) => Ok(()),
+            None => Err(self.err(&self.capture_path, ColourProblem::State { running: false })),
+        }
+    }
+}
+
+impl MetaStream {
+    /// Reads every metadata buffer ready now into `pending`.
+    fn drain(&mut self, wait: Duration) {
+        let mut wait = wait;
+        while let Ok(true) = self.stream.wait(wait) {
+            wait = Duration::ZERO;
+            let Ok(buf) = self.stream.dequeue() else {
+                return;
+            };
+            let ticks = metadata::device_ticks(self.stream.data(&buf), self.layout);
+            if let Err(e) = self.stream.requeue(buf.index) {
+                log::warn!("metadata VIDIOC_QBUF failed: {e}");
+                return;
+            }
+            if self.pending.len() == PENDING_META {
+                self.pending.pop_front();
+            }
+            self.pending.push_back((buf.sequence, ticks));
+        }
+    }
+
+    /// The device timestamp of frame `sequence`, pairing by V4L2 sequence number.
+    fn ticks_for(&mut self, sequence: u32) -> Option<Ticks90k> {
+        self.drain(Duration::ZERO);
+        if !self.pending.iter().any(|(s, _)| *s == sequence) {
+            self.drain(META_GRACE);
+        }
+        let found = take_pending(&mut self.pending, sequence);
+        if found.is_none() {
+            log::debug!("colour frame {sequence}: no device timestamp in its metadata");
+        }
+        found
+    }
+}
+
+/// Removes entries up to and including `sequence` and returns that frame's timestamp.
+fn take_pending(
+    pending: &mut VecDeque<(u32, Option<Ticks90k>)>,
+    sequence: u32,
+) -> Option<Ticks90k> {
+    let at = pending.iter().position(|(s, _)| *s == sequence)?;
+    let (_, ticks) = pending.drain(..=at).next_back()?;
+    ticks
+}
+
+fn selector_serial(camera: &ColourSelector) -> Option<String> {
+    match camera {
+        ColourSelector::Serial(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn offered_modes(device: &Device) -> io::Result<Vec<OfferedMode>> {
+    let mut modes = Vec::new();
+    for desc in device.formats(BufType::VIDEO_CAPTURE) {
+        let pixel_format = desc?.pixel_format();
+        let FrameSizes::Discrete(sizes) = device.frame_sizes(pixel_format)? else {
+            continue;
+        };
+        for size in sizes {
+            let (width, height) = (size.width(), size.height());
+            let intervals = match device.frame_intervals(pixel_format, width, height)? {
+                FrameIntervals::Discrete(list) => IntervalOffer::Discrete(
+                    list.iter()
+                        .map(|i| Interval::new(i.fract().numerator(), i.fract().denominator()))
+                        .collect(),
+                ),
+                FrameIntervals::Stepwise(s) | FrameIntervals::Continuous(s) => {
+                    IntervalOffer::Stepwise {
+                        min: Interval::new(s.min().numerator(), s.min().denominator()),
+                        max: Interval::new(s.max().numerator(), s.max().denominator()),
+                        step: Interval::new(s.step().numerator(), s.step().denominator()),
+                    }
+                }
+            };
+            modes.push(OfferedMode {
+                fourcc: pixel_format.as_fourcc(),
+                width,
+                height,
+                intervals,
+            });
+        }
+    }
+    Ok(modes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_metadata_is_paired_by_sequence_and_older_entries_dropped() {
+        let mut pending: VecDeque<_> = [
+            (7, Some(Ticks90k(70))),
+            (8, None),
+            (9, Some(Ticks90k(90))),
+            (10, Some(Ticks90k(100))),
+        ]
+        .into();
+        assert_eq!(take_pending(&mut pending, 9), Some(Ticks90k(90)));
+        assert_eq!(pending, VecDeque::from([(10, Some(Ticks90k(100)))]));
+        assert_eq!(take_pending(&mut pending, 11), None);
+        assert_eq!(pending.len(), 1);
+        pending.push_back((11, None));
+        assert_eq!(take_pending(&mut pending, 11), None);
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn missing_camera_error_names_the_selector_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("class/video4linux")).unwrap();
+        let roots = SysfsRoots {
+            sysfs: dir.path().to_path_buf(),
+            dev: dir.path().join("dev"),
+        };
+        let err = ColourCamera::open_in(&ColourSelector::Serial("000019484312".into()), &roots)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "camera 000019484312: colour node (none): no V4L2 capture node \
+            for serial 000019484312"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("uvcvideo"), "{text}");
+    }
+
+    #[test]
+    fn unopenable_node_error_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("video0");
+        let err = ColourCamera::open(&ColourSelector::Nodes {
+            capture: node.clone(),
+            metadata: None,
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&node.display().to_string()), "{text}");
+        assert!(text.contains("unplugged"), "{text}");
+        assert!(!err.is_colour_timeout());
+    }
+
+    #[test]
+    fn camera_can_move_to_a_capture_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<ColourCamera>();
+        assert_send::<ColourFrame>();
+    }
+
+    #[test]
+    fn timeout_is_recognisable_and_recoverable() {
+        let err = Error::Colour {
+            serial: None,
+            node: "/dev/video2".into(),
+            problem: ColourProblem::Timeout {
+                timeout: Duration::from_millis(500),
+            },
+        };
+        assert!(err.is_colour_timeout());
+        assert!(err.to_string().contains("no frame within 500 ms"));
+    }
+}
