@@ -66,7 +66,9 @@ mod vm {
     use k4sync_host::command::CommandChannel;
     use k4sync_host::gadget::descriptors::Speed;
     use k4sync_host::gadget::serve::fnv1a64;
-    use k4sync_host::transport::nusb::{wait_for_camera, NusbTransport, PairedBy, Selector};
+    use k4sync_host::transport::nusb::{
+        wait_for_camera, CameraFunctions, NusbTransport, PairedBy, Selector,
+    };
     use k4sync_host::transport::{Endpoint, TransferError, Transport};
 
     const SEED: u64 = 1;
@@ -225,9 +227,26 @@ mod vm {
             Selector::Serial(self.serial())
         }
 
+        /// The camera once both of its functions are on the bus (they enumerate one after
+        /// the other, and a half camera already matches the serial).
+        fn wait_for_both_functions(&self) -> Result<CameraFunctions, String> {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let camera = wait_for_camera(&self.selector(), Duration::from_secs(15))
+                    .map_err(|e| format!("waiting for the camera: {e}"))?;
+                if camera.depth.is_some() && camera.colour.is_some() {
+                    return Ok(camera);
+                }
+                ensure!(
+                    Instant::now() < deadline,
+                    "only one function appeared: {camera:?}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
         fn open(&self) -> Result<CommandChannel<NusbTransport>, String> {
-            wait_for_camera(&self.selector(), Duration::from_secs(15))
-                .map_err(|e| format!("waiting for the camera: {e}"))?;
+            self.wait_for_both_functions()?;
             let transport =
                 NusbTransport::open(&self.selector()).map_err(|e| format!("open: {e}"))?;
             Ok(CommandChannel::new(transport))
@@ -263,8 +282,7 @@ mod vm {
     }
 
     fn enumeration_shows_both_functions_with_the_camera_endpoints(ctx: &mut Ctx) -> Check {
-        let camera = wait_for_camera(&ctx.selector(), Duration::from_secs(15))
-            .map_err(|e| format!("{e}"))?;
+        let camera = ctx.wait_for_both_functions()?;
         ensure!(
             camera.paired_by == PairedBy::UsbSerial,
             "paired by {:?}",
