@@ -35,7 +35,7 @@ pack "$prog" "$root/bin/$name"
 bindir=$(dirname "$prog")
 [ "$(basename "$bindir")" = deps ] && bindir=$(dirname "$bindir")
 for b in k4sync k4sync-gadget k4sync-uevent-relay; do
-  [ -x "$bindir/$b" ] && [ "$bindir/$b" != "$prog" ] && pack "$bindir/$b" "$root/bin/$b"
+  if [ -x "$bindir/$b" ] && [ "$bindir/$b" != "$prog" ]; then pack "$bindir/$b" "$root/bin/$b"; fi
 done
 
 quote() { printf "'%s' " "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
