@@ -22,8 +22,10 @@ mod calibration;
 mod clock;
 mod device;
 mod fault;
+mod follow;
 mod jpeg;
 mod params;
+pub mod rig;
 mod sink;
 mod streams;
 
@@ -33,8 +35,10 @@ pub use device::{
     ColourConfig, ColourStartError, DepthState, Device, DEFAULT_SYS_CONFIG, UPDATE_POLLS_TO_SUCCESS,
 };
 pub use fault::{Endpoint, Fault, Stream, TransferError};
+pub use follow::host_ns;
 pub use jpeg::{GREY_16X16, JPEG_SIZE};
 pub use params::{DeviceParams, DEFAULT_VERSIONS};
+pub use rig::{device_seed, EmuRig, RigStartError};
 pub use streams::{
     colour_payload_header, FrameInfo, ACCEL_SENSITIVITY, COLOUR_METADATA_LEN, FRAME_BACKLOG,
     GYRO_SENSITIVITY, IMU_BACKLOG, IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, ONE_G_RAW,
