@@ -752,6 +752,32 @@ mod tests {
     }
 
     #[test]
+    fn clocks_are_zeroed_at_the_master_start_and_at_each_subordinates_first_pulse() {
+        let mut rig = rig3(1, ClockMode::FreeRun);
+        rig.schedule(
+            rig.pulse_true_nsec(100) + 1_000,
+            Fault::SubordinateRestart { device: 1 },
+        )
+        .unwrap();
+        let zeroed: StdVec<(usize, i64)> = rig
+            .events()
+            .filter_map(|e| match e {
+                SimEvent::ClockZeroed { device, at_nsec } => Some((device, at_nsec)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            zeroed,
+            [
+                (0, 0),
+                (1, 500),
+                (2, 1_000),
+                (1, rig.pulse_true_nsec(101) + 500),
+            ]
+        );
+    }
+
+    #[test]
     fn late_start_swallows_frames_without_moving_the_clock_zero() {
         let mut rig = rig3(1, ClockMode::RealignEveryPulse);
         rig.schedule(
