@@ -65,6 +65,11 @@ impl Timeline {
         self.depth.clear();
     }
 
+    /// Forgets `stream`'s frames in flight (the host stopped it).
+    pub(crate) fn clear_stream(&mut self, stream: Stream) {
+        self.queue(stream).clear();
+    }
+
     /// The oldest frame of `stream` readable at `now_ns`, after losing readable frames beyond
     /// the device's backlog.
     pub(crate) fn take_ready(&mut self, stream: Stream, now_ns: u64) -> Option<InFlight> {

@@ -14,6 +14,9 @@
 //!   [`Device::poll_imu_packet`], [`Device::poll_sync_out`], and [`Device::on_sync_in_pulse`]
 //!   for the sync cable; [`colour_payload_header`] frames colour images as UVC payloads.
 //! * [`Fault`] — scripted stalls, command timeouts, short/oversized/dropped frames, unplug.
+//! * [`EmuRig`] — `N` devices on one [`sim::Rig`](crate::sim::Rig): the simulator's events
+//!   ([`Device::on_sim_event`]) decide every frame's tick, delivery and loss and when scripted
+//!   faults strike; [`Device::poll_depth_frame_tail`] reads a frame's trailer cheaply.
 //!
 //! Behaviour, stances on the reference's open questions and fault scripting are described in
 //! `docs/emulator.md`.

@@ -204,6 +204,9 @@ impl Device {
 
     pub(crate) fn on_colour_stop(&mut self) {
         self.sched.colour_due.clear();
+        if let Some(timeline) = self.timeline.as_mut() {
+            timeline.clear_stream(Stream::Colour);
+        }
         if !self.depth.streaming {
             self.sched.origin = None;
             self.sched.awaiting_first_pulse = false;
@@ -244,6 +247,9 @@ impl Device {
 
     pub(crate) fn on_depth_stream_stop(&mut self) {
         self.sched.depth_due.clear();
+        if let Some(timeline) = self.timeline.as_mut() {
+            timeline.clear_stream(Stream::Depth);
+        }
         if self.colour.is_none() {
             self.sched.origin = None;
             self.sched.awaiting_first_pulse = false;
