@@ -387,19 +387,19 @@ fn mismatched_sets<const N: usize>(
     sets: &[FrameSet<N>],
     truth: &HashMap<(usize, FrameKind, u64), (Pulse, i64)>,
 ) -> usize {
+    let mut by_usec: HashMap<(usize, FrameKind, u64), Pulse> = HashMap::new();
+    for (&(d, s, ticks), &(pulse, _)) in truth {
+        let key = (d, s, Ticks90k(ticks).to_usec().0);
+        let entry = by_usec.entry(key).or_insert(pulse);
+        *entry = (*entry).min(pulse);
+    }
     sets.iter()
         .filter(|set| {
             let mut pulses = Vec::new();
             for device in 0..N {
                 for stream in [FrameKind::Colour, FrameKind::Depth] {
                     if let Some(ts) = set.ts(device, stream) {
-                        let pulse = truth
-                            .iter()
-                            .find(|((d, s, t), _)| {
-                                *d == device && *s == stream && Ticks90k(*t).to_usec() == ts
-                            })
-                            .map(|(_, (p, _))| *p);
-                        pulses.push(pulse);
+                        pulses.push(by_usec.get(&(device, stream, ts.0)).copied());
                     }
                 }
             }
@@ -881,4 +881,46 @@ fn depth_tail_is_the_last_bytes_of_the_same_frame() {
         }
     }
     assert!(frames > 20);
+}
+
+#[test]
+fn late_start_is_reported_as_start_skew_of_that_device() {
+    let mut rig: Rig<3, FAULTS> = rig(22, 3);
+    rig.schedule(
+        -1,
+        Fault::LateStart {
+            device: 2,
+            pulses: 4,
+        },
+    )
+    .unwrap();
+    let mut host = Host::new(&rig, false);
+    host.finish_at(3_000 * MS);
+    let skews: Vec<(usize, i64)> = host
+        .health
+        .iter()
+        .filter_map(|h| match *h {
+            HealthEvent::StartSkew { device, sets } => Some((device, sets)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skews, [(2, 4)]);
+    assert_eq!(mismatched_sets(&host.sets, &truth(&rig)), 0);
+}
+
+#[test]
+fn a_star_of_nine_devices_pairs_every_pulse_as_well() {
+    let mut config: RigConfig<9> = config(0x57A2, 30);
+    config.cable.topology = k4sync_core::sim::Topology::Star;
+    let rig: Rig<9, FAULTS> = Rig::new(config).unwrap();
+    let mut host = Host::new(&rig, false);
+    for d in 1..9 {
+        let jack = host.emu.device(d).unwrap().jack();
+        assert_eq!((jack.sync_in, jack.sync_out), (true, false));
+    }
+    host.finish_at(30_000 * MS);
+    assert!(host.errors.is_empty());
+    let complete = host.sets.iter().filter(|s| s.complete).count();
+    assert!(complete >= 900 - 3, "{complete}");
+    assert_eq!(mismatched_sets(&host.sets, &truth(&rig)), 0);
 }
