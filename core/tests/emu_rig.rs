@@ -924,3 +924,37 @@ fn a_star_of_nine_devices_pairs_every_pulse_as_well() {
     assert!(complete >= 900 - 3, "{complete}");
     assert_eq!(mismatched_sets(&host.sets, &truth(&rig)), 0);
 }
+
+#[test]
+fn a_host_that_falls_behind_gets_the_two_newest_frames_with_the_index_gap() {
+    let rig: Rig<2, FAULTS> = rig(23, 2);
+    let mut emu = EmuRig::new(&rig);
+    emu.start_streams(MODE, colour(), false).unwrap();
+    let transfer = MODE.bulk_request_size();
+    let mut tail = [0u8; TRAILER_LEN];
+    emu.advance_to(100 * MS);
+    let dev = emu.device_mut(1).unwrap();
+    let mut first = Vec::new();
+    while let Some(info) = dev
+        .poll_depth_frame_tail(100 * MS, transfer, &mut tail)
+        .unwrap()
+    {
+        first.push(info.index);
+    }
+    // Nothing read for 300 ms (nine periods): only the two newest frames are still there.
+    emu.advance_to(400 * MS);
+    let dev = emu.device_mut(1).unwrap();
+    let mut later = Vec::new();
+    while let Some(info) = dev
+        .poll_depth_frame_tail(400 * MS, transfer, &mut tail)
+        .unwrap()
+    {
+        let trailer = DepthTrailer::new_checked(&tail[..]).unwrap();
+        assert_eq!(trailer.usb_sof_seq(), info.index);
+        later.push(info.index);
+    }
+    let last_first = *first.last().unwrap();
+    assert_eq!(later.len(), 2, "{first:?} then {later:?}");
+    assert_eq!(later[1], later[0] + 1);
+    assert!(later[0] > last_first + 1, "{first:?} then {later:?}");
+}
