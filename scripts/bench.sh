@@ -54,7 +54,8 @@ uvc_colour_timestamp.full_4096|4096|byte|metadata_4096|info|-|colour_timestamp, 
 uvc_assembler_push.payloads_64|64|payload|uvc_header_136|info|-|UvcFrameAssembler::push, 4 frames x 16 payloads
 depth_trailer_from_frame.nfov_5310760|1|frame|trailer_40|info|-|DepthTrailer::from_frame_in_mode + DepthTrailerRepr::parse (5,310,760-byte frame)
 firmware_crc.bytes_4096|4096|byte|metadata_4096|info|-|crc32_no_final_xor (4096 B)
-pairing_steady_state.captures_1000|1000|capture|-|unit|200|CapturePairer push colour + push depth + pop, steady state
+pairing_steady_state.captures_1000|2000|frame|-|unit|200|CapturePairer push colour + push depth + pop + drain events, steady state, per frame pushed
+pairing_steady_state.captures_1000|1000|capture|-|info|-|the same run, per capture delivered (2 frames)
 align_steady_state.sets_100_of_9_devices|1800|frame|-|unit|200|Aligner::push, 9-device rig, 100 sets x 18 frames
 config_validate_start.subordinate|1|config|-|info|-|DeviceConfig::validate + start_sequence (subordinate)
 '

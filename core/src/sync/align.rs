@@ -453,7 +453,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
     }
 
     fn period_grid_nsec(&self, n: i64) -> i64 {
-        (i128::from(n) * NSEC_PER_SEC / i128::from(self.config.fps.hz())) as i64
+        mul_div(n, NSEC_PER_SEC as i64, i64::from(self.config.fps.hz()))
     }
 
     fn grid_nsec(&self, n: i64) -> i64 {
@@ -461,9 +461,16 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
     }
 
     fn nearest_set(&self, x_nsec: i64) -> i64 {
-        let rel = i128::from(x_nsec - self.phase_nsec.unwrap_or(0));
-        ((rel * i128::from(self.config.fps.hz()) + NSEC_PER_SEC / 2).div_euclid(NSEC_PER_SEC))
-            as i64
+        let rel = x_nsec - self.phase_nsec.unwrap_or(0);
+        let hz = i64::from(self.config.fps.hz());
+        const HALF_SEC: i64 = (NSEC_PER_SEC / 2) as i64;
+        match rel.checked_mul(hz).and_then(|v| v.checked_add(HALF_SEC)) {
+            Some(v) => v.div_euclid(NSEC_PER_SEC as i64),
+            None => {
+                ((i128::from(rel) * i128::from(hz) + NSEC_PER_SEC / 2).div_euclid(NSEC_PER_SEC))
+                    as i64
+            }
+        }
     }
 
     fn expected_delay_nsec(&self, device: usize, stream: FrameKind) -> i64 {
@@ -527,8 +534,11 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         let n = self.nearest_set(ts_nsec - delay - predicted);
         let residual = ts_nsec - delay - self.grid_nsec(n);
         let elapsed_nsec = reference_set.map_or(0, |set| self.period_grid_nsec((n - set).abs()));
-        let drift_allowance =
-            (i128::from(elapsed_nsec) * i128::from(self.config.max_drift_ppm) / 1_000_000) as i64;
+        let drift_allowance = mul_div(
+            elapsed_nsec,
+            i64::from(self.config.max_drift_ppm),
+            1_000_000,
+        );
         // Beyond a quarter period the nearest pulse is no longer an unambiguous match.
         let allowed = (tolerance + drift_allowance).min(self.period_grid_nsec(1) / 4);
         if (residual - predicted).abs() > allowed {
@@ -772,6 +782,18 @@ const fn other_stream(stream: FrameKind) -> FrameKind {
     }
 }
 
+/// `a × b / c` truncated toward zero, as the same expression in `i128` gives it (then cast to
+/// `i64`); the `i64` path avoids a 128-bit division wherever the product fits.
+fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    match a.checked_mul(b) {
+        Some(product) if c != 0 && !(product == i64::MIN && c == -1) => product / c,
+        _ => i128::from(a)
+            .checked_mul(i128::from(b))
+            .and_then(|p| p.checked_div(i128::from(c)))
+            .unwrap_or(0) as i64,
+    }
+}
+
 fn ts_nsec(ts: Usec) -> i64 {
     i64::try_from(ts.0)
         .unwrap_or(i64::MAX)
@@ -821,6 +843,30 @@ mod tests {
             (1, FrameKind::Colour, s),
             (1, FrameKind::Depth, s + 2),
         ]
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #[test]
+        fn mul_div_equals_the_i128_expression_it_replaces(
+            a in proptest::prelude::any::<i64>(),
+            b in proptest::prelude::any::<i64>(),
+            c in proptest::prelude::any::<i64>().prop_map(|c| if c == 0 { 1 } else { c }),
+        ) {
+            let wide = i128::from(a) * i128::from(b);
+            if let Some(q) = wide.checked_div(i128::from(c)) {
+                proptest::prop_assert_eq!(mul_div(a, b, c), q as i64);
+            }
+        }
+
+        #[test]
+        fn nearest_set_equals_the_i128_rounding_it_replaces(x in proptest::prelude::any::<i64>()) {
+            let a = aligner();
+            let hz = i128::from(Fps::Fps30.hz());
+            let wide = (i128::from(x) * hz + NSEC_PER_SEC / 2).div_euclid(NSEC_PER_SEC) as i64;
+            proptest::prop_assert_eq!(a.nearest_set(x), wide);
+        }
     }
 
     #[test]
