@@ -526,16 +526,16 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
 
     fn place(&mut self, frame: Pending, out: &mut impl FnMut(AlignerOutput<N>)) {
         let Pending { device, stream, ts } = frame;
-        let Some(state) = self.devices.get(device).copied() else {
+        let Some(state) = self.devices.get(device) else {
             return;
         };
         if state.state == DeviceSyncState::Lost {
             return;
         }
-        let ts_nsec = ts_nsec(ts);
-        let tolerance = self.tolerance_nsec();
         let track = *state.tracks.get(stream);
         let other = *state.tracks.get(other_stream(stream));
+        let ts_nsec = ts_nsec(ts);
+        let tolerance = self.tolerance_nsec();
         let (predicted, reference_set) = if track.last_ts_nsec.is_some() {
             (track.residual_nsec, Some(track.last_set))
         } else if other.last_ts_nsec.is_some() {
