@@ -60,7 +60,6 @@ pub enum Mcu {
 }
 
 impl fmt::Display for Mcu {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Mcu::Depth => "depth",
@@ -251,7 +250,6 @@ command_codes! {
 }
 
 impl fmt::Display for CommandCode {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommandCode::Unknown(raw) => write!(f, "UNKNOWN({raw:#010x})"),
@@ -279,7 +277,6 @@ impl From<WireError> for CommandError {
 }
 
 impl fmt::Display for CommandError {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommandError::Wire(e) => e.fmt(f),

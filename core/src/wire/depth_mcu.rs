@@ -82,7 +82,6 @@ impl FirmwareComponent {
 }
 
 impl fmt::Display for FirmwareComponent {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -110,7 +109,6 @@ impl FirmwareVersion {
 }
 
 impl fmt::Display for FirmwareVersion {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.build)
     }
@@ -238,7 +236,6 @@ pub struct FirmwareTooOld {
 }
 
 impl fmt::Display for FirmwareTooOld {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,

@@ -119,7 +119,6 @@ impl Status {
 }
 
 impl fmt::Display for Status {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Status::Unknown(raw) => write!(f, "UNKNOWN({raw:#x})"),
@@ -280,7 +279,6 @@ pub enum ResponseError {
 }
 
 impl fmt::Display for ResponseError {
-    #[inline]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ResponseError::WrongLength { got } => write!(
