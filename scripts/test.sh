@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "no_std proof: k4sync-core for thumbv7em-none-eabihf"
 cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked
-cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked --features emulator
+cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked --features emulator,defmt
 
 step "k4sync-core tests on aarch64 (the SBC target) under qemu-user"
 QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)

@@ -14,6 +14,7 @@ use crate::WireError;
 use super::calibration::write_calibration_json;
 use super::clock::DeviceClock;
 use super::fault::{mcu_index, Endpoint, Fault, Faults, TransferError};
+use super::follow::Timeline;
 use super::params::DeviceParams;
 use super::sink::{Sink, SplitMix64};
 use super::streams::Schedule;
@@ -122,6 +123,8 @@ pub struct Device {
     update: Update,
     pub(crate) colour: Option<ColourConfig>,
     pub(crate) sched: Schedule,
+    /// Frames given by the rig simulator; `None` while the device runs its own grid.
+    pub(crate) timeline: Option<Timeline>,
 }
 
 fn stage_progress(step: u32) -> ComponentUpdateStatus {
@@ -147,6 +150,7 @@ impl Device {
             update: Update::None,
             colour: None,
             sched: Schedule::default(),
+            timeline: None,
         }
     }
 

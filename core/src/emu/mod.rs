@@ -14,6 +14,9 @@
 //!   [`Device::poll_imu_packet`], [`Device::poll_sync_out`], and [`Device::on_sync_in_pulse`]
 //!   for the sync cable; [`colour_payload_header`] frames colour images as UVC payloads.
 //! * [`Fault`] — scripted stalls, command timeouts, short/oversized/dropped frames, unplug.
+//! * [`EmuRig`] — `N` devices on one [`sim::Rig`](crate::sim::Rig): the simulator's events
+//!   ([`Device::on_sim_event`]) decide every frame's tick, delivery and loss and when scripted
+//!   faults strike; [`Device::poll_depth_frame_tail`] reads a frame's trailer cheaply.
 //!
 //! Behaviour, stances on the reference's open questions and fault scripting are described in
 //! `docs/emulator.md`.
@@ -22,8 +25,10 @@ mod calibration;
 mod clock;
 mod device;
 mod fault;
+mod follow;
 mod jpeg;
 mod params;
+pub mod rig;
 mod sink;
 mod streams;
 
@@ -33,8 +38,10 @@ pub use device::{
     ColourConfig, ColourStartError, DepthState, Device, DEFAULT_SYS_CONFIG, UPDATE_POLLS_TO_SUCCESS,
 };
 pub use fault::{Endpoint, Fault, Stream, TransferError};
+pub use follow::host_ns;
 pub use jpeg::{GREY_16X16, JPEG_SIZE};
 pub use params::{DeviceParams, DEFAULT_VERSIONS};
+pub use rig::{device_seed, EmuRig, RigStartError};
 pub use streams::{
     colour_payload_header, FrameInfo, ACCEL_SENSITIVITY, COLOUR_METADATA_LEN, FRAME_BACKLOG,
     GYRO_SENSITIVITY, IMU_BACKLOG, IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, ONE_G_RAW,

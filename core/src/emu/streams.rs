@@ -18,7 +18,7 @@ use heapless::Deque;
 
 use crate::time::{Ticks90k, TICKS_PER_SECOND};
 use crate::types::{ColorFormat, Fps, WiredSyncMode};
-use crate::wire::depth_trailer::DepthTrailerRepr;
+use crate::wire::depth_trailer::{DepthTrailerRepr, TRAILER_LEN};
 use crate::wire::imu::{ImuPacket, ImuPacketRepr, ImuRecord, TRANSFER_LEN};
 use crate::wire::uvc::{
     CaptureStats, CaptureStatsRepr, FrameAlignInfo, FrameAlignInfoRepr, UvcHeaderRepr, UvcPayload,
@@ -62,10 +62,62 @@ pub struct FrameInfo {
     pub len: usize,
 }
 
+/// A depth frame chosen for delivery: its content is a pure function of `word` and the byte
+/// position, so any window of it can be rendered alone.
+struct DepthFrame {
+    info: FrameInfo,
+    size: usize,
+    word: u64,
+}
+
+impl DepthFrame {
+    /// Writes bytes `start .. start + out.len()` of the frame: seeded content, and the trailer
+    /// in the last 40 bytes of the mode's size when the frame is at least that long.
+    fn render(&self, start: usize, out: &mut [u8]) {
+        let lead = ((8 - start % 8) % 8).min(out.len());
+        let (head, body) = out.split_at_mut(lead);
+        for (offset, dst) in head.iter_mut().enumerate() {
+            let position = start + offset;
+            let chunk = (self.word ^ (position / 8) as u64).to_le_bytes();
+            *dst = chunk.get(position % 8).copied().unwrap_or(0);
+        }
+        let first_chunk = (start + lead) / 8;
+        for (i, dst) in body.chunks_mut(8).enumerate() {
+            let chunk = (self.word ^ (first_chunk + i) as u64).to_le_bytes();
+            for (d, s) in dst.iter_mut().zip(chunk) {
+                *d = s;
+            }
+        }
+        if self.info.len < self.size {
+            return;
+        }
+        let jitter = (self.word % 64) as f32 / 256.0;
+        let trailer = DepthTrailerRepr::k4sync(
+            Ticks90k(self.info.device_ticks.0),
+            35.0 + jitter,
+            31.5,
+            self.info.index,
+        );
+        let mut bytes = [0u8; TRAILER_LEN];
+        if trailer.emit_into_frame(&mut bytes).is_err() {
+            return;
+        }
+        let trailer_start = self.size.saturating_sub(TRAILER_LEN);
+        for (i, byte) in bytes.iter().enumerate() {
+            let Some(at) = (trailer_start + i).checked_sub(start) else {
+                continue;
+            };
+            if let Some(dst) = out.get_mut(at) {
+                *dst = *byte;
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Schedule {
     pub(crate) imu_running: bool,
-    imu_next_tick: u64,
+    pub(crate) imu_next_tick: u64,
     imu_index: u64,
     period: u64,
     origin: Option<u64>,
@@ -77,8 +129,8 @@ pub(crate) struct Schedule {
     colour_due: Deque<u64, 8>,
     depth_due: Deque<u64, 8>,
     sync_out: Deque<u64, 16>,
-    colour_index: u64,
-    depth_index: u64,
+    pub(crate) colour_index: u64,
+    pub(crate) depth_index: u64,
 }
 
 impl Default for Schedule {
@@ -152,6 +204,9 @@ impl Device {
 
     pub(crate) fn on_colour_stop(&mut self) {
         self.sched.colour_due.clear();
+        if let Some(timeline) = self.timeline.as_mut() {
+            timeline.clear_stream(Stream::Colour);
+        }
         if !self.depth.streaming {
             self.sched.origin = None;
             self.sched.awaiting_first_pulse = false;
@@ -192,6 +247,9 @@ impl Device {
 
     pub(crate) fn on_depth_stream_stop(&mut self) {
         self.sched.depth_due.clear();
+        if let Some(timeline) = self.timeline.as_mut() {
+            timeline.clear_stream(Stream::Depth);
+        }
         if self.colour.is_none() {
             self.sched.origin = None;
             self.sched.awaiting_first_pulse = false;
@@ -311,6 +369,9 @@ impl Device {
     }
 
     fn deliverable(&mut self, stream: Stream) -> Option<(u64, u64)> {
+        if self.timeline.is_some() {
+            return self.next_followed(stream);
+        }
         loop {
             let centre = self.next_frame(stream)?;
             let counter = match stream {
@@ -365,6 +426,38 @@ impl Device {
         now_ns: u64,
         out: &mut [u8],
     ) -> Result<Option<FrameInfo>, TransferError> {
+        let Some(depth) = self.next_depth(now_ns, out.len())? else {
+            return Ok(None);
+        };
+        let frame = out.get_mut(..depth.info.len).unwrap_or(&mut []);
+        depth.render(0, frame);
+        Ok(Some(depth.info))
+    }
+
+    /// [`poll_depth_frame`](Self::poll_depth_frame) for a host whose IN transfer holds
+    /// `transfer_len` bytes, writing only the frame's last `min(info.len, out.len())` bytes
+    /// into the start of `out`: the same frame, faults and bytes, without generating megabytes
+    /// a test only needs the trailer of. `info.len` is the whole transfer's length.
+    pub fn poll_depth_frame_tail(
+        &mut self,
+        now_ns: u64,
+        transfer_len: usize,
+        out: &mut [u8],
+    ) -> Result<Option<FrameInfo>, TransferError> {
+        let Some(depth) = self.next_depth(now_ns, transfer_len)? else {
+            return Ok(None);
+        };
+        let tail = out.len().min(depth.info.len);
+        let start = depth.info.len.saturating_sub(tail);
+        depth.render(start, out.get_mut(..tail).unwrap_or(&mut []));
+        Ok(Some(depth.info))
+    }
+
+    fn next_depth(
+        &mut self,
+        now_ns: u64,
+        capacity: usize,
+    ) -> Result<Option<DepthFrame>, TransferError> {
         self.faults.check(Stream::Depth.endpoint())?;
         self.clock.advance_to(now_ns);
         let Some(mode) = self.depth.mode.filter(|_| self.depth.streaming) else {
@@ -374,25 +467,16 @@ impl Device {
             return Ok(None);
         };
         let size = mode.raw_frame_size();
-        let len = self.frame_len(Stream::Depth, size, out.len())?;
-        let frame = out.get_mut(..len).unwrap_or(&mut []);
-        let word = SplitMix64::new(self.params.seed ^ index.rotate_left(32)).next_u64();
-        for (i, chunk) in frame.chunks_mut(8).enumerate() {
-            let bytes = (word ^ i as u64).to_le_bytes();
-            for (dst, src) in chunk.iter_mut().zip(bytes) {
-                *dst = src;
-            }
-        }
-        if len >= size {
-            let jitter = (word % 64) as f32 / 256.0;
-            let trailer = DepthTrailerRepr::k4sync(Ticks90k(centre), 35.0 + jitter, 31.5, index);
-            let _ = trailer.emit_into_frame(frame.get_mut(..size).unwrap_or(&mut []));
-        }
-        Ok(Some(FrameInfo {
-            stream: Stream::Depth,
-            index,
-            device_ticks: Ticks90k(centre),
-            len,
+        let len = self.frame_len(Stream::Depth, size, capacity)?;
+        Ok(Some(DepthFrame {
+            info: FrameInfo {
+                stream: Stream::Depth,
+                index,
+                device_ticks: Ticks90k(centre),
+                len,
+            },
+            size,
+            word: SplitMix64::new(self.params.seed ^ index.rotate_left(32)).next_u64(),
         }))
     }
 

@@ -37,7 +37,8 @@ use crate::types::Fps;
 /// Largest rig the simulator models: one master and eight subordinates in a daisy chain (§10.2).
 pub const MAX_DEVICES: usize = 9;
 
-const BATCH_CAPACITY: usize = 2 * (2 + 2 * MAX_DEVICES);
+/// A fault, a pulse, and per device two frames and a clock zeroing, with room to spare.
+const BATCH_CAPACITY: usize = 2 * (2 + 3 * MAX_DEVICES);
 
 /// One simulated device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,13 +144,20 @@ pub enum SimEvent {
     },
     /// A scripted fault taking effect.
     Fault(ScheduledFault),
+    /// `device`'s clock reads zero at true time `at_nsec`: the master's colour start (pulse 0),
+    /// a subordinate's first pulse after its start or restart. A device model zeroes its own
+    /// clock here so that everything it stamps besides frames (IMU samples) shares the
+    /// frames' time base.
+    ClockZeroed { device: usize, at_nsec: i64 },
 }
 
 impl SimEvent {
     /// True time the event happens (a frame's centre of exposure).
     pub const fn at_nsec(&self) -> i64 {
         match self {
-            SimEvent::Pulse { at_nsec, .. } | SimEvent::FrameLost { at_nsec, .. } => *at_nsec,
+            SimEvent::Pulse { at_nsec, .. }
+            | SimEvent::FrameLost { at_nsec, .. }
+            | SimEvent::ClockZeroed { at_nsec, .. } => *at_nsec,
             SimEvent::Frame(frame) => frame.exposure_true_nsec,
             SimEvent::Fault(scheduled) => scheduled.at_nsec,
         }
@@ -160,7 +168,9 @@ impl SimEvent {
         match self {
             SimEvent::Pulse { .. } => true,
             SimEvent::Frame(frame) => frame.device == device,
-            SimEvent::FrameLost { device: d, .. } => *d == device,
+            SimEvent::FrameLost { device: d, .. } | SimEvent::ClockZeroed { device: d, .. } => {
+                *d == device
+            }
             SimEvent::Fault(scheduled) => match scheduled.fault.device() {
                 Some(d) => d == device,
                 None => true,
@@ -388,6 +398,7 @@ impl<const N: usize, const F: usize> Events<'_, N, F> {
                 continue;
             }
             let osc = sim.oscillator;
+            let mut zeroed = device == MASTER && pulse == Pulse::Regular(0);
             let pulse_device_time = if device == MASTER {
                 master_nsec
             } else {
@@ -399,6 +410,7 @@ impl<const N: usize, const F: usize> Events<'_, N, F> {
                             device_nsec: 0,
                         });
                         run.zero_pulse = k;
+                        zeroed = true;
                         0
                     }
                     (Some(_), Pulse::Regular(k))
@@ -420,8 +432,17 @@ impl<const N: usize, const F: usize> Events<'_, N, F> {
                     }
                 }
             };
-            if matches!(pulse, Pulse::Regular(_)) && run.swallow > 0 {
+            let swallowed = matches!(pulse, Pulse::Regular(_)) && run.swallow > 0;
+            if swallowed {
                 run.swallow -= 1;
+            }
+            if zeroed {
+                self.emit(SimEvent::ClockZeroed {
+                    device,
+                    at_nsec: arrival_nsec,
+                });
+            }
+            if swallowed {
                 continue;
             }
             let colour_delay_nsec = if device == MASTER {
@@ -728,6 +749,32 @@ mod tests {
         // Zeroed at pulse 101, so the first frame is RESTART_SWALLOWED_PULSES periods in.
         let expected_usec = 2 * 33_333 + 155;
         assert!((after.device_ts_usec.0 as i64 - expected_usec).abs() < 30);
+    }
+
+    #[test]
+    fn clocks_are_zeroed_at_the_master_start_and_at_each_subordinates_first_pulse() {
+        let mut rig = rig3(1, ClockMode::FreeRun);
+        rig.schedule(
+            rig.pulse_true_nsec(100) + 1_000,
+            Fault::SubordinateRestart { device: 1 },
+        )
+        .unwrap();
+        let zeroed: StdVec<(usize, i64)> = rig
+            .events()
+            .filter_map(|e| match e {
+                SimEvent::ClockZeroed { device, at_nsec } => Some((device, at_nsec)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            zeroed,
+            [
+                (0, 0),
+                (1, 500),
+                (2, 1_000),
+                (1, rig.pulse_true_nsec(101) + 500),
+            ]
+        );
     }
 
     #[test]

@@ -188,6 +188,8 @@ pub struct FrameSet<const N: usize> {
     /// Every device still in the rig delivered every stream it runs.
     pub complete: bool,
     missing: PerStream<u32>,
+    /// Bit `d` set when device `d`'s frame of that stream is in `frames` (a cache of them).
+    filled: PerStream<u32>,
 }
 
 impl<const N: usize> FrameSet<N> {
@@ -201,6 +203,7 @@ impl<const N: usize> FrameSet<N> {
             },
             complete: false,
             missing: PerStream::default(),
+            filled: PerStream::default(),
         }
     }
 
@@ -349,9 +352,45 @@ pub struct Aligner<const N: usize, const W: usize = 8> {
     devices: [DeviceAlign; N],
     window: Deque<FrameSet<N>, W>,
     pre_anchor: Deque<Pending, PRE_ANCHOR_CAPACITY>,
+    /// Derived from `config` once: the frame rate, one grid period, and which devices run
+    /// which stream (bit per device).
+    hz: i64,
+    period_nsec: i64,
+    runs: PerStream<u32>,
+    /// Whether any device is `Lost`; until then every device is required in every set.
+    any_lost: bool,
 }
 
 impl<const N: usize, const W: usize> Aligner<N, W> {
+    fn fresh(config: AlignerConfig<N>) -> Self {
+        let hz = i64::from(config.fps.hz());
+        let mut runs = PerStream::<u32>::default();
+        for (device, timing) in config.devices.iter().enumerate() {
+            let bit = device_bit(device);
+            if timing.colour_on {
+                runs.colour |= bit;
+            }
+            if timing.depth_on {
+                runs.depth |= bit;
+            }
+        }
+        Self {
+            config,
+            phase_nsec: None,
+            rig_first_set: None,
+            next_set: None,
+            emitted_any: false,
+            in_sync: false,
+            devices: [DeviceAlign::default(); N],
+            window: Deque::new(),
+            pre_anchor: Deque::new(),
+            hz,
+            period_nsec: mul_div(1, NSEC_PER_SEC as i64, hz),
+            runs,
+            any_lost: false,
+        }
+    }
+
     pub fn new(config: AlignerConfig<N>) -> Result<Self, AlignError> {
         if N > MAX_ALIGNED_DEVICES {
             return Err(AlignError::TooManyDevices {
@@ -365,17 +404,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
                 devices: N,
             });
         }
-        Ok(Self {
-            config,
-            phase_nsec: None,
-            rig_first_set: None,
-            next_set: None,
-            emitted_any: false,
-            in_sync: false,
-            devices: [DeviceAlign::default(); N],
-            window: Deque::new(),
-            pre_anchor: Deque::new(),
-        })
+        Ok(Self::fresh(config))
     }
 
     pub const fn config(&self) -> &AlignerConfig<N> {
@@ -384,17 +413,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
 
     /// Forgets everything, as after a rig restart (all clocks zeroed again).
     pub fn reset(&mut self) {
-        *self = Self {
-            config: self.config,
-            phase_nsec: None,
-            rig_first_set: None,
-            next_set: None,
-            emitted_any: false,
-            in_sync: false,
-            devices: [DeviceAlign::default(); N],
-            window: Deque::new(),
-            pre_anchor: Deque::new(),
-        };
+        *self = Self::fresh(self.config);
     }
 
     /// Where `device` stands.
@@ -453,7 +472,10 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
     }
 
     fn period_grid_nsec(&self, n: i64) -> i64 {
-        (i128::from(n) * NSEC_PER_SEC / i128::from(self.config.fps.hz())) as i64
+        if n == 1 {
+            return self.period_nsec;
+        }
+        mul_div(n, NSEC_PER_SEC as i64, self.hz)
     }
 
     fn grid_nsec(&self, n: i64) -> i64 {
@@ -461,9 +483,16 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
     }
 
     fn nearest_set(&self, x_nsec: i64) -> i64 {
-        let rel = i128::from(x_nsec - self.phase_nsec.unwrap_or(0));
-        ((rel * i128::from(self.config.fps.hz()) + NSEC_PER_SEC / 2).div_euclid(NSEC_PER_SEC))
-            as i64
+        let rel = x_nsec - self.phase_nsec.unwrap_or(0);
+        let hz = self.hz;
+        const HALF_SEC: i64 = (NSEC_PER_SEC / 2) as i64;
+        match rel.checked_mul(hz).and_then(|v| v.checked_add(HALF_SEC)) {
+            Some(v) => v.div_euclid(NSEC_PER_SEC as i64),
+            None => {
+                ((i128::from(rel) * i128::from(hz) + NSEC_PER_SEC / 2).div_euclid(NSEC_PER_SEC))
+                    as i64
+            }
+        }
     }
 
     fn expected_delay_nsec(&self, device: usize, stream: FrameKind) -> i64 {
@@ -497,16 +526,16 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
 
     fn place(&mut self, frame: Pending, out: &mut impl FnMut(AlignerOutput<N>)) {
         let Pending { device, stream, ts } = frame;
-        let Some(state) = self.devices.get(device).copied() else {
+        let Some(state) = self.devices.get(device) else {
             return;
         };
         if state.state == DeviceSyncState::Lost {
             return;
         }
-        let ts_nsec = ts_nsec(ts);
-        let tolerance = self.tolerance_nsec();
         let track = *state.tracks.get(stream);
         let other = *state.tracks.get(other_stream(stream));
+        let ts_nsec = ts_nsec(ts);
+        let tolerance = self.tolerance_nsec();
         let (predicted, reference_set) = if track.last_ts_nsec.is_some() {
             (track.residual_nsec, Some(track.last_set))
         } else if other.last_ts_nsec.is_some() {
@@ -527,8 +556,11 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         let n = self.nearest_set(ts_nsec - delay - predicted);
         let residual = ts_nsec - delay - self.grid_nsec(n);
         let elapsed_nsec = reference_set.map_or(0, |set| self.period_grid_nsec((n - set).abs()));
-        let drift_allowance =
-            (i128::from(elapsed_nsec) * i128::from(self.config.max_drift_ppm) / 1_000_000) as i64;
+        let drift_allowance = mul_div(
+            elapsed_nsec,
+            i64::from(self.config.max_drift_ppm),
+            1_000_000,
+        );
         // Beyond a quarter period the nearest pulse is no longer an unambiguous match.
         let allowed = (tolerance + drift_allowance).min(self.period_grid_nsec(1) / 4);
         if (residual - predicted).abs() > allowed {
@@ -636,6 +668,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
     fn lose(&mut self, device: usize, reason: LossReason, out: &mut impl FnMut(AlignerOutput<N>)) {
         if let Some(d) = self.devices.get_mut(device) {
             d.state = DeviceSyncState::Lost;
+            self.any_lost = true;
             d.lost_after = d.tracks.colour.last_set.max(d.tracks.depth.last_set);
         }
         out(AlignerOutput::Health(HealthEvent::Lost { device, reason }));
@@ -699,6 +732,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             return;
         }
         *slot = Some(ts);
+        *set.filled.get_mut(stream) |= device_bit(device);
         if device == self.config.master && stream == FrameKind::Colour {
             set.master_ts_usec = Some(ts);
         }
@@ -707,7 +741,17 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         }
     }
 
+    /// Every device the set waits for delivered every stream it runs.
     fn is_complete(&self, set: &FrameSet<N>) -> bool {
+        if self.any_lost {
+            return self.is_complete_walk(set);
+        }
+        set.filled.colour & self.runs.colour == self.runs.colour
+            && set.filled.depth & self.runs.depth == self.runs.depth
+    }
+
+    /// [`is_complete`](Self::is_complete) device by device, honouring lost devices.
+    fn is_complete_walk(&self, set: &FrameSet<N>) -> bool {
         self.devices
             .iter()
             .zip(self.config.devices.iter())
@@ -772,6 +816,26 @@ const fn other_stream(stream: FrameKind) -> FrameKind {
     }
 }
 
+/// The bit of `device` in a per-device mask (devices ≥ 32 are refused by [`Aligner::new`]).
+const fn device_bit(device: usize) -> u32 {
+    match 1u32.checked_shl(device as u32) {
+        Some(bit) => bit,
+        None => 0,
+    }
+}
+
+/// `a × b / c` truncated toward zero, as the same expression in `i128` gives it (then cast to
+/// `i64`); the `i64` path avoids a 128-bit division wherever the product fits.
+fn mul_div(a: i64, b: i64, c: i64) -> i64 {
+    match a.checked_mul(b) {
+        Some(product) if c != 0 && !(product == i64::MIN && c == -1) => product / c,
+        _ => i128::from(a)
+            .checked_mul(i128::from(b))
+            .and_then(|p| p.checked_div(i128::from(c)))
+            .unwrap_or(0) as i64,
+    }
+}
+
 fn ts_nsec(ts: Usec) -> i64 {
     i64::try_from(ts.0)
         .unwrap_or(i64::MAX)
@@ -821,6 +885,52 @@ mod tests {
             (1, FrameKind::Colour, s),
             (1, FrameKind::Depth, s + 2),
         ]
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #[test]
+        fn mul_div_equals_the_i128_expression_it_replaces(
+            a in proptest::prelude::any::<i64>(),
+            b in proptest::prelude::any::<i64>(),
+            c in proptest::prelude::any::<i64>().prop_map(|c| if c == 0 { 1 } else { c }),
+        ) {
+            let wide = i128::from(a) * i128::from(b);
+            if let Some(q) = wide.checked_div(i128::from(c)) {
+                proptest::prop_assert_eq!(mul_div(a, b, c), q as i64);
+            }
+        }
+
+        #[test]
+        fn nearest_set_equals_the_i128_rounding_it_replaces(x in proptest::prelude::any::<i64>()) {
+            let a = aligner();
+            let hz = i128::from(Fps::Fps30.hz());
+            let wide = (i128::from(x) * hz + NSEC_PER_SEC / 2).div_euclid(NSEC_PER_SEC) as i64;
+            proptest::prop_assert_eq!(a.nearest_set(x), wide);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn completeness_mask_agrees_with_the_device_walk(
+            slots in proptest::collection::vec(proptest::prelude::any::<bool>(), 6),
+            colour_off in proptest::prelude::any::<bool>(),
+        ) {
+            let mut devices = [DeviceTiming::from_ticks(0, 0); 3];
+            devices[2].colour_on = !colour_off;
+            let mut a = Aligner::<3, 4>::new(AlignerConfig::new(Fps::Fps30, 0, devices)).unwrap();
+            a.push(0, FrameKind::Colour, Usec(5 * P), &mut |_| {}).unwrap();
+            let mut set = FrameSet::<3>::empty(9);
+            for (i, &filled) in slots.iter().enumerate() {
+                let (device, stream) = (i / 2, if i % 2 == 0 { FrameKind::Colour } else { FrameKind::Depth });
+                if filled {
+                    set.frames.get_mut(stream)[device] = Some(Usec(1));
+                    *set.filled.get_mut(stream) |= device_bit(device);
+                }
+            }
+            proptest::prop_assert_eq!(a.is_complete(&set), a.is_complete_walk(&set));
+        }
     }
 
     #[test]

@@ -46,6 +46,7 @@ impl SysConfig {
 
     /// Builds the configuration the SDK sends for delays given in µs, converting them to ticks
     /// with the SDK's truncating arithmetic (reference §4.2, §6.2).
+    #[inline]
     pub const fn from_usec(
         mode: WiredSyncMode,
         subordinate_delay_usec: u32,
@@ -60,11 +61,13 @@ impl SysConfig {
         }
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         Self::LEN
     }
 
     /// Parses exactly 13 bytes; an unknown mode or an LED byte other than 0/1 names its field.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         if bytes.len() < Self::LEN {
             return Err(WireError::Truncated {
@@ -107,12 +110,14 @@ impl SysConfig {
     }
 
     /// Writes the 13 packed bytes at the start of `buf`.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         crate::wire::field::room(SYS_CONFIG, buf.len(), Self::LEN)?;
         self.write(buf);
         Ok(())
     }
 
+    #[inline]
     fn write(&self, buf: &mut [u8]) {
         set_u32_le(buf, field::MODE, self.mode.wire_value());
         set_u32_le(buf, field::SUBORDINATE_DELAY, self.subordinate_delay_ticks);
@@ -121,6 +126,7 @@ impl SysConfig {
     }
 
     /// The 13 bytes as an array.
+    #[inline]
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
         self.write(&mut out);
@@ -153,6 +159,7 @@ impl JackState {
     const SYNC_OUT: u8 = 0b10;
 
     /// Decodes the jack bits: bit 0 Sync In, bit 1 Sync Out, other bits ignored.
+    #[inline]
     pub const fn from_byte(byte: u8) -> Self {
         JackState {
             sync_in: byte & Self::SYNC_IN != 0,
@@ -160,6 +167,7 @@ impl JackState {
         }
     }
 
+    #[inline]
     pub const fn to_byte(self) -> u8 {
         let mut byte = 0;
         if self.sync_in {
@@ -172,6 +180,7 @@ impl JackState {
     }
 
     /// Parses the read result, which must be exactly one byte (reference §4.3).
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         match bytes {
             [byte] => Ok(Self::from_byte(*byte)),

@@ -168,6 +168,7 @@ macro_rules! command_codes {
             /// Every defined code, in catalogue order (depth MCU, then colour MCU).
             pub const ALL: &'static [CommandCode] = &[$(CommandCode::$variant),*];
 
+            #[inline]
             pub const fn from_raw(raw: u32) -> Self {
                 match raw {
                     $($raw => CommandCode::$variant,)*
@@ -175,6 +176,7 @@ macro_rules! command_codes {
                 }
             }
 
+            #[inline]
             pub const fn raw(self) -> u32 {
                 match self {
                     $(CommandCode::$variant => $raw,)*
@@ -183,6 +185,7 @@ macro_rules! command_codes {
             }
 
             /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
+            #[inline]
             pub const fn sdk_name(self) -> &'static str {
                 match self {
                     $(CommandCode::$variant => $name,)*
@@ -191,6 +194,7 @@ macro_rules! command_codes {
             }
 
             /// The MCU that defines this code, `None` for unknown codes.
+            #[inline]
             pub const fn mcu(self) -> Option<Mcu> {
                 match self {
                     $(CommandCode::$variant => Some(Mcu::$mcu),)*
@@ -200,6 +204,7 @@ macro_rules! command_codes {
 
             /// The data phase of this command; `None` for unknown codes. VERSION_GET and
             /// GET_SYS_CFG are never sent by the SDK and are modelled without one.
+            #[inline]
             pub const fn data_phase(self) -> Option<DataPhase> {
                 match self {
                     $(CommandCode::$variant => Some(DataPhase::$phase),)*
@@ -208,6 +213,7 @@ macro_rules! command_codes {
             }
 
             /// Exact length of the command data this code carries; `None` for unknown codes.
+            #[inline]
             pub const fn data_len(self) -> Option<usize> {
                 match self {
                     $(CommandCode::$variant => Some($data_len),)*
@@ -264,6 +270,7 @@ pub enum CommandError {
 }
 
 impl From<WireError> for CommandError {
+    #[inline]
     fn from(e: WireError) -> Self {
         CommandError::Wire(e)
     }
@@ -287,6 +294,7 @@ impl fmt::Display for CommandError {
 impl core::error::Error for CommandError {}
 
 impl Command {
+    #[inline]
     pub const fn code(&self) -> CommandCode {
         match self {
             Command::DepthReset => CommandCode::DepthReset,
@@ -314,6 +322,7 @@ impl Command {
         }
     }
 
+    #[inline]
     pub const fn mcu(&self) -> Mcu {
         match self.code().mcu() {
             Some(mcu) => mcu,
@@ -322,6 +331,7 @@ impl Command {
     }
 
     /// Length of this command's command data (the bytes after the header, not the data phase).
+    #[inline]
     pub const fn data_len(&self) -> usize {
         match self.code().data_len() {
             Some(len) => len,
@@ -329,6 +339,7 @@ impl Command {
         }
     }
 
+    #[inline]
     pub const fn data_phase(&self) -> DataPhase {
         match self.code().data_phase() {
             Some(phase) => phase,
@@ -339,6 +350,7 @@ impl Command {
     /// The payload_size the SDK announces with this command: 0 without a data phase, its
     /// buffer size for reads (the first try for calibration, see
     /// [`calibration_read_size`]). `None` for DOWNLOAD_FIRMWARE, whose size is the image's.
+    #[inline]
     pub const fn sdk_payload_size(&self) -> Option<u32> {
         match self {
             Command::NvDataGet { .. } => Some(NV_DATA_READ_SIZE),
@@ -354,6 +366,7 @@ impl Command {
 
     /// Writes the command data into `buf`, which must hold at least [`Command::data_len`]
     /// bytes; returns the number written.
+    #[inline]
     pub fn emit_data(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.data_len();
         crate::wire::field::room("command data", buf.len(), len)?;
@@ -376,6 +389,7 @@ impl Command {
 
     /// Decodes the command data of a known code; the data must be exactly as long as the code
     /// requires and its values in range.
+    #[inline]
     pub fn parse_data(code: CommandCode, data: &[u8]) -> Result<Command> {
         let Some(needed) = code.data_len() else {
             return Err(WireError::BadValue {
@@ -458,11 +472,13 @@ pub struct CommandPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> CommandPacket<T> {
     /// Wraps a buffer without checking it; accessors on a short buffer read zeros.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         CommandPacket { buffer }
     }
 
     /// Wraps a buffer after checking length (20..=148), packet_type and the reserved word.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check()?;
@@ -470,6 +486,7 @@ impl<T: AsRef<[u8]>> CommandPacket<T> {
     }
 
     /// The framing checks of [`new_checked`](Self::new_checked).
+    #[inline]
     pub fn check(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         crate::wire::field::need(PACKET, "header", len, HEADER_LEN)?;
@@ -498,58 +515,71 @@ impl<T: AsRef<[u8]>> CommandPacket<T> {
         Ok(())
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     pub fn packet_type(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::PACKET_TYPE)
     }
 
+    #[inline]
     pub fn transaction_id(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::TRANSACTION_ID)
     }
 
     /// Length of the data phase announced by this command (not part of this transfer).
+    #[inline]
     pub fn payload_size(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::PAYLOAD_SIZE)
     }
 
+    #[inline]
     pub fn command_code(&self) -> CommandCode {
         CommandCode::from_raw(u32_le(self.buffer.as_ref(), field::COMMAND))
     }
 
+    #[inline]
     pub fn reserved(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::RESERVED)
     }
 
     /// The command data: everything after the header.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         self.buffer.as_ref().get(field::DATA..).unwrap_or_default()
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> CommandPacket<T> {
+    #[inline]
     pub fn set_packet_type(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::PACKET_TYPE, value);
     }
 
+    #[inline]
     pub fn set_transaction_id(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::TRANSACTION_ID, value);
     }
 
+    #[inline]
     pub fn set_payload_size(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::PAYLOAD_SIZE, value);
     }
 
+    #[inline]
     pub fn set_command_code(&mut self, code: CommandCode) {
         set_u32_le(self.buffer.as_mut(), field::COMMAND, code.raw());
     }
 
+    #[inline]
     pub fn set_reserved(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::RESERVED, value);
     }
 
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         self.buffer
             .as_mut()
@@ -571,6 +601,7 @@ pub struct CommandRepr {
 impl CommandRepr {
     /// `command` with the payload_size the SDK uses for it (0 for DOWNLOAD_FIRMWARE; use
     /// [`CommandRepr::download_firmware`]).
+    #[inline]
     pub const fn new(transaction_id: u32, command: Command) -> Self {
         let payload_size = match command.sdk_payload_size() {
             Some(size) => size,
@@ -584,6 +615,7 @@ impl CommandRepr {
     }
 
     /// DEPTH_READ_CALIBRATION_DATA for the given 0-based attempt, `None` after the SDK's 10.
+    #[inline]
     pub const fn read_calibration(transaction_id: u32, attempt: u32) -> Option<Self> {
         match calibration_read_size(attempt) {
             Some(payload_size) => Some(CommandRepr {
@@ -597,6 +629,7 @@ impl CommandRepr {
 
     /// DOWNLOAD_FIRMWARE announcing an image of `image_len` bytes, as the SDK's firmware tool
     /// sends it (last-package flag 1, low byte of the size).
+    #[inline]
     pub fn download_firmware(transaction_id: u32, image_len: usize) -> Result<Self> {
         let payload_size = u32::try_from(image_len)
             .ok()
@@ -618,6 +651,7 @@ impl CommandRepr {
 
     /// Decodes a checked view. Unknown codes yield [`CommandError::UnknownCommand`]; bad
     /// command data and payload_size > 2^31 − 1 yield [`CommandError::Wire`] naming the field.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(
         packet: &CommandPacket<T>,
     ) -> core::result::Result<Self, CommandError> {
@@ -646,12 +680,14 @@ impl CommandRepr {
     }
 
     /// Exact length of the OUT transfer: header plus command data.
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         HEADER_LEN + self.command.data_len()
     }
 
     /// Writes the header and command data into the first [`buffer_len`](Self::buffer_len)
     /// bytes of the view.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut CommandPacket<T>) -> Result<()> {
         crate::wire::field::room(PACKET, packet.buffer.as_ref().len(), self.buffer_len())?;
         packet.set_packet_type(PACKET_TYPE);
@@ -664,6 +700,7 @@ impl CommandRepr {
     }
 
     /// The OUT transfer as a fixed-capacity byte vector of exactly `buffer_len()` bytes.
+    #[inline]
     pub fn to_bytes(&self) -> Result<heapless::Vec<u8, MAX_PACKET_LEN>> {
         let mut bytes = heapless::Vec::new();
         bytes
@@ -687,11 +724,13 @@ pub struct TransactionIds {
 }
 
 impl TransactionIds {
+    #[inline]
     pub const fn new() -> Self {
         TransactionIds { next: 0 }
     }
 
     /// The id for the next command packet.
+    #[inline]
     pub fn next_id(&mut self) -> u32 {
         let id = self.next;
         self.next = self.next.wrapping_add(1);
@@ -699,6 +738,7 @@ impl TransactionIds {
     }
 
     /// The id the next call to [`next_id`](Self::next_id) will hand out.
+    #[inline]
     pub const fn peek(&self) -> u32 {
         self.next
     }

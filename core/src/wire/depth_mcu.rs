@@ -31,6 +31,7 @@ pub const CALIBRATION_MAX_ATTEMPTS: u32 = 10;
 
 /// payload_size of a calibration read on `attempt` (0-based): 10,240 + 5,120 × attempt, or
 /// `None` once the SDK's 10 attempts are used up (reference §3.2.5).
+#[inline]
 pub const fn calibration_read_size(attempt: u32) -> Option<u32> {
     if attempt >= CALIBRATION_MAX_ATTEMPTS {
         return None;
@@ -40,11 +41,13 @@ pub const fn calibration_read_size(attempt: u32) -> Option<u32> {
 
 /// A calibration read succeeded only if the device sent strictly fewer bytes than the buffer
 /// held: the SDK needs one spare byte for the NUL it appends, and a full buffer may be cut.
+#[inline]
 pub const fn calibration_read_complete(received: usize, read_size: u32) -> bool {
     received < read_size as usize
 }
 
 /// Checks an NV_DATA_GET result length (at least 4 bytes, reference §3.2.6).
+#[inline]
 pub fn check_nv_data_len(len: usize) -> Result<()> {
     crate::wire::field::need("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
 }
@@ -67,6 +70,7 @@ impl FirmwareComponent {
         FirmwareComponent::DepthSensorConfig,
     ];
 
+    #[inline]
     pub const fn name(self) -> &'static str {
         match self {
             FirmwareComponent::Rgb => "RGB",
@@ -94,6 +98,7 @@ pub struct FirmwareVersion {
 }
 
 impl FirmwareVersion {
+    #[inline]
     pub const fn new(major: u16, minor: u16, build: u16) -> Self {
         FirmwareVersion {
             major,
@@ -120,6 +125,7 @@ pub enum BuildConfig {
 }
 
 impl BuildConfig {
+    #[inline]
     pub const fn from_raw(raw: u8) -> Self {
         match raw {
             0 => BuildConfig::Release,
@@ -128,6 +134,7 @@ impl BuildConfig {
         }
     }
 
+    #[inline]
     pub const fn raw(self) -> u8 {
         match self {
             BuildConfig::Release => 0,
@@ -137,6 +144,7 @@ impl BuildConfig {
     }
 
     /// The SDK's reading: anything but release is a debug build.
+    #[inline]
     pub const fn is_debug(self) -> bool {
         !matches!(self, BuildConfig::Release)
     }
@@ -154,6 +162,7 @@ pub enum SignatureType {
 }
 
 impl SignatureType {
+    #[inline]
     pub const fn from_raw(raw: u8) -> Self {
         match raw {
             0 => SignatureType::Msft,
@@ -163,6 +172,7 @@ impl SignatureType {
         }
     }
 
+    #[inline]
     pub const fn raw(self) -> u8 {
         match self {
             SignatureType::Msft => 0,
@@ -173,6 +183,7 @@ impl SignatureType {
     }
 
     /// The SDK's reading of the byte: unknown values count as unsigned.
+    #[inline]
     pub const fn as_sdk_reads(self) -> SignatureType {
         match self {
             SignatureType::Other(_) => SignatureType::Unsigned,
@@ -261,6 +272,7 @@ pub const RECOMMENDED_FIRMWARE: FirmwareRequirement = FirmwareRequirement {
 };
 
 impl FirmwareRequirement {
+    #[inline]
     pub const fn version(&self, component: FirmwareComponent) -> FirmwareVersion {
         match component {
             FirmwareComponent::Rgb => self.rgb,
@@ -275,10 +287,12 @@ impl ComponentVersions {
     /// Size of the result and the payload_size the host asks for.
     pub const LEN: usize = 18;
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         Self::LEN
     }
 
+    #[inline]
     pub const fn version(&self, component: FirmwareComponent) -> FirmwareVersion {
         match component {
             FirmwareComponent::Rgb => self.rgb,
@@ -289,6 +303,7 @@ impl ComponentVersions {
     }
 
     /// Parses the result; like the host it needs at least 18 bytes and ignores any beyond.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use version_field as f;
         crate::wire::field::need(
@@ -319,6 +334,7 @@ impl ComponentVersions {
     }
 
     /// Writes the 18 packed bytes at the start of `buf`.
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         use version_field as f;
         crate::wire::field::room("COMPONENT_VERSION_GET result", buf.len(), Self::LEN)?;
@@ -353,6 +369,7 @@ impl ComponentVersions {
     /// The first component (RGB, depth, audio, depth config) below `requirement`.
     ///
     /// The depth sensor config compares major and minor only (its build counts as 0).
+    #[inline]
     pub fn check(
         &self,
         requirement: &FirmwareRequirement,
@@ -375,11 +392,13 @@ impl ComponentVersions {
     }
 
     /// Whether the SDK would open this device (reference §3.2.1).
+    #[inline]
     pub fn meets_minimum(&self) -> bool {
         self.check(&MINIMUM_FIRMWARE).is_ok()
     }
 
     /// Whether the SDK would open this device without a firmware warning.
+    #[inline]
     pub fn meets_recommended(&self) -> bool {
         self.check(&RECOMMENDED_FIRMWARE).is_ok()
     }
@@ -389,6 +408,7 @@ impl ComponentVersions {
 /// byte printable non-space ASCII (0x21..=0x7E) (reference §1.3, §3.2.2).
 ///
 /// An empty serial passes, as it does in the SDK.
+#[inline]
 pub fn parse_serial(bytes: &[u8]) -> Result<&str> {
     const PACKET: &str = "DEPTH_READ_PRODUCT_SN result";
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -415,6 +435,7 @@ pub fn parse_serial(bytes: &[u8]) -> Result<&str> {
 }
 
 /// [`parse_serial`] copied into an owned fixed-capacity string.
+#[inline]
 pub fn parse_serial_owned(bytes: &[u8]) -> Result<heapless::String<MAX_SERIAL_LEN>> {
     let serial = parse_serial(bytes)?;
     let mut owned = heapless::String::new();
@@ -449,6 +470,7 @@ impl UpdateStage {
     ];
 
     /// Bit position of the stage's 2-bit field.
+    #[inline]
     pub const fn shift(self) -> u32 {
         match self {
             UpdateStage::VersionCheck => 0,
@@ -476,6 +498,7 @@ pub enum StageStatus {
 }
 
 impl StageStatus {
+    #[inline]
     pub const fn from_bits(bits: u16) -> Self {
         match bits & 0b11 {
             0 => StageStatus::InProgress,
@@ -485,6 +508,7 @@ impl StageStatus {
         }
     }
 
+    #[inline]
     pub const fn bits(self) -> u16 {
         match self {
             StageStatus::InProgress => 0,
@@ -501,10 +525,12 @@ impl StageStatus {
 pub struct ComponentUpdateStatus(pub u16);
 
 impl ComponentUpdateStatus {
+    #[inline]
     pub const fn stage(self, stage: UpdateStage) -> StageStatus {
         StageStatus::from_bits(self.0 >> stage.shift())
     }
 
+    #[inline]
     pub const fn with_stage(self, stage: UpdateStage, status: StageStatus) -> Self {
         let mask = 0b11u16 << stage.shift();
         ComponentUpdateStatus((self.0 & !mask) | (status.bits() << stage.shift()))
@@ -534,10 +560,12 @@ impl FirmwareUpdateStatus {
     /// Size of the result and the payload_size the host asks for.
     pub const LEN: usize = 8;
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         Self::LEN
     }
 
+    #[inline]
     pub const fn component(&self, component: FirmwareComponent) -> ComponentUpdateStatus {
         match component {
             FirmwareComponent::Rgb => self.rgb,
@@ -547,12 +575,14 @@ impl FirmwareUpdateStatus {
         }
     }
 
+    #[inline]
     pub const fn stage(&self, component: FirmwareComponent, stage: UpdateStage) -> StageStatus {
         self.component(component).stage(stage)
     }
 
     /// Parses the first 8 bytes; shorter results are an error here even though the SDK does
     /// not check the length.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use update_field as f;
         crate::wire::field::need(
@@ -569,6 +599,7 @@ impl FirmwareUpdateStatus {
         })
     }
 
+    #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         use update_field as f;
         crate::wire::field::room("GET_FIRMWARE_UPDATE_STATUS result", buf.len(), Self::LEN)?;
@@ -624,6 +655,7 @@ macro_rules! nv_tags {
             /// Every named tag.
             pub const ALL: &'static [NvTag] = &[$(NvTag::$variant),*];
 
+            #[inline]
             pub const fn from_raw(raw: u32) -> Self {
                 match raw {
                     $($raw => NvTag::$variant,)*
@@ -631,6 +663,7 @@ macro_rules! nv_tags {
                 }
             }
 
+            #[inline]
             pub const fn raw(self) -> u32 {
                 match self {
                     $(NvTag::$variant => $raw,)*
@@ -679,6 +712,7 @@ pub const DEPTH_START_MAX_LEN: usize = 5;
 
 /// The depth MCU commands of a depth start, in order (reference §3.4). `need_nv` adds the
 /// NV_DATA_GET tag 2 read, which the SDK repeats only until it has succeeded once per open.
+#[inline]
 pub fn depth_start_sequence(
     mode: SensorMode,
     fps: Fps,
@@ -699,6 +733,7 @@ pub fn depth_start_sequence(
 
 /// The depth MCU commands of a depth stop (also sent "quietly" at open): stream stop, then
 /// depth stop; the SDK never fails on their status.
+#[inline]
 pub fn depth_stop_sequence() -> heapless::Vec<Command, 2> {
     [Command::DepthStreamStop, Command::DepthStop]
         .into_iter()

@@ -52,6 +52,7 @@ pub struct DepthTrailer<T: AsRef<[u8]>> {
 impl<'a> DepthTrailer<&'a [u8]> {
     /// The trailer of a complete raw frame, after checking the frame has exactly
     /// `expected_size` bytes (the SDK drops frames of any other length).
+    #[inline]
     pub fn from_frame(frame: &'a [u8], expected_size: usize) -> Result<Self> {
         let got = frame.len();
         if got > expected_size {
@@ -72,68 +73,83 @@ impl<'a> DepthTrailer<&'a [u8]> {
     }
 
     /// [`from_frame`](Self::from_frame) with the raw frame size of `mode`.
+    #[inline]
     pub fn from_frame_in_mode(frame: &'a [u8], mode: SensorMode) -> Result<Self> {
         Self::from_frame(frame, mode.raw_frame_size())
     }
 }
 
 impl<T: AsRef<[u8]>> DepthTrailer<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         DepthTrailer { buffer }
     }
 
     /// Wraps `buffer`, which must hold at least the 40 trailer bytes (extra bytes are ignored).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need(PACKET, "trailer", buffer.as_ref().len(), TRAILER_LEN)?;
         Ok(Self::new_unchecked(buffer))
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     pub fn signature(&self) -> u32 {
         u32_le(self.bytes(), field::SIGNATURE)
     }
 
     /// Whether this trailer carries k4sync's emulator signature.
+    #[inline]
     pub fn is_k4sync_emulated(&self) -> bool {
         self.signature() == K4SYNC_TRAILER_SIGNATURE
     }
 
+    #[inline]
     pub fn block_size(&self) -> u16 {
         u16_le(self.bytes(), field::BLOCK_SIZE)
     }
 
+    #[inline]
     pub fn block_version(&self) -> u16 {
         u16_le(self.bytes(), field::BLOCK_VERSION)
     }
 
+    #[inline]
     pub fn timestamp_ticks(&self) -> Ticks90k {
         Ticks90k(u64_le(self.bytes(), field::TIMESTAMP_TICKS))
     }
 
     /// The timestamp converted like every device timestamp (reference §6.2).
+    #[inline]
     pub fn device_ts_usec(&self) -> Usec {
         self.timestamp_ticks().to_usec()
     }
 
+    #[inline]
     pub fn sensor_temperature_celsius(&self) -> f32 {
         f32_le(self.bytes(), field::SENSOR_TEMPERATURE)
     }
 
+    #[inline]
     pub fn module_temperature_celsius(&self) -> f32 {
         f32_le(self.bytes(), field::MODULE_TEMPERATURE)
     }
 
+    #[inline]
     pub fn usb_sof_seq(&self) -> u64 {
         u64_le(self.bytes(), field::USB_SOF_SEQ)
     }
 
+    #[inline]
     pub fn usb_sof_pts(&self) -> u64 {
         u64_le(self.bytes(), field::USB_SOF_PTS)
     }
@@ -155,6 +171,7 @@ pub struct DepthTrailerRepr {
 
 impl DepthTrailerRepr {
     /// A trailer as k4sync's emulator writes it.
+    #[inline]
     pub const fn k4sync(
         timestamp_ticks: Ticks90k,
         sensor_temperature_celsius: f32,
@@ -173,6 +190,7 @@ impl DepthTrailerRepr {
         }
     }
 
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(trailer: &DepthTrailer<T>) -> Result<Self> {
         need(PACKET, "trailer", trailer.bytes().len(), TRAILER_LEN)?;
         Ok(DepthTrailerRepr {
@@ -187,11 +205,13 @@ impl DepthTrailerRepr {
         })
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         TRAILER_LEN
     }
 
     /// Writes the trailer into the first 40 bytes of `trailer`'s buffer.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, trailer: &mut DepthTrailer<T>) -> Result<()> {
         let buf = trailer.buffer.as_mut();
         if buf.len() < TRAILER_LEN {
@@ -221,6 +241,7 @@ impl DepthTrailerRepr {
     }
 
     /// Writes the trailer into the last 40 bytes of a whole raw frame.
+    #[inline]
     pub fn emit_into_frame(&self, frame: &mut [u8]) -> Result<()> {
         let len = frame.len();
         let start = len

@@ -9,6 +9,7 @@ use core::ops::Range;
 /// A byte range inside a packet.
 pub type Field = Range<usize>;
 
+#[inline]
 fn array<const N: usize>(buf: &[u8], field: Field) -> [u8; N] {
     let mut out = [0u8; N];
     if let Some(src) = buf.get(field) {
@@ -19,6 +20,7 @@ fn array<const N: usize>(buf: &[u8], field: Field) -> [u8; N] {
     out
 }
 
+#[inline]
 fn put(buf: &mut [u8], field: Field, bytes: &[u8]) {
     if let Some(dst) = buf.get_mut(field) {
         if dst.len() == bytes.len() {
@@ -27,65 +29,80 @@ fn put(buf: &mut [u8], field: Field, bytes: &[u8]) {
     }
 }
 
+#[inline]
 pub fn u8_at(buf: &[u8], at: usize) -> u8 {
     buf.get(at).copied().unwrap_or(0)
 }
 
+#[inline]
 pub fn u16_le(buf: &[u8], field: Field) -> u16 {
     u16::from_le_bytes(array(buf, field))
 }
 
+#[inline]
 pub fn i16_le(buf: &[u8], field: Field) -> i16 {
     i16::from_le_bytes(array(buf, field))
 }
 
+#[inline]
 pub fn u32_le(buf: &[u8], field: Field) -> u32 {
     u32::from_le_bytes(array(buf, field))
 }
 
+#[inline]
 pub fn i32_le(buf: &[u8], field: Field) -> i32 {
     i32::from_le_bytes(array(buf, field))
 }
 
+#[inline]
 pub fn u64_le(buf: &[u8], field: Field) -> u64 {
     u64::from_le_bytes(array(buf, field))
 }
 
+#[inline]
 pub fn f32_le(buf: &[u8], field: Field) -> f32 {
     f32::from_le_bytes(array(buf, field))
 }
 
+#[inline]
 pub fn set_u8(buf: &mut [u8], at: usize, value: u8) {
     if let Some(b) = buf.get_mut(at) {
         *b = value;
     }
 }
 
+#[inline]
 pub fn set_u16_le(buf: &mut [u8], field: Field, value: u16) {
     put(buf, field, &value.to_le_bytes());
 }
 
+#[inline]
 pub fn set_i16_le(buf: &mut [u8], field: Field, value: i16) {
     put(buf, field, &value.to_le_bytes());
 }
 
+#[inline]
 pub fn set_u32_le(buf: &mut [u8], field: Field, value: u32) {
     put(buf, field, &value.to_le_bytes());
 }
 
+#[inline]
 pub fn set_i32_le(buf: &mut [u8], field: Field, value: i32) {
     put(buf, field, &value.to_le_bytes());
 }
 
+#[inline]
 pub fn set_u64_le(buf: &mut [u8], field: Field, value: u64) {
     put(buf, field, &value.to_le_bytes());
 }
 
+#[inline]
 pub fn set_f32_le(buf: &mut [u8], field: Field, value: f32) {
     put(buf, field, &value.to_le_bytes());
 }
 
 /// Checks that `buf` holds at least `needed` bytes for `field` of `packet`.
+#[inline]
 pub fn need(
     packet: &'static str,
     field: &'static str,
@@ -105,6 +122,7 @@ pub fn need(
 }
 
 /// Checks that an emit target of `buf_len` bytes can hold the `needed` bytes of `packet`.
+#[inline]
 pub fn room(packet: &'static str, buf_len: usize, needed: usize) -> crate::error::Result<()> {
     if buf_len < needed {
         Err(crate::WireError::BufferTooSmall {

@@ -42,6 +42,7 @@ pub const CRC_LEN: usize = 4;
 /// Most depth-configuration entries a header holds.
 pub const MAX_DEPTH_CONFIGS: usize = 5;
 
+#[inline]
 const fn crc_table() -> [u32; 256] {
     let mut table = [0u32; 256];
     let mut i = 0;
@@ -64,6 +65,7 @@ const fn crc_table() -> [u32; 256] {
 
 /// CRC-32 (reflected 0xEDB88320, init 0xFFFFFFFF) without the final XOR, as the SDK checks
 /// firmware packages. `crc32_no_final_xor(b"123456789") == 0x340B_C6D9`.
+#[inline]
 pub const fn crc32_no_final_xor(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = crc_table();
     let mut crc = 0xFFFF_FFFFu32;
@@ -99,19 +101,23 @@ pub struct FirmwareHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> FirmwareHeader<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         FirmwareHeader { buffer }
     }
 
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         need(PACKET, "header", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(Self::new_unchecked(buffer))
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     fn version_at(&self, at: usize) -> ComponentVersion {
         let b = self.bytes();
         ComponentVersion {
@@ -122,38 +128,46 @@ impl<T: AsRef<[u8]>> FirmwareHeader<T> {
     }
 
     /// 0 Microsoft-signed, 1 test-signed, 2 unsigned (SDK `k4a_firmware_signature_t`).
+    #[inline]
     pub fn signature_type(&self) -> u8 {
         u8_at(self.bytes(), field::SIGNATURE_TYPE)
     }
 
     /// 0 release, 1 debug (SDK `k4a_firmware_build_t`).
+    #[inline]
     pub fn build_config(&self) -> u8 {
         u8_at(self.bytes(), field::BUILD_CONFIG)
     }
 
     /// Absolute file offset of the authentication block.
+    #[inline]
     pub fn auth_block_offset(&self) -> u32 {
         u32_le(self.bytes(), field::AUTH_BLOCK_OFFSET)
     }
 
+    #[inline]
     pub fn depth_version(&self) -> ComponentVersion {
         self.version_at(field::DEPTH_VERSION)
     }
 
+    #[inline]
     pub fn rgb_version(&self) -> ComponentVersion {
         self.version_at(field::RGB_VERSION)
     }
 
+    #[inline]
     pub fn audio_version(&self) -> ComponentVersion {
         self.version_at(field::AUDIO_VERSION)
     }
 
     /// The entry count as stored; at most [`MAX_DEPTH_CONFIGS`] in a valid header.
+    #[inline]
     pub fn depth_config_count(&self) -> u16 {
         u16_le(self.bytes(), field::DEPTH_CONFIG_COUNT)
     }
 
     /// Entry `index` of the five slots, regardless of the count.
+    #[inline]
     pub fn depth_config(&self, index: usize) -> Option<DepthConfigVersion> {
         if index >= MAX_DEPTH_CONFIGS {
             return None;
@@ -179,6 +193,7 @@ pub struct FirmwareHeaderRepr {
 }
 
 impl FirmwareHeaderRepr {
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(header: &FirmwareHeader<T>) -> Result<Self> {
         need(PACKET, "header", header.bytes().len(), HEADER_LEN)?;
         let count = header.depth_config_count();
@@ -205,11 +220,13 @@ impl FirmwareHeaderRepr {
         })
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         HEADER_LEN
     }
 
     /// Writes the header, zeroing reserved bytes and unused entries.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, header: &mut FirmwareHeader<T>) -> Result<()> {
         let buf = header.buffer.as_mut();
         let Some(buf) = buf.get_mut(..HEADER_LEN) else {
@@ -257,6 +274,7 @@ pub struct AuthBlockRepr {
 
 impl AuthBlockRepr {
     /// Reads the 6 authentication-block bytes at the start of `bytes`.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         need(PACKET, "authentication block", bytes.len(), AUTH_BLOCK_LEN)?;
         Ok(AuthBlockRepr {
@@ -265,10 +283,12 @@ impl AuthBlockRepr {
         })
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         AUTH_BLOCK_LEN
     }
 
+    #[inline]
     pub fn emit(&self, bytes: &mut [u8]) -> Result<()> {
         if bytes.len() < AUTH_BLOCK_LEN {
             return Err(WireError::BufferTooSmall {
@@ -294,6 +314,7 @@ pub struct FirmwarePackage<'a> {
     bytes: &'a [u8],
 }
 
+#[inline]
 fn region<'a>(bytes: &'a [u8], offset: u32, len: usize, field: &'static str) -> Result<&'a [u8]> {
     let out_of_file = WireError::BadValue {
         packet: PACKET,
@@ -307,6 +328,7 @@ fn region<'a>(bytes: &'a [u8], offset: u32, len: usize, field: &'static str) -> 
 
 impl<'a> FirmwarePackage<'a> {
     /// Checks header, CRC, authentication block and certificate block bounds.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         need(PACKET, "header and CRC", bytes.len(), HEADER_LEN + CRC_LEN)?;
         let header = FirmwareHeaderRepr::parse(&FirmwareHeader::new_checked(bytes)?)?;
@@ -351,12 +373,14 @@ impl<'a> FirmwarePackage<'a> {
     }
 
     /// The whole package file.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
 }
 
 /// Writes the CRC of everything before the last 4 bytes into those bytes.
+#[inline]
 pub fn seal_crc(package: &mut [u8]) -> Result<u32> {
     let len = package.len();
     let crc_at = len.checked_sub(CRC_LEN).ok_or(WireError::BufferTooSmall {

@@ -69,6 +69,7 @@ const MICRO: f32 = 1_000_000.0;
 /// Gyro raw value → rad/s: `((raw × sensitivity) × (3.141592 / 180)) / 1e6`, all `f32`.
 ///
 /// `sensitivity` is in micro-degrees-per-second per LSB.
+#[inline]
 pub fn gyro_rad_per_sec(raw: i16, sensitivity: u16) -> f32 {
     ((raw as f32) * (sensitivity as f32)) * RADIANS_PER_DEGREE / MICRO
 }
@@ -76,17 +77,20 @@ pub fn gyro_rad_per_sec(raw: i16, sensitivity: u16) -> f32 {
 /// Accelerometer raw value → m/s²: `((raw × sensitivity) × 9.81) / 1e6`, all `f32`.
 ///
 /// `sensitivity` is in micro-g per LSB.
+#[inline]
 pub fn accel_m_per_s2(raw: i16, sensitivity: u16) -> f32 {
     ((raw as f32) * (sensitivity as f32)) * GRAVITY_M_PER_S2 / MICRO
 }
 
 /// Raw temperature → °C: `raw / 256 + 15`.
+#[inline]
 pub fn temperature_celsius(raw: i16) -> f32 {
     (raw as f32) / 256.0 + 15.0
 }
 
 /// Bytes needed for the header plus `gyro_count` gyro records plus `accel_count` accel records,
 /// or the field whose count makes that overflow `usize`.
+#[inline]
 fn needed_len(
     gyro_count: u32,
     accel_count: u32,
@@ -129,6 +133,7 @@ pub struct ImuRecord {
 
 impl ImuRecord {
     /// Reads a record from the first [`RECORD_LEN`] bytes of `bytes`.
+    #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         need("IMU record", "record", bytes.len(), RECORD_LEN)?;
         Ok(ImuRecord {
@@ -142,6 +147,7 @@ impl ImuRecord {
     }
 
     /// Writes the record into the first [`RECORD_LEN`] bytes of `bytes`.
+    #[inline]
     pub fn emit(&self, bytes: &mut [u8]) -> Result<()> {
         if bytes.len() < RECORD_LEN {
             return Err(WireError::BufferTooSmall {
@@ -158,6 +164,7 @@ impl ImuRecord {
     }
 
     /// The record's device timestamp in µs (reference §6.2).
+    #[inline]
     pub const fn device_ts_usec(&self) -> Usec {
         self.ticks.to_usec()
     }
@@ -170,6 +177,7 @@ pub struct ImuRecords<'a> {
 }
 
 impl<'a> ImuRecords<'a> {
+    #[inline]
     fn new(block: &'a [u8]) -> Self {
         ImuRecords {
             chunks: block.chunks_exact(RECORD_LEN),
@@ -180,10 +188,12 @@ impl<'a> ImuRecords<'a> {
 impl Iterator for ImuRecords<'_> {
     type Item = ImuRecord;
 
+    #[inline]
     fn next(&mut self) -> Option<ImuRecord> {
         self.chunks.next().and_then(|c| ImuRecord::parse(c).ok())
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.chunks.size_hint()
     }
@@ -204,10 +214,12 @@ pub struct ImuSample {
 }
 
 impl ImuSample {
+    #[inline]
     pub const fn gyro_device_ts_usec(&self) -> Usec {
         self.gyro_ticks.to_usec()
     }
 
+    #[inline]
     pub const fn accel_device_ts_usec(&self) -> Usec {
         self.accel_ticks.to_usec()
     }
@@ -225,6 +237,7 @@ pub struct ImuSamples<'a> {
 impl Iterator for ImuSamples<'_> {
     type Item = ImuSample;
 
+    #[inline]
     fn next(&mut self) -> Option<ImuSample> {
         let (gyro, accel) = self.pairs.next()?;
         Some(ImuSample {
@@ -236,6 +249,7 @@ impl Iterator for ImuSamples<'_> {
         })
     }
 
+    #[inline]
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.pairs.size_hint()
     }
@@ -251,11 +265,13 @@ pub struct ImuPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> ImuPacket<T> {
     /// Wraps `buffer` without checking; accessors then read zeros where bytes are missing.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         ImuPacket { buffer }
     }
 
     /// Wraps `buffer` and applies the host's length rules (reference §4.4).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check_len()?;
@@ -263,6 +279,7 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
     }
 
     /// Checks the header, gyro block and accel block fit, in that order.
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         need(PACKET, "header", len, HEADER_LEN)?;
@@ -271,57 +288,70 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
         need(PACKET, "accel samples", len, accel_end)
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     pub fn temperature_period_usec(&self) -> u32 {
         u32_le(self.bytes(), field::TEMPERATURE_PERIOD_USEC)
     }
 
+    #[inline]
     pub fn temperature_sensitivity(&self) -> u16 {
         u16_le(self.bytes(), field::TEMPERATURE_SENSITIVITY)
     }
 
+    #[inline]
     pub fn temperature_raw(&self) -> i16 {
         i16_le(self.bytes(), field::TEMPERATURE_RAW)
     }
 
+    #[inline]
     pub fn temperature_celsius(&self) -> f32 {
         temperature_celsius(self.temperature_raw())
     }
 
     /// Micro-degrees-per-second per LSB.
+    #[inline]
     pub fn gyro_sensitivity(&self) -> u16 {
         u16_le(self.bytes(), field::GYRO_SENSITIVITY)
     }
 
+    #[inline]
     pub fn gyro_period_usec(&self) -> u32 {
         u32_le(self.bytes(), field::GYRO_PERIOD_USEC)
     }
 
+    #[inline]
     pub fn gyro_count(&self) -> u32 {
         u32_le(self.bytes(), field::GYRO_COUNT)
     }
 
     /// Micro-g per LSB.
+    #[inline]
     pub fn accel_sensitivity(&self) -> u16 {
         u16_le(self.bytes(), field::ACCEL_SENSITIVITY)
     }
 
+    #[inline]
     pub fn accel_period_usec(&self) -> u32 {
         u32_le(self.bytes(), field::ACCEL_PERIOD_USEC)
     }
 
+    #[inline]
     pub fn accel_count(&self) -> u32 {
         u32_le(self.bytes(), field::ACCEL_COUNT)
     }
 
     /// The byte ranges of the gyro and accel blocks, empty where the buffer is too short.
+    #[inline]
     fn blocks(&self) -> (&[u8], &[u8]) {
         let bytes = self.bytes();
         match needed_len(self.gyro_count(), self.accel_count()) {
@@ -334,16 +364,19 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
     }
 
     /// The gyro records, in order.
+    #[inline]
     pub fn gyro_records(&self) -> ImuRecords<'_> {
         ImuRecords::new(self.blocks().0)
     }
 
     /// The accelerometer records, in order.
+    #[inline]
     pub fn accel_records(&self) -> ImuRecords<'_> {
         ImuRecords::new(self.blocks().1)
     }
 
     /// `min(G, A)` converted samples pairing `gyro[i]` with `accel[i]`.
+    #[inline]
     pub fn samples(&self) -> ImuSamples<'_> {
         ImuSamples {
             pairs: self.gyro_records().zip(self.accel_records()),
@@ -355,6 +388,7 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ImuPacket<T> {
+    #[inline]
     fn bytes_mut(&mut self) -> &mut [u8] {
         self.buffer.as_mut()
     }
@@ -376,6 +410,7 @@ pub struct ImuPacketRepr {
 
 impl ImuPacketRepr {
     /// Reads a checked packet; more than 8 records of one kind does not fit a transfer.
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &ImuPacket<T>) -> Result<Self> {
         packet.check_len()?;
         let mut gyro = heapless::Vec::new();
@@ -408,11 +443,13 @@ impl ImuPacketRepr {
     }
 
     /// Bytes the packet occupies: header plus 14 bytes per record.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         HEADER_LEN + RECORD_LEN * (self.gyro.len() + self.accel.len())
     }
 
     /// Writes the packet into the start of `packet`'s buffer.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ImuPacket<T>) -> Result<()> {
         let needed = self.buffer_len();
         let buf = packet.bytes_mut();
@@ -468,6 +505,7 @@ pub struct ImuStartupFilter {
 impl ImuStartupFilter {
     /// `colour_lead` is how long before the IMU start the colour camera started, `None` if it
     /// has not.
+    #[inline]
     pub const fn new(colour_lead: Option<Usec>) -> Self {
         let waiting = match colour_lead {
             Some(lead) => lead.0 <= STARTUP_WINDOW_USEC.0,
@@ -480,6 +518,7 @@ impl ImuStartupFilter {
     }
 
     /// Whether the sample with this accel timestamp is delivered; updates the state.
+    #[inline]
     pub fn accept(&mut self, accel_ticks: Ticks90k) -> bool {
         if self.waiting {
             if accel_ticks.to_usec().0 > STARTUP_MAX_TS_USEC.0 {
@@ -492,11 +531,13 @@ impl ImuStartupFilter {
     }
 
     /// Whether samples are still being dropped.
+    #[inline]
     pub const fn is_waiting(&self) -> bool {
         self.waiting
     }
 
     /// Samples dropped so far.
+    #[inline]
     pub const fn dropped(&self) -> u32 {
         self.dropped
     }

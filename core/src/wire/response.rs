@@ -61,6 +61,7 @@ macro_rules! statuses {
             /// Every named status.
             pub const ALL: &'static [Status] = &[$(Status::$variant),*];
 
+            #[inline]
             pub const fn from_raw(raw: u32) -> Self {
                 match raw {
                     $($raw => Status::$variant,)*
@@ -68,6 +69,7 @@ macro_rules! statuses {
                 }
             }
 
+            #[inline]
             pub const fn raw(self) -> u32 {
                 match self {
                     $(Status::$variant => $raw,)*
@@ -76,6 +78,7 @@ macro_rules! statuses {
             }
 
             /// The SDK's enum suffix (`SUCCESS`, `INVALID_PARAMETER`, …); `UNKNOWN` otherwise.
+            #[inline]
             pub const fn sdk_name(self) -> &'static str {
                 match self {
                     $(Status::$variant => $name,)*
@@ -109,6 +112,7 @@ statuses! {
 }
 
 impl Status {
+    #[inline]
     pub const fn is_success(self) -> bool {
         matches!(self, Status::Success)
     }
@@ -130,18 +134,21 @@ pub struct ResponsePacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> ResponsePacket<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         ResponsePacket { buffer }
     }
 
     /// Wraps a buffer after checking it is exactly 16 bytes with the response packet_type.
     /// The reserved word is not checked, as the host does not check it.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let packet = Self::new_unchecked(buffer);
         packet.check()?;
         Ok(packet)
     }
 
+    #[inline]
     pub fn check(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
         crate::wire::field::need(PACKET, "whole packet", len, PACKET_LEN)?;
@@ -163,40 +170,49 @@ impl<T: AsRef<[u8]>> ResponsePacket<T> {
         Ok(())
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     pub fn packet_type(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::PACKET_TYPE)
     }
 
+    #[inline]
     pub fn transaction_id(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::TRANSACTION_ID)
     }
 
+    #[inline]
     pub fn status(&self) -> Status {
         Status::from_raw(u32_le(self.buffer.as_ref(), field::STATUS))
     }
 
+    #[inline]
     pub fn reserved(&self) -> u32 {
         u32_le(self.buffer.as_ref(), field::RESERVED)
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ResponsePacket<T> {
+    #[inline]
     pub fn set_packet_type(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::PACKET_TYPE, value);
     }
 
+    #[inline]
     pub fn set_transaction_id(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::TRANSACTION_ID, value);
     }
 
+    #[inline]
     pub fn set_status(&mut self, status: Status) {
         set_u32_le(self.buffer.as_mut(), field::STATUS, status.raw());
     }
 
+    #[inline]
     pub fn set_reserved(&mut self, value: u32) {
         set_u32_le(self.buffer.as_mut(), field::RESERVED, value);
     }
@@ -211,6 +227,7 @@ pub struct ResponseRepr {
 }
 
 impl ResponseRepr {
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(packet: &ResponsePacket<T>) -> Result<Self> {
         packet.check()?;
         Ok(ResponseRepr {
@@ -219,17 +236,20 @@ impl ResponseRepr {
         })
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         PACKET_LEN
     }
 
     /// Writes all 16 bytes, reserved as 0.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ResponsePacket<T>) -> Result<()> {
         crate::wire::field::room(PACKET, packet.buffer.as_ref().len(), PACKET_LEN)?;
         self.write(packet);
         Ok(())
     }
 
+    #[inline]
     fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ResponsePacket<T>) {
         packet.set_packet_type(PACKET_TYPE);
         packet.set_transaction_id(self.transaction_id);
@@ -237,6 +257,7 @@ impl ResponseRepr {
         packet.set_reserved(0);
     }
 
+    #[inline]
     pub fn to_bytes(&self) -> [u8; PACKET_LEN] {
         let mut bytes = [0u8; PACKET_LEN];
         self.write(&mut ResponsePacket::new_unchecked(&mut bytes[..]));
@@ -279,6 +300,7 @@ impl fmt::Display for ResponseError {
 impl core::error::Error for ResponseError {}
 
 /// Accepts a status transfer for the command with `expected_tid` and returns its status.
+#[inline]
 pub fn check_response(
     expected_tid: u32,
     bytes: &[u8],

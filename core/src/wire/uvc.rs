@@ -98,6 +98,7 @@ pub const STATS_FLAG_ISO: u32 = 0x4;
 /// Capture stats flag: white balance valid.
 pub const STATS_FLAG_WHITE_BALANCE: u32 = 0x20;
 
+#[inline]
 const fn standard_len(flags: u8) -> usize {
     let mut len = MIN_HEADER_LEN;
     if flags & FLAG_PTS != 0 {
@@ -124,17 +125,20 @@ pub struct UvcPayload<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> UvcPayload<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         UvcPayload { buffer }
     }
 
     /// Wraps `buffer` after checking the header length against the payload and the flags.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         let payload = Self::new_unchecked(buffer);
         payload.check_len()?;
         Ok(payload)
     }
 
+    #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.bytes().len();
         need(PACKET, "header", len, MIN_HEADER_LEN)?;
@@ -155,35 +159,43 @@ impl<T: AsRef<[u8]>> UvcPayload<T> {
         )
     }
 
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(u8_at(self.bytes(), field::HEADER_LEN))
     }
 
+    #[inline]
     pub fn flags(&self) -> u8 {
         u8_at(self.bytes(), field::FLAGS)
     }
 
+    #[inline]
     pub fn fid(&self) -> bool {
         self.flags() & FLAG_FID != 0
     }
 
+    #[inline]
     pub fn end_of_frame(&self) -> bool {
         self.flags() & FLAG_EOF != 0
     }
 
+    #[inline]
     pub fn error(&self) -> bool {
         self.flags() & FLAG_ERR != 0
     }
 
     /// The standard presentation time stamp (device clock, not the SDK timestamp).
+    #[inline]
     pub fn pts(&self) -> Option<u32> {
         (self.flags() & FLAG_PTS != 0).then(|| {
             u32_le(
@@ -193,6 +205,7 @@ impl<T: AsRef<[u8]>> UvcPayload<T> {
         })
     }
 
+    #[inline]
     pub fn scr(&self) -> Option<Scr> {
         let flags = self.flags();
         if flags & FLAG_SCR == 0 {
@@ -206,20 +219,24 @@ impl<T: AsRef<[u8]>> UvcPayload<T> {
         })
     }
 
+    #[inline]
     fn metadata_range(&self) -> Range<usize> {
         standard_len(self.flags())..self.header_len()
     }
 
+    #[inline]
     fn image_range(&self) -> Range<usize> {
         self.header_len()..self.bytes().len()
     }
 
     /// Microsoft camera metadata: header bytes after the standard fields.
+    #[inline]
     pub fn metadata(&self) -> &[u8] {
         self.bytes().get(self.metadata_range()).unwrap_or(&[])
     }
 
     /// Image bytes after the header.
+    #[inline]
     pub fn image(&self) -> &[u8] {
         self.bytes().get(self.image_range()).unwrap_or(&[])
     }
@@ -239,6 +256,7 @@ pub struct UvcHeaderRepr<'a> {
 }
 
 impl<'a> UvcHeaderRepr<'a> {
+    #[inline]
     pub fn parse(view: &UvcPayload<&'a [u8]>) -> Result<Self> {
         view.check_len()?;
         let bytes: &'a [u8] = view.buffer;
@@ -254,6 +272,7 @@ impl<'a> UvcHeaderRepr<'a> {
         })
     }
 
+    #[inline]
     fn flags(&self) -> u8 {
         let mut flags = self.other_flags & OTHER_FLAGS;
         for (set, bit) in [
@@ -271,12 +290,14 @@ impl<'a> UvcHeaderRepr<'a> {
     }
 
     /// Header length: standard fields plus metadata.
+    #[inline]
     pub fn buffer_len(&self) -> usize {
         standard_len(self.flags()) + self.metadata.len()
     }
 
     /// Writes the header at the start of `payload`'s buffer; image bytes go after
     /// [`buffer_len`](Self::buffer_len).
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, payload: &mut UvcPayload<T>) -> Result<()> {
         let header_len = self.buffer_len();
         if header_len > MAX_HEADER_LEN {
@@ -338,6 +359,7 @@ pub struct FrameEnd {
 
 impl FrameEnd {
     /// Whether the frame's metadata is complete, i.e. the frame may be delivered.
+    #[inline]
     pub fn is_intact(&self) -> bool {
         self.metadata_error.is_none()
     }
@@ -360,6 +382,7 @@ pub struct PayloadEvents<'p> {
 }
 
 impl PayloadEvents<'_> {
+    #[inline]
     const fn nothing(disposition: PayloadDisposition) -> Self {
         PayloadEvents {
             disposition,
@@ -383,6 +406,7 @@ pub struct UvcFrameAssembler {
 }
 
 impl UvcFrameAssembler {
+    #[inline]
     pub const fn new() -> Self {
         UvcFrameAssembler {
             fid: false,
@@ -393,15 +417,18 @@ impl UvcFrameAssembler {
     }
 
     /// Image bytes appended to the frame in progress.
+    #[inline]
     pub const fn pending_image_len(&self) -> usize {
         self.image_len
     }
 
     /// Metadata bytes appended to the frame in progress.
+    #[inline]
     pub const fn pending_metadata_len(&self) -> usize {
         self.metadata_len
     }
 
+    #[inline]
     fn take_frame(&mut self) -> FrameEnd {
         let end = FrameEnd {
             image_len: self.image_len,
@@ -421,12 +448,14 @@ impl UvcFrameAssembler {
     }
 
     /// Forgets the frame in progress (stream stop) and returns what it had.
+    #[inline]
     pub fn reset(&mut self) -> FrameEnd {
         self.take_frame()
     }
 
     /// Feeds one payload. A malformed header is an error and leaves the state unchanged,
     /// like a discarded payload.
+    #[inline]
     pub fn push<'p>(&mut self, payload: &'p [u8]) -> Result<PayloadEvents<'p>> {
         if payload.is_empty() {
             return Ok(PayloadEvents::nothing(PayloadDisposition::Ignored));
@@ -481,6 +510,7 @@ pub struct MetadataItems<'a> {
 }
 
 impl<'a> MetadataItems<'a> {
+    #[inline]
     pub const fn new(metadata: &'a [u8]) -> Self {
         MetadataItems { rest: metadata }
     }
@@ -489,6 +519,7 @@ impl<'a> MetadataItems<'a> {
 impl<'a> Iterator for MetadataItems<'a> {
     type Item = Result<MetadataItem<'a>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         let rest = core::mem::take(&mut self.rest);
         if rest.len() < ITEM_HEADER_LEN {
@@ -521,6 +552,7 @@ impl<'a> Iterator for MetadataItems<'a> {
 }
 
 /// Writes an item header (id, size) at the start of `buf`.
+#[inline]
 fn emit_item_header(buf: &mut [u8], id: u32, size: usize, packet: &'static str) -> Result<()> {
     if buf.len() < size {
         return Err(WireError::BufferTooSmall {
@@ -534,6 +566,7 @@ fn emit_item_header(buf: &mut [u8], id: u32, size: usize, packet: &'static str) 
     Ok(())
 }
 
+#[inline]
 fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result<()> {
     need(packet, "item", bytes.len(), len)?;
     let found = u32_le(bytes, field::ITEM_ID);
@@ -564,11 +597,13 @@ pub struct FrameAlignInfo<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> FrameAlignInfo<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         FrameAlignInfo { buffer }
     }
 
     /// Wraps an item after checking its id, its size field and the buffer length.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         check_item(
             buffer.as_ref(),
@@ -579,27 +614,33 @@ impl<T: AsRef<[u8]>> FrameAlignInfo<T> {
         Ok(Self::new_unchecked(buffer))
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
+    #[inline]
     pub fn flags(&self) -> u32 {
         u32_le(self.bytes(), field::ITEM_FLAGS)
     }
 
     /// The colour device timestamp.
+    #[inline]
     pub fn pts_ticks(&self) -> Ticks90k {
         Ticks90k(u64_le(self.bytes(), field::ALIGN_PTS_TICKS))
     }
 
+    #[inline]
     pub fn pts_reference(&self) -> u32 {
         u32_le(self.bytes(), field::ALIGN_PTS_REFERENCE)
     }
 
+    #[inline]
     pub fn usb_sof_seq(&self) -> u64 {
         u64_le(self.bytes(), field::ALIGN_USB_SOF_SEQ)
     }
 
+    #[inline]
     pub fn usb_sof_pts(&self) -> u64 {
         u64_le(self.bytes(), field::ALIGN_USB_SOF_PTS)
     }
@@ -617,6 +658,7 @@ pub struct FrameAlignInfoRepr {
 }
 
 impl FrameAlignInfoRepr {
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(item: &FrameAlignInfo<T>) -> Result<Self> {
         check_item(
             item.bytes(),
@@ -633,10 +675,12 @@ impl FrameAlignInfoRepr {
         })
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         FRAME_ALIGN_INFO_LEN
     }
 
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, item: &mut FrameAlignInfo<T>) -> Result<()> {
         let buf = item.buffer.as_mut();
         emit_item_header(buf, FRAME_ALIGN_INFO_ID, FRAME_ALIGN_INFO_LEN, ALIGN)?;
@@ -657,68 +701,84 @@ pub struct CaptureStats<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> CaptureStats<T> {
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         CaptureStats { buffer }
     }
 
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
         check_item(buffer.as_ref(), STATS, CAPTURE_STATS_ID, CAPTURE_STATS_LEN)?;
         Ok(Self::new_unchecked(buffer))
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buffer.as_ref()
     }
 
     /// Which fields are valid (`STATS_FLAG_*`).
+    #[inline]
     pub fn flags(&self) -> u32 {
         u32_le(self.bytes(), field::ITEM_FLAGS)
     }
 
+    #[inline]
     pub fn exposure_100ns(&self) -> u64 {
         u64_le(self.bytes(), field::STATS_EXPOSURE_100NS)
     }
 
+    #[inline]
     pub fn exposure_compensation_flags(&self) -> u64 {
         u64_le(self.bytes(), field::STATS_EXPOSURE_COMP_FLAGS)
     }
 
+    #[inline]
     pub fn exposure_compensation_value(&self) -> i32 {
         i32_le(self.bytes(), field::STATS_EXPOSURE_COMP_VALUE)
     }
 
+    #[inline]
     pub fn iso_speed(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_ISO_SPEED)
     }
 
+    #[inline]
     pub fn focus_state(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_FOCUS_STATE)
     }
 
+    #[inline]
     pub fn lens_position(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_LENS_POSITION)
     }
 
+    #[inline]
     pub fn white_balance_kelvin(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_WHITE_BALANCE_K)
     }
 
+    #[inline]
     pub fn flash(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_FLASH)
     }
 
+    #[inline]
     pub fn flash_power(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_FLASH_POWER)
     }
 
+    #[inline]
     pub fn zoom_factor(&self) -> u32 {
         u32_le(self.bytes(), field::STATS_ZOOM_FACTOR)
     }
 
+    #[inline]
     pub fn scene_mode(&self) -> u64 {
         u64_le(self.bytes(), field::STATS_SCENE_MODE)
     }
 
+    #[inline]
     pub fn sensor_frame_rate(&self) -> u64 {
         u64_le(self.bytes(), field::STATS_SENSOR_FRAME_RATE)
     }
@@ -744,6 +804,7 @@ pub struct CaptureStatsRepr {
 }
 
 impl CaptureStatsRepr {
+    #[inline]
     pub fn parse<T: AsRef<[u8]>>(item: &CaptureStats<T>) -> Result<Self> {
         check_item(item.bytes(), STATS, CAPTURE_STATS_ID, CAPTURE_STATS_LEN)?;
         Ok(CaptureStatsRepr {
@@ -763,10 +824,12 @@ impl CaptureStatsRepr {
         })
     }
 
+    #[inline]
     pub const fn buffer_len(&self) -> usize {
         CAPTURE_STATS_LEN
     }
 
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, item: &mut CaptureStats<T>) -> Result<()> {
         let buf = item.buffer.as_mut();
         emit_item_header(buf, CAPTURE_STATS_ID, CAPTURE_STATS_LEN, STATS)?;
@@ -796,6 +859,7 @@ impl CaptureStatsRepr {
     }
 
     /// Exposure time in µs (100 ns units ÷ 10), `None` unless flagged valid.
+    #[inline]
     pub const fn exposure_usec(&self) -> Option<u64> {
         if self.flags & STATS_FLAG_EXPOSURE != 0 {
             Some(self.exposure_100ns / 10)
@@ -805,6 +869,7 @@ impl CaptureStatsRepr {
     }
 
     /// ISO speed, `None` unless flagged valid.
+    #[inline]
     pub const fn iso(&self) -> Option<u32> {
         if self.flags & STATS_FLAG_ISO != 0 {
             Some(self.iso_speed)
@@ -814,6 +879,7 @@ impl CaptureStatsRepr {
     }
 
     /// White balance in kelvin, `None` unless flagged valid.
+    #[inline]
     pub const fn white_balance(&self) -> Option<u32> {
         if self.flags & STATS_FLAG_WHITE_BALANCE != 0 {
             Some(self.white_balance_kelvin)
@@ -824,6 +890,7 @@ impl CaptureStatsRepr {
 }
 
 /// The last well-formed item with id `id`, walking until the first error.
+#[inline]
 fn last_item(metadata: &[u8], id: u32) -> Option<&[u8]> {
     MetadataItems::new(metadata)
         .map_while(|item| item.ok())
@@ -835,12 +902,14 @@ fn last_item(metadata: &[u8], id: u32) -> Option<&[u8]> {
 /// The colour device timestamp of a frame: the frame PTS of its last frame align info item.
 /// `None` (the host drops the frame) when there is no such item, it is malformed, or its PTS
 /// is 0.
+#[inline]
 pub fn colour_timestamp(metadata: &[u8]) -> Option<Ticks90k> {
     let item = FrameAlignInfo::new_checked(last_item(metadata, FRAME_ALIGN_INFO_ID)?).ok()?;
     Some(item.pts_ticks()).filter(|pts| pts.0 != 0)
 }
 
 /// The frame's last capture stats item, if any is well formed.
+#[inline]
 pub fn capture_stats(metadata: &[u8]) -> Option<CaptureStatsRepr> {
     let item = CaptureStats::new_checked(last_item(metadata, CAPTURE_STATS_ID)?).ok()?;
     CaptureStatsRepr::parse(&item).ok()

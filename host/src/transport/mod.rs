@@ -11,6 +11,7 @@ use std::time::Duration;
 use k4sync_core::wire::command::Mcu;
 
 pub mod nusb;
+pub mod transcript;
 
 /// A bulk endpoint of the camera, named after its role (reference §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
