@@ -35,17 +35,17 @@ else
   echo "interop skipped: the pyk4a-bundle wheel is x86-64 only (this machine is $(uname -m))"
 fi
 
+step "kernel USB tests in a VM (nusb against the emulator served as a USB gadget)"
+if bash scripts/vm-usb/prepare.sh >/dev/null; then
+  K4SYNC_VM_TESTS=1 cargo test -p k4sync-host --locked --target x86_64-unknown-linux-musl --test vm_usb
+else
+  echo "skipped: the VM could not be prepared (Debian kernel packages or qemu not available; see above)"
+fi
+
 step "workspace tests (x86_64)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --doc --locked
   cargo nextest run --workspace --all-features --locked --no-fail-fast
 else
   cargo test --workspace --all-features --locked --no-fail-fast
-fi
-
-step "kernel USB tests in a VM (nusb against the emulator served as a USB gadget)"
-if bash scripts/vm-usb/prepare.sh >/dev/null; then
-  K4SYNC_VM_TESTS=1 cargo test -p k4sync-host --locked --target x86_64-unknown-linux-musl --test vm_usb
-else
-  echo "skipped: the VM could not be prepared (Debian kernel packages or qemu not available; see above)"
 fi
