@@ -18,11 +18,12 @@ step "no_std proof: k4sync-core for thumbv7em-none-eabihf"
 cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked
 cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked --features emulator,defmt
 
-step "k4sync-core tests on aarch64 (the SBC target) under qemu-user"
+step "k4sync-core and k4sync-host unit tests on aarch64 (the SBC target) under qemu-user"
 QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="$QEMU -L /usr/aarch64-linux-gnu"
 cargo test -p k4sync-core --target aarch64-unknown-linux-gnu --all-features --locked
+cargo test -p k4sync-host --lib --target aarch64-unknown-linux-gnu --locked
 
 step "fuzz targets still compile (cargo check of the separate fuzz workspace)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
