@@ -7,12 +7,15 @@
 //! * [`read`] — [`MkvReader`], which opens our files and real k4arecorder files, walks clusters
 //!   and derives the readout Microsoft's playback library would report (reference §13), plus a
 //!   salvage mode for files cut short.
+//! * [`repair`] — [`repair::repair_file`], which rewrites an unfinalized or cut file into the
+//!   finalized layout.
 //!
 //! Track geometry, tag names and the custom raw-depth track are shared by both directions and live
 //! here.
 
 pub mod ebml;
 pub mod read;
+pub mod repair;
 pub mod write;
 
 pub use read::{Block, Cluster, ImuStats, MkvReader, Readout, RecordConfig, TrackInfo, TrackStats};
