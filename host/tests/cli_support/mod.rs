@@ -158,13 +158,20 @@ pub fn interop_python() -> Option<PathBuf> {
     }
 }
 
-/// Microsoft's library's readout of `path` (`tests/interop/official_readout.py`).
-pub fn official_readout(python: &Path, path: &Path) -> serde_json::Value {
+/// Microsoft's library's readout of `path` (`tests/interop/official_readout.py`), asking also for
+/// every tag named in `ours` (the API cannot list tags).
+pub fn official_readout(python: &Path, path: &Path, ours: &serde_json::Value) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
         .join("tests/interop/official_readout.py");
-    let out = Command::new(python).arg(script).arg(path).output().unwrap();
+    let tags = ours["tags"].as_object().into_iter().flat_map(|t| t.keys());
+    let out = Command::new(python)
+        .arg(script)
+        .arg(path)
+        .args(tags.flat_map(|k| ["--tag", k.as_str()]))
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "official_readout.py {}: {}{}",
