@@ -59,6 +59,9 @@ pub struct RepairReport {
 pub fn repair_file(input: &Path, output: &Path) -> Result<RepairReport> {
     let tmp = temp_path(output);
     let result = repair_via(input, &tmp).and_then(|report| {
+        if let Ok(meta) = std::fs::metadata(output) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
         std::fs::rename(&tmp, output)?;
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             if let Ok(dir) = File::open(dir) {
