@@ -110,6 +110,32 @@ fn info_reads_every_complete_cluster_of_a_cut_recording_and_says_so() {
 }
 
 #[test]
+fn a_finalized_recording_cut_on_a_cluster_boundary_is_reported_as_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("whole.mkv");
+    record(&path, &header(ColorFormat::Mjpg), 40)
+        .finalize()
+        .unwrap();
+    let clusters = MkvReader::open_path(&path)
+        .unwrap()
+        .cluster_offsets()
+        .to_vec();
+    let cut_at = clusters[clusters.len() / 2];
+    let cut = dir.path().join("cut.mkv");
+    std::fs::write(&cut, &std::fs::read(&path).unwrap()[..cut_at as usize]).unwrap();
+    let (code, json) = info_json(&cut);
+    assert_eq!(code, Some(0));
+    assert_eq!(json["salvaged"], true);
+    assert_eq!(json["damage"]["offset"], cut_at);
+    let what = json["damage"]["what"].as_str().unwrap();
+    assert!(
+        what.contains("ends before the Segment's declared end"),
+        "{what}"
+    );
+    assert!(json["color"]["frames"].as_u64().unwrap() < 40);
+}
+
+#[test]
 fn unreadable_files_give_ok_false_naming_the_problem_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.mkv");

@@ -10,7 +10,9 @@ mod cli_support;
 use std::ffi::OsStr;
 use std::path::Path;
 
-use cli_support::{header, interop_python, k4sync, official_readout, record, stderr, stdout};
+use cli_support::{
+    header, interop_python, k4sync, official_opens, official_readout, record, stderr, stdout,
+};
 use k4sync_host::core::types::ColorFormat;
 use k4sync_host::mkv::ebml::id;
 use k4sync_host::mkv::MkvReader;
@@ -160,6 +162,51 @@ fn a_failed_repair_leaves_the_original_untouched() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+#[test]
+fn a_file_with_another_timestamp_scale_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut bytes, _) = crashed(dir.path());
+    let scale = [0x2A, 0xD7, 0xB1, 0x82, 0x03, 0xE8];
+    let at = bytes.windows(6).position(|w| w == scale).unwrap();
+    bytes[at + 5] = 0xE9;
+    let path = dir.path().join("crash.mkv");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = k4sync([OsStr::new("repair"), path.as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("TimestampScale 1001"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+/// A finalized recording cut on a cluster boundary (an interrupted copy): SeekHead and Segment
+/// size point past the end.
+fn finalized_then_cut(dir: &Path) -> (Vec<u8>, u64) {
+    let path = dir.join("whole.mkv");
+    record(&path, &header(ColorFormat::Mjpg), 40)
+        .finalize()
+        .unwrap();
+    let clusters = MkvReader::open_path(&path)
+        .unwrap()
+        .cluster_offsets()
+        .to_vec();
+    (std::fs::read(&path).unwrap(), clusters[clusters.len() / 2])
+}
+
+#[test]
+fn a_finalized_file_cut_on_a_cluster_boundary_is_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, cut_at) = finalized_then_cut(dir.path());
+    let cut = dir.path().join("cut.mkv");
+    std::fs::write(&cut, &bytes[..cut_at as usize]).unwrap();
+    let salvaged = salvage_readout(&cut);
+    let fixed = dir.path().join("fixed.mkv");
+    repair_to(&cut, &fixed);
+    assert_eq!(check_finalized(&fixed), salvaged);
+}
+
 /// The state k4arecorder leaves when killed (reference §1.1): Segment size 0, no Info (a Void in
 /// its span), no `K4A_START_OFFSET_NS`.
 fn k4arecorder_style(bytes: &[u8]) -> Vec<u8> {
@@ -225,7 +272,19 @@ fn official_library_reads_repaired_files_with_the_salvaged_counts() {
     let killed = dir.path().join("k4arecorder_style.mkv");
     std::fs::write(&killed, k4arecorder_style(&bytes)).unwrap();
     files.push(("k4arecorder_style", killed));
+    let (whole, cut_at) = finalized_then_cut(dir.path());
+    let cut = dir.path().join("finalized_then_cut.mkv");
+    std::fs::write(&cut, &whole[..cut_at as usize]).unwrap();
+    files.push(("finalized_then_cut", cut));
     for (name, cut) in files {
+        let opened_before = official_opens(&python, &cut);
+        println!("{name}: the official library opens the unrepaired file: {opened_before}");
+        if name == "k4arecorder_style" || name == "finalized_then_cut" {
+            assert!(
+                !opened_before,
+                "{name}: expected the official library to refuse it"
+            );
+        }
         let fixed = dir.path().join(format!("{name}.fixed.mkv"));
         repair_to(&cut, &fixed);
         let ours = check_finalized(&fixed);

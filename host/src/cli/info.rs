@@ -26,8 +26,8 @@ pub struct Opened {
 /// How a recording read in salvage mode was left.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Salvage {
-    /// First damaged or incomplete element, `None` when every element is complete (only the
-    /// finalization is missing).
+    /// First damaged or incomplete element (or the end of a file shorter than its Segment),
+    /// `None` when every element is complete and only the finalization is missing.
     pub damage: Option<Damage>,
     /// Complete Clusters kept.
     pub clusters: usize,
@@ -66,7 +66,7 @@ impl Salvage {
 pub fn open_recording(path: &Path) -> Result<Opened, String> {
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     if let Ok(reader) = MkvReader::open_path(path) {
-        if reader.segment().size.is_some_and(|s| s > 0) {
+        if finalized_and_whole(&reader) {
             return Ok(Opened {
                 reader,
                 salvage: None,
@@ -74,8 +74,12 @@ pub fn open_recording(path: &Path) -> Result<Opened, String> {
         }
     }
     let reader = MkvReader::open_path_salvage(path).map_err(|e| fail(&e))?;
-    let salvage = Salvage {
-        damage: reader.damage().map(|d| Damage {
+    let segment = reader.segment();
+    let cut_short = segment
+        .end()
+        .filter(|&end| segment.size != Some(0) && end > reader.file_len());
+    let damage = match (reader.damage(), cut_short) {
+        (Some(d), _) => Some(Damage {
             offset: d.offset,
             what: d
                 .what
@@ -84,12 +88,27 @@ pub fn open_recording(path: &Path) -> Result<Opened, String> {
                 .unwrap_or_default()
                 .to_owned(),
         }),
+        (None, Some(end)) => Some(Damage {
+            offset: reader.file_len(),
+            what: format!("the file ends before the Segment's declared end at byte {end}"),
+        }),
+        (None, None) => None,
+    };
+    let salvage = Salvage {
+        damage,
         clusters: reader.cluster_offsets().len(),
     };
     Ok(Opened {
         reader,
         salvage: Some(salvage),
     })
+}
+
+/// A known, non-zero Segment size that the file holds completely (a finalized file not cut
+/// afterwards; the SDK tolerates a size smaller than the file).
+fn finalized_and_whole<R: std::io::Read + std::io::Seek>(reader: &MkvReader<R>) -> bool {
+    let segment = reader.segment();
+    segment.size.is_some_and(|s| s > 0) && segment.end().is_some_and(|e| e <= reader.file_len())
 }
 
 /// The readout, with the salvage damage named when the salvaged part cannot be read.

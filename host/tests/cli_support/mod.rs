@@ -158,6 +158,21 @@ pub fn interop_python() -> Option<PathBuf> {
     }
 }
 
+/// Whether Microsoft's library opens and reads `path` at all.
+pub fn official_opens(python: &Path, path: &Path) -> bool {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("tests/interop/official_readout.py");
+    Command::new(python)
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 /// Microsoft's library's readout of `path` (`tests/interop/official_readout.py`), asking also for
 /// every tag named in `ours` (the API cannot list tags).
 pub fn official_readout(python: &Path, path: &Path, ours: &serde_json::Value) -> serde_json::Value {
