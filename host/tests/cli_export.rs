@@ -10,7 +10,7 @@ use std::path::Path;
 
 use cli_support::{header, k4sync, record, sample, stderr, stdout, FIRST_CAPTURE_USEC};
 use k4sync_host::core::types::ColorFormat;
-use k4sync_host::mkv::MkvReader;
+use k4sync_host::mkv::{DepthStorage, MkvReader};
 
 fn files_with(dir: &Path, ext: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -103,6 +103,32 @@ fn raw_colour_frames_keep_their_bytes_and_the_csv_names_their_geometry() {
         .iter()
         .filter(|r| r[0] == "color")
         .all(|r| r[4..] == ["NV12", "1280", "720"]));
+}
+
+#[test]
+fn raw_depth_frames_are_exported_as_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let mkv = dir.path().join("raw.mkv");
+    let mut h = header(ColorFormat::Mjpg);
+    h.depth_storage = DepthStorage::Raw;
+    record(&mkv, &h, 2).finalize().unwrap();
+    let out_dir = dir.path().join("out");
+    let out = k4sync([OsStr::new("export"), mkv.as_os_str(), out_dir.as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files_with(&out_dir, "u16").len(), 0);
+    assert_eq!(
+        files_with(&out_dir, "bin"),
+        ["raw_depth_000000.bin", "raw_depth_000001.bin"]
+    );
+    let frame = std::fs::read(out_dir.join("raw_depth_000001.bin")).unwrap();
+    let expected: Vec<u8> = (0..frame.len()).map(|i| (i % 241) as u8).collect();
+    assert_eq!(frame.len(), 5_310_760, "NFOV raw frame size");
+    assert!(frame == expected);
+    let rows = csv_rows(&out_dir.join("frames.csv"));
+    let raw: Vec<_> = rows.iter().filter(|r| r[0] == "raw_depth").collect();
+    assert_eq!(raw.len(), 2);
+    assert_eq!(raw[1][2], (FIRST_CAPTURE_USEC + 33_333).to_string());
+    assert_eq!(&raw[1][4..], ["RAW_DEPTH", "320", "288"]);
 }
 
 #[test]

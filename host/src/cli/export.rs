@@ -9,7 +9,8 @@
 //!   file format does not store it (reference §9).
 //!
 //! Device timestamps are file time + `K4A_START_OFFSET_NS` / 1000, the full 64-bit value (the
-//! SDK truncates the offset to 32 bits of µs, reference §8). Progress goes to stderr every
+//! SDK truncates the offset to 32 bits of µs, reference §8); a file without Info (a killed
+//! k4arecorder) is taken to have the k4a TimestampScale of 1000 ns. Progress goes to stderr every
 //! [`PROGRESS_EVERY_FRAMES`] frames; with `--json` it is a `{"progress": …}` line on stdout and
 //! the run ends with one summary object.
 
@@ -22,7 +23,7 @@ use k4sync_core::types::ColorFormat;
 
 use super::info::{open_recording, Opened};
 use crate::mkv::read::json_str;
-use crate::mkv::{fourcc, track_name, IMU_SAMPLE_LEN};
+use crate::mkv::{fourcc, track_name, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC};
 
 /// Frames between two progress reports.
 pub const PROGRESS_EVERY_FRAMES: u64 = 100;
@@ -174,7 +175,9 @@ fn export(opened: &mut Opened, path: &Path, dir: &Path, json: bool) -> Result<Su
     let imu_track = reader
         .find_track("K4A_IMU_TRACK", &[track_name::IMU])
         .map(|t| t.number);
-    let scale = reader.timestamp_scale_nsec().unwrap_or(1_000_000);
+    let scale = reader
+        .timestamp_scale_nsec()
+        .unwrap_or(TIMESTAMP_SCALE_NSEC);
     let offset_usec = reader
         .tag("K4A_START_OFFSET_NS")
         .and_then(|t| t.value.trim().parse::<u64>().ok())

@@ -340,3 +340,31 @@ fn info_identity<S: Read + Seek>(
     }
     Ok((app, date))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_temporary_file_sits_beside_the_output_so_the_rename_stays_on_one_file_system() {
+        let tmp = temp_path(Path::new("/data/rec/take1.mkv"));
+        assert_eq!(tmp.parent(), Some(Path::new("/data/rec")));
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with(".take1.mkv.k4sync-repair-"), "{name}");
+        assert!(name.ends_with(".tmp"), "{name}");
+        assert_eq!(temp_path(Path::new("x.mkv")).parent(), Some(Path::new("")));
+    }
+
+    #[test]
+    fn a_file_that_is_not_matroska_is_refused_before_anything_is_written() {
+        let dir = std::env::temp_dir().join(format!("k4sync-repair-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let input = dir.join("junk.mkv");
+        std::fs::write(&input, b"junk").unwrap();
+        let err = repair_file(&input, &input).unwrap_err().to_string();
+        assert!(err.contains("byte 0"), "{err}");
+        assert_eq!(std::fs::read(&input).unwrap(), b"junk");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

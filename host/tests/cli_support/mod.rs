@@ -64,7 +64,8 @@ pub fn header(format: ColorFormat) -> RecordingHeader {
 }
 
 /// Writes `captures` captures at 30 fps from 1 s device time (colour, depth and IR in each, depth
-/// sample i = i as u16) and an IMU sample every 1250 µs; windows are written 100 ms after they
+/// sample i = i as u16; with raw depth storage a raw frame of bytes i % 241 instead) and an IMU
+/// sample every 1250 µs; windows are written 100 ms after they
 /// close so that an abandoned writer leaves most clusters on disk.
 pub fn record(path: &Path, h: &RecordingHeader, captures: u64) -> MkvWriter<std::fs::File> {
     let options = WriterOptions {
@@ -84,6 +85,10 @@ pub fn record(path: &Path, h: &RecordingHeader, captures: u64) -> MkvWriter<std:
         .map_or(0..0, |(w, h)| 0..(w * h))
         .flat_map(|i| (i as u16).to_le_bytes())
         .collect();
+    let raw: Vec<u8> = (0..h.depth_mode.sensor_mode().map_or(0, |m| m.raw_frame_size()))
+        .map(|i| (i % 241) as u8)
+        .collect();
+    let images = h.depth_storage == DepthStorage::Images;
     let mut next_imu = FIRST_CAPTURE_USEC - 500;
     for i in 0..captures {
         let ts = FIRST_CAPTURE_USEC + i * 33_333;
@@ -103,15 +108,18 @@ pub fn record(path: &Path, h: &RecordingHeader, captures: u64) -> MkvWriter<std:
                 device_ts_usec,
                 data: &colour,
             }),
-            depth: Some(Image {
+            depth: images.then_some(Image {
                 device_ts_usec,
                 data: &depth,
             }),
-            ir: Some(Image {
+            ir: images.then_some(Image {
                 device_ts_usec,
                 data: &depth,
             }),
-            raw_depth: None,
+            raw_depth: (!images).then_some(Image {
+                device_ts_usec,
+                data: &raw,
+            }),
         })
         .unwrap();
     }
