@@ -64,7 +64,7 @@ struct Output {
 /// Counts of what an export wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Frames per stream, in [`Stream::ALL`] order.
+    /// Frames per stream: colour, depth, IR, raw depth.
     pub frames: [u64; 4],
     pub imu_samples: u64,
 }
