@@ -111,6 +111,12 @@ fn repaired_cuts_open_strictly_with_every_complete_cluster() {
         let fixed = dir.path().join(format!("{name}.fixed.mkv"));
         repair_to(&cut, &fixed);
         assert_eq!(check_finalized(&fixed), salvaged, "{name}");
+        let kept = MkvReader::open_path_salvage(&cut)
+            .unwrap()
+            .cluster_offsets()
+            .len();
+        let repaired = MkvReader::open_path(&fixed).unwrap();
+        assert_eq!(repaired.cluster_offsets().len(), kept, "{name}: clusters");
         assert_eq!(std::fs::read(&cut).unwrap(), &bytes[..len as usize]);
         let frames = salvaged["color"]["frames"].as_u64().unwrap();
         assert!(frames > 0 && frames <= previous_frames, "{name}: {frames}");
