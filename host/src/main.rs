@@ -19,6 +19,9 @@ fn main() -> ExitCode {
     match invocation {
         Invocation::Demo { json } => demo(json),
         Invocation::List { json, source } => cli::list::run(json, &source),
+        Invocation::Info { file, json } => cli::info::run(&file, json),
+        Invocation::Export { file, dir, json } => cli::export::run(&file, &dir, json),
+        Invocation::Repair { file, output } => cli::repair::run(&file, output.as_deref()),
     }
 }
 

@@ -1,11 +1,16 @@
 //! The `k4sync` command line: argument parsing into an [`Invocation`]; each subcommand's work
 //! lives in its own module.
 
+use std::path::PathBuf;
+
 use clap::{Arg, ArgAction, Command};
 
 use crate::discovery::Source;
 
+pub mod export;
+pub mod info;
 pub mod list;
+pub mod repair;
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +19,19 @@ pub enum Invocation {
     Demo { json: bool },
     /// `k4sync [--emulate N] list [--json]`.
     List { json: bool, source: Source },
+    /// `k4sync info FILE [--json]`: what a recording holds.
+    Info { file: PathBuf, json: bool },
+    /// `k4sync export FILE DIR [--json]`: frames, IMU samples and timestamps as plain files.
+    Export {
+        file: PathBuf,
+        dir: PathBuf,
+        json: bool,
+    },
+    /// `k4sync repair FILE [-o OUT]`: rewrite an unfinalized or cut recording.
+    Repair {
+        file: PathBuf,
+        output: Option<PathBuf>,
+    },
 }
 
 /// The clap definition of the whole command line.
@@ -46,6 +64,44 @@ pub fn command() -> Command {
                 .about("round-trip every command through the codec (no camera needed)")
                 .arg(json()),
         )
+        .subcommand(
+            Command::new("info")
+                .about("summarize a recording: configuration, tracks, tags, counts, timestamps")
+                .arg(path_arg("FILE", "the .mkv recording"))
+                .arg(json()),
+        )
+        .subcommand(
+            Command::new("export")
+                .about("write a recording's frames, IMU samples and timestamps as plain files")
+                .arg(path_arg("FILE", "the .mkv recording"))
+                .arg(path_arg("DIR", "output directory (created if missing)"))
+                .arg(json()),
+        )
+        .subcommand(
+            Command::new("repair")
+                .about("rewrite a recording cut by a crash so that every reader opens it")
+                .arg(path_arg("FILE", "the .mkv recording"))
+                .arg(
+                    Arg::new("output")
+                        .short('o')
+                        .long("output")
+                        .value_name("OUT")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("write the repaired file here instead of replacing FILE"),
+                ),
+        )
+}
+
+fn path_arg(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .required(true)
+        .value_name(name)
+        .value_parser(clap::value_parser!(PathBuf))
+        .help(help)
+}
+
+fn path(sub: &clap::ArgMatches, name: &str) -> PathBuf {
+    sub.get_one::<PathBuf>(name).cloned().unwrap_or_default()
 }
 
 /// Parses `args` (without the program name).
@@ -68,6 +124,19 @@ where
         }),
         Some(("demo", sub)) => Ok(Invocation::Demo {
             json: sub.get_flag("json"),
+        }),
+        Some(("info", sub)) => Ok(Invocation::Info {
+            file: path(sub, "FILE"),
+            json: sub.get_flag("json"),
+        }),
+        Some(("export", sub)) => Ok(Invocation::Export {
+            file: path(sub, "FILE"),
+            dir: path(sub, "DIR"),
+            json: sub.get_flag("json"),
+        }),
+        Some(("repair", sub)) => Ok(Invocation::Repair {
+            file: path(sub, "FILE"),
+            output: sub.get_one::<PathBuf>("output").cloned(),
         }),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
@@ -106,5 +175,40 @@ mod tests {
         assert_eq!(parse(["demo"]).ok(), Some(Invocation::Demo { json: false }));
         assert!(parse(["list", "--emulate", "x"]).is_err());
         assert!(parse(["frobnicate"]).is_err());
+    }
+
+    #[test]
+    fn recording_subcommands_take_their_paths_and_flags() {
+        assert_eq!(
+            parse(["info", "a.mkv", "--json"]).ok(),
+            Some(Invocation::Info {
+                file: "a.mkv".into(),
+                json: true
+            })
+        );
+        assert_eq!(
+            parse(["export", "a.mkv", "out"]).ok(),
+            Some(Invocation::Export {
+                file: "a.mkv".into(),
+                dir: "out".into(),
+                json: false
+            })
+        );
+        assert_eq!(
+            parse(["repair", "a.mkv", "-o", "b.mkv"]).ok(),
+            Some(Invocation::Repair {
+                file: "a.mkv".into(),
+                output: Some("b.mkv".into())
+            })
+        );
+        assert_eq!(
+            parse(["repair", "a.mkv"]).ok(),
+            Some(Invocation::Repair {
+                file: "a.mkv".into(),
+                output: None
+            })
+        );
+        assert!(parse(["info"]).is_err());
+        assert!(parse(["export", "a.mkv"]).is_err());
     }
 }

@@ -2,17 +2,20 @@
 //! (reference `k4a-recording-format.md`), written and read by code of our own.
 //!
 //! * [`ebml`] — element IDs, variable-length integers, element writers and a panic-free reader.
-//! * [`write`] — [`MkvWriter`], which produces the k4arecorder layout (reference §1–§12) and keeps
+//! * [`mod@write`] — [`MkvWriter`], which produces the k4arecorder layout (reference §1–§12) and keeps
 //!   a file readable after a crash at any point (see `docs/recording.md`).
 //! * [`read`] — [`MkvReader`], which opens our files and real k4arecorder files, walks clusters
 //!   and derives the readout Microsoft's playback library would report (reference §13), plus a
 //!   salvage mode for files cut short.
+//! * [`repair`] — [`repair::repair_file`], which rewrites an unfinalized or cut file into the
+//!   finalized layout.
 //!
 //! Track geometry, tag names and the custom raw-depth track are shared by both directions and live
 //! here.
 
 pub mod ebml;
 pub mod read;
+pub mod repair;
 pub mod write;
 
 pub use read::{Block, Cluster, ImuStats, MkvReader, Readout, RecordConfig, TrackInfo, TrackStats};

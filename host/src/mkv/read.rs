@@ -221,7 +221,7 @@ fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
 }
 
 /// A JSON string literal (RFC 8259 escaping).
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for ch in s.chars() {
@@ -287,7 +287,7 @@ impl<R: Read + Seek> MkvReader<R> {
         let head = ebml::read_header(&mut r, 0, file_len, "EBML header")?;
         if head.id != id::EBML {
             return Err(MkvError::NotK4a {
-                what: "the file does not start with an EBML header".into(),
+                what: "no EBML header at byte 0".into(),
             });
         }
         let head_end = head.end().ok_or(MkvError::Malformed {

@@ -204,8 +204,9 @@ struct PlannedTrack {
     uid: u64,
 }
 
+/// What a tag applies to (reference §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(crate) enum Target {
     Global,
     Track(u64),
     Attachment(u64),
@@ -494,11 +495,7 @@ impl<W: Write + Seek> MkvWriter<W> {
         self.written_until_nsec = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
 
         if let Some(cue_usec) = cue {
-            let due = match self.cues.last() {
-                None => true,
-                Some(&(prev, _)) => prev == 0 || cue_usec >= prev + CUE_GAP_USEC,
-            };
-            if due {
+            if cue_due(self.cues.last().map(|c| c.0), cue_usec) {
                 self.cues.push((cue_usec, segment_pos));
             }
         }
@@ -530,18 +527,7 @@ impl<W: Write + Seek> MkvWriter<W> {
         if !self.cues.is_empty() {
             cues_pos = Some(end - seg);
             let mut out = Vec::new();
-            ebml::put_master(&mut out, id::CUES, |c| {
-                for &(time, pos) in &self.cues {
-                    ebml::put_master(c, id::CUE_POINT, |p| {
-                        ebml::put_uint(p, id::CUE_TIME, time)?;
-                        ebml::put_master(p, id::CUE_TRACK_POSITIONS, |t| {
-                            ebml::put_uint(t, id::CUE_TRACK, 1)?;
-                            ebml::put_uint(t, id::CUE_CLUSTER_POSITION, pos)
-                        })
-                    })?;
-                }
-                Ok(())
-            })?;
+            render_cues(&mut out, &self.cues)?;
             self.w.write_all(&out)?;
         }
         let file_end = self.w.stream_position()?;
@@ -567,21 +553,7 @@ impl<W: Write + Seek> MkvWriter<W> {
             entries.push((id::CUES, pos));
         }
         let mut seek_head = Vec::new();
-        ebml::put_master(&mut seek_head, id::SEEK_HEAD, |s| {
-            for (element, pos) in entries {
-                ebml::put_master(s, id::SEEK, |e| {
-                    ebml::put_binary(e, id::SEEK_ID, &element.to_be_bytes())?;
-                    ebml::put_uint(e, id::SEEK_POSITION, pos)
-                })?;
-            }
-            Ok(())
-        })?;
-        let void = SEEK_HEAD_SPAN
-            .checked_sub(seek_head.len())
-            .ok_or(MkvError::Layout {
-                what: "SeekHead larger than its reserved span",
-            })?;
-        ebml::put_void(&mut seek_head, void)?;
+        render_seek_head_span(&mut seek_head, &entries)?;
         self.write_at(seg, &seek_head)?;
 
         self.w.seek(SeekFrom::Start(file_end))?;
@@ -732,23 +704,12 @@ impl<W: Write + Seek> MkvWriter<W> {
     }
 
     fn render_info_span(&self, out: &mut Vec<u8>, duration_usec: f32) -> Result<()> {
-        let start = out.len();
-        let date_nsec = (self.date_unix_secs.saturating_sub(MATROSKA_EPOCH_UNIX_SECS) as i64)
-            .saturating_mul(1_000_000_000);
-        ebml::put_master(out, id::INFO, |i| {
-            ebml::put_uint(i, id::TIMESTAMP_SCALE, TIMESTAMP_SCALE_NSEC)?;
-            ebml::put_string(i, id::MUXING_APP, &self.header.writing_app)?;
-            ebml::put_string(i, id::WRITING_APP, &self.header.writing_app)?;
-            ebml::put_binary(i, id::DATE_UTC, &date_nsec.to_be_bytes())?;
-            ebml::put_string(i, id::TITLE, TITLE)?;
-            ebml::put_float32(i, id::DURATION, duration_usec)
-        })?;
-        let void = INFO_SPAN
-            .checked_sub(out.len() - start)
-            .ok_or(MkvError::Layout {
-                what: "Info larger than its reserved span (writing_app too long)",
-            })?;
-        ebml::put_void(out, void)
+        render_info_span(
+            out,
+            &self.header.writing_app,
+            self.date_unix_secs,
+            duration_usec,
+        )
     }
 
     fn render_tracks(&self, out: &mut Vec<u8>) -> Result<()> {
@@ -848,7 +809,87 @@ fn plan_tracks(h: &RecordingHeader, uids: &mut UidSource) -> Vec<PlannedTrack> {
         .collect()
 }
 
-fn render_ebml_header(out: &mut Vec<u8>) -> Result<()> {
+/// Info (TimestampScale 1000, apps, DateUTC, Title, Duration) plus the Void filling its
+/// [`INFO_SPAN`] (reference §4).
+pub(crate) fn render_info_span(
+    out: &mut Vec<u8>,
+    writing_app: &str,
+    date_unix_secs: u64,
+    duration_usec: f32,
+) -> Result<()> {
+    let start = out.len();
+    let date_nsec = (date_unix_secs.saturating_sub(MATROSKA_EPOCH_UNIX_SECS) as i64)
+        .saturating_mul(1_000_000_000);
+    ebml::put_master(out, id::INFO, |i| {
+        ebml::put_uint(i, id::TIMESTAMP_SCALE, TIMESTAMP_SCALE_NSEC)?;
+        ebml::put_string(i, id::MUXING_APP, writing_app)?;
+        ebml::put_string(i, id::WRITING_APP, writing_app)?;
+        ebml::put_binary(i, id::DATE_UTC, &date_nsec.to_be_bytes())?;
+        ebml::put_string(i, id::TITLE, TITLE)?;
+        ebml::put_float32(i, id::DURATION, duration_usec)
+    })?;
+    let void = INFO_SPAN
+        .checked_sub(out.len() - start)
+        .ok_or(MkvError::Layout {
+            what: "Info larger than its reserved span (writing_app too long)",
+        })?;
+    ebml::put_void(out, void)
+}
+
+/// Unix seconds of a Matroska DateUTC value (ns since 2001-01-01).
+pub(crate) fn date_utc_to_unix_secs(date_nsec: i64) -> u64 {
+    (date_nsec / 1_000_000_000)
+        .saturating_add(MATROSKA_EPOCH_UNIX_SECS as i64)
+        .max(0) as u64
+}
+
+/// Whether a cluster whose first track-1 block is at `cue_usec` gets a CuePoint after the last
+/// one at `last_usec` (reference §11).
+pub(crate) fn cue_due(last_usec: Option<u64>, cue_usec: u64) -> bool {
+    match last_usec {
+        None => true,
+        Some(prev) => prev == 0 || cue_usec >= prev + CUE_GAP_USEC,
+    }
+}
+
+/// Cues of (CueTime µs, segment-relative cluster position) pairs for track 1 (reference §11).
+pub(crate) fn render_cues(out: &mut Vec<u8>, cues: &[(u64, u64)]) -> Result<()> {
+    ebml::put_master(out, id::CUES, |c| {
+        for &(time, pos) in cues {
+            ebml::put_master(c, id::CUE_POINT, |p| {
+                ebml::put_uint(p, id::CUE_TIME, time)?;
+                ebml::put_master(p, id::CUE_TRACK_POSITIONS, |t| {
+                    ebml::put_uint(t, id::CUE_TRACK, 1)?;
+                    ebml::put_uint(t, id::CUE_CLUSTER_POSITION, pos)
+                })
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// SeekHead of (element ID, segment position) entries plus the Void filling [`SEEK_HEAD_SPAN`]
+/// (reference §3).
+pub(crate) fn render_seek_head_span(out: &mut Vec<u8>, entries: &[(u32, u64)]) -> Result<()> {
+    let start = out.len();
+    ebml::put_master(out, id::SEEK_HEAD, |s| {
+        for &(element, pos) in entries {
+            ebml::put_master(s, id::SEEK, |e| {
+                ebml::put_binary(e, id::SEEK_ID, &element.to_be_bytes())?;
+                ebml::put_uint(e, id::SEEK_POSITION, pos)
+            })?;
+        }
+        Ok(())
+    })?;
+    let void = SEEK_HEAD_SPAN
+        .checked_sub(out.len() - start)
+        .ok_or(MkvError::Layout {
+            what: "SeekHead larger than its reserved span",
+        })?;
+    ebml::put_void(out, void)
+}
+
+pub(crate) fn render_ebml_header(out: &mut Vec<u8>) -> Result<()> {
     ebml::put_master(out, id::EBML, |e| {
         ebml::put_uint(e, id::EBML_VERSION, 1)?;
         ebml::put_uint(e, id::EBML_READ_VERSION, 1)?;
@@ -875,7 +916,7 @@ fn render_attachments(out: &mut Vec<u8>, device: &DeviceInfo, uid: u64) -> Resul
     })
 }
 
-fn render_tag_list(out: &mut Vec<u8>, tags: &[(Target, String, String)]) -> Result<u64> {
+pub(crate) fn render_tag_list(out: &mut Vec<u8>, tags: &[(Target, String, String)]) -> Result<u64> {
     let start = out.len();
     ebml::put_master_with_crc(out, id::TAGS, |t| {
         for (target, name, value) in tags {
