@@ -242,17 +242,18 @@ impl RigState {
             let next = target.min(self.now_ns.saturating_add(STEP_NS));
             self.now_ns = next;
             self.step(next);
-            if until_data && self.any_queued() {
+            if until_data && self.waiter_has_data() {
                 break;
             }
         }
     }
 
-    fn any_queued(&self) -> bool {
+    /// A waiting reader has something to take: let it run before time moves again.
+    fn waiter_has_data(&self) -> bool {
         self.cameras
             .iter()
             .flat_map(|c| c.streams.iter())
-            .any(|s| !s.queue.is_empty())
+            .any(|s| s.waiting_until.is_some() && !s.queue.is_empty())
     }
 
     fn all_waiting(&self) -> bool {
@@ -893,12 +894,16 @@ impl EmulatedStream {
                 }
                 Pacing::Virtual => {
                     let stalled = stalled_since.elapsed() >= STALL_GRACE;
-                    if st.all_waiting() || stalled {
-                        let target = st.earliest_deadline().unwrap_or(deadline);
+                    let target = st.earliest_deadline().unwrap_or(deadline);
+                    let due = target <= st.now_ns;
+                    if !due && !st.waiter_has_data() && (st.all_waiting() || stalled) {
                         st.advance_to(target, true);
                         stalled_since = Instant::now();
                         self.shared.wake.notify_all();
                     } else {
+                        if due {
+                            self.shared.wake.notify_all();
+                        }
                         st = self
                             .shared
                             .wake
