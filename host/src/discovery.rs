@@ -16,6 +16,7 @@ use k4sync_core::wire::depth_mcu::ComponentVersions;
 
 use crate::command::CommandChannel;
 use crate::error::Error;
+use crate::transport::emulated::{EmulatedRig, Pacing};
 use crate::transport::nusb::{
     scan, usb_subsystem_present, CameraFunctions, NusbTransport, PairedBy,
 };
@@ -88,10 +89,34 @@ pub fn check_usb_subsystem() -> Result<(), Error> {
 pub fn list(source: &Source) -> Result<Vec<CameraReport>, Error> {
     match source {
         Source::Usb => list_usb(),
-        Source::Emulated { cameras } => Err(Error::Unavailable {
-            what: format!("--emulate {cameras} (the emulated transport)"),
-        }),
+        Source::Emulated { cameras } => Ok(list_emulated(*cameras)),
     }
+}
+
+/// `cameras` emulated cameras (`emu:0` …), queried through the same [`query`] as USB ones.
+/// Their bus path is their selector.
+fn list_emulated(cameras: usize) -> Vec<CameraReport> {
+    let count = u32::try_from(cameras).unwrap_or(u32::MAX);
+    let rig = EmulatedRig::standalone(count, Pacing::Virtual);
+    (0..rig.len())
+        .map(|i| {
+            let transport = rig.transport(i);
+            let sleeper = transport.sleeper();
+            let mut report = CameraReport {
+                usb_serial: Some(transport.usb_serial().to_string()),
+                speed: Some(speed_name(nusb::Speed::Super).to_string()),
+                bus_path: Some(format!("emu:{i}")),
+                paired_by: PairedBy::ContainerId,
+                facts: None,
+                problem: None,
+            };
+            match query(&mut CommandChannel::new(transport).with_sleep(sleeper)) {
+                Ok(facts) => report.facts = Some(facts),
+                Err(e) => report.problem = Some(e.to_string()),
+            }
+            report
+        })
+        .collect()
 }
 
 fn list_usb() -> Result<Vec<CameraReport>, Error> {
@@ -286,6 +311,19 @@ mod tests {
             }),
             problem: None,
         }
+    }
+
+    #[test]
+    fn emulated_listing_queries_each_camera_through_the_command_channel() {
+        let reports = list(&Source::Emulated { cameras: 3 }).unwrap();
+        assert_eq!(reports.len(), 3);
+        for (i, r) in reports.iter().enumerate() {
+            let facts = r.facts.as_ref().expect("an emulated camera answers");
+            assert_eq!(Some(facts.product_serial.as_str()), r.usb_serial.as_deref());
+            assert_eq!(r.bus_path.as_deref(), Some(format!("emu:{i}").as_str()));
+            assert!(r.problem.is_none());
+        }
+        assert_ne!(reports[0].serial(), reports[1].serial());
     }
 
     #[test]

@@ -140,6 +140,20 @@ pub enum Error {
         pool_limit: usize,
     },
 
+    /// The configuration broke a rule of reference §7.5; nothing was started.
+    #[error("camera {}: configuration rejected: {source}", who(.serial))]
+    Config {
+        serial: Option<String>,
+        source: k4sync_core::sync::config::ConfigError,
+    },
+
+    /// The operation is not allowed in the device's current state (reference §7.2–7.3).
+    #[error("camera {}: {what}", who(.serial))]
+    State {
+        serial: Option<String>,
+        what: String,
+    },
+
     /// A camera source this build cannot provide yet.
     #[error("{what} is not available in this build of k4sync")]
     Unavailable { what: String },

@@ -10,8 +10,10 @@ pub mod cli;
 pub mod colour;
 pub mod command;
 pub mod demo;
+pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod framing;
 #[cfg(feature = "gadget")]
 pub mod gadget;
 pub mod mkv;

@@ -33,3 +33,20 @@ fn demo_still_runs_through_the_new_command_line() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).ends_with("\"passed\":true}\n"));
 }
+
+#[test]
+fn list_emulate_three_prints_three_cameras_as_json() {
+    let output = Command::new(env!("CARGO_BIN_EXE_k4sync"))
+        .args(["--emulate", "3", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cameras = json.as_array().unwrap();
+    assert_eq!(cameras.len(), 3);
+    for camera in cameras {
+        assert_eq!(camera["serial"], camera["product_serial"]);
+        assert_eq!(camera["firmware"]["depth"], "1.6.80");
+        assert!(camera["problem"].is_null());
+    }
+}

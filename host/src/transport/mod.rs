@@ -5,11 +5,24 @@
 //! (§2.3) and stream framing (§3.5, §4.4) live above it in the command and device
 //! layers, so every transport is held to the same protocol code. Calls block with a
 //! timeout; a real transport runs its async USB machinery underneath.
+//!
+//! Streams are handed out as owned handles ([`StreamIn`], [`ColourStream`]) rather than read
+//! through the transport itself, so the device layer can move each one into its own reader
+//! thread while the command channel keeps the transport. Dropping a handle stops the stream
+//! (cancels its transfers, or turns the UVC stream off). Every chunk and colour frame carries
+//! the host arrival time from [`Transport::host_now_ns`], which is the host monotonic clock
+//! for a real camera and the emulator's virtual clock for an emulated one.
 
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
+use k4sync_core::time::Ticks90k;
+use k4sync_core::types::{ColorFormat, ColorResolution, Fps};
 use k4sync_core::wire::command::Mcu;
 
+use crate::error::Error;
+
+pub mod emulated;
 pub mod nusb;
 pub mod transcript;
 
@@ -28,18 +41,22 @@ pub enum Endpoint {
     ColourResponseIn,
     /// 0x82 IN on the colour function: IMU packets.
     ImuStreamIn,
+    /// The UVC video stream of the colour function (V4L2 on a real camera; its endpoint
+    /// address is whatever the UVC descriptors say).
+    ColourVideo,
 }
 
 impl Endpoint {
-    /// The endpoint address on the wire.
-    pub const fn address(self) -> u8 {
+    /// The endpoint address on the wire; `None` for the UVC video stream.
+    pub const fn address(self) -> Option<u8> {
         match self {
-            Endpoint::DepthCommandOut => 0x02,
-            Endpoint::DepthResponseIn => 0x81,
-            Endpoint::DepthStreamIn => 0x83,
-            Endpoint::ColourCommandOut => 0x04,
-            Endpoint::ColourResponseIn => 0x83,
-            Endpoint::ImuStreamIn => 0x82,
+            Endpoint::DepthCommandOut => Some(0x02),
+            Endpoint::DepthResponseIn => Some(0x81),
+            Endpoint::DepthStreamIn => Some(0x83),
+            Endpoint::ColourCommandOut => Some(0x04),
+            Endpoint::ColourResponseIn => Some(0x83),
+            Endpoint::ImuStreamIn => Some(0x82),
+            Endpoint::ColourVideo => None,
         }
     }
 
@@ -49,9 +66,10 @@ impl Endpoint {
             Endpoint::DepthCommandOut | Endpoint::DepthResponseIn | Endpoint::DepthStreamIn => {
                 Mcu::Depth
             }
-            Endpoint::ColourCommandOut | Endpoint::ColourResponseIn | Endpoint::ImuStreamIn => {
-                Mcu::Colour
-            }
+            Endpoint::ColourCommandOut
+            | Endpoint::ColourResponseIn
+            | Endpoint::ImuStreamIn
+            | Endpoint::ColourVideo => Mcu::Colour,
         }
     }
 
@@ -78,7 +96,10 @@ impl std::fmt::Display for Endpoint {
             Mcu::Depth => "depth",
             Mcu::Colour => "colour",
         };
-        write!(f, "{function} endpoint {:#04x}", self.address())
+        match self.address() {
+            Some(address) => write!(f, "{function} endpoint {address:#04x}"),
+            None => f.write_str("colour UVC stream"),
+        }
     }
 }
 
@@ -150,6 +171,173 @@ pub trait Transport: Send {
         buf: &mut [u8],
         timeout: Duration,
     ) -> Result<usize, TransferError>;
+
+    /// Arms `in_flight` bulk IN transfers of `transfer_len` bytes on a stream endpoint
+    /// (depth 0x83, IMU 0x82) and hands back the stream; dropping it cancels them.
+    fn open_stream(
+        &mut self,
+        endpoint: Endpoint,
+        transfer_len: usize,
+        in_flight: usize,
+    ) -> Result<Box<dyn StreamIn>, Error> {
+        let _ = (transfer_len, in_flight);
+        Err(Error::Unavailable {
+            what: format!("streaming on {endpoint} through this transport"),
+        })
+    }
+
+    /// Turns the colour camera's video stream on (reference §5.3); dropping the returned
+    /// stream turns it off. On a master or standalone camera this zeroes the device clock.
+    fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
+        let _ = mode;
+        Err(Error::Unavailable {
+            what: "the colour camera through this transport".into(),
+        })
+    }
+
+    /// Host monotonic time in ns, the clock every chunk's and frame's arrival is stamped with.
+    fn host_now_ns(&self) -> u64 {
+        monotonic_ns()
+    }
+
+    /// How to pause between readiness polls: a real sleep, or advancing a virtual clock.
+    fn sleeper(&self) -> Box<dyn FnMut(Duration) + Send> {
+        Box::new(std::thread::sleep)
+    }
+
+    /// Whether time only moves when the host waits (an emulator on a virtual clock). The
+    /// device layer then applies back-pressure instead of dropping when its queue is full,
+    /// so nothing is lost to the host running slower than simulated time.
+    fn virtual_time(&self) -> bool {
+        false
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn usb_serial(&self) -> &str {
+        (**self).usb_serial()
+    }
+
+    fn bulk_out(
+        &mut self,
+        endpoint: Endpoint,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<(), TransferError> {
+        (**self).bulk_out(endpoint, data, timeout)
+    }
+
+    fn max_packet_size(&self, endpoint: Endpoint) -> usize {
+        (**self).max_packet_size(endpoint)
+    }
+
+    fn bulk_in(
+        &mut self,
+        endpoint: Endpoint,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, TransferError> {
+        (**self).bulk_in(endpoint, buf, timeout)
+    }
+
+    fn open_stream(
+        &mut self,
+        endpoint: Endpoint,
+        transfer_len: usize,
+        in_flight: usize,
+    ) -> Result<Box<dyn StreamIn>, Error> {
+        (**self).open_stream(endpoint, transfer_len, in_flight)
+    }
+
+    fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
+        (**self).start_colour(mode)
+    }
+
+    fn host_now_ns(&self) -> u64 {
+        (**self).host_now_ns()
+    }
+
+    fn sleeper(&self) -> Box<dyn FnMut(Duration) + Send> {
+        (**self).sleeper()
+    }
+
+    fn virtual_time(&self) -> bool {
+        (**self).virtual_time()
+    }
+}
+
+/// Nanoseconds on the host monotonic clock since the first time this process asked.
+pub fn monotonic_ns() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// One completed stream transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    pub bytes: Vec<u8>,
+    /// The transfer ended on a short packet, i.e. the device's write is over (§3.5).
+    pub ended_short: bool,
+    /// Host monotonic time of the completion, ns.
+    pub host_ns: u64,
+}
+
+/// An armed bulk IN stream. Dropping it cancels its transfers.
+pub trait StreamIn: Send {
+    /// The endpoint the stream reads.
+    fn endpoint(&self) -> Endpoint;
+
+    /// Waits at most `timeout` for the next completed transfer. A
+    /// [`TransferError::Timeout`] leaves everything armed; any other error retired one
+    /// transfer for good (§3.5), and with [`Self::in_flight`] at 0 the stream is over.
+    fn next_chunk(&mut self, timeout: Duration) -> Result<Chunk, TransferError>;
+
+    /// Transfers still armed.
+    fn in_flight(&self) -> usize;
+}
+
+/// A colour camera mode as the UVC negotiation asks for it (reference §5.2–5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColourMode {
+    pub format: ColorFormat,
+    pub resolution: ColorResolution,
+    pub fps: Fps,
+}
+
+/// Where a colour frame's device timestamp came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimestampSource {
+    /// The frame-align-info item of the Microsoft UVC metadata (reference §5.4).
+    UvcMetadata,
+    /// No usable metadata reached the host; the frame has no device timestamp.
+    Unavailable,
+}
+
+/// One whole colour frame as the video stream delivered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColourFrame {
+    /// Image bytes as received (JPEG for MJPG/BGRA32, raw planes for NV12/YUY2).
+    pub data: Vec<u8>,
+    /// The frame PTS of the metadata, `None` if absent or 0 (such frames are dropped, §5.4).
+    pub device_ticks: Option<Ticks90k>,
+    /// Host monotonic time the frame's last payload arrived, ns.
+    pub host_ns: u64,
+    pub timestamp_source: TimestampSource,
+}
+
+/// A running colour video stream. Dropping it turns the stream off.
+pub trait ColourStream: Send {
+    /// Waits at most `timeout` for the next whole frame; [`TransferError::Timeout`] is
+    /// recoverable, [`TransferError::Disconnected`] ends the stream.
+    fn next_frame(&mut self, timeout: Duration) -> Result<ColourFrame, TransferError>;
+}
+
+/// What a real camera's colour path provides (the V4L2 module plugs in here, see
+/// [`nusb::NusbTransport::set_colour_source`]): start the video stream of this camera.
+pub trait ColourSource: Send {
+    fn start(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error>;
 }
 
 /// Length of an IN transfer that can take `wanted` bytes: rounded up to a non-zero multiple of

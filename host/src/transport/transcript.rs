@@ -31,17 +31,20 @@ pub enum EndpointId {
     ColourCommandOut,
     ColourResponseIn,
     ImuStreamIn,
+    /// The colour video stream (UVC); appended last so older transcripts keep their indices.
+    ColourVideo,
 }
 
 impl EndpointId {
     /// Every endpoint a transcript can name, in storage order.
-    pub const ALL: [EndpointId; 6] = [
+    pub const ALL: [EndpointId; 7] = [
         EndpointId::DepthCommandOut,
         EndpointId::DepthResponseIn,
         EndpointId::DepthStreamIn,
         EndpointId::ColourCommandOut,
         EndpointId::ColourResponseIn,
         EndpointId::ImuStreamIn,
+        EndpointId::ColourVideo,
     ];
 }
 
@@ -54,6 +57,7 @@ impl From<Endpoint> for EndpointId {
             Endpoint::ColourCommandOut => EndpointId::ColourCommandOut,
             Endpoint::ColourResponseIn => EndpointId::ColourResponseIn,
             Endpoint::ImuStreamIn => EndpointId::ImuStreamIn,
+            Endpoint::ColourVideo => EndpointId::ColourVideo,
         }
     }
 }
@@ -67,6 +71,7 @@ impl From<EndpointId> for Endpoint {
             EndpointId::ColourCommandOut => Endpoint::ColourCommandOut,
             EndpointId::ColourResponseIn => Endpoint::ColourResponseIn,
             EndpointId::ImuStreamIn => Endpoint::ImuStreamIn,
+            EndpointId::ColourVideo => Endpoint::ColourVideo,
         }
     }
 }

@@ -1,0 +1,1057 @@
+//! The emulated transport: [`k4sync_core::emu::Device`] cameras behind the [`Transport`]
+//! trait, so the device layer, the CLI and the tests run over the emulator exactly as over a
+//! real camera (reference §1.2, §2.3, §3.5, §4.4, §5.4, §10).
+//!
+//! * [`EmulatedRig`] — one or more emulated cameras sharing a host clock and, optionally, a
+//!   daisy-chained sync cable: a camera's Sync Out pulses ([`emu::Device::poll_sync_out`]) are
+//!   fed into the next camera's Sync In ([`emu::Device::on_sync_in_pulse`]), and the jacks
+//!   report the plugs the cable implies. Each camera keeps its own oscillator drift.
+//! * [`EmulatedTransport`] — one camera of a rig as a [`Transport`]: command transfers go
+//!   straight into the device model; streams ([`Transport::open_stream`],
+//!   [`Transport::start_colour`]) are polled by the rig as its clock advances and queue up
+//!   like completed transfers.
+//! * [`EmulatedCamera`] — the test's side of a camera: fault injection, the OUT transfers
+//!   the host sent, the calibration JSON, the device state.
+//!
+//! Time is a virtual host clock ([`Pacing::Virtual`]) unless real-time pacing is asked for:
+//! it moves only when every armed stream of the rig is waiting for data, and then jumps
+//! (in [`STEP_NS`] steps) to the moment the next item is available or a waiter's timeout
+//! expires. Several simulated seconds therefore take as long as producing their bytes, and
+//! nothing is lost to the host being slower than the simulated camera. A stream whose reader
+//! stays away for [`STALL_GRACE`] of real time no longer holds the clock back (its items queue
+//! up, at most [`QUEUE_LIMIT_BYTES`] per stream, oldest dropped). [`Pacing::RealTime`] runs the
+//! clock at wall-clock speed (the CLI's `--emulate`).
+//!
+//! The emulator's transfer failures map one to one: Timeout→[`TransferError::Timeout`],
+//! Stall→[`TransferError::Stall`], Gone→[`TransferError::Disconnected`],
+//! Overflow→[`TransferError::Overflow`]. Every endpoint has a max packet size of 1024
+//! (SuperSpeed), and IN transfers must be whole multiples of it, as on nusb.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use k4sync_core::emu::{self, ColourConfig, ColourStartError, DeviceParams, Fault};
+use k4sync_core::wire::colour_mcu::{JackState, SysConfig};
+use k4sync_core::wire::command::{CommandPacket, CommandRepr, DataPhase, Mcu, MAX_PAYLOAD_SIZE};
+use k4sync_core::wire::imu::TRANSFER_LEN as IMU_PACKET_LEN;
+use k4sync_core::wire::response::PACKET_LEN;
+use k4sync_core::wire::uvc::{colour_timestamp, UvcPayload};
+
+use crate::error::Error;
+use crate::transport::{
+    Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn, TimestampSource,
+    TransferError, Transport,
+};
+
+/// wMaxPacketSize of every emulated endpoint (SuperSpeed bulk).
+pub const MAX_PACKET_SIZE: usize = 1024;
+/// Granularity of the virtual clock: streams are polled every 1 ms of host time.
+pub const STEP_NS: u64 = 1_000_000;
+/// How long a waiting stream lets a reader that is busy elsewhere hold the clock back.
+pub const STALL_GRACE: Duration = Duration::from_millis(200);
+/// Bytes one stream may hold unread before its oldest items are dropped.
+pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
+/// Seeds of `emu:<n>` cameras are this plus `n`.
+pub const SEED_BASE: u64 = 0x4B34_5359_4E43_0000;
+
+const CALIBRATION_MAX_LEN: usize = 64 * 1024;
+const UVC_HEADER_MAX_LEN: usize = 255;
+
+/// How the rig's host clock runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// Time moves only when the host waits for the camera (tests: faster than real time).
+    Virtual,
+    /// Time follows the host's monotonic clock (the CLI).
+    RealTime,
+}
+
+/// The deterministic parameters of camera `emu:<n>`: its own serial, container ID and
+/// seed, and an oscillator error between −100 and +100 ppm.
+pub fn params_for(n: u32) -> DeviceParams {
+    let mut params = DeviceParams::from_seed(SEED_BASE + u64::from(n));
+    params.drift_ppb = (i64::from(n) * 37_019 % 201 - 100) * 1_000;
+    params
+}
+
+/// One OUT transfer the host sent to an emulated camera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutTransfer {
+    pub endpoint: Endpoint,
+    pub bytes: Vec<u8>,
+    /// Virtual host time of the transfer, ns.
+    pub host_ns: u64,
+}
+
+enum Item {
+    Chunk(Chunk),
+    Frame(ColourFrame),
+    Failed(TransferError),
+}
+
+impl Item {
+    fn len(&self) -> usize {
+        match self {
+            Item::Chunk(c) => c.bytes.len(),
+            Item::Frame(f) => f.data.len(),
+            Item::Failed(_) => 0,
+        }
+    }
+}
+
+struct StreamSlot {
+    id: u64,
+    endpoint: Endpoint,
+    transfer_len: usize,
+    in_flight: usize,
+    queue: VecDeque<Item>,
+    queued_bytes: usize,
+    scratch: Vec<u8>,
+    waiting_until: Option<u64>,
+    last_error: Option<TransferError>,
+    dropped: u64,
+}
+
+impl StreamSlot {
+    fn push(&mut self, item: Item) {
+        self.queued_bytes += item.len();
+        self.queue.push_back(item);
+        while self.queued_bytes > QUEUE_LIMIT_BYTES && self.queue.len() > 1 {
+            if let Some(old) = self.queue.pop_front() {
+                self.queued_bytes -= old.len();
+                self.dropped += 1;
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Item> {
+        let item = self.queue.pop_front()?;
+        self.queued_bytes -= item.len();
+        Some(item)
+    }
+
+    fn fail(&mut self, error: TransferError) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if matches!(error, TransferError::Disconnected { .. }) {
+            self.in_flight = 0;
+        }
+        self.last_error = Some(error.clone());
+        self.push(Item::Failed(error));
+    }
+}
+
+struct Camera {
+    device: emu::Device,
+    out_log: Vec<OutTransfer>,
+    /// A read data phase is due on the MCU's response endpoint before its status.
+    data_due: [bool; 2],
+    /// Bytes still owed to an open DOWNLOAD_FIRMWARE write phase.
+    write_left: [u64; 2],
+    streams: Vec<StreamSlot>,
+    sync_out_to: Option<usize>,
+}
+
+struct RigState {
+    pacing: Pacing,
+    started: Instant,
+    now_ns: u64,
+    cameras: Vec<Camera>,
+    next_stream_id: u64,
+}
+
+struct Shared {
+    state: Mutex<RigState>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, RigState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn mcu_slot(mcu: Mcu) -> usize {
+    match mcu {
+        Mcu::Depth => 0,
+        Mcu::Colour => 1,
+    }
+}
+
+/// The host endpoint of an emulator endpoint (one to one).
+pub fn host_endpoint(endpoint: emu::Endpoint) -> Endpoint {
+    match endpoint {
+        emu::Endpoint::DepthCommandOut => Endpoint::DepthCommandOut,
+        emu::Endpoint::DepthResponseIn => Endpoint::DepthResponseIn,
+        emu::Endpoint::DepthStreamIn => Endpoint::DepthStreamIn,
+        emu::Endpoint::ColourCommandOut => Endpoint::ColourCommandOut,
+        emu::Endpoint::ColourResponseIn => Endpoint::ColourResponseIn,
+        emu::Endpoint::ImuStreamIn => Endpoint::ImuStreamIn,
+        emu::Endpoint::ColourVideo => Endpoint::ColourVideo,
+    }
+}
+
+/// The host transfer error of an emulator failure; `timeout` is what the host waited.
+pub fn map_emu_error(error: emu::TransferError, timeout: Duration) -> TransferError {
+    match error {
+        emu::TransferError::Timeout { endpoint } => TransferError::Timeout {
+            endpoint: host_endpoint(endpoint),
+            timeout,
+        },
+        emu::TransferError::Stall { endpoint } => TransferError::Stall {
+            endpoint: host_endpoint(endpoint),
+        },
+        emu::TransferError::Gone { endpoint } => TransferError::Disconnected {
+            endpoint: host_endpoint(endpoint),
+        },
+        emu::TransferError::Overflow {
+            endpoint,
+            capacity,
+            got,
+        } => TransferError::Overflow {
+            endpoint: host_endpoint(endpoint),
+            capacity,
+            got,
+        },
+    }
+}
+
+impl RigState {
+    fn now_for_pacing(&self) -> u64 {
+        match self.pacing {
+            Pacing::Virtual => self.now_ns,
+            Pacing::RealTime => u64::try_from(self.started.elapsed().as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(self.now_ns),
+        }
+    }
+
+    fn catch_up(&mut self) {
+        if self.pacing == Pacing::RealTime {
+            let now = self.now_for_pacing();
+            self.advance_to(now, false);
+        }
+    }
+
+    /// Moves the clock to `target` in steps; with `until_data`, stops at the first step
+    /// after which some stream holds an item.
+    fn advance_to(&mut self, target: u64, until_data: bool) {
+        while self.now_ns < target {
+            let next = target.min(self.now_ns.saturating_add(STEP_NS));
+            self.now_ns = next;
+            self.step(next);
+            if until_data && self.waiter_has_data() {
+                break;
+            }
+        }
+    }
+
+    /// A waiting reader has something to take: let it run before time moves again.
+    fn waiter_has_data(&self) -> bool {
+        self.cameras
+            .iter()
+            .flat_map(|c| c.streams.iter())
+            .any(|s| s.waiting_until.is_some() && !s.queue.is_empty())
+    }
+
+    fn all_waiting(&self) -> bool {
+        self.cameras
+            .iter()
+            .flat_map(|c| c.streams.iter())
+            .all(|s| s.waiting_until.is_some())
+    }
+
+    fn earliest_deadline(&self) -> Option<u64> {
+        self.cameras
+            .iter()
+            .flat_map(|c| c.streams.iter())
+            .filter_map(|s| s.waiting_until)
+            .min()
+    }
+
+    fn step(&mut self, now: u64) {
+        for camera in &mut self.cameras {
+            camera.device.advance_to(now);
+        }
+        self.route_pulses(now);
+        for camera in &mut self.cameras {
+            camera.poll_streams(now);
+        }
+    }
+
+    /// Carries Sync Out pulses along the cable; a subordinate repeats its Sync In on its own
+    /// Sync Out, so a chain settles within one pass per camera.
+    fn route_pulses(&mut self, now: u64) {
+        for _ in 0..self.cameras.len() {
+            let mut moved = false;
+            for from in 0..self.cameras.len() {
+                let Some(to) = self.cameras.get(from).and_then(|c| c.sync_out_to) else {
+                    continue;
+                };
+                while let Some(pulse) = self
+                    .cameras
+                    .get_mut(from)
+                    .and_then(|c| c.device.poll_sync_out(now))
+                {
+                    if let Some(target) = self.cameras.get_mut(to) {
+                        target.device.on_sync_in_pulse(pulse);
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn camera(&mut self, index: usize) -> &mut Camera {
+        let last = self.cameras.len().saturating_sub(1);
+        &mut self.cameras[index.min(last)]
+    }
+
+    fn slot(&mut self, camera: usize, id: u64) -> Option<&mut StreamSlot> {
+        self.cameras
+            .get_mut(camera)?
+            .streams
+            .iter_mut()
+            .find(|s| s.id == id)
+    }
+}
+
+impl Camera {
+    fn poll_streams(&mut self, now: u64) {
+        let device = &mut self.device;
+        for slot in &mut self.streams {
+            if slot.in_flight == 0 {
+                continue;
+            }
+            loop {
+                let polled = match slot.endpoint {
+                    Endpoint::DepthStreamIn => poll_depth(device, slot, now),
+                    Endpoint::ImuStreamIn => poll_imu(device, slot, now),
+                    _ => poll_colour(device, slot, now),
+                };
+                match polled {
+                    Ok(Some(item)) => slot.push(item),
+                    Ok(None) => break,
+                    Err(e) => {
+                        slot.fail(map_emu_error(e, Duration::ZERO));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn poll_depth(
+    device: &mut emu::Device,
+    slot: &mut StreamSlot,
+    now: u64,
+) -> Result<Option<Item>, emu::TransferError> {
+    let Some(info) = device.poll_depth_frame(now, &mut slot.scratch)? else {
+        return Ok(None);
+    };
+    let bytes = slot.scratch.get(..info.len).unwrap_or_default().to_vec();
+    Ok(Some(Item::Chunk(Chunk {
+        ended_short: bytes.len() < slot.transfer_len,
+        bytes,
+        host_ns: now,
+    })))
+}
+
+fn poll_imu(
+    device: &mut emu::Device,
+    slot: &mut StreamSlot,
+    now: u64,
+) -> Result<Option<Item>, emu::TransferError> {
+    let mut packet = [0u8; IMU_PACKET_LEN];
+    let Some(info) = device.poll_imu_packet(now, &mut packet)? else {
+        return Ok(None);
+    };
+    let bytes = packet.get(..info.len).unwrap_or_default().to_vec();
+    Ok(Some(Item::Chunk(Chunk {
+        ended_short: bytes.len() < slot.transfer_len,
+        bytes,
+        host_ns: now,
+    })))
+}
+
+fn poll_colour(
+    device: &mut emu::Device,
+    slot: &mut StreamSlot,
+    now: u64,
+) -> Result<Option<Item>, emu::TransferError> {
+    let Some(info) = device.poll_colour_frame(now, &mut slot.scratch)? else {
+        return Ok(None);
+    };
+    let data = slot.scratch.get(..info.len).unwrap_or_default().to_vec();
+    let mut header = [0u8; UVC_HEADER_MAX_LEN];
+    let device_ticks = emu::colour_payload_header(&info, true, true, &mut header)
+        .ok()
+        .and_then(|len| {
+            let payload = UvcPayload::new_checked(header.get(..len)?).ok()?;
+            colour_timestamp(payload.metadata())
+        });
+    Ok(Some(Item::Frame(ColourFrame {
+        data,
+        device_ticks,
+        host_ns: now,
+        timestamp_source: if device_ticks.is_some() {
+            TimestampSource::UvcMetadata
+        } else {
+            TimestampSource::Unavailable
+        },
+    })))
+}
+
+/// Emulated cameras on one host clock, optionally joined by a sync cable.
+#[derive(Clone)]
+pub struct EmulatedRig {
+    shared: Arc<Shared>,
+}
+
+impl EmulatedRig {
+    /// Cameras with these parameters, no cable between them.
+    pub fn new(cameras: impl IntoIterator<Item = DeviceParams>, pacing: Pacing) -> Self {
+        let cameras = cameras
+            .into_iter()
+            .map(|params| Camera {
+                device: emu::Device::new(params),
+                out_log: Vec::new(),
+                data_due: [false; 2],
+                write_left: [0; 2],
+                streams: Vec::new(),
+                sync_out_to: None,
+            })
+            .collect();
+        EmulatedRig {
+            shared: Arc::new(Shared {
+                state: Mutex::new(RigState {
+                    pacing,
+                    started: Instant::now(),
+                    now_ns: 0,
+                    cameras,
+                    next_stream_id: 0,
+                }),
+                wake: Condvar::new(),
+            }),
+        }
+    }
+
+    /// Cameras `emu:0` … `emu:<count − 1>` ([`params_for`]), no cable.
+    pub fn standalone(count: u32, pacing: Pacing) -> Self {
+        Self::new((0..count).map(params_for), pacing)
+    }
+
+    /// Cameras `emu:0` … daisy-chained: camera 0's Sync Out to camera 1's Sync In, 1's Sync
+    /// Out to 2's Sync In, and so on (camera 0 is the master's place).
+    pub fn daisy_chain(count: u32, pacing: Pacing) -> Self {
+        let rig = Self::standalone(count, pacing);
+        for i in 1..count as usize {
+            rig.connect(i - 1, i);
+        }
+        rig
+    }
+
+    /// Plugs a cable from camera `from`'s Sync Out into camera `to`'s Sync In; the jacks of
+    /// both report the plug.
+    pub fn connect(&self, from: usize, to: usize) {
+        let mut st = self.shared.lock();
+        if from >= st.cameras.len() || to >= st.cameras.len() || from == to {
+            return;
+        }
+        let source = st.camera(from);
+        source.sync_out_to = Some(to);
+        let jack = source.device.jack();
+        source.device.set_jack(JackState {
+            sync_out: true,
+            ..jack
+        });
+        let sink = st.camera(to);
+        let jack = sink.device.jack();
+        sink.device.set_jack(JackState {
+            sync_in: true,
+            ..jack
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.shared.lock().cameras.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The transport of camera `index` (panics if there is no such camera).
+    pub fn transport(&self, index: usize) -> EmulatedTransport {
+        let serial = self.camera(index).serial();
+        EmulatedTransport {
+            shared: Arc::clone(&self.shared),
+            camera: index,
+            serial,
+        }
+    }
+
+    /// The test's handle on camera `index` (panics if there is no such camera).
+    pub fn camera(&self, index: usize) -> EmulatedCamera {
+        assert!(index < self.len(), "the rig has no camera {index}");
+        EmulatedCamera {
+            shared: Arc::clone(&self.shared),
+            index,
+        }
+    }
+
+    /// Host time, ns.
+    pub fn now_ns(&self) -> u64 {
+        self.shared.lock().now_for_pacing()
+    }
+
+    /// Moves a virtual clock forward by `by` (streams are polled on the way).
+    pub fn advance(&self, by: Duration) {
+        let mut st = self.shared.lock();
+        let target = st
+            .now_ns
+            .saturating_add(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
+        st.advance_to(target, false);
+        drop(st);
+        self.shared.wake.notify_all();
+    }
+}
+
+/// A test's handle on one emulated camera.
+#[derive(Clone)]
+pub struct EmulatedCamera {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl EmulatedCamera {
+    fn with<R>(&self, f: impl FnOnce(&mut Camera) -> R) -> R {
+        let mut st = self.shared.lock();
+        f(st.camera(self.index))
+    }
+
+    pub fn serial(&self) -> String {
+        self.with(|c| c.device.serial().to_string())
+    }
+
+    pub fn params(&self) -> DeviceParams {
+        self.with(|c| c.device.params().clone())
+    }
+
+    /// The calibration JSON the camera returns for DEPTH_READ_CALIBRATION_DATA.
+    pub fn calibration_json(&self) -> Vec<u8> {
+        self.with(|c| {
+            let mut buf = vec![0; CALIBRATION_MAX_LEN];
+            let len = c.device.calibration_json(&mut buf);
+            buf.truncate(len);
+            buf
+        })
+    }
+
+    /// Arms a scripted failure (see `docs/emulator.md`).
+    pub fn inject(&self, fault: Fault) {
+        self.with(|c| c.device.inject(fault));
+        self.shared.wake.notify_all();
+    }
+
+    /// Every OUT transfer the host sent, in order.
+    pub fn out_transfers(&self) -> Vec<OutTransfer> {
+        self.with(|c| c.out_log.clone())
+    }
+
+    pub fn clear_out_transfers(&self) {
+        self.with(|c| c.out_log.clear());
+    }
+
+    pub fn sys_config(&self) -> SysConfig {
+        self.with(|c| c.device.sys_config())
+    }
+
+    pub fn depth_state(&self) -> emu::DepthState {
+        self.with(|c| c.device.depth_state())
+    }
+
+    pub fn imu_running(&self) -> bool {
+        self.with(|c| c.device.imu_running())
+    }
+
+    pub fn colour_running(&self) -> bool {
+        self.with(|c| c.device.colour_config().is_some())
+    }
+
+    pub fn jack(&self) -> JackState {
+        self.with(|c| c.device.jack())
+    }
+
+    /// Items the host never read because a stream's queue overflowed.
+    pub fn queue_drops(&self) -> u64 {
+        self.with(|c| c.streams.iter().map(|s| s.dropped).sum())
+    }
+}
+
+/// One emulated camera as a [`Transport`].
+pub struct EmulatedTransport {
+    shared: Arc<Shared>,
+    camera: usize,
+    serial: String,
+}
+
+impl EmulatedTransport {
+    /// Camera `emu:<n>` alone on a virtual clock.
+    pub fn new(n: u32) -> Self {
+        Self::with_pacing(n, Pacing::Virtual)
+    }
+
+    /// Camera `emu:<n>` alone on a clock with this pacing.
+    pub fn with_pacing(n: u32, pacing: Pacing) -> Self {
+        EmulatedRig::new([params_for(n)], pacing).transport(0)
+    }
+
+    /// The test's handle on this transport's camera.
+    pub fn camera(&self) -> EmulatedCamera {
+        EmulatedCamera {
+            shared: Arc::clone(&self.shared),
+            index: self.camera,
+        }
+    }
+
+    fn register(&self, endpoint: Endpoint, transfer_len: usize, in_flight: usize) -> u64 {
+        let mut st = self.shared.lock();
+        st.catch_up();
+        let id = st.next_stream_id;
+        st.next_stream_id += 1;
+        let camera = st.camera(self.camera);
+        camera.streams.retain(|s| s.endpoint != endpoint);
+        camera.streams.push(StreamSlot {
+            id,
+            endpoint,
+            transfer_len,
+            in_flight,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            scratch: vec![0; transfer_len],
+            waiting_until: None,
+            last_error: None,
+            dropped: 0,
+        });
+        id
+    }
+
+    fn handle(&self, endpoint: Endpoint, id: u64) -> EmulatedStream {
+        EmulatedStream {
+            shared: Arc::clone(&self.shared),
+            camera: self.camera,
+            id,
+            endpoint,
+        }
+    }
+}
+
+impl Transport for EmulatedTransport {
+    fn usb_serial(&self) -> &str {
+        &self.serial
+    }
+
+    fn bulk_out(
+        &mut self,
+        endpoint: Endpoint,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<(), TransferError> {
+        let mcu = match endpoint {
+            Endpoint::DepthCommandOut => Mcu::Depth,
+            Endpoint::ColourCommandOut => Mcu::Colour,
+            _ => {
+                return Err(TransferError::Io {
+                    endpoint,
+                    message: "not an OUT endpoint".into(),
+                })
+            }
+        };
+        let mut st = self.shared.lock();
+        st.catch_up();
+        let host_ns = st.now_ns;
+        let camera = st.camera(self.camera);
+        camera.out_log.push(OutTransfer {
+            endpoint,
+            bytes: data.to_vec(),
+            host_ns,
+        });
+        let slot = mcu_slot(mcu);
+        let writing = camera.write_left[slot] > 0;
+        camera
+            .device
+            .on_command_out(mcu, data)
+            .map_err(|e| map_emu_error(e, timeout))?;
+        if writing {
+            camera.write_left[slot] = camera.write_left[slot].saturating_sub(data.len() as u64);
+            return Ok(());
+        }
+        camera.data_due[slot] = false;
+        if let Ok(packet) = CommandPacket::new_checked(data) {
+            let size = packet.payload_size();
+            let phase = CommandRepr::parse(&packet).map(|r| r.command.data_phase());
+            if size > 0 && size <= MAX_PAYLOAD_SIZE {
+                match phase {
+                    Ok(DataPhase::Write) => camera.write_left[slot] = u64::from(size),
+                    _ => camera.data_due[slot] = true,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn max_packet_size(&self, _endpoint: Endpoint) -> usize {
+        MAX_PACKET_SIZE
+    }
+
+    fn bulk_in(
+        &mut self,
+        endpoint: Endpoint,
+        buf: &mut [u8],
+        timeout: Duration,
+    ) -> Result<usize, TransferError> {
+        if buf.is_empty() || buf.len() % MAX_PACKET_SIZE != 0 {
+            return Err(TransferError::Io {
+                endpoint,
+                message: format!(
+                    "an IN transfer must be a non-zero multiple of {MAX_PACKET_SIZE} bytes, not {}",
+                    buf.len()
+                ),
+            });
+        }
+        let mcu = match endpoint {
+            Endpoint::DepthResponseIn => Mcu::Depth,
+            Endpoint::ColourResponseIn => Mcu::Colour,
+            _ => {
+                return Err(TransferError::Io {
+                    endpoint,
+                    message: "stream endpoints are read through open_stream".into(),
+                })
+            }
+        };
+        let mut st = self.shared.lock();
+        st.catch_up();
+        let pacing = st.pacing;
+        let camera = st.camera(self.camera);
+        let slot = mcu_slot(mcu);
+        let result = if std::mem::take(&mut camera.data_due[slot]) {
+            camera.device.read_data(mcu, buf)
+        } else {
+            let mut status = [0u8; PACKET_LEN];
+            camera.device.read_response(mcu, &mut status).map(|()| {
+                if let Some(dst) = buf.get_mut(..PACKET_LEN) {
+                    dst.copy_from_slice(&status);
+                }
+                PACKET_LEN
+            })
+        };
+        drop(st);
+        let result = result.map_err(|e| map_emu_error(e, timeout));
+        if pacing == Pacing::RealTime && result.as_ref().is_err_and(TransferError::is_timeout) {
+            std::thread::sleep(timeout);
+        }
+        result
+    }
+
+    fn open_stream(
+        &mut self,
+        endpoint: Endpoint,
+        transfer_len: usize,
+        in_flight: usize,
+    ) -> Result<Box<dyn StreamIn>, Error> {
+        if !matches!(endpoint, Endpoint::DepthStreamIn | Endpoint::ImuStreamIn) {
+            return Err(Error::Unavailable {
+                what: format!("streaming on {endpoint}"),
+            });
+        }
+        let transfer_len = crate::transport::in_transfer_len(transfer_len, MAX_PACKET_SIZE);
+        let id = self.register(endpoint, transfer_len, in_flight);
+        Ok(Box::new(self.handle(endpoint, id)))
+    }
+
+    fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
+        let config = ColourConfig {
+            resolution: mode.resolution,
+            format: mode.format,
+            fps: mode.fps,
+        };
+        let capacity = config
+            .wire_format()
+            .frame_size(mode.resolution)
+            .unwrap_or(emu::GREY_16X16.len())
+            + MAX_PACKET_SIZE;
+        {
+            let mut st = self.shared.lock();
+            st.catch_up();
+            let now = st.now_ns;
+            let started = st.camera(self.camera).device.start_colour(now, config);
+            match started {
+                Ok(()) => {}
+                Err(ColourStartError::Gone) => {
+                    return Err(Error::Stream {
+                        serial: Some(self.serial.clone()),
+                        source: TransferError::Disconnected {
+                            endpoint: Endpoint::ColourVideo,
+                        },
+                    })
+                }
+                Err(e) => {
+                    return Err(Error::Unavailable {
+                        what: format!(
+                            "colour {} {} at {} on emulated camera {} ({e:?})",
+                            mode.format, mode.resolution, mode.fps, self.serial
+                        ),
+                    })
+                }
+            }
+        }
+        let id = self.register(Endpoint::ColourVideo, capacity, 1);
+        Ok(Box::new(self.handle(Endpoint::ColourVideo, id)))
+    }
+
+    fn host_now_ns(&self) -> u64 {
+        self.shared.lock().now_for_pacing()
+    }
+
+    fn sleeper(&self) -> Box<dyn FnMut(Duration) + Send> {
+        let shared = Arc::clone(&self.shared);
+        Box::new(move |pause| {
+            let mut st = shared.lock();
+            if st.pacing == Pacing::RealTime {
+                drop(st);
+                std::thread::sleep(pause);
+                return;
+            }
+            let target = st
+                .now_ns
+                .saturating_add(u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX));
+            st.advance_to(target, false);
+            drop(st);
+            shared.wake.notify_all();
+        })
+    }
+
+    fn virtual_time(&self) -> bool {
+        self.shared.lock().pacing == Pacing::Virtual
+    }
+}
+
+/// A stream of an emulated camera: depth, IMU or colour.
+struct EmulatedStream {
+    shared: Arc<Shared>,
+    camera: usize,
+    id: u64,
+    endpoint: Endpoint,
+}
+
+impl EmulatedStream {
+    fn next_item(&self, timeout: Duration) -> Result<Item, TransferError> {
+        let wait_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        let mut st = self.shared.lock();
+        st.catch_up();
+        let deadline = st.now_for_pacing().saturating_add(wait_ns);
+        let mut stalled_since = Instant::now();
+        loop {
+            let now = st.now_for_pacing();
+            let Some(slot) = st.slot(self.camera, self.id) else {
+                return Err(TransferError::Io {
+                    endpoint: self.endpoint,
+                    message: "stream stopped".into(),
+                });
+            };
+            if let Some(item) = slot.pop() {
+                slot.waiting_until = None;
+                return Ok(item);
+            }
+            if slot.in_flight == 0 {
+                slot.waiting_until = None;
+                return Err(slot.last_error.clone().unwrap_or(TransferError::Io {
+                    endpoint: self.endpoint,
+                    message: "no transfer left in flight".into(),
+                }));
+            }
+            if now >= deadline {
+                slot.waiting_until = None;
+                return Err(TransferError::Timeout {
+                    endpoint: self.endpoint,
+                    timeout,
+                });
+            }
+            slot.waiting_until = Some(deadline);
+            match st.pacing {
+                Pacing::RealTime => {
+                    drop(st);
+                    std::thread::sleep(Duration::from_millis(1));
+                    st = self.shared.lock();
+                    st.catch_up();
+                }
+                Pacing::Virtual => {
+                    let stalled = stalled_since.elapsed() >= STALL_GRACE;
+                    let target = st.earliest_deadline().unwrap_or(deadline);
+                    let due = target <= st.now_ns;
+                    if !due && !st.waiter_has_data() && (st.all_waiting() || stalled) {
+                        st.advance_to(target, true);
+                        stalled_since = Instant::now();
+                        self.shared.wake.notify_all();
+                    } else {
+                        if due {
+                            self.shared.wake.notify_all();
+                        }
+                        st = self
+                            .shared
+                            .wake
+                            .wait_timeout(st, STALL_GRACE)
+                            .map(|(guard, _)| guard)
+                            .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl StreamIn for EmulatedStream {
+    fn endpoint(&self) -> Endpoint {
+        self.endpoint
+    }
+
+    fn next_chunk(&mut self, timeout: Duration) -> Result<Chunk, TransferError> {
+        match self.next_item(timeout)? {
+            Item::Chunk(chunk) => Ok(chunk),
+            Item::Failed(e) => Err(e),
+            Item::Frame(_) => Err(TransferError::Io {
+                endpoint: self.endpoint,
+                message: "a colour frame on a bulk stream".into(),
+            }),
+        }
+    }
+
+    fn in_flight(&self) -> usize {
+        let mut st = self.shared.lock();
+        st.slot(self.camera, self.id).map_or(0, |s| s.in_flight)
+    }
+}
+
+impl ColourStream for EmulatedStream {
+    fn next_frame(&mut self, timeout: Duration) -> Result<ColourFrame, TransferError> {
+        match self.next_item(timeout)? {
+            Item::Frame(frame) => Ok(frame),
+            Item::Failed(e) => Err(e),
+            Item::Chunk(_) => Err(TransferError::Io {
+                endpoint: self.endpoint,
+                message: "a bulk chunk on the colour stream".into(),
+            }),
+        }
+    }
+}
+
+impl Drop for EmulatedStream {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        if let Some(camera) = st.cameras.get_mut(self.camera) {
+            camera.streams.retain(|s| s.id != self.id);
+            if self.endpoint == Endpoint::ColourVideo {
+                camera.device.stop_colour();
+            }
+        }
+        drop(st);
+        self.shared.wake.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::CommandChannel;
+
+    #[test]
+    fn emu_cameras_have_distinct_deterministic_serials() {
+        let a = EmulatedTransport::new(0);
+        let b = EmulatedTransport::new(1);
+        assert_ne!(a.usb_serial(), b.usb_serial());
+        assert_eq!(a.usb_serial(), EmulatedTransport::new(0).usb_serial());
+        assert_eq!(a.usb_serial().len(), 12);
+    }
+
+    #[test]
+    fn every_emulator_failure_maps_to_its_host_twin() {
+        let t = Duration::from_millis(5);
+        let ep = emu::Endpoint::DepthStreamIn;
+        assert_eq!(
+            map_emu_error(emu::TransferError::Timeout { endpoint: ep }, t),
+            TransferError::Timeout {
+                endpoint: Endpoint::DepthStreamIn,
+                timeout: t
+            }
+        );
+        assert_eq!(
+            map_emu_error(emu::TransferError::Stall { endpoint: ep }, t),
+            TransferError::Stall {
+                endpoint: Endpoint::DepthStreamIn
+            }
+        );
+        assert_eq!(
+            map_emu_error(
+                emu::TransferError::Gone {
+                    endpoint: emu::Endpoint::ColourVideo
+                },
+                t
+            ),
+            TransferError::Disconnected {
+                endpoint: Endpoint::ColourVideo
+            }
+        );
+        assert_eq!(
+            map_emu_error(
+                emu::TransferError::Overflow {
+                    endpoint: ep,
+                    capacity: 1,
+                    got: 2
+                },
+                t
+            ),
+            TransferError::Overflow {
+                endpoint: Endpoint::DepthStreamIn,
+                capacity: 1,
+                got: 2
+            }
+        );
+    }
+
+    #[test]
+    fn command_channel_reads_serial_and_jack_through_the_emulator() {
+        let rig = EmulatedRig::daisy_chain(2, Pacing::Virtual);
+        let mut master = CommandChannel::new(rig.transport(0));
+        let mut sub = CommandChannel::new(rig.transport(1));
+        assert_eq!(master.read_serial().ok(), Some(rig.camera(0).serial()));
+        assert_eq!(master.read_jack_state().ok(), Some(JackState::OUT_ONLY));
+        assert_eq!(sub.read_jack_state().ok(), Some(JackState::IN_ONLY));
+    }
+
+    #[test]
+    fn in_transfers_that_are_not_whole_packets_are_refused() {
+        let mut t = EmulatedTransport::new(0);
+        let mut buf = [0u8; 16];
+        assert!(matches!(
+            t.bulk_in(Endpoint::DepthResponseIn, &mut buf, Duration::ZERO),
+            Err(TransferError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn the_virtual_sleeper_moves_host_time_without_sleeping() {
+        let t = EmulatedTransport::new(0);
+        let before = t.host_now_ns();
+        let wall = Instant::now();
+        (t.sleeper())(Duration::from_secs(10));
+        assert_eq!(t.host_now_ns() - before, 10_000_000_000);
+        assert!(wall.elapsed() < Duration::from_secs(5));
+    }
+}
