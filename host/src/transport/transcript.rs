@@ -36,15 +36,14 @@ pub enum EndpointId {
 }
 
 impl EndpointId {
-    /// Every endpoint a transcript can name, in storage order.
-    pub const ALL: [EndpointId; 7] = [
+    /// Every bulk endpoint, in storage order (the colour video stream has no max packet size).
+    pub const ALL: [EndpointId; 6] = [
         EndpointId::DepthCommandOut,
         EndpointId::DepthResponseIn,
         EndpointId::DepthStreamIn,
         EndpointId::ColourCommandOut,
         EndpointId::ColourResponseIn,
         EndpointId::ImuStreamIn,
-        EndpointId::ColourVideo,
     ];
 }
 
