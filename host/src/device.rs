@@ -467,6 +467,13 @@ enum Which {
     Imu,
 }
 
+/// A real camera's colour goes through uvcvideo: its V4L2 nodes are looked up when colour
+/// starts (docs/colour.md).
+fn with_v4l2_colour(mut transport: NusbTransport) -> NusbTransport {
+    crate::colour::source::attach(&mut transport);
+    transport
+}
+
 /// One opened camera.
 pub struct Device {
     channel: CommandChannel<Box<dyn Transport>>,
@@ -493,17 +500,17 @@ pub struct Device {
 }
 
 impl Device {
-    /// Opens the camera `selector` names: a real one through nusb, or `emu:<n>` on a fresh
-    /// virtual-time emulator.
+    /// Opens the camera `selector` names: a real one through nusb with its colour through
+    /// V4L2, or `emu:<n>` on a fresh virtual-time emulator.
     pub fn open(selector: &Selector) -> Result<Device, Error> {
         let transport: Box<dyn Transport> = match selector {
             Selector::Emulated(n) => Box::new(EmulatedTransport::new(*n)),
-            Selector::Serial(serial) => Box::new(NusbTransport::open(&nusb::Selector::Serial(
-                serial.clone(),
-            ))?),
-            Selector::Index(index) => {
-                Box::new(NusbTransport::open(&nusb::Selector::Index(*index))?)
-            }
+            Selector::Serial(serial) => Box::new(with_v4l2_colour(NusbTransport::open(
+                &nusb::Selector::Serial(serial.clone()),
+            )?)),
+            Selector::Index(index) => Box::new(with_v4l2_colour(NusbTransport::open(
+                &nusb::Selector::Index(*index),
+            )?)),
         };
         Self::from_transport(transport)
     }
