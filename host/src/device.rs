@@ -42,6 +42,7 @@ use k4sync_core::wire::depth_mcu::{check_nv_data_len, ComponentVersions};
 use k4sync_core::wire::depth_trailer::DepthTrailer;
 use k4sync_core::wire::imu::{self, ImuPacket, ImuStartupFilter};
 
+use crate::colour::source::with_v4l2_colour;
 use crate::command::CommandChannel;
 use crate::error::Error;
 use crate::framing::{
@@ -465,13 +466,6 @@ enum Which {
     Depth,
     Colour,
     Imu,
-}
-
-/// A real camera's colour goes through uvcvideo: its V4L2 nodes are looked up when colour
-/// starts (docs/colour.md).
-fn with_v4l2_colour(mut transport: NusbTransport) -> NusbTransport {
-    crate::colour::source::attach(&mut transport);
-    transport
 }
 
 /// One opened camera.

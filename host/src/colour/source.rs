@@ -103,6 +103,13 @@ pub fn attach(transport: &mut NusbTransport) {
     transport.set_colour_source(Box::new(source));
 }
 
+/// [`attach`], by value: what [`Device::open`](crate::device::Device::open) does to every
+/// real camera it opens.
+pub fn with_v4l2_colour(mut transport: NusbTransport) -> NusbTransport {
+    attach(&mut transport);
+    transport
+}
+
 /// Where a [`V4l2ColourStream`] gets its frames: a started [`ColourCamera`], or a fake.
 pub trait FrameSource: Send {
     fn next_frame(&mut self, timeout: Duration) -> Result<V4l2Frame, Error>;
@@ -151,6 +158,17 @@ impl<C: FrameSource> V4l2ColourStream<C> {
         }
         self.last_sequence = Some(frame.sequence);
         frame.frame
+    }
+}
+
+impl<C: FrameSource> Drop for V4l2ColourStream<C> {
+    fn drop(&mut self) {
+        if self.driver_dropped > 0 {
+            log::info!(
+                "colour stream stopped; the driver dropped {} frame(s) this stream never saw",
+                self.driver_dropped
+            );
+        }
     }
 }
 
