@@ -42,6 +42,7 @@ use k4sync_core::wire::depth_mcu::{check_nv_data_len, ComponentVersions};
 use k4sync_core::wire::depth_trailer::DepthTrailer;
 use k4sync_core::wire::imu::{self, ImuPacket, ImuStartupFilter};
 
+use crate::colour::source::with_v4l2_colour;
 use crate::command::CommandChannel;
 use crate::error::Error;
 use crate::framing::{
@@ -493,17 +494,17 @@ pub struct Device {
 }
 
 impl Device {
-    /// Opens the camera `selector` names: a real one through nusb, or `emu:<n>` on a fresh
-    /// virtual-time emulator.
+    /// Opens the camera `selector` names: a real one through nusb with its colour through
+    /// V4L2, or `emu:<n>` on a fresh virtual-time emulator.
     pub fn open(selector: &Selector) -> Result<Device, Error> {
         let transport: Box<dyn Transport> = match selector {
             Selector::Emulated(n) => Box::new(EmulatedTransport::new(*n)),
-            Selector::Serial(serial) => Box::new(NusbTransport::open(&nusb::Selector::Serial(
-                serial.clone(),
-            ))?),
-            Selector::Index(index) => {
-                Box::new(NusbTransport::open(&nusb::Selector::Index(*index))?)
-            }
+            Selector::Serial(serial) => Box::new(with_v4l2_colour(NusbTransport::open(
+                &nusb::Selector::Serial(serial.clone()),
+            )?)),
+            Selector::Index(index) => Box::new(with_v4l2_colour(NusbTransport::open(
+                &nusb::Selector::Index(*index),
+            )?)),
         };
         Self::from_transport(transport)
     }

@@ -9,13 +9,18 @@
 //! * [`metadata`] reads the metadata node's `uvc_meta_buf` blocks and recovers the device
 //!   timestamp (the frame align info's PTS, §5.4).
 //!
-//! [`ColourCamera`] ties them together. Each [`ColourFrame`] carries the host CLOCK_MONOTONIC
-//! timestamp of its V4L2 buffer and, when the kernel delivers the camera's metadata, its
-//! device timestamp; otherwise [`TimestampSource::Host`] says the frame has only the host one.
+//! * [`source`] plugs a camera into the nusb transport as its
+//!   [`ColourSource`](crate::transport::ColourSource).
+//!
+//! [`ColourCamera`] ties them together. Each [`V4l2Frame`] holds a transport [`ColourFrame`]
+//! with the V4L2 buffer's CLOCK_MONOTONIC timestamp moved onto the transport's host clock and,
+//! when the kernel delivers the camera's metadata, its device timestamp; otherwise
+//! [`TimestampSource::Unavailable`] says the frame has only the host one.
 
 pub mod discovery;
 pub mod metadata;
 pub mod negotiate;
+pub mod source;
 pub mod v4l2;
 
 use std::collections::VecDeque;
@@ -29,6 +34,7 @@ use linuxvideo::format::{FrameIntervals, FrameSizes, MetaFormat, PixFormat, Pixe
 use linuxvideo::{BufType, CapabilityFlags, Device, Fract, MetaCaptureDevice, VideoCaptureDevice};
 
 use crate::error::Error;
+use crate::transport::{monotonic_ns, ColourFrame, TimestampSource};
 use discovery::{ColourNodes, NodeMatch, SysfsRoots};
 use metadata::{MetaLayout, META_FMT_UVC, META_FMT_UVC_MSXU_1_5};
 use negotiate::{CaptureMode, FourCc, Interval, IntervalOffer, ModeError, OfferedMode};
@@ -40,41 +46,96 @@ pub const VIDEO_BUFFERS: u32 = 4;
 pub const META_BUFFERS: u32 = 8;
 /// How long a frame waits for its metadata buffer once the frame itself is in.
 pub const META_GRACE: Duration = Duration::from_millis(10);
+/// Readings [`HostClock::measure`] takes.
+const CLOCK_SAMPLES: usize = 8;
 /// Metadata results kept while waiting for their frames.
 const PENDING_META: usize = 32;
 
-/// Where a frame's timestamp came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TimestampSource {
-    /// The frame align info PTS from the camera's metadata (reference §5.4).
-    Device,
-    /// Only the host's CLOCK_MONOTONIC: no metadata node, a format without the device
-    /// metadata, or a frame whose metadata lacked a non-zero frame PTS (the SDK drops those).
-    Host,
-}
-
-/// One colour frame.
+/// One colour frame from V4L2: the frame every colour transport delivers, plus what V4L2
+/// says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ColourFrame {
-    /// The bytes as captured: JPEG for MJPG and BGRA32 (the consumer decodes BGRA32), raw
-    /// planes for NV12 and YUY2.
-    pub data: Vec<u8>,
+pub struct V4l2Frame {
+    /// The bytes, device and host timestamps. `frame.host_ns` is on the transport's host
+    /// clock ([`monotonic_ns`]): the V4L2 buffer timestamp moved there by [`HostClock`].
+    pub frame: ColourFrame,
     /// The SDK format the stream was started with.
     pub format: ColorFormat,
-    /// The V4L2 fourcc of `data`.
+    /// The V4L2 fourcc of `frame.data`.
     pub fourcc: FourCc,
     pub width: u32,
     pub height: u32,
     /// Bytes per row of the first plane (0 for MJPG).
     pub stride_bytes: u32,
-    /// The device timestamp, 90 kHz ticks, when `timestamp_source` is `Device`.
-    pub device_ticks: Option<Ticks90k>,
-    /// Host CLOCK_MONOTONIC of the frame, ns: the V4L2 buffer timestamp, or the dequeue time
-    /// when the driver's timestamps are not monotonic.
-    pub host_ns: u64,
     /// The V4L2 sequence number (counts frames the driver completed, gaps mean drops).
     pub sequence: u32,
-    pub timestamp_source: TimestampSource,
+}
+
+/// Moves CLOCK_MONOTONIC times (V4L2 buffer timestamps) onto the transport's host clock.
+///
+/// [`monotonic_ns`] counts from the process's first call on `std::time::Instant`, which on
+/// Linux reads CLOCK_MONOTONIC, so the two clocks differ by a constant offset that is measured
+/// once, to within one `clock_gettime` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostClock {
+    /// CLOCK_MONOTONIC minus [`monotonic_ns`], ns.
+    offset_ns: u64,
+}
+
+impl HostClock {
+    /// Measures the offset now: of a few readings of the host clock bracketed by two of
+    /// CLOCK_MONOTONIC, the one with the tightest bracket (the least likely preempted).
+    pub fn measure() -> HostClock {
+        monotonic_ns();
+        let mut best: Option<(u64, u64)> = None;
+        for _ in 0..CLOCK_SAMPLES {
+            let before = v4l2::monotonic_now_ns();
+            let host = monotonic_ns();
+            let after = v4l2::monotonic_now_ns();
+            let span = after.saturating_sub(before);
+            let midpoint = before / 2 + after / 2 + (before % 2 + after % 2) / 2;
+            if best.is_none_or(|(best_span, _)| span < best_span) {
+                best = Some((span, midpoint.saturating_sub(host)));
+            }
+        }
+        HostClock {
+            offset_ns: best.map_or(0, |(_, offset)| offset),
+        }
+    }
+
+    /// A clock with a known offset (CLOCK_MONOTONIC minus host clock, ns).
+    pub const fn with_offset(offset_ns: u64) -> HostClock {
+        HostClock { offset_ns }
+    }
+
+    /// CLOCK_MONOTONIC minus [`monotonic_ns`], ns.
+    pub const fn offset_ns(self) -> u64 {
+        self.offset_ns
+    }
+
+    /// The host-clock time of a CLOCK_MONOTONIC time (0 for times before the host epoch).
+    pub const fn host_ns(self, clock_monotonic_ns: u64) -> u64 {
+        clock_monotonic_ns.saturating_sub(self.offset_ns)
+    }
+}
+
+/// The transport frame for one captured V4L2 buffer: `device_ticks` from its metadata (if
+/// any) and its CLOCK_MONOTONIC time `clock_monotonic_ns` moved onto the host clock.
+pub fn transport_frame(
+    data: Vec<u8>,
+    device_ticks: Option<Ticks90k>,
+    clock_monotonic_ns: u64,
+    clock: HostClock,
+) -> ColourFrame {
+    ColourFrame {
+        data,
+        device_ticks,
+        host_ns: clock.host_ns(clock_monotonic_ns),
+        timestamp_source: if device_ticks.is_some() {
+            TimestampSource::UvcMetadata
+        } else {
+            TimestampSource::Unavailable
+        },
+    }
 }
 
 /// Which camera's colour nodes to open.
@@ -108,10 +169,12 @@ impl std::fmt::Display for ColourSelector {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ColourProblem {
-    /// No V4L2 node belongs to the selected camera.
+    /// No V4L2 node belongs to the selected camera (also when sysfs has no video4linux
+    /// class at all, i.e. no V4L2 driver is loaded).
     #[error(
         "no V4L2 capture node for {wanted}; check that the uvcvideo module is loaded \
-        (`lsmod | grep uvcvideo`) and `k4sync list` shows the camera's colour function"
+        (`lsmod | grep uvcvideo`), that `k4sync list` shows the camera's colour function on \
+        USB 3 and that this user may open /dev/video* (the `video` group); see docs/colour.md"
     )]
     NotFound { wanted: String },
     /// sysfs could not be read.
@@ -183,6 +246,7 @@ struct MetaStream {
 
 struct Running {
     mode: CaptureMode,
+    clock: HostClock,
     stride_bytes: u32,
     meta: Option<MetaStream>,
     video: MmapStream<VideoCaptureDevice>,
@@ -226,11 +290,17 @@ impl ColourCamera {
                     ColourSelector::UsbPath(p) => NodeMatch::UsbPath(p.clone()),
                     _ => NodeMatch::Any,
                 };
-                let nodes = discovery::video_nodes(roots).map_err(|source| Error::Colour {
-                    serial: selector_serial(camera),
-                    node: roots.sysfs.join("class/video4linux").display().to_string(),
-                    problem: ColourProblem::Sysfs { source },
-                })?;
+                let nodes = match discovery::video_nodes(roots) {
+                    Ok(nodes) => nodes,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                    Err(source) => {
+                        return Err(Error::Colour {
+                            serial: selector_serial(camera),
+                            node: roots.sysfs.join("class/video4linux").display().to_string(),
+                            problem: ColourProblem::Sysfs { source },
+                        })
+                    }
+                };
                 let ColourNodes { capture, metadata } = discovery::colour_nodes(&nodes, &wanted)
                     .ok_or_else(|| Error::Colour {
                         serial: selector_serial(camera),
@@ -422,6 +492,7 @@ impl ColourCamera {
             .map_err(self.io_err(&path, "VIDIOC_STREAMON"))?;
         self.running = Some(Running {
             mode,
+            clock: HostClock::measure(),
             stride_bytes,
             meta,
             video,
@@ -474,7 +545,7 @@ impl ColourCamera {
     }
 
     /// The next frame, waiting at most `timeout`. Frames the driver marks damaged are skipped.
-    pub fn next_frame(&mut self, timeout: Duration) -> Result<ColourFrame, Error> {
+    pub fn next_frame(&mut self, timeout: Duration) -> Result<V4l2Frame, Error> {
         let path = self.capture_path.clone();
         let deadline = Instant::now() + timeout;
         loop {
@@ -503,7 +574,7 @@ impl ColourCamera {
                 }
             };
             let data = (!buf.is_error()).then(|| running.video.data(&buf).to_vec());
-            let host_ns = if buf.has_monotonic_timestamp() {
+            let clock_monotonic_ns = if buf.has_monotonic_timestamp() {
                 buf.timestamp_ns
             } else {
                 v4l2::monotonic_now_ns()
@@ -527,21 +598,14 @@ impl ColourCamera {
                 .as_mut()
                 .and_then(|meta| meta.ticks_for(buf.sequence));
             let mode = running.mode;
-            return Ok(ColourFrame {
-                data,
+            return Ok(V4l2Frame {
+                frame: transport_frame(data, device_ticks, clock_monotonic_ns, running.clock),
                 format: mode.format,
                 fourcc: mode.fourcc,
                 width: mode.width,
                 height: mode.height,
                 stride_bytes: running.stride_bytes,
-                device_ticks,
-                host_ns,
                 sequence: buf.sequence,
-                timestamp_source: if device_ticks.is_some() {
-                    TimestampSource::Device
-                } else {
-                    TimestampSource::Host
-                },
             });
         }
     }
@@ -700,10 +764,67 @@ mod tests {
     }
 
     #[test]
+    fn v4l2_clock_converted_lands_between_host_clock_readings() {
+        let clock = HostClock::measure();
+        for _ in 0..100 {
+            let before = monotonic_ns();
+            let converted = clock.host_ns(v4l2::monotonic_now_ns());
+            let after = monotonic_ns();
+            let slack_ns = 1_000_000;
+            assert!(
+                converted + slack_ns >= before && converted <= after + slack_ns,
+                "{before} <= {converted} <= {after}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let later = HostClock::measure();
+        assert!(later.offset_ns().abs_diff(clock.offset_ns()) < 1_000_000);
+    }
+
+    #[test]
+    fn transport_frame_takes_device_time_from_metadata_and_host_time_from_the_buffer() {
+        let clock = HostClock::with_offset(5_000_000_000);
+        let with = transport_frame(vec![1, 2], Some(Ticks90k(900)), 5_000_000_123, clock);
+        assert_eq!(
+            with,
+            ColourFrame {
+                data: vec![1, 2],
+                device_ticks: Some(Ticks90k(900)),
+                host_ns: 123,
+                timestamp_source: TimestampSource::UvcMetadata,
+            }
+        );
+        let without = transport_frame(vec![], None, 4_000_000_000, clock);
+        assert_eq!(without.device_ticks, None);
+        assert_eq!(without.host_ns, 0);
+        assert_eq!(without.timestamp_source, TimestampSource::Unavailable);
+    }
+
+    #[test]
+    fn missing_video4linux_class_means_no_node_not_a_sysfs_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = SysfsRoots {
+            sysfs: dir.path().to_path_buf(),
+            dev: dir.path().join("dev"),
+        };
+        let err = ColourCamera::open_in(&ColourSelector::First, &roots).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Colour {
+                    problem: ColourProblem::NotFound { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn camera_can_move_to_a_capture_thread() {
         fn assert_send<T: Send>() {}
         assert_send::<ColourCamera>();
-        assert_send::<ColourFrame>();
+        assert_send::<V4l2Frame>();
     }
 
     #[test]

@@ -620,7 +620,9 @@ impl NusbTransport {
         })
     }
 
-    /// Plugs in this camera's colour (UVC) path; without one, [`Transport::start_colour`]
+    /// Plugs in this camera's colour (UVC) path, normally
+    /// [`V4l2ColourSource`](crate::colour::source::V4l2ColourSource) through
+    /// [`attach`](crate::colour::source::attach); without one, [`Transport::start_colour`]
     /// fails with [`Error::Unavailable`].
     pub fn set_colour_source(&mut self, source: Box<dyn ColourSource>) {
         self.colour_source = Some(source);
@@ -726,8 +728,8 @@ impl Transport for NusbTransport {
             Some(source) => source.start(mode),
             None => Err(Error::Unavailable {
                 what: format!(
-                    "colour for camera {}: colour needs the V4L2 path (host/src/colour), which \
-                     is not plugged into this transport",
+                    "colour for camera {}: colour needs the V4L2 path, which is not plugged \
+                     into this transport (`colour::source::attach`; `Device::open` does it)",
                     self.serial
                 ),
             }),
