@@ -248,7 +248,7 @@ pub fn validate_without_jack(config: &DeviceConfig) -> Result<ValidatedConfig, C
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub stats: RecordStats,
-    /// First and last image device timestamps, µs.
+    /// Earliest and latest device timestamp of the images recorded (or dropped at the queue), µs.
     pub first_ts_usec: Option<u64>,
     pub last_ts_usec: Option<u64>,
 }
@@ -586,12 +586,13 @@ fn device_drops(device: &Device) -> u64 {
         + s.pairing_dropped
 }
 
-fn capture_ts_usec(c: &Capture) -> Option<u64> {
+/// Earliest and latest image timestamp of a capture, µs.
+fn capture_span_usec(c: &Capture) -> Option<(u64, u64)> {
     let colour = c.colour.as_ref().map(|i| i.device_ts_usec.0);
     let depth = c.depth_raw.as_ref().map(|d| d.device_ts_usec.0);
     match (colour, depth) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+        (Some(a), Some(b)) => Some((a.min(b), a.max(b))),
+        (a, b) => a.or(b).map(|t| (t, t)),
     }
 }
 
@@ -632,7 +633,7 @@ fn pump(
         stats.dropped_device = device_drops(device);
         match event {
             Some(Event::Capture(capture)) => {
-                let Some(ts) = capture_ts_usec(&capture) else {
+                let Some((ts, latest)) = capture_span_usec(&capture) else {
                     continue;
                 };
                 let start = *first.get_or_insert(ts);
@@ -640,7 +641,7 @@ fn pump(
                 if length_usec.is_some_and(|len| ts.saturating_sub(start) >= len) {
                     break;
                 }
-                last = Some(last.map_or(ts, |l| l.max(ts)));
+                last = Some(last.map_or(latest, |l| l.max(latest)));
                 stats.recorded = Duration::from_micros(ts.saturating_sub(start));
                 send(tx, &mut imu, Some(capture), options.drop_policy, stats);
             }
