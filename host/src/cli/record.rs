@@ -480,3 +480,121 @@ fn described(e: &RecordError, output: &Path) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse, Invocation};
+
+    fn args(list: &[&str]) -> RecordArgs {
+        match parse(list.iter().copied()) {
+            Ok(Invocation::Record(args)) => *args,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_k4arecorders() {
+        let a = args(&["record", "out.mkv"]);
+        assert_eq!(a.config, DeviceConfig::default());
+        assert_eq!(a.device, "0");
+        assert_eq!(a.record_length, None);
+        assert_eq!(a.exposure, Exposure::Auto);
+        assert!(!a.emulate && !a.json && !a.list);
+        assert_eq!(a.output, PathBuf::from("out.mkv"));
+    }
+
+    #[test]
+    fn every_option_maps_to_the_configuration() {
+        let a = args(&[
+            "record",
+            "--device",
+            "emu:2",
+            "-l",
+            "2.5",
+            "-c",
+            "720p_nv12",
+            "-d",
+            "wfov_2x2binned",
+            "--depth-delay",
+            "-100",
+            "-r",
+            "15",
+            "--imu",
+            "off",
+            "--external-sync",
+            "sub",
+            "--sync-delay",
+            "160",
+            "-e",
+            "-8",
+            "--emulate",
+            "--json",
+            "x.mkv",
+        ]);
+        assert_eq!(a.device, "emu:2");
+        assert_eq!(a.record_length, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            (a.config.color_resolution, a.config.color_format),
+            (ColorResolution::R720p, ColorFormat::Nv12)
+        );
+        assert_eq!(a.config.depth_mode, DepthMode::Wfov2x2Binned);
+        assert_eq!(a.config.depth_delay_off_color_usec, -100);
+        assert_eq!(a.config.fps, Fps::Fps15);
+        assert!(!a.config.imu);
+        assert_eq!(a.config.sync_mode, WiredSyncMode::Subordinate);
+        assert_eq!(a.config.subordinate_delay_off_master_usec, 160);
+        assert_eq!(a.exposure, Exposure::Manual(-8));
+        assert!(a.emulate && a.json);
+        for (text, resolution, format) in [
+            ("3072p", ColorResolution::R3072p, ColorFormat::Mjpg),
+            ("2160P", ColorResolution::R2160p, ColorFormat::Mjpg),
+            ("1536p", ColorResolution::R1536p, ColorFormat::Mjpg),
+            ("1440p", ColorResolution::R1440p, ColorFormat::Mjpg),
+            ("720p_YUY2", ColorResolution::R720p, ColorFormat::Yuy2),
+            ("OFF", ColorResolution::Off, ColorFormat::Mjpg),
+        ] {
+            let a = args(&["record", "-c", text, "o.mkv"]);
+            assert_eq!(
+                (a.config.color_resolution, a.config.color_format),
+                (resolution, format)
+            );
+        }
+        for mode in DepthMode::ALL {
+            let a = args(&["record", "-d", mode.sdk_name(), "o.mkv"]);
+            assert_eq!(a.config.depth_mode, mode);
+        }
+        let a = args(&["record", "--external-sync", "Master", "o.mkv"]);
+        assert_eq!(a.config.sync_mode, WiredSyncMode::Master);
+    }
+
+    #[test]
+    fn a_top_level_emulate_count_still_selects_the_emulator_for_record() {
+        assert!(args(&["--emulate", "2", "record", "o.mkv"]).emulate);
+        assert_eq!(
+            parse(["--emulate", "3", "list"]).ok(),
+            Some(Invocation::List {
+                json: false,
+                source: Source::Emulated { cameras: 3 }
+            })
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_are_usage_errors() {
+        for bad in [
+            &["record", "-e", "2", "o.mkv"][..],
+            &["record", "-e", "-12", "o.mkv"],
+            &["record", "-r", "25", "o.mkv"],
+            &["record", "-l", "-1", "o.mkv"],
+            &["record", "-c", "720p_BGRA", "o.mkv"],
+            &["record"],
+        ] {
+            assert!(parse(bad.iter().copied()).is_err(), "{bad:?}");
+        }
+        assert!(
+            parse(["record", "--list"]).is_ok(),
+            "--list needs no OUTPUT"
+        );
+    }
+}
