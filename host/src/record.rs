@@ -13,8 +13,10 @@
 //! the path. When even finalizing fails, the file still holds every cluster written before the
 //! failure, each complete, which `k4sync info` reads in salvage mode and `k4sync repair` mends.
 //!
-//! `record_length` counts device time from the first image. A subordinate waits for its master's
-//! first pulse before any image arrives; [`SyncState::WaitingForMaster`] says so meanwhile.
+//! `record_length` counts device time from the first image; IMU samples are recorded from the
+//! first image's timestamp on (earlier ones, e.g. a subordinate's while it waits, are not). A
+//! subordinate waits for its master's first pulse before any image arrives;
+//! [`SyncState::WaitingForMaster`] says so meanwhile.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -648,7 +650,9 @@ fn pump(
             Some(Event::Imu(sample)) => {
                 let ts = sample.device_ts_usec.0;
                 if let (true, Some(start)) = (options.config.imu, first) {
-                    if length_usec.is_none_or(|len| ts < start.saturating_add(len)) {
+                    let in_span =
+                        ts >= start && length_usec.is_none_or(|len| ts < start.saturating_add(len));
+                    if in_span {
                         if imu.len() >= IMU_BACKLOG_MAX {
                             stats.dropped_queue_imu += 1;
                         } else {

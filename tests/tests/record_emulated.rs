@@ -175,7 +175,9 @@ fn check_recording(config: DeviceConfig, seconds: f64) -> usize {
         assert!(
             imu.iter()
                 .all(|&t| t >= first && t < first + (seconds * 1e6) as u64),
-            "{what}: IMU within the recorded span"
+            "{what}: IMU within the recorded span {first} + {seconds} s: {:?} .. {:?}",
+            imu.first(),
+            imu.last()
         );
     } else {
         assert!(imu.is_empty(), "{what}");
