@@ -108,6 +108,8 @@ pub enum SyncState {
     Streaming,
     /// Stopping the device and finalizing the file.
     Stopping,
+    /// The device is stopped and the file closed.
+    Stopped,
 }
 
 impl fmt::Display for SyncState {
@@ -117,6 +119,7 @@ impl fmt::Display for SyncState {
             SyncState::WaitingForMaster => "waiting for master",
             SyncState::Streaming => "streaming",
             SyncState::Stopping => "stopping",
+            SyncState::Stopped => "stopped",
         })
     }
 }
@@ -561,6 +564,7 @@ pub fn record<W: Durable>(
     stats.bytes_written = written.load(Ordering::Relaxed);
     stats.elapsed = started.elapsed();
     stats.dropped_device = device_drops(device);
+    stats.sync = SyncState::Stopped;
     on_status(&stats);
     if let Some((source, finalized)) = outcome.error {
         return Err(RecordError::Write {

@@ -87,6 +87,41 @@ fn record_from_the_emulator_for_one_second_reads_back_with_info() {
 }
 
 #[test]
+fn an_emulated_subordinate_shows_waiting_for_master_then_streams() {
+    let d = dir();
+    let out_path = d.path().join("sub.mkv");
+    let out = k4sync([
+        "record".as_ref(),
+        "--emulate".as_ref(),
+        "--external-sync".as_ref(),
+        "sub".as_ref(),
+        "--sync-delay".as_ref(),
+        "500".as_ref(),
+        "-c".as_ref(),
+        "720p".as_ref(),
+        "-l".as_ref(),
+        "1".as_ref(),
+        "--json".as_ref(),
+        out_path.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| json(l)["state"].as_str().map(str::to_owned))
+        .collect();
+    let waiting = states.iter().position(|s| s == "waiting for master");
+    let streaming = states.iter().position(|s| s == "streaming");
+    assert!(
+        waiting.is_some() && streaming.is_some() && waiting < streaming,
+        "{states:?}"
+    );
+    let info = info_json(&out_path);
+    assert_eq!(info["config"]["wired_sync_mode"], "SUBORDINATE");
+    assert_eq!(info["config"]["subordinate_delay_off_master_usec"], 500);
+    assert!(info["color"]["frames"].as_u64().unwrap() >= 29);
+}
+
+#[test]
 fn invalid_combinations_exit_2_with_the_rule_before_any_device_is_touched() {
     let d = dir();
     let out_path = d.path().join("never.mkv");

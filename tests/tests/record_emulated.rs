@@ -327,7 +327,8 @@ fn a_subordinate_waits_for_its_master_then_records_with_the_effective_delay() {
             SyncState::Starting,
             SyncState::WaitingForMaster,
             SyncState::Streaming,
-            SyncState::Stopping
+            SyncState::Stopping,
+            SyncState::Stopped
         ]
     );
     let (reader, times) = block_times(&path, false);
