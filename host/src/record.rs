@@ -135,8 +135,9 @@ pub struct RecordStats {
     pub dropped_queue_captures: u64,
     /// IMU samples dropped at the writer queue.
     pub dropped_queue_imu: u64,
-    /// Frames and packets the device layer dropped (wrong size, no timestamp, its own queue,
-    /// pairing).
+    /// Frames and packets the device layer dropped while recording (wrong size, no timestamp,
+    /// its own queue, pairing); frames still held for pairing when the device stops are not
+    /// counted.
     pub dropped_device: u64,
     /// Bytes the writer has written to the sink so far.
     pub bytes_written: u64,
@@ -563,7 +564,6 @@ pub fn record<W: Durable>(
     });
     stats.bytes_written = written.load(Ordering::Relaxed);
     stats.elapsed = started.elapsed();
-    stats.dropped_device = device_drops(device);
     stats.sync = SyncState::Stopped;
     on_status(&stats);
     if let Some((source, finalized)) = outcome.error {

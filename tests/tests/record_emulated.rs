@@ -343,6 +343,7 @@ fn a_subordinate_waits_for_its_master_then_records_with_the_effective_delay() {
         tag(&reader, "K4A_WIRED_SYNC_MODE").as_deref(),
         Some("SUBORDINATE")
     );
+    std::fs::remove_file(&path).unwrap();
 }
 
 /// A file sink that takes `delay` for every write: a disk slower than the camera.
@@ -421,6 +422,7 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
         slots,
         "every capture is either written or counted as dropped"
     );
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -473,4 +475,5 @@ fn a_full_disk_stops_cleanly_with_a_typed_error_and_keeps_the_flushed_clusters()
     assert_eq!(times["RAW_DEPTH"].len().abs_diff(frames), 0);
     let readout = reader.readout().unwrap();
     assert_eq!(readout.color.unwrap().frames, frames as u64);
+    std::fs::remove_file(&path).unwrap();
 }

@@ -75,6 +75,7 @@ pub fn command() -> Command {
     };
     Command::new("record")
         .about("record a camera (or the emulator) into a k4arecorder-compatible .mkv")
+        .args_override_self(true)
         .arg(
             Arg::new("OUTPUT")
                 .value_name("OUTPUT.mkv")
