@@ -17,4 +17,5 @@ pub mod framing;
 #[cfg(feature = "gadget")]
 pub mod gadget;
 pub mod mkv;
+pub mod record;
 pub mod transport;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Invocation::Info { file, json } => cli::info::run(&file, json),
         Invocation::Export { file, dir, json } => cli::export::run(&file, &dir, json),
         Invocation::Repair { file, output } => cli::repair::run(&file, output.as_deref()),
+        Invocation::Record(args) => cli::record::run(&args),
     }
 }
 

@@ -10,6 +10,7 @@ use crate::discovery::Source;
 pub mod export;
 pub mod info;
 pub mod list;
+pub mod record;
 pub mod repair;
 
 /// What the user asked for.
@@ -32,6 +33,8 @@ pub enum Invocation {
         file: PathBuf,
         output: Option<PathBuf>,
     },
+    /// `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's options (see [`record`]).
+    Record(Box<record::RecordArgs>),
 }
 
 /// The clap definition of the whole command line.
@@ -77,6 +80,7 @@ pub fn command() -> Command {
                 .arg(path_arg("DIR", "output directory (created if missing)"))
                 .arg(json()),
         )
+        .subcommand(record::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -113,9 +117,10 @@ where
     let matches = command().try_get_matches_from(
         std::iter::once(std::ffi::OsString::from("k4sync")).chain(args.into_iter().map(Into::into)),
     )?;
-    let source = match matches.get_one::<usize>("emulate") {
-        Some(&cameras) => Source::Emulated { cameras },
-        None => Source::Usb,
+    // `record --emulate` is a flag of its own (a bool), which clap propagates up here too.
+    let source = match matches.try_get_one::<usize>("emulate") {
+        Ok(Some(&cameras)) => Source::Emulated { cameras },
+        _ => Source::Usb,
     };
     match matches.subcommand() {
         Some(("list", sub)) => Ok(Invocation::List {
@@ -138,6 +143,7 @@ where
             file: path(sub, "FILE"),
             output: sub.get_one::<PathBuf>("output").cloned(),
         }),
+        Some(("record", sub)) => Ok(Invocation::Record(Box::new(record::from_matches(sub)))),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",

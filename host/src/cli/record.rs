@@ -1,0 +1,601 @@
+//! `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's command line over [`crate::record`].
+//!
+//! Options keep k4arecorder's names, values and defaults (`--device`, `-l`, `-c`, `-d`,
+//! `--depth-delay`, `-r`, `--imu`, `--external-sync`, `--sync-delay`, `-e`, `--list`), plus
+//! `--emulate` (record from the built-in emulator, real-time paced; with `--external-sync sub`
+//! a virtual master on the same emulated cable starts 1.5 s after the subordinate) and `--json`
+//! (status lines as JSON on stdout).
+//!
+//! The configuration is validated before any device is opened (the jack rules right after
+//! opening, before the file is created). Exit status: 0 recorded (also when stopped with
+//! Ctrl-C or SIGTERM), 1 runtime error (the message names what and where), 2 usage or
+//! configuration error.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use k4sync_core::sync::config::DeviceConfig;
+use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
+
+use crate::device::{Device, Selector};
+use crate::discovery::Source;
+use crate::error::Error;
+use crate::record::{
+    record_to_file, validate_without_jack, Exposure, RecordError, RecordOptions, RecordStats,
+    SyncState, VirtualMaster,
+};
+use crate::transport::emulated::{params_for, EmulatedRig, EmulatedTransport, Pacing};
+
+/// How long the virtual master of `--emulate --external-sync sub` waits before it starts.
+pub const VIRTUAL_MASTER_DELAY: Duration = Duration::from_millis(1500);
+
+/// Everything `k4sync record` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordArgs {
+    pub output: PathBuf,
+    /// `--device`: index, serial or `emu:<n>`.
+    pub device: String,
+    pub config: DeviceConfig,
+    pub record_length: Option<Duration>,
+    pub exposure: Exposure,
+    pub list: bool,
+    pub emulate: bool,
+    pub json: bool,
+}
+
+const COLOR_MODES: [&str; 9] = [
+    "3072p",
+    "2160p",
+    "1536p",
+    "1440p",
+    "1080p",
+    "720p",
+    "720p_NV12",
+    "720p_YUY2",
+    "OFF",
+];
+const DEPTH_MODES: [&str; 6] = [
+    "NFOV_2X2BINNED",
+    "NFOV_UNBINNED",
+    "WFOV_2X2BINNED",
+    "WFOV_UNBINNED",
+    "PASSIVE_IR",
+    "OFF",
+];
+
+/// The `record` subcommand's clap definition.
+pub fn command() -> Command {
+    let value = |name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).action(ArgAction::Set).help(help)
+    };
+    Command::new("record")
+        .about("record a camera (or the emulator) into a k4arecorder-compatible .mkv")
+        .args_override_self(true)
+        .arg(
+            Arg::new("OUTPUT")
+                .value_name("OUTPUT.mkv")
+                .value_parser(clap::value_parser!(PathBuf))
+                .required_unless_present("list")
+                .help("the recording to write"),
+        )
+        .arg(value("device", "camera: index (default 0), serial or emu:<n>").default_value("0"))
+        .arg(
+            value("record-length", "seconds to record from the first frame (default: until Ctrl-C)")
+                .short('l')
+                .value_parser(parse_length),
+        )
+        .arg(
+            value("color-mode", "colour camera mode")
+                .short('c')
+                .value_parser(COLOR_MODES)
+                .ignore_case(true)
+                .default_value("1080p"),
+        )
+        .arg(
+            value("depth-mode", "depth camera mode")
+                .short('d')
+                .value_parser(DEPTH_MODES)
+                .ignore_case(true)
+                .default_value("NFOV_UNBINNED"),
+        )
+        .arg(
+            value("depth-delay", "depth capture delay relative to colour, µs")
+                .value_parser(clap::value_parser!(i32))
+                .allow_negative_numbers(true)
+                .default_value("0"),
+        )
+        .arg(
+            value("rate", "camera frame rate, fps")
+                .short('r')
+                .value_parser(["30", "15", "5"])
+                .default_value("30"),
+        )
+        .arg(
+            value("imu", "record the IMU")
+                .value_parser(["ON", "OFF"])
+                .ignore_case(true)
+                .default_value("ON"),
+        )
+        .arg(
+            value("external-sync", "wired sync mode")
+                .value_parser(["master", "subordinate", "sub", "standalone"])
+                .ignore_case(true)
+                .default_value("standalone"),
+        )
+        .arg(
+            value("sync-delay", "capture delay after the master's pulse, µs (subordinate only)")
+                .value_parser(clap::value_parser!(u32))
+                .default_value("0"),
+        )
+        .arg(
+            value("exposure-control", "manual colour exposure exponent -11..1, or auto (recorded as a tag; the emulator ignores it)")
+                .short('e')
+                .allow_negative_numbers(true)
+                .value_parser(parse_exposure)
+                .default_value("auto"),
+        )
+        .arg(
+            Arg::new("list")
+                .long("list")
+                .action(ArgAction::SetTrue)
+                .help("list the cameras and exit"),
+        )
+        .arg(
+            Arg::new("emulate")
+                .long("emulate")
+                .action(ArgAction::SetTrue)
+                .help("record from the built-in emulator (real-time)"),
+        )
+        .arg(
+            Arg::new("json")
+                .long("json")
+                .action(ArgAction::SetTrue)
+                .help("print status lines as JSON on stdout"),
+        )
+}
+
+fn parse_length(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("{text} s: the length must be more than 0 seconds"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text} s: {e}"))
+}
+
+fn parse_exposure(text: &str) -> Result<Exposure, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(Exposure::Auto);
+    }
+    match text.parse::<i8>() {
+        Ok(v) if (-11..=1).contains(&v) => Ok(Exposure::Manual(v)),
+        _ => Err(format!(
+            "{text:?}: the exposure is an exponent from -11 to 1, or auto"
+        )),
+    }
+}
+
+fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
+    let upper = text.to_ascii_uppercase();
+    let (resolution, format) = match upper.split_once('_') {
+        Some((r, "NV12")) => (r.to_string(), ColorFormat::Nv12),
+        Some((r, "YUY2")) => (r.to_string(), ColorFormat::Yuy2),
+        _ => (upper, ColorFormat::Mjpg),
+    };
+    let resolution = match resolution.as_str() {
+        "3072P" => ColorResolution::R3072p,
+        "2160P" => ColorResolution::R2160p,
+        "1536P" => ColorResolution::R1536p,
+        "1440P" => ColorResolution::R1440p,
+        "1080P" => ColorResolution::R1080p,
+        "720P" => ColorResolution::R720p,
+        _ => ColorResolution::Off,
+    };
+    (resolution, format)
+}
+
+fn depth_mode(text: &str) -> DepthMode {
+    let upper = text.to_ascii_uppercase();
+    DepthMode::ALL
+        .into_iter()
+        .find(|m| m.sdk_name().eq_ignore_ascii_case(&upper))
+        .unwrap_or(DepthMode::Off)
+}
+
+/// Reads the `record` subcommand's matches.
+pub fn from_matches(sub: &ArgMatches) -> RecordArgs {
+    let text = |name: &str| sub.get_one::<String>(name).cloned().unwrap_or_default();
+    let (color_resolution, color_format) = colour_mode(&text("color-mode"));
+    let fps = match text("rate").as_str() {
+        "5" => Fps::Fps5,
+        "15" => Fps::Fps15,
+        _ => Fps::Fps30,
+    };
+    let sync_mode = match text("external-sync").to_ascii_lowercase().as_str() {
+        "master" => WiredSyncMode::Master,
+        "subordinate" | "sub" => WiredSyncMode::Subordinate,
+        _ => WiredSyncMode::Standalone,
+    };
+    let config = DeviceConfig {
+        color_format,
+        color_resolution,
+        depth_mode: depth_mode(&text("depth-mode")),
+        fps,
+        sync_mode,
+        subordinate_delay_off_master_usec: sub.get_one::<u32>("sync-delay").copied().unwrap_or(0),
+        depth_delay_off_color_usec: sub.get_one::<i32>("depth-delay").copied().unwrap_or(0),
+        imu: text("imu").eq_ignore_ascii_case("ON"),
+        ..DeviceConfig::default()
+    };
+    RecordArgs {
+        output: sub
+            .get_one::<PathBuf>("OUTPUT")
+            .cloned()
+            .unwrap_or_default(),
+        device: text("device"),
+        config,
+        record_length: sub.get_one::<Duration>("record-length").copied(),
+        exposure: sub
+            .get_one::<Exposure>("exposure-control")
+            .copied()
+            .unwrap_or(Exposure::Auto),
+        list: sub.get_flag("list"),
+        // A top-level `--emulate N` given before `record` reaches here as a number.
+        emulate: sub
+            .try_get_one::<bool>("emulate")
+            .map_or(true, |v| v.copied().unwrap_or(false)),
+        json: sub.get_flag("json"),
+    }
+}
+
+/// What the device side of a recording is made of.
+struct Opened {
+    device: Device,
+    _master: Option<VirtualMaster>,
+}
+
+fn open(args: &RecordArgs) -> Result<Opened, Error> {
+    let selector: Selector = args.device.parse()?;
+    let emulated = match (&selector, args.emulate) {
+        (Selector::Emulated(n), _) => Some(*n),
+        (Selector::Index(i), true) => Some(u32::try_from(*i).unwrap_or(0)),
+        (Selector::Serial(s), true) => {
+            return Err(Error::NotFound {
+                what: format!("emulated camera {s:?}; with --emulate, --device takes an index"),
+            })
+        }
+        _ => None,
+    };
+    let Some(n) = emulated else {
+        return Ok(Opened {
+            device: Device::open(&selector)?,
+            _master: None,
+        });
+    };
+    match args.config.sync_mode {
+        WiredSyncMode::Standalone => Ok(Opened {
+            device: Device::from_transport(Box::new(EmulatedTransport::with_pacing(
+                n,
+                Pacing::RealTime,
+            )))?,
+            _master: None,
+        }),
+        WiredSyncMode::Master => {
+            let rig = EmulatedRig::new([params_for(n), params_for(n + 1)], Pacing::RealTime);
+            rig.connect(0, 1);
+            Ok(Opened {
+                device: Device::from_transport(Box::new(rig.transport(0)))?,
+                _master: None,
+            })
+        }
+        WiredSyncMode::Subordinate => {
+            let rig = EmulatedRig::new([params_for(n + 1), params_for(n)], Pacing::RealTime);
+            rig.connect(0, 1);
+            let device = Device::from_transport(Box::new(rig.transport(1)))?;
+            let master = VirtualMaster::spawn(
+                rig.transport(0),
+                VirtualMaster::config_for(&args.config),
+                VIRTUAL_MASTER_DELAY,
+            );
+            Ok(Opened {
+                device,
+                _master: Some(master),
+            })
+        }
+    }
+}
+
+fn fail(args: &RecordArgs, message: impl std::fmt::Display, code: u8) -> ExitCode {
+    if args.json {
+        println!(
+            "{{\"ok\":false,\"error\":{}}}",
+            crate::mkv::read::json_str(&message.to_string())
+        );
+    }
+    eprintln!("k4sync record: {message}");
+    ExitCode::from(code)
+}
+
+/// Prints the live status: an indicatif spinner line on a terminal, a line a second otherwise,
+/// a JSON object a second with `--json`.
+struct StatusPrinter {
+    json: bool,
+    bar: Option<indicatif::ProgressBar>,
+    last: Option<Instant>,
+    last_state: Option<SyncState>,
+}
+
+impl StatusPrinter {
+    fn new(json: bool) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        StatusPrinter {
+            json,
+            bar,
+            last: None,
+            last_state: None,
+        }
+    }
+
+    fn update(&mut self, stats: &RecordStats) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(stats.to_string());
+            return;
+        }
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            || self.last_state != Some(stats.sync);
+        if !due {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.last_state = Some(stats.sync);
+        if self.json {
+            println!("{}", stats.to_json());
+        } else {
+            eprintln!("{stats}");
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+}
+
+/// Runs `k4sync record`.
+pub fn run(args: &RecordArgs) -> ExitCode {
+    if args.list {
+        let source = if args.emulate {
+            Source::Emulated { cameras: 1 }
+        } else {
+            Source::Usb
+        };
+        return super::list::run(args.json, &source);
+    }
+    if let Err(e) = validate_without_jack(&args.config) {
+        return fail(args, format!("invalid configuration: {e}"), 2);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping ends the process at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            return fail(
+                args,
+                format!("could not install the signal handler: {e}"),
+                1,
+            );
+        }
+    }
+    let mut opened = match open(args) {
+        Ok(o) => o,
+        Err(e @ (Error::NotFound { .. } | Error::NoUsbSubsystem { .. })) if !args.emulate => {
+            return fail(
+                args,
+                format!(
+                    "no camera found ({e}); pass --emulate to record from the built-in emulator"
+                ),
+                1,
+            )
+        }
+        Err(e) => return fail(args, e, 1),
+    };
+    if args.config.needs_jack_state() {
+        let checked = opened
+            .device
+            .jack_state()
+            .map(|jack| args.config.validate(Some(jack)));
+        match checked {
+            Ok(Err(e)) => {
+                return fail(
+                    args,
+                    format!(
+                        "camera {}: invalid configuration: {e}",
+                        opened.device.serial()
+                    ),
+                    2,
+                )
+            }
+            Err(e) => return fail(args, e, 1),
+            Ok(Ok(_)) => {}
+        }
+    }
+    if args.emulate || args.device.starts_with("emu:") {
+        if let Exposure::Manual(v) = args.exposure {
+            eprintln!(
+                "k4sync record: note: exposure {v} is recorded as a tag; the emulator ignores it"
+            );
+        }
+    }
+    let mut options = RecordOptions::new(args.config);
+    options.record_length = args.record_length;
+    options.exposure = args.exposure;
+    let mut printer = StatusPrinter::new(args.json);
+    let result = record_to_file(
+        &mut opened.device,
+        &args.output,
+        &options,
+        &stop,
+        &mut |s| printer.update(s),
+    );
+    printer.finish();
+    drop(opened);
+    match result {
+        Ok(summary) => {
+            let s = summary.stats;
+            if args.json {
+                println!(
+                    "{{\"ok\":true,\"output\":{},\"stats\":{}}}",
+                    crate::mkv::read::json_str(&args.output.display().to_string()),
+                    s.to_json()
+                );
+            } else {
+                eprintln!("recorded {}: {s}", args.output.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = if e.is_usage() { 2 } else { 1 };
+            fail(args, described(&e, &args.output), code)
+        }
+    }
+}
+
+fn described(e: &RecordError, output: &Path) -> String {
+    match e {
+        RecordError::Device(_) | RecordError::Config(_) => {
+            format!("recording to {}: {e}", output.display())
+        }
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{parse, Invocation};
+
+    fn args(list: &[&str]) -> RecordArgs {
+        match parse(list.iter().copied()) {
+            Ok(Invocation::Record(args)) => *args,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_k4arecorders() {
+        let a = args(&["record", "out.mkv"]);
+        assert_eq!(a.config, DeviceConfig::default());
+        assert_eq!(a.device, "0");
+        assert_eq!(a.record_length, None);
+        assert_eq!(a.exposure, Exposure::Auto);
+        assert!(!a.emulate && !a.json && !a.list);
+        assert_eq!(a.output, PathBuf::from("out.mkv"));
+    }
+
+    #[test]
+    fn every_option_maps_to_the_configuration() {
+        let a = args(&[
+            "record",
+            "--device",
+            "emu:2",
+            "-l",
+            "2.5",
+            "-c",
+            "720p_nv12",
+            "-d",
+            "wfov_2x2binned",
+            "--depth-delay",
+            "-100",
+            "-r",
+            "15",
+            "--imu",
+            "off",
+            "--external-sync",
+            "sub",
+            "--sync-delay",
+            "160",
+            "-e",
+            "-8",
+            "--emulate",
+            "--json",
+            "x.mkv",
+        ]);
+        assert_eq!(a.device, "emu:2");
+        assert_eq!(a.record_length, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            (a.config.color_resolution, a.config.color_format),
+            (ColorResolution::R720p, ColorFormat::Nv12)
+        );
+        assert_eq!(a.config.depth_mode, DepthMode::Wfov2x2Binned);
+        assert_eq!(a.config.depth_delay_off_color_usec, -100);
+        assert_eq!(a.config.fps, Fps::Fps15);
+        assert!(!a.config.imu);
+        assert_eq!(a.config.sync_mode, WiredSyncMode::Subordinate);
+        assert_eq!(a.config.subordinate_delay_off_master_usec, 160);
+        assert_eq!(a.exposure, Exposure::Manual(-8));
+        assert!(a.emulate && a.json);
+        for (text, resolution, format) in [
+            ("3072p", ColorResolution::R3072p, ColorFormat::Mjpg),
+            ("2160P", ColorResolution::R2160p, ColorFormat::Mjpg),
+            ("1536p", ColorResolution::R1536p, ColorFormat::Mjpg),
+            ("1440p", ColorResolution::R1440p, ColorFormat::Mjpg),
+            ("720p_YUY2", ColorResolution::R720p, ColorFormat::Yuy2),
+            ("OFF", ColorResolution::Off, ColorFormat::Mjpg),
+        ] {
+            let a = args(&["record", "-c", text, "o.mkv"]);
+            assert_eq!(
+                (a.config.color_resolution, a.config.color_format),
+                (resolution, format)
+            );
+        }
+        for mode in DepthMode::ALL {
+            let a = args(&["record", "-d", mode.sdk_name(), "o.mkv"]);
+            assert_eq!(a.config.depth_mode, mode);
+        }
+        let a = args(&["record", "--external-sync", "Master", "o.mkv"]);
+        assert_eq!(a.config.sync_mode, WiredSyncMode::Master);
+    }
+
+    #[test]
+    fn a_top_level_emulate_count_still_selects_the_emulator_for_record() {
+        assert!(args(&["--emulate", "2", "record", "o.mkv"]).emulate);
+        assert_eq!(
+            parse(["--emulate", "3", "list"]).ok(),
+            Some(Invocation::List {
+                json: false,
+                source: Source::Emulated { cameras: 3 }
+            })
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_are_usage_errors() {
+        for bad in [
+            &["record", "-e", "2", "o.mkv"][..],
+            &["record", "-e", "-12", "o.mkv"],
+            &["record", "-r", "25", "o.mkv"],
+            &["record", "-l", "-1", "o.mkv"],
+            &["record", "-c", "720p_BGRA", "o.mkv"],
+            &["record"],
+        ] {
+            assert!(parse(bad.iter().copied()).is_err(), "{bad:?}");
+        }
+        assert!(
+            parse(["record", "--list"]).is_ok(),
+            "--list needs no OUTPUT"
+        );
+    }
+}

@@ -1,0 +1,794 @@
+//! Recording: a running [`Device`] into a k4arecorder-layout Matroska file (docs/recording.md,
+//! "Recording"; reference `k4a-recording-format.md`, device protocol §7.2–7.5).
+//!
+//! Pipeline: the caller's thread pulls events from the device and hands captures and IMU samples
+//! to a bounded queue ([`RecordOptions::queue_len`] items); one writer thread feeds them to an
+//! [`MkvWriter`]. When the writer (the disk) falls behind, whole captures are dropped at the
+//! queue and counted ([`DropPolicy::DropWhenFull`]); nothing is ever written in part. A
+//! virtual-time camera (the emulator in tests) uses [`DropPolicy::Block`] so simulated time
+//! waits for the disk instead.
+//!
+//! A writer error (disk full, any I/O error) stops the recording: the device is stopped, the
+//! writer tries to finalize what it holds, and [`record`] returns [`RecordError::Write`] naming
+//! the path. When even finalizing fails, the file still holds every cluster written before the
+//! failure, each complete, which `k4sync info` reads in salvage mode and `k4sync repair` mends.
+//!
+//! `record_length` counts device time from the first image; IMU samples are recorded from the
+//! first image's timestamp on (earlier ones, e.g. a subordinate's while it waits, are not). A
+//! subordinate waits for its master's first pulse before any image arrives;
+//! [`SyncState::WaitingForMaster`] says so meanwhile.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use k4sync_core::sync::config::{ConfigError, DeviceConfig, ValidatedConfig};
+use k4sync_core::types::{ColorFormat, ColorResolution, WiredSyncMode};
+use k4sync_core::wire::colour_mcu::JackState;
+
+use crate::device::{Capture, Device, Event, ImuSample};
+use crate::error::Error;
+use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader, WriterOptions};
+use crate::mkv::{MkvError, MkvWriter};
+use crate::transport::emulated::EmulatedTransport;
+
+/// Queue length between the camera and the writer thread, in items (captures or IMU samples).
+pub const DEFAULT_QUEUE_LEN: usize = 4;
+/// How long one wait on the device lasts before the stop flag and the writer are checked.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// What happens when the writer queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropPolicy {
+    /// Drop the whole capture (or IMU sample) and count it: a real camera does not wait.
+    DropWhenFull,
+    /// Wait for room: for virtual-time cameras, whose clock waits for the host.
+    Block,
+}
+
+/// The colour exposure setting asked for (`-e`): recorded as a tag; the emulator ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    Auto,
+    /// Manual exposure exponent, -11..=1 (exposure time 2^value seconds).
+    Manual(i8),
+}
+
+impl fmt::Display for Exposure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exposure::Auto => f.write_str("auto"),
+            Exposure::Manual(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// Name of the tag holding the `-e` setting.
+pub const EXPOSURE_TAG: &str = "K4SYNC_COLOR_EXPOSURE";
+
+/// What to record and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordOptions {
+    pub config: DeviceConfig,
+    /// Device time to record from the first image; `None` records until stopped.
+    pub record_length: Option<Duration>,
+    pub exposure: Exposure,
+    pub queue_len: usize,
+    pub drop_policy: DropPolicy,
+    pub writer: WriterOptions,
+}
+
+impl RecordOptions {
+    pub fn new(config: DeviceConfig) -> Self {
+        RecordOptions {
+            config,
+            record_length: None,
+            exposure: Exposure::Auto,
+            queue_len: DEFAULT_QUEUE_LEN,
+            drop_policy: DropPolicy::DropWhenFull,
+            writer: WriterOptions::default(),
+        }
+    }
+}
+
+/// Where a recording stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncState {
+    /// The device is being started.
+    Starting,
+    /// A subordinate whose master has not pulsed yet: no image so far.
+    WaitingForMaster,
+    /// Images arrive.
+    Streaming,
+    /// Stopping the device and finalizing the file.
+    Stopping,
+    /// The device is stopped and the file closed.
+    Stopped,
+}
+
+impl fmt::Display for SyncState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SyncState::Starting => "starting",
+            SyncState::WaitingForMaster => "waiting for master",
+            SyncState::Streaming => "streaming",
+            SyncState::Stopping => "stopping",
+            SyncState::Stopped => "stopped",
+        })
+    }
+}
+
+/// Running totals of a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordStats {
+    /// Images and samples handed to the writer, per stream.
+    pub colour_frames: u64,
+    pub depth_frames: u64,
+    pub imu_samples: u64,
+    /// Captures dropped whole at the writer queue.
+    pub dropped_queue_captures: u64,
+    /// IMU samples dropped at the writer queue.
+    pub dropped_queue_imu: u64,
+    /// Frames and packets the device layer dropped while recording (wrong size, no timestamp,
+    /// its own queue, pairing); frames still held for pairing when the device stops are not
+    /// counted.
+    pub dropped_device: u64,
+    /// Bytes the writer has written to the sink so far.
+    pub bytes_written: u64,
+    /// Wall-clock time since the device started.
+    pub elapsed: Duration,
+    /// Device time from the first image to the newest.
+    pub recorded: Duration,
+    pub sync: SyncState,
+}
+
+impl RecordStats {
+    /// Average write rate since the start, bytes per second.
+    pub fn write_rate_bytes_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.bytes_written as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// One JSON object (no trailing newline).
+    pub fn to_json(&self) -> String {
+        format!(
+            "{{\"state\":\"{}\",\"elapsed_s\":{:.3},\"recorded_s\":{:.3},\"colour_frames\":{},\
+             \"depth_frames\":{},\"imu_samples\":{},\"dropped_queue_captures\":{},\
+             \"dropped_queue_imu\":{},\"dropped_device\":{},\"bytes_written\":{},\
+             \"write_rate_bytes_per_s\":{:.0}}}",
+            self.sync,
+            self.elapsed.as_secs_f64(),
+            self.recorded.as_secs_f64(),
+            self.colour_frames,
+            self.depth_frames,
+            self.imu_samples,
+            self.dropped_queue_captures,
+            self.dropped_queue_imu,
+            self.dropped_device,
+            self.bytes_written,
+            self.write_rate_bytes_per_sec(),
+        )
+    }
+}
+
+impl fmt::Display for RecordStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>7.1}s  {}  colour {}  depth {}  imu {}  drops {} (queue) {} (device)  {:.1} MB/s",
+            self.elapsed.as_secs_f64(),
+            self.sync,
+            self.colour_frames,
+            self.depth_frames,
+            self.imu_samples,
+            self.dropped_queue_captures + self.dropped_queue_imu,
+            self.dropped_device,
+            self.write_rate_bytes_per_sec() / 1e6,
+        )
+    }
+}
+
+/// Why a recording failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The configuration breaks a §7.5 rule (checked before the device is touched; the jack
+    /// rules when the device starts).
+    #[error("invalid configuration: {0}")]
+    Config(ConfigError),
+    #[error("{}: could not create the recording: {source}", path.display())]
+    Create { path: PathBuf, source: MkvError },
+    /// Writing failed; the recording stopped. `finalized` tells whether the file could still be
+    /// finalized; otherwise its complete clusters are readable in salvage mode.
+    #[error("{}: writing failed after {bytes_written} bytes: {source}; recording stopped, {}",
+        path.display(),
+        if *finalized { "the file was finalized with what fit" }
+        else { "the clusters written before stay readable (`k4sync info`, `k4sync repair`)" })]
+    Write {
+        path: PathBuf,
+        bytes_written: u64,
+        source: MkvError,
+        finalized: bool,
+    },
+    #[error(transparent)]
+    Device(Error),
+}
+
+impl RecordError {
+    /// Whether this is the user's configuration at fault (CLI exit status 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            RecordError::Config(_) | RecordError::Device(Error::Config { .. })
+        )
+    }
+}
+
+impl From<Error> for RecordError {
+    fn from(e: Error) -> Self {
+        RecordError::Device(e)
+    }
+}
+
+/// Validates `config` without a device: every §7.5 rule except the jack plugs, which need
+/// GET_JACK_STATE and are checked when the device starts.
+pub fn validate_without_jack(config: &DeviceConfig) -> Result<ValidatedConfig, ConfigError> {
+    let assumed = config.needs_jack_state().then_some(JackState {
+        sync_in: true,
+        sync_out: true,
+    });
+    config.validate(assumed)
+}
+
+/// How a finished recording went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub stats: RecordStats,
+    /// Earliest and latest device timestamp of the images recorded (or dropped at the queue), µs.
+    pub first_ts_usec: Option<u64>,
+    pub last_ts_usec: Option<u64>,
+}
+
+/// A sink that counts the bytes written through it.
+pub struct CountingSink<W> {
+    inner: W,
+    written: Arc<AtomicU64>,
+}
+
+impl<W> CountingSink<W> {
+    pub fn new(inner: W) -> Self {
+        CountingSink {
+            inner,
+            written: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.written)
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for CountingSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for CountingSink<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// A sink that behaves like a disk with `capacity` bytes: writes that would grow the file past
+/// it write what fits and then fail with `StorageFull` (ENOSPC), as a full file system does.
+/// Makes disk-full testable without root.
+pub struct LimitedSink<W> {
+    inner: W,
+    capacity: u64,
+}
+
+impl<W> LimitedSink<W> {
+    pub fn new(inner: W, capacity: u64) -> Self {
+        LimitedSink { inner, capacity }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write + Seek> Write for LimitedSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let pos = self.inner.stream_position()?;
+        let room = self.capacity.saturating_sub(pos);
+        if room == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device (os error 28)",
+            ));
+        }
+        let n = usize::try_from(room).map_or(buf.len(), |r| r.min(buf.len()));
+        self.inner.write(buf.get(..n).unwrap_or(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for LimitedSink<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// Makes written data durable: `fdatasync` for files, a flush otherwise.
+pub trait Durable: Write + Seek + Send + 'static {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+}
+
+impl Durable for File {
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
+impl Durable for io::Cursor<Vec<u8>> {}
+
+impl<W: Durable> Durable for CountingSink<W> {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+}
+
+impl<W: Durable> Durable for LimitedSink<W> {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+}
+
+/// The header a recording of `device` with `validated` gets.
+pub fn header_for(
+    device: &Device,
+    validated: &ValidatedConfig,
+    exposure: Exposure,
+) -> RecordingHeader {
+    let c = validated.config();
+    let versions = device.versions();
+    let mut calibration_json = device.calibration().to_vec();
+    if calibration_json.last() == Some(&0) {
+        calibration_json.pop();
+    }
+    RecordingHeader {
+        color_format: match c.color_format {
+            ColorFormat::Bgra32 => ColorFormat::Mjpg,
+            other => other,
+        },
+        color_resolution: c.color_resolution,
+        depth_mode: c.depth_mode,
+        depth_storage: DepthStorage::Raw,
+        fps: c.fps,
+        imu: c.imu,
+        wired_sync_mode: c.sync_mode,
+        depth_delay_off_color_nsec: validated.effective_depth_delay_nsec(),
+        subordinate_delay_off_master_nsec: u64::try_from(
+            validated.effective_subordinate_delay_nsec(),
+        )
+        .unwrap_or(0),
+        device: Some(DeviceInfo {
+            serial: device.serial().to_owned(),
+            color_firmware: versions.rgb.to_string(),
+            depth_firmware: versions.depth.to_string(),
+            calibration_json,
+        }),
+        writing_app: RecordingHeader::k4arecorder_defaults().writing_app,
+        extra_tags: vec![(EXPOSURE_TAG.to_owned(), exposure.to_string())],
+    }
+}
+
+/// Records from `device` into a new file at `path` (created or truncated).
+pub fn record_to_file(
+    device: &mut Device,
+    path: &Path,
+    options: &RecordOptions,
+    stop: &AtomicBool,
+    on_status: &mut dyn FnMut(&RecordStats),
+) -> Result<Summary, RecordError> {
+    validate_without_jack(&options.config).map_err(RecordError::Config)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| RecordError::Create {
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+    record(device, file, path, options, stop, on_status)
+}
+
+/// One queue item: the IMU samples since the previous item, then at most one capture.
+struct Item {
+    imu: Vec<ImuSample>,
+    capture: Option<Capture>,
+}
+
+/// IMU samples kept back while the queue is full before they are dropped too.
+const IMU_BACKLOG_MAX: usize = 4096;
+
+struct WriterOutcome {
+    error: Option<(MkvError, bool)>,
+}
+
+fn writer_thread<W: Durable>(
+    mut writer: MkvWriter<CountingSink<W>>,
+    rx: Receiver<Item>,
+    failed: Arc<AtomicBool>,
+) -> WriterOutcome {
+    let mut error = None;
+    'items: for item in rx.iter() {
+        for s in &item.imu {
+            let sample = mkvw::ImuSample {
+                acc_ts_usec: s.sample.accel_ticks.to_usec(),
+                acc_mps2: s.sample.accel_m_per_s2,
+                gyro_ts_usec: s.sample.gyro_ticks.to_usec(),
+                gyro_radps: s.sample.gyro_rad_per_sec,
+            };
+            if let Err(e) = writer.write_imu_sample(&sample) {
+                error = Some(e);
+                break 'items;
+            }
+        }
+        let Some(c) = &item.capture else { continue };
+        let result = writer.write_capture(&mkvw::Capture {
+            color: c.colour.as_ref().map(|i| mkvw::Image {
+                device_ts_usec: i.device_ts_usec,
+                data: &i.data,
+            }),
+            raw_depth: c.depth_raw.as_ref().map(|d| mkvw::Image {
+                device_ts_usec: d.device_ts_usec,
+                data: &d.data,
+            }),
+            ..mkvw::Capture::default()
+        });
+        if let Err(e) = result {
+            error = Some(e);
+            break;
+        }
+    }
+    if error.is_some() {
+        failed.store(true, Ordering::Release);
+    }
+    drop(rx);
+    match (error, writer.finalize()) {
+        (None, Ok(_)) => WriterOutcome { error: None },
+        (None, Err(e)) => WriterOutcome {
+            error: Some((e, false)),
+        },
+        (Some(e), finalized) => WriterOutcome {
+            error: Some((e, finalized.is_ok())),
+        },
+    }
+}
+
+/// Records from `device` into `sink` (positioned at its start); `path` names it in errors.
+///
+/// Validates the configuration first (jack plugs deferred to the start), starts the device,
+/// writes until `options.record_length` of device time has passed since the first image,
+/// `stop` turns true, or the writer fails; then stops the device and finalizes. `on_status` is
+/// called after every event and state change.
+pub fn record<W: Durable>(
+    device: &mut Device,
+    sink: W,
+    path: &Path,
+    options: &RecordOptions,
+    stop: &AtomicBool,
+    on_status: &mut dyn FnMut(&RecordStats),
+) -> Result<Summary, RecordError> {
+    let validated = validate_without_jack(&options.config).map_err(RecordError::Config)?;
+    let header = header_for(device, &validated, options.exposure);
+    let sink = CountingSink::new(sink);
+    let written = sink.counter();
+    let writer =
+        MkvWriter::create_with_sync(sink, header, options.writer.clone(), |w| w.sync_data())
+            .map_err(|source| RecordError::Create {
+                path: path.to_owned(),
+                source,
+            })?;
+
+    let mut stats = RecordStats {
+        colour_frames: 0,
+        depth_frames: 0,
+        imu_samples: 0,
+        dropped_queue_captures: 0,
+        dropped_queue_imu: 0,
+        dropped_device: 0,
+        bytes_written: written.load(Ordering::Relaxed),
+        elapsed: Duration::ZERO,
+        recorded: Duration::ZERO,
+        sync: SyncState::Starting,
+    };
+    on_status(&stats);
+
+    let (tx, rx) = sync_channel::<Item>(options.queue_len.max(1));
+    let failed = Arc::new(AtomicBool::new(false));
+    let writer_failed = Arc::clone(&failed);
+    let handle: JoinHandle<WriterOutcome> = std::thread::Builder::new()
+        .name("k4sync writer".into())
+        .spawn(move || writer_thread(writer, rx, writer_failed))
+        .map_err(|e| RecordError::Create {
+            path: path.to_owned(),
+            source: e.into(),
+        })?;
+
+    let started = Instant::now();
+    let result = pump(
+        device, &validated, options, stop, &failed, &tx, &mut stats, &written, started, on_status,
+    );
+    stats.sync = SyncState::Stopping;
+    on_status(&stats);
+    let _ = device.stop_imu();
+    let stop_result = device.stop();
+    drop(tx);
+    let outcome = handle.join().unwrap_or(WriterOutcome {
+        error: Some((
+            MkvError::Layout {
+                what: "the writer thread panicked",
+            },
+            false,
+        )),
+    });
+    stats.bytes_written = written.load(Ordering::Relaxed);
+    stats.elapsed = started.elapsed();
+    stats.sync = SyncState::Stopped;
+    on_status(&stats);
+    if let Some((source, finalized)) = outcome.error {
+        return Err(RecordError::Write {
+            path: path.to_owned(),
+            bytes_written: stats.bytes_written,
+            source,
+            finalized,
+        });
+    }
+    let (first, last) = result?;
+    stop_result?;
+    Ok(Summary {
+        stats,
+        first_ts_usec: first,
+        last_ts_usec: last,
+    })
+}
+
+fn device_drops(device: &Device) -> u64 {
+    let s = device.stats();
+    s.dropped_wrong_size
+        + s.dropped_malformed
+        + s.dropped_no_timestamp
+        + s.dropped_queue_full
+        + s.pairing_dropped
+}
+
+/// Earliest and latest image timestamp of a capture, µs.
+fn capture_span_usec(c: &Capture) -> Option<(u64, u64)> {
+    let colour = c.colour.as_ref().map(|i| i.device_ts_usec.0);
+    let depth = c.depth_raw.as_ref().map(|d| d.device_ts_usec.0);
+    match (colour, depth) {
+        (Some(a), Some(b)) => Some((a.min(b), a.max(b))),
+        (a, b) => a.or(b).map(|t| (t, t)),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pump(
+    device: &mut Device,
+    validated: &ValidatedConfig,
+    options: &RecordOptions,
+    stop: &AtomicBool,
+    failed: &AtomicBool,
+    tx: &std::sync::mpsc::SyncSender<Item>,
+    stats: &mut RecordStats,
+    written: &AtomicU64,
+    started: Instant,
+    on_status: &mut dyn FnMut(&RecordStats),
+) -> Result<(Option<u64>, Option<u64>), RecordError> {
+    let config = validated.config();
+    device.start(&options.config)?;
+    stats.sync = if config.sync_mode == WiredSyncMode::Subordinate {
+        SyncState::WaitingForMaster
+    } else {
+        SyncState::Streaming
+    };
+    on_status(stats);
+    let length_usec = options
+        .record_length
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let mut first: Option<u64> = None;
+    let mut last: Option<u64> = None;
+    let mut imu: Vec<ImuSample> = Vec::new();
+    loop {
+        if stop.load(Ordering::Acquire) || failed.load(Ordering::Acquire) {
+            break;
+        }
+        let event = device.next_capture(POLL)?;
+        stats.elapsed = started.elapsed();
+        stats.bytes_written = written.load(Ordering::Relaxed);
+        stats.dropped_device = device_drops(device);
+        match event {
+            Some(Event::Capture(capture)) => {
+                let Some((ts, latest)) = capture_span_usec(&capture) else {
+                    continue;
+                };
+                let start = *first.get_or_insert(ts);
+                stats.sync = SyncState::Streaming;
+                if length_usec.is_some_and(|len| ts.saturating_sub(start) >= len) {
+                    break;
+                }
+                last = Some(last.map_or(latest, |l| l.max(latest)));
+                stats.recorded = Duration::from_micros(ts.saturating_sub(start));
+                send(tx, &mut imu, Some(capture), options.drop_policy, stats);
+            }
+            Some(Event::Imu(sample)) => {
+                let ts = sample.device_ts_usec.0;
+                if let (true, Some(start)) = (options.config.imu, first) {
+                    let in_span =
+                        ts >= start && length_usec.is_none_or(|len| ts < start.saturating_add(len));
+                    if in_span {
+                        if imu.len() >= IMU_BACKLOG_MAX {
+                            stats.dropped_queue_imu += 1;
+                        } else {
+                            imu.push(sample);
+                        }
+                    }
+                }
+            }
+            Some(_) | None => {}
+        }
+        on_status(stats);
+    }
+    if !imu.is_empty() {
+        send(tx, &mut imu, None, DropPolicy::Block, stats);
+    }
+    on_status(stats);
+    Ok((first, last))
+}
+
+/// Queues the pending IMU samples and `capture`; when the queue is full the capture is dropped
+/// whole and the samples wait for the next item.
+fn send(
+    tx: &std::sync::mpsc::SyncSender<Item>,
+    imu: &mut Vec<ImuSample>,
+    capture: Option<Capture>,
+    policy: DropPolicy,
+    stats: &mut RecordStats,
+) {
+    let (colour, depth) = capture.as_ref().map_or((0, 0), |c| {
+        (
+            u64::from(c.colour.is_some()),
+            u64::from(c.depth_raw.is_some()),
+        )
+    });
+    let samples = imu.len() as u64;
+    let item = Item {
+        imu: std::mem::take(imu),
+        capture,
+    };
+    let sent = match policy {
+        DropPolicy::Block => tx.send(item).is_ok(),
+        DropPolicy::DropWhenFull => match tx.try_send(item) {
+            Ok(()) => true,
+            Err(TrySendError::Full(item)) => {
+                *imu = item.imu;
+                if item.capture.is_some() {
+                    stats.dropped_queue_captures += 1;
+                }
+                return;
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        },
+    };
+    if sent {
+        stats.colour_frames += colour;
+        stats.depth_frames += depth;
+        stats.imu_samples += samples;
+    }
+}
+/// A master camera on an emulated rig for a subordinate to follow: started after `after` of
+/// real time (so the subordinate's wait for the first pulse is visible), its events drained
+/// and discarded. Dropping it stops it.
+pub struct VirtualMaster {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl VirtualMaster {
+    /// The master configuration for a subordinate running `sub`: same rate and depth mode,
+    /// colour on (a master's Sync Out is its colour VSYNC), no delays, no IMU.
+    pub fn config_for(sub: &DeviceConfig) -> DeviceConfig {
+        let colour_on = sub.color_resolution != ColorResolution::Off;
+        DeviceConfig {
+            color_format: if colour_on {
+                sub.color_format
+            } else {
+                ColorFormat::Mjpg
+            },
+            color_resolution: if colour_on {
+                sub.color_resolution
+            } else {
+                ColorResolution::R720p
+            },
+            sync_mode: WiredSyncMode::Master,
+            subordinate_delay_off_master_usec: 0,
+            depth_delay_off_color_usec: 0,
+            synchronized_images_only: false,
+            imu: false,
+            ..*sub
+        }
+    }
+
+    pub fn spawn(transport: EmulatedTransport, config: DeviceConfig, after: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("k4sync virtual master".into())
+            .spawn(move || {
+                let deadline = Instant::now() + after;
+                while Instant::now() < deadline {
+                    if flag.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let mut master = match Device::from_transport(Box::new(transport)) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        log::warn!("virtual master: {e}");
+                        return;
+                    }
+                };
+                if let Err(e) = master.start(&config) {
+                    log::warn!("virtual master: {e}");
+                    return;
+                }
+                while !flag.load(Ordering::Acquire) {
+                    if master.next_capture(POLL).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok();
+        VirtualMaster { stop, thread }
+    }
+}
+
+impl Drop for VirtualMaster {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
