@@ -606,9 +606,55 @@ mod vm {
         Ok(())
     }
 
+    fn k4sync_record_writes_a_file_that_info_and_export_read(ctx: &mut Ctx) -> Check {
+        let mark = ctx.gadget.mark();
+        let file = "/tmp/vm-record.mkv";
+        let record = Process::new("/bin/k4sync")
+            .args(["record", "--device", "0", "-c", "OFF", "-d", "PASSIVE_IR"])
+            .args(["-r", "5", "-l", "3", file])
+            .output()
+            .map_err(|e| format!("running k4sync record: {e}"))?;
+        ensure!(record.status.success(), "k4sync record failed: {record:?}");
+        ensure!(
+            !ctx.gadget.wait_commands(mark, "depth", 1).is_empty(),
+            "the gadget saw no depth commands from k4sync record"
+        );
+        let info = Process::new("/bin/k4sync")
+            .args(["info", "--json", file])
+            .output()
+            .map_err(|e| format!("running k4sync info: {e}"))?;
+        ensure!(info.status.success(), "k4sync info failed: {info:?}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&info.stdout).map_err(|e| format!("info JSON: {e}"))?;
+        ensure!(json["ok"] == true, "{json}");
+        let tags = &json["tags"];
+        ensure!(tags["K4A_DEPTH_MODE"] == "PASSIVE_IR", "{json}");
+        ensure!(
+            tags["K4A_DEVICE_SERIAL_NUMBER"] == ctx.serial().as_str(),
+            "{json}"
+        );
+        ensure!(tags["K4A_CUSTOM_TRACK_RAW_DEPTH"].is_string(), "{json}");
+        ensure!(json["imu"]["samples"].as_u64().unwrap_or(0) > 0, "{json}");
+        let export = Process::new("/bin/k4sync")
+            .args(["export", "--json", file, "/tmp/vm-export"])
+            .output()
+            .map_err(|e| format!("running k4sync export: {e}"))?;
+        ensure!(export.status.success(), "k4sync export failed: {export:?}");
+        let summary = String::from_utf8_lossy(&export.stdout);
+        let last = summary.lines().last().unwrap_or_default();
+        let summary: serde_json::Value =
+            serde_json::from_str(last).map_err(|e| format!("export JSON: {e}: {last}"))?;
+        let frames = summary["frames"]["raw_depth"].as_u64().unwrap_or(0);
+        ensure!(
+            frames >= 10,
+            "3 s at 5 fps gave {frames} raw depth frames: {summary}"
+        );
+        Ok(())
+    }
+
     type Scenario = (&'static str, fn(&mut Ctx) -> Check);
 
-    const SCENARIOS: [Scenario; 8] = [
+    const SCENARIOS: [Scenario; 9] = [
         (
             "enumeration_shows_both_functions_with_the_camera_endpoints",
             enumeration_shows_both_functions_with_the_camera_endpoints,
@@ -616,6 +662,10 @@ mod vm {
         (
             "k4sync_list_reports_serial_firmware_and_speed",
             k4sync_list_reports_serial_firmware_and_speed,
+        ),
+        (
+            "k4sync_record_writes_a_file_that_info_and_export_read",
+            k4sync_record_writes_a_file_that_info_and_export_read,
         ),
         (
             "serial_and_versions_are_read_through_nusb",
