@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod cli_support;
+mod support;
 
 use std::ffi::OsStr;
 use std::path::Path;
 
-use cli_support::{header, k4sync, record, sample, stderr, stdout, FIRST_CAPTURE_USEC};
 use k4sync_host::core::types::ColorFormat;
 use k4sync_host::mkv::{DepthStorage, MkvReader};
+use support::{header, k4sync, record, sample, stderr, stdout, FIRST_CAPTURE_USEC};
 
 fn files_with(dir: &Path, ext: &str) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -64,7 +64,7 @@ fn export_writes_a_file_and_a_csv_row_per_frame_and_a_row_per_imu_sample() {
     }
     assert_eq!(
         std::fs::read(out_dir.join("color_000003.jpg")).unwrap(),
-        cli_support::JPEG
+        support::JPEG
     );
     let depth = std::fs::read(out_dir.join("depth_000000.u16")).unwrap();
     assert_eq!(depth.len(), 320 * 288 * 2);

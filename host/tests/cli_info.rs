@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod cli_support;
+mod support;
 
-use cli_support::{header, k4sync, record, sample, stderr, stdout};
 use k4sync_host::core::types::ColorFormat;
 use k4sync_host::mkv::MkvReader;
 use serde_json::Value;
+use support::{header, k4sync, record, sample, stderr, stdout};
 
 fn info_json(path: &std::path::Path) -> (Option<i32>, Value) {
     let out = k4sync([

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod cli_support;
+mod support;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use cli_support::{interop_python, k4sync, official_readout, stderr, stdout};
 use k4sync_host::core::sync::config::DeviceConfig;
 use k4sync_host::core::types::{ColorFormat, ColorResolution, DepthMode, Fps};
 use k4sync_host::device::Device;
@@ -23,6 +22,7 @@ use k4sync_host::mkv::MkvReader;
 use k4sync_host::record::{record, DropPolicy, LimitedSink, RecordError, RecordOptions};
 use k4sync_host::transport::emulated::EmulatedTransport;
 use serde_json::Value;
+use support::{interop_python, k4sync, official_readout, stderr, stdout};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

@@ -6,18 +6,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod cli_support;
+mod support;
 
 use std::ffi::OsStr;
 use std::path::Path;
 
-use cli_support::{
-    header, interop_python, k4sync, official_opens, official_readout, record, stderr, stdout,
-};
 use k4sync_host::core::types::ColorFormat;
 use k4sync_host::mkv::ebml::id;
 use k4sync_host::mkv::MkvReader;
 use serde_json::Value;
+use support::{
+    header, interop_python, k4sync, official_opens, official_readout, record, stderr, stdout,
+};
 
 const SEGMENT_DATA_OFFSET: u64 = 52;
 

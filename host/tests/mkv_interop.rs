@@ -25,59 +25,8 @@ use k4sync_host::mkv::{
 };
 use serde_json::Value;
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `shared/samples` beside the repository or beside any further ancestor (worktrees nest deeper).
-fn samples_dir() -> Option<PathBuf> {
-    repo_root()
-        .ancestors()
-        .map(|dir| dir.join("shared/samples"))
-        .find(|dir| dir.is_dir())
-}
-
-/// The venv interpreter, or `None` (with the reason printed) when interop is not configured.
-fn interop_python() -> Option<PathBuf> {
-    let required = std::env::var("K4SYNC_INTEROP_REQUIRED").is_ok_and(|v| v == "1");
-    match std::env::var_os("K4SYNC_INTEROP_PYTHON").filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let p = PathBuf::from(p);
-            assert!(
-                p.exists(),
-                "K4SYNC_INTEROP_PYTHON={} does not exist",
-                p.display()
-            );
-            Some(p)
-        }
-        None => {
-            assert!(
-                !required,
-                "K4SYNC_INTEROP_REQUIRED=1 but K4SYNC_INTEROP_PYTHON is not set \
-                 (run `bash scripts/interop-venv.sh` and export its output)"
-            );
-            let marker = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-                .map(|c| c.join("k4sync/interop-venv.skipped"));
-            let reason = marker
-                .and_then(|m| std::fs::read_to_string(m).ok())
-                .map_or_else(
-                    || {
-                        "K4SYNC_INTEROP_PYTHON is not set (scripts/test.sh sets it from \
-                         scripts/interop-venv.sh on x86-64)"
-                            .to_owned()
-                    },
-                    |r| r.trim().to_owned(),
-                );
-            println!("interop skipped: {reason}");
-            None
-        }
-    }
-}
+mod support;
+use support::{interop_python, repo_root, samples_dir};
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);

@@ -1,5 +1,5 @@
-//! Shared pieces of the `cli_*` tests: the built binary, generated recordings, the real sample and
-//! the interop interpreter (same skip rules as `mkv_interop.rs`).
+//! Shared pieces of the host's integration tests: the built binary, generated recordings, the
+//! real samples and the interop interpreter with its skip rules.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -126,22 +126,22 @@ pub fn record(path: &Path, h: &RecordingHeader, captures: u64) -> MkvWriter<std:
     w
 }
 
-/// `shared/samples/pyk4a_recording.mkv` and its official JSON, if present beside the repository.
-pub fn sample() -> Option<(PathBuf, PathBuf)> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/samples"))
-        .find(|dir| dir.is_dir())?;
-    let (mkv, json) = (
-        dir.join("pyk4a_recording.mkv"),
-        dir.join("pyk4a_recording.official.json"),
-    );
-    (mkv.exists() && json.exists()).then_some((mkv, json))
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
-/// The interop venv interpreter, or `None` with the reason printed (docs/testing.md): fails
+/// `shared/samples` beside the repository or beside any further ancestor (worktrees nest deeper).
+pub fn samples_dir() -> Option<PathBuf> {
+    repo_root()
+        .ancestors()
+        .map(|dir| dir.join("shared/samples"))
+        .find(|dir| dir.is_dir())
+}
+
+/// The interop venv interpreter, or `None` with the reason printed (docs/testing.md); fails
 /// instead when `K4SYNC_INTEROP_REQUIRED=1`.
 pub fn interop_python() -> Option<PathBuf> {
     let required = std::env::var("K4SYNC_INTEROP_REQUIRED").is_ok_and(|v| v == "1");
@@ -158,12 +158,37 @@ pub fn interop_python() -> Option<PathBuf> {
         None => {
             assert!(
                 !required,
-                "K4SYNC_INTEROP_REQUIRED=1 but K4SYNC_INTEROP_PYTHON is not set"
+                "K4SYNC_INTEROP_REQUIRED=1 but K4SYNC_INTEROP_PYTHON is not set \
+                 (run `bash scripts/interop-venv.sh` and export its output)"
             );
-            println!("interop skipped: K4SYNC_INTEROP_PYTHON is not set");
+            let marker = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|c| c.join("k4sync/interop-venv.skipped"));
+            let reason = marker
+                .and_then(|m| std::fs::read_to_string(m).ok())
+                .map_or_else(
+                    || {
+                        "K4SYNC_INTEROP_PYTHON is not set (scripts/test.sh sets it from \
+                         scripts/interop-venv.sh on x86-64)"
+                            .to_owned()
+                    },
+                    |r| r.trim().to_owned(),
+                );
+            println!("interop skipped: {reason}");
             None
         }
     }
+}
+
+/// `shared/samples/pyk4a_recording.mkv` and its official JSON, if present beside the repository.
+pub fn sample() -> Option<(PathBuf, PathBuf)> {
+    let dir = samples_dir()?;
+    let (mkv, json) = (
+        dir.join("pyk4a_recording.mkv"),
+        dir.join("pyk4a_recording.official.json"),
+    );
+    (mkv.exists() && json.exists()).then_some((mkv, json))
 }
 
 /// Whether Microsoft's library opens and reads `path` at all.
