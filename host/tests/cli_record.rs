@@ -344,8 +344,17 @@ fn official_library_reads_one_recording_per_mode_family_like_we_do() {
         return;
     };
     let d = dir();
-    let families: [&[&str]; 6] = [
+    let families: [&[&str]; 8] = [
         &["-c", "720p", "-d", "NFOV_UNBINNED"],
+        &["-c", "720p", "-d", "OFF"],
+        &[
+            "-c",
+            "720p",
+            "--external-sync",
+            "master",
+            "--depth-delay",
+            "-80",
+        ],
         &[
             "-c",
             "3072p",
