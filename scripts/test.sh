@@ -18,6 +18,9 @@ step "no_std proof: k4sync-core for thumbv7em-none-eabihf"
 cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked
 cargo build -p k4sync-core --target thumbv7em-none-eabihf --locked --features emulator,defmt
 
+step "k4sync-core stack use per call on thumbv7em-none-eabihf (budget 4 KiB)"
+bash scripts/stack.sh --check
+
 step "k4sync-core and k4sync-host unit tests on aarch64 (the SBC target) under qemu-user"
 QEMU=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
