@@ -181,7 +181,7 @@ impl<'r, const N: usize> Host<'r, N> {
         let (sets, health) = (&mut self.sets, &mut self.health);
         self.aligner
             .push(device, stream, ts, &mut |out| match out {
-                AlignerOutput::Set(set) => sets.push(set),
+                AlignerOutput::Set(set) => sets.push(*set),
                 AlignerOutput::Health(h) => health.push(h),
             })
             .unwrap();
@@ -335,7 +335,7 @@ impl<'r, const N: usize> Host<'r, N> {
         self.run_until(end);
         let (sets, health) = (&mut self.sets, &mut self.health);
         self.aligner.flush(&mut |out| match out {
-            AlignerOutput::Set(set) => sets.push(set),
+            AlignerOutput::Set(set) => sets.push(*set),
             AlignerOutput::Health(h) => health.push(h),
         });
     }

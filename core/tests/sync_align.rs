@@ -236,8 +236,8 @@ fn run(s: &Scenario) -> Outcome {
         Aligner::new(AlignerConfig::new(s.fps, 0, timing)).unwrap();
     let mut sets = Vec::new();
     let mut health = Vec::new();
-    let mut sink = |o: AlignerOutput<MAX>| match o {
-        AlignerOutput::Set(set) => sets.push(set),
+    let mut sink = |o: AlignerOutput<'_, MAX>| match o {
+        AlignerOutput::Set(set) => sets.push(*set),
         AlignerOutput::Health(h) => health.push(h),
     };
     for f in &frames {

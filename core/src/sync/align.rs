@@ -20,6 +20,7 @@
 //! with its missing frames reported, once.
 
 use core::fmt;
+use core::num::NonZeroU64;
 
 use heapless::Deque;
 
@@ -288,11 +289,12 @@ pub enum HealthEvent {
     },
 }
 
-/// What the aligner hands its consumer.
+/// What the aligner hands its consumer. A set is lent for the duration of the call, straight
+/// from the aligner's window (copy it, `*set`, to keep it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum AlignerOutput<const N: usize> {
-    Set(FrameSet<N>),
+pub enum AlignerOutput<'a, const N: usize> {
+    Set(&'a FrameSet<N>),
     Health(HealthEvent),
 }
 
@@ -314,6 +316,43 @@ struct Track {
     last_set: i64,
     residual_nsec: i64,
     off_grid: u8,
+    /// Pulse `last_set + 1`, precomputed when the last frame was accepted; `None` where the
+    /// fast path of [`Aligner::push`] does not apply (see [`NextPulse`]).
+    next: Option<NextPulse>,
+}
+
+/// The pulse after a track's last accepted frame (set `n`, device timestamp `t`, residual `r`,
+/// grid offset `g(n)`), for placing the track's next frame without the general search.
+///
+/// Its frame is expected at `t + g(n + 1) − g(n)`, which is `phase + g(n + 1) + delay + r`: the
+/// timestamp [`Aligner::push`]'s general path predicts for pulse `n + 1`. A frame that deviates
+/// from it by `e`, `|e|` within the one-period allowance (at most a quarter period), is
+/// therefore placed by the general path on pulse `n + 1` (nearest-pulse rounding moves only
+/// past half a period) with residual `r + e`, is not a clock reset (it is ¾ of a period after
+/// `t`) and not a duplicate. Kept only while `t` and `n` are far from the `i64` limits, so that
+/// every one of these steps is exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NextPulse {
+    expected_ts_nsec: i64,
+    /// `g(n + 1)`: the pulse's offset from the grid's phase.
+    grid_nsec: i64,
+}
+
+/// Largest device timestamp (ns) and set number whose track keeps a [`NextPulse`] (≈ 146 years,
+/// 2³² pulses): below them no sum or product of the fast path overflows.
+const NEXT_PULSE_MAX_TS_NSEC: i64 = 1 << 62;
+/// Largest device timestamp (µs) the fast path converts to ns itself (`< NEXT_PULSE_MAX_TS_NSEC`).
+const NEXT_PULSE_MAX_TS_USEC: u64 = 1 << 52;
+const NEXT_PULSE_MAX_SET: i64 = 1 << 32;
+
+/// A frame's place on the grid, as the aligner accepts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placed {
+    set: i64,
+    residual_nsec: i64,
+    ts_nsec: i64,
+    /// Offset of `set`'s pulse from the grid's phase.
+    grid_nsec: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -340,6 +379,99 @@ struct Pending {
     ts: Usec,
 }
 
+/// The pending sets, oldest first, in a ring: the `i`-th is `sets[(head + i) mod W]` and, as the
+/// window always holds consecutive sets, it is set `next_set + i`. Sets are filled and handed
+/// out in place.
+#[derive(Debug, Clone)]
+struct Window<const N: usize, const W: usize> {
+    sets: [FrameSet<N>; W],
+    head: usize,
+    len: usize,
+}
+
+impl<const N: usize, const W: usize> Window<N, W> {
+    fn new() -> Self {
+        Self {
+            sets: [FrameSet::empty(0); W],
+            head: 0,
+            len: 0,
+        }
+    }
+
+    const fn len(&self) -> usize {
+        self.len
+    }
+
+    const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Index in `sets` of the `i`-th pending set, for `i < W` (`head < W` always).
+    const fn slot(&self, i: usize) -> usize {
+        let j = self.head + i;
+        if j >= W {
+            j - W
+        } else {
+            j
+        }
+    }
+
+    fn front(&self) -> Option<&FrameSet<N>> {
+        if self.len == 0 {
+            return None;
+        }
+        self.sets.get(self.head)
+    }
+
+    fn front_mut(&mut self) -> Option<&mut FrameSet<N>> {
+        if self.len == 0 {
+            return None;
+        }
+        self.sets.get_mut(self.head)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut FrameSet<N>> {
+        if i >= self.len {
+            return None;
+        }
+        let slot = self.slot(i);
+        self.sets.get_mut(slot)
+    }
+
+    /// Appends an empty set `set`; `false` when the window is full.
+    fn push_back(&mut self, set: i64) -> bool {
+        if self.len >= W {
+            return false;
+        }
+        let slot = self.slot(self.len);
+        if let Some(s) = self.sets.get_mut(slot) {
+            *s = FrameSet::empty(set);
+        }
+        self.len += 1;
+        true
+    }
+
+    /// Prepends an empty set `set`; `false` when the window is full.
+    fn push_front(&mut self, set: i64) -> bool {
+        if self.len >= W {
+            return false;
+        }
+        self.head = self.head.checked_sub(1).unwrap_or(W.saturating_sub(1));
+        if let Some(s) = self.sets.get_mut(self.head) {
+            *s = FrameSet::empty(set);
+        }
+        self.len += 1;
+        true
+    }
+
+    fn pop_front(&mut self) {
+        if self.len > 0 {
+            self.head = self.slot(1);
+            self.len -= 1;
+        }
+    }
+}
+
 /// Assembles frame sets from per-device frame streams; `W` pending sets at most.
 #[derive(Debug, Clone)]
 pub struct Aligner<const N: usize, const W: usize = 8> {
@@ -350,15 +482,23 @@ pub struct Aligner<const N: usize, const W: usize = 8> {
     emitted_any: bool,
     in_sync: bool,
     devices: [DeviceAlign; N],
-    window: Deque<FrameSet<N>, W>,
+    window: Window<N, W>,
     pre_anchor: Deque<Pending, PRE_ANCHOR_CAPACITY>,
-    /// Derived from `config` once: the frame rate, one grid period, and which devices run
-    /// which stream (bit per device).
+    /// Derived from `config` once: the frame rate, one grid period, which devices run which
+    /// stream (bit per device), the tolerance, and how far a frame one period after its
+    /// stream's last may move (tolerance + drift allowance over one period, capped at a quarter
+    /// period).
     hz: i64,
+    hz_nonzero: NonZeroU64,
     period_nsec: i64,
     runs: PerStream<u32>,
+    tolerance_nsec: i64,
+    step_allowed_nsec: u64,
     /// Whether any device is `Lost`; until then every device is required in every set.
     any_lost: bool,
+    /// The master's (residual, set) reference, updated as its tracks are; equal to
+    /// [`master_reference`](Self::master_reference) at all times.
+    master_ref: Option<(i64, i64)>,
 }
 
 impl<const N: usize, const W: usize> Aligner<N, W> {
@@ -374,6 +514,11 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
                 runs.depth |= bit;
             }
         }
+        let period_nsec = mul_div(1, NSEC_PER_SEC as i64, hz);
+        let tolerance_nsec = i64::from(config.tolerance_usec) * NSEC_PER_USEC;
+        let step_allowed_nsec = (tolerance_nsec
+            + mul_div(period_nsec, i64::from(config.max_drift_ppm), 1_000_000))
+        .min(period_nsec / 4);
         Self {
             config,
             phase_nsec: None,
@@ -382,12 +527,16 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             emitted_any: false,
             in_sync: false,
             devices: [DeviceAlign::default(); N],
-            window: Deque::new(),
+            window: Window::new(),
             pre_anchor: Deque::new(),
             hz,
-            period_nsec: mul_div(1, NSEC_PER_SEC as i64, hz),
+            hz_nonzero: NonZeroU64::new(u64::from(config.fps.hz())).unwrap_or(NonZeroU64::MIN),
+            period_nsec,
             runs,
+            tolerance_nsec,
+            step_allowed_nsec: step_allowed_nsec.unsigned_abs(),
             any_lost: false,
+            master_ref: None,
         }
     }
 
@@ -427,11 +576,28 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         device: usize,
         stream: FrameKind,
         device_ts_usec: Usec,
-        out: &mut impl FnMut(AlignerOutput<N>),
+        out: &mut impl FnMut(AlignerOutput<'_, N>),
     ) -> Result<(), AlignError> {
         if device >= N {
             return Err(AlignError::DeviceOutOfRange { device, devices: N });
         }
+        if let Some(placed) = self.next_pulse(device, stream, device_ts_usec) {
+            self.accept(device, stream, placed, out);
+            self.insert(device, stream, placed.set, device_ts_usec, out);
+            return Ok(());
+        }
+        self.push_general(device, stream, device_ts_usec, out);
+        Ok(())
+    }
+
+    /// [`push`](Self::push) without the fast path: the frame is placed by the general rules.
+    fn push_general(
+        &mut self,
+        device: usize,
+        stream: FrameKind,
+        device_ts_usec: Usec,
+        out: &mut impl FnMut(AlignerOutput<'_, N>),
+    ) {
         let frame = Pending {
             device,
             stream,
@@ -439,7 +605,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         };
         if self.phase_nsec.is_some() {
             self.place(frame, out);
-            return Ok(());
+            return;
         }
         if device != self.config.master {
             if self.pre_anchor.is_full() {
@@ -452,7 +618,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
                 }
             }
             let _ = self.pre_anchor.push_back(frame);
-            return Ok(());
+            return;
         }
         let x = ts_nsec(device_ts_usec) - self.expected_delay_nsec(device, stream);
         let n = self.nearest_set(x);
@@ -461,11 +627,10 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         while let Some(held) = self.pre_anchor.pop_front() {
             self.place(held, out);
         }
-        Ok(())
     }
 
     /// Emits every pending set (end of stream).
-    pub fn flush(&mut self, out: &mut impl FnMut(AlignerOutput<N>)) {
+    pub fn flush(&mut self, out: &mut impl FnMut(AlignerOutput<'_, N>)) {
         while !self.window.is_empty() {
             self.emit_front(out);
         }
@@ -476,10 +641,6 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             return self.period_nsec;
         }
         mul_div(n, NSEC_PER_SEC as i64, self.hz)
-    }
-
-    fn grid_nsec(&self, n: i64) -> i64 {
-        self.phase_nsec.unwrap_or(0) + self.period_grid_nsec(n)
     }
 
     fn nearest_set(&self, x_nsec: i64) -> i64 {
@@ -510,11 +671,9 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         }
     }
 
-    fn tolerance_nsec(&self) -> i64 {
-        i64::from(self.config.tolerance_usec) * NSEC_PER_USEC
-    }
-
     /// The master's current offset to its own grid: the reference other devices are judged by.
+    /// Kept in `master_ref`; this is its definition.
+    #[cfg(test)]
     fn master_reference(&self) -> Option<(i64, i64)> {
         let master = self.devices.get(self.config.master)?;
         [FrameKind::Colour, FrameKind::Depth]
@@ -524,7 +683,47 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             .map(|t| (t.residual_nsec, t.last_set))
     }
 
-    fn place(&mut self, frame: Pending, out: &mut impl FnMut(AlignerOutput<N>)) {
+    /// The fast path of [`place`](Self::place): the frame of the pulse after its track's last,
+    /// within the one-period allowance of where [`NextPulse`] expects it, is placed exactly as
+    /// `place` would place it. `None` sends the frame down the general path.
+    #[inline]
+    fn next_pulse(&self, device: usize, stream: FrameKind, ts: Usec) -> Option<Placed> {
+        let track = self.devices.get(device)?.tracks.get(stream);
+        let next = track.next?;
+        if ts.0 > NEXT_PULSE_MAX_TS_USEC {
+            return None;
+        }
+        // `ts_nsec(ts)`, which cannot saturate here.
+        let ts_nsec = ts.0 as i64 * NSEC_PER_USEC;
+        // No overflow: 0 ≤ `ts_nsec` ≤ 2⁶² and 0 < `expected_ts_nsec` < 2⁶³.
+        let deviation = ts_nsec - next.expected_ts_nsec;
+        if deviation.unsigned_abs() > self.step_allowed_nsec {
+            return None;
+        }
+        Some(Placed {
+            set: track.last_set + 1,
+            residual_nsec: track.residual_nsec.wrapping_add(deviation),
+            ts_nsec,
+            grid_nsec: next.grid_nsec,
+        })
+    }
+
+    /// The [`NextPulse`] of a track whose frame was just accepted as `placed`.
+    fn next_pulse_after(&self, placed: &Placed) -> Option<NextPulse> {
+        if placed.ts_nsec > NEXT_PULSE_MAX_TS_NSEC || !(0..NEXT_PULSE_MAX_SET).contains(&placed.set)
+        {
+            return None;
+        }
+        // `period_grid_nsec(set + 1)`: the product fits, and for a positive quotient truncation
+        // is the unsigned division's.
+        let grid_nsec = ((placed.set + 1) as u64 * NSEC_PER_SEC as u64 / self.hz_nonzero) as i64;
+        Some(NextPulse {
+            expected_ts_nsec: placed.ts_nsec + (grid_nsec - placed.grid_nsec),
+            grid_nsec,
+        })
+    }
+
+    fn place(&mut self, frame: Pending, out: &mut impl FnMut(AlignerOutput<'_, N>)) {
         let Pending { device, stream, ts } = frame;
         let Some(state) = self.devices.get(device) else {
             return;
@@ -532,21 +731,23 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         if state.state == DeviceSyncState::Lost {
             return;
         }
-        let track = *state.tracks.get(stream);
-        let other = *state.tracks.get(other_stream(stream));
+        let track = state.tracks.get(stream);
+        let other = state.tracks.get(other_stream(stream));
+        let (track_last_ts, track_last_set, track_off_grid) =
+            (track.last_ts_nsec, track.last_set, track.off_grid);
         let ts_nsec = ts_nsec(ts);
-        let tolerance = self.tolerance_nsec();
+        let tolerance = self.tolerance_nsec;
         let (predicted, reference_set) = if track.last_ts_nsec.is_some() {
             (track.residual_nsec, Some(track.last_set))
         } else if other.last_ts_nsec.is_some() {
             (other.residual_nsec, Some(other.last_set))
         } else {
-            match self.master_reference() {
+            match self.master_ref {
                 Some((residual, set)) => (residual, Some(set)),
                 None => (0, None),
             }
         };
-        if let Some(last) = track.last_ts_nsec {
+        if let Some(last) = track_last_ts {
             if ts_nsec + tolerance < last {
                 self.lose(device, LossReason::ClockReset, out);
                 return;
@@ -554,7 +755,8 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         }
         let delay = self.expected_delay_nsec(device, stream);
         let n = self.nearest_set(ts_nsec - delay - predicted);
-        let residual = ts_nsec - delay - self.grid_nsec(n);
+        let grid_nsec = self.period_grid_nsec(n);
+        let residual = ts_nsec - delay - (self.phase_nsec.unwrap_or(0) + grid_nsec);
         let elapsed_nsec = reference_set.map_or(0, |set| self.period_grid_nsec((n - set).abs()));
         let drift_allowance = mul_div(
             elapsed_nsec,
@@ -562,9 +764,9 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             1_000_000,
         );
         // Beyond a quarter period the nearest pulse is no longer an unambiguous match.
-        let allowed = (tolerance + drift_allowance).min(self.period_grid_nsec(1) / 4);
+        let allowed = (tolerance + drift_allowance).min(self.period_nsec / 4);
         if (residual - predicted).abs() > allowed {
-            let off_grid = track.off_grid.saturating_add(1);
+            let off_grid = track_off_grid.saturating_add(1);
             if let Some(d) = self.devices.get_mut(device) {
                 d.tracks.get_mut(stream).off_grid = off_grid;
             }
@@ -579,7 +781,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             }
             return;
         }
-        if track.last_ts_nsec.is_some() && n <= track.last_set {
+        if track_last_ts.is_some() && n <= track_last_set {
             out(AlignerOutput::Health(HealthEvent::DuplicateFrame {
                 device,
                 stream,
@@ -587,25 +789,34 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             }));
             return;
         }
-        self.accept(device, stream, n, residual, ts_nsec, out);
+        let placed = Placed {
+            set: n,
+            residual_nsec: residual,
+            ts_nsec,
+            grid_nsec,
+        };
+        self.accept(device, stream, placed, out);
         self.insert(device, stream, n, ts, out);
     }
 
+    #[inline(always)]
     fn accept(
         &mut self,
         device: usize,
         stream: FrameKind,
-        n: i64,
-        residual: i64,
-        ts_nsec: i64,
-        out: &mut impl FnMut(AlignerOutput<N>),
+        placed: Placed,
+        out: &mut impl FnMut(AlignerOutput<'_, N>),
     ) {
-        let rig_first = *self.rig_first_set.get_or_insert(n);
-        let is_master = device == self.config.master;
-        let reference = self.master_reference().map(|(r, _)| r);
-        let tolerance = self.tolerance_nsec();
+        let next = self.next_pulse_after(&placed);
+        let Placed {
+            set: n,
+            residual_nsec: residual,
+            ts_nsec,
+            ..
+        } = placed;
+        let tolerance = self.tolerance_nsec;
         let drift_report_sets = i64::from(self.config.drift_report_sets.max(1));
-        let period_nsec = self.period_grid_nsec(1).max(1);
+        let period_nsec = self.period_nsec.max(1);
         let Some(d) = self.devices.get_mut(device) else {
             return;
         };
@@ -614,8 +825,10 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             last_set: n,
             residual_nsec: residual,
             off_grid: 0,
+            next,
         };
         if d.first_set.is_none() {
+            let rig_first = *self.rig_first_set.get_or_insert(n);
             d.first_set = Some(n);
             d.state = DeviceSyncState::InSync;
             if n > rig_first {
@@ -625,7 +838,13 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
                 }));
             }
         }
-        let Some(reference) = reference.filter(|_| !is_master) else {
+        if device == self.config.master {
+            if stream == FrameKind::Colour || d.tracks.colour.last_ts_nsec.is_none() {
+                self.master_ref = Some((residual, n));
+            }
+            return;
+        }
+        let Some((reference, _)) = self.master_ref else {
             return;
         };
         let drift_stream = if d.tracks.colour.last_ts_nsec.is_some() {
@@ -665,11 +884,18 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         }
     }
 
-    fn lose(&mut self, device: usize, reason: LossReason, out: &mut impl FnMut(AlignerOutput<N>)) {
+    fn lose(
+        &mut self,
+        device: usize,
+        reason: LossReason,
+        out: &mut impl FnMut(AlignerOutput<'_, N>),
+    ) {
         if let Some(d) = self.devices.get_mut(device) {
             d.state = DeviceSyncState::Lost;
             self.any_lost = true;
             d.lost_after = d.tracks.colour.last_set.max(d.tracks.depth.last_set);
+            d.tracks.colour.next = None;
+            d.tracks.depth.next = None;
         }
         out(AlignerOutput::Health(HealthEvent::Lost { device, reason }));
         while self.window.front().is_some_and(|set| self.is_complete(set)) {
@@ -677,47 +903,24 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         }
     }
 
+    #[inline(always)]
     fn insert(
         &mut self,
         device: usize,
         stream: FrameKind,
         n: i64,
         ts: Usec,
-        out: &mut impl FnMut(AlignerOutput<N>),
+        out: &mut impl FnMut(AlignerOutput<'_, N>),
     ) {
-        let mut base = *self.next_set.get_or_insert(n);
-        if n < base {
-            let room = W.saturating_sub(self.window.len()) as i64;
-            if self.emitted_any || base - n > room {
-                out(AlignerOutput::Health(HealthEvent::LateFrame {
-                    device,
-                    stream,
-                    set: n,
-                }));
-                return;
-            }
-            while base > n {
-                base -= 1;
-                let _ = self.window.push_front(FrameSet::empty(base));
-            }
-            self.next_set = Some(base);
-        }
-        while n >= self.next_set.unwrap_or(n) + W as i64 {
-            if self.window.is_empty() {
-                // Pulses nobody delivered a frame for, a whole window long: no sets for them.
-                self.next_set = Some(n);
-                break;
-            }
-            self.emit_front(out);
-        }
-        let base = self.next_set.unwrap_or(n);
-        while base + (self.window.len() as i64) <= n {
-            let set = base + self.window.len() as i64;
-            if self.window.push_back(FrameSet::empty(set)).is_err() {
-                break;
-            }
-        }
-        let Some(set) = self.window.iter_mut().find(|set| set.set == n) else {
+        let base = *self.next_set.get_or_insert(n);
+        // The window holds sets `base`, `base + 1`, … in order; most frames go to one of them.
+        let pending = usize::try_from(n - base)
+            .ok()
+            .filter(|&i| i < self.window.len());
+        let Some(index) = pending.or_else(|| self.make_room(device, stream, n, out)) else {
+            return;
+        };
+        let Some(set) = self.window.get_mut(index) else {
             return;
         };
         let Some(slot) = set.frames.get_mut(stream).get_mut(device) else {
@@ -741,7 +944,53 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
         }
     }
 
+    /// Moves the window so that it holds set `n` (emitting the sets it moves past, or growing it
+    /// backwards before the first set is out) and returns `n`'s index in it; `None` for a frame
+    /// too late for the window, reported.
+    #[inline(never)]
+    fn make_room(
+        &mut self,
+        device: usize,
+        stream: FrameKind,
+        n: i64,
+        out: &mut impl FnMut(AlignerOutput<'_, N>),
+    ) -> Option<usize> {
+        let mut base = *self.next_set.get_or_insert(n);
+        if n < base {
+            let room = W.saturating_sub(self.window.len()) as i64;
+            if self.emitted_any || base - n > room {
+                out(AlignerOutput::Health(HealthEvent::LateFrame {
+                    device,
+                    stream,
+                    set: n,
+                }));
+                return None;
+            }
+            while base > n {
+                base -= 1;
+                let _ = self.window.push_front(base);
+            }
+            self.next_set = Some(base);
+        }
+        while n >= self.next_set.unwrap_or(n) + W as i64 {
+            if self.window.is_empty() {
+                // Pulses nobody delivered a frame for, a whole window long: no sets for them.
+                self.next_set = Some(n);
+                break;
+            }
+            self.emit_front(out);
+        }
+        let base = self.next_set.unwrap_or(n);
+        while base + (self.window.len() as i64) <= n {
+            if !self.window.push_back(base + self.window.len() as i64) {
+                break;
+            }
+        }
+        usize::try_from(n - base).ok()
+    }
+
     /// Every device the set waits for delivered every stream it runs.
+    #[inline(always)]
     fn is_complete(&self, set: &FrameSet<N>) -> bool {
         if self.any_lost {
             return self.is_complete_walk(set);
@@ -751,6 +1000,7 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
     }
 
     /// [`is_complete`](Self::is_complete) device by device, honouring lost devices.
+    #[inline(never)]
     fn is_complete_walk(&self, set: &FrameSet<N>) -> bool {
         self.devices
             .iter()
@@ -765,33 +1015,38 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             })
     }
 
-    fn emit_front(&mut self, out: &mut impl FnMut(AlignerOutput<N>)) {
-        let Some(mut set) = self.window.pop_front() else {
+    /// Hands the oldest pending set out, in place, with its missing frames reported.
+    fn emit_front(&mut self, out: &mut impl FnMut(AlignerOutput<'_, N>)) {
+        let Some(set) = self.window.front() else {
             return;
         };
-        set.complete = self.is_complete(&set);
-        for (device, (d, timing)) in self
-            .devices
-            .iter()
-            .zip(self.config.devices.iter())
-            .enumerate()
-        {
-            let started = d.first_set.is_some_and(|first| first <= set.set);
-            if !d.required_in(set.set) || !started {
-                continue;
-            }
-            for stream in [FrameKind::Colour, FrameKind::Depth] {
-                if timing.runs(stream) && set.ts(device, stream).is_none() {
-                    *set.missing.get_mut(stream) |= 1 << device;
-                    out(AlignerOutput::Health(HealthEvent::MissingFrame {
-                        device,
-                        stream,
-                        set: set.set,
-                    }));
+        let number = set.set;
+        let complete = self.is_complete(set);
+        let mut missing = PerStream::<u32>::default();
+        // A complete set misses nothing: every device it waits for delivered all it runs.
+        if !complete {
+            for (device, (d, timing)) in self
+                .devices
+                .iter()
+                .zip(self.config.devices.iter())
+                .enumerate()
+            {
+                let started = d.first_set.is_some_and(|first| first <= number);
+                if !d.required_in(number) || !started {
+                    continue;
+                }
+                for stream in [FrameKind::Colour, FrameKind::Depth] {
+                    if timing.runs(stream) && set.ts(device, stream).is_none() {
+                        *missing.get_mut(stream) |= device_bit(device);
+                        out(AlignerOutput::Health(HealthEvent::MissingFrame {
+                            device,
+                            stream,
+                            set: number,
+                        }));
+                    }
                 }
             }
-        }
-        if set.complete {
+        } else {
             let degraded = self
                 .devices
                 .iter()
@@ -800,12 +1055,17 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
                 self.in_sync = false;
             } else if !self.in_sync {
                 self.in_sync = true;
-                out(AlignerOutput::Health(HealthEvent::InSync { set: set.set }));
+                out(AlignerOutput::Health(HealthEvent::InSync { set: number }));
             }
         }
-        self.next_set = Some(set.set + 1);
+        self.next_set = Some(number + 1);
         self.emitted_any = true;
-        out(AlignerOutput::Set(set));
+        if let Some(set) = self.window.front_mut() {
+            set.complete = complete;
+            set.missing = missing;
+            out(AlignerOutput::Set(set));
+        }
+        self.window.pop_front();
     }
 }
 
@@ -859,18 +1119,34 @@ mod tests {
         .unwrap()
     }
 
-    fn feed(a: &mut Aligner<2, 4>, frames: &[(usize, FrameKind, u64)]) -> Vec<AlignerOutput<2>> {
+    /// An [`AlignerOutput`] kept past the call.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Out<const N: usize> {
+        Set(FrameSet<N>),
+        Health(HealthEvent),
+    }
+
+    impl<const N: usize> From<AlignerOutput<'_, N>> for Out<N> {
+        fn from(o: AlignerOutput<'_, N>) -> Self {
+            match o {
+                AlignerOutput::Set(set) => Out::Set(*set),
+                AlignerOutput::Health(h) => Out::Health(h),
+            }
+        }
+    }
+
+    fn feed(a: &mut Aligner<2, 4>, frames: &[(usize, FrameKind, u64)]) -> Vec<Out<2>> {
         let mut out = Vec::new();
         for &(d, s, ts) in frames {
-            a.push(d, s, Usec(ts), &mut |o| out.push(o)).unwrap();
+            a.push(d, s, Usec(ts), &mut |o| out.push(o.into())).unwrap();
         }
         out
     }
 
-    fn health(out: &[AlignerOutput<2>]) -> Vec<HealthEvent> {
+    fn health(out: &[Out<2>]) -> Vec<HealthEvent> {
         out.iter()
             .filter_map(|o| match o {
-                AlignerOutput::Health(h) => Some(*h),
+                Out::Health(h) => Some(*h),
                 _ => None,
             })
             .collect()
@@ -933,6 +1209,166 @@ mod tests {
         }
     }
 
+    /// One frame of a generated stream: device, colour?, kind of timestamp, jitter (µs), skip.
+    type Op = (usize, bool, u8, i64, u64);
+
+    fn ops() -> impl proptest::strategy::Strategy<Value = Vec<Op>> {
+        use proptest::prelude::any;
+        proptest::collection::vec(
+            (0usize..3, any::<bool>(), 0u8..20, -3000i64..3000, 1u64..5),
+            1..200,
+        )
+    }
+
+    /// A timestamp per op: mostly the next pulse with small jitter, sometimes a skipped pulse,
+    /// an off-grid frame, a repeat of the last pulse, or a clock that jumps back.
+    fn stream_ts(
+        start: u64,
+        period: u64,
+        k: &mut [[u64; 2]; 3],
+        op: Op,
+    ) -> (usize, FrameKind, Usec) {
+        let (device, colour, kind, jitter, skip) = op;
+        let count = &mut k[device][usize::from(!colour)];
+        let at = |count: u64| start.wrapping_add(count.wrapping_mul(period));
+        let ts = match kind {
+            0 => start.wrapping_add(jitter.unsigned_abs() * 1000),
+            1 => {
+                *count += skip;
+                at(*count).wrapping_add(period / 2)
+            }
+            2 => at(*count),
+            3 => {
+                *count += skip;
+                at(*count).wrapping_add_signed(jitter * 10)
+            }
+            _ => {
+                *count += 1;
+                at(*count).wrapping_add_signed(jitter / 20)
+            }
+        };
+        let stream = if colour {
+            FrameKind::Colour
+        } else {
+            FrameKind::Depth
+        };
+        (device, stream, Usec(ts))
+    }
+
+    fn three_devices(fps: Fps, ppm: u32) -> Aligner<3, 4> {
+        let timing = [
+            DeviceTiming::from_ticks(0, -20),
+            DeviceTiming::from_ticks(14, 7),
+            DeviceTiming {
+                colour_on: false,
+                ..DeviceTiming::from_ticks(28, 20)
+            },
+        ];
+        let mut config = AlignerConfig::new(fps, 0, timing);
+        config.max_drift_ppm = ppm;
+        Aligner::new(config).unwrap()
+    }
+
+    /// Every piece of incremental state equals what it caches, recomputed from scratch.
+    fn check_incremental_state(
+        a: &Aligner<3, 4>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        proptest::prop_assert_eq!(a.master_ref, a.master_reference());
+        for (device, d) in a.devices.iter().enumerate() {
+            for stream in [FrameKind::Colour, FrameKind::Depth] {
+                let track = d.tracks.get(stream);
+                let Some(next) = track.next else {
+                    continue;
+                };
+                proptest::prop_assert!(d.state != DeviceSyncState::Lost);
+                let set = track.last_set + 1;
+                proptest::prop_assert_eq!(next.grid_nsec, a.period_grid_nsec(set));
+                let phase = a.phase_nsec.unwrap_or(0);
+                let predicted = phase
+                    .wrapping_add(a.period_grid_nsec(set))
+                    .wrapping_add(a.expected_delay_nsec(device, stream))
+                    .wrapping_add(track.residual_nsec);
+                proptest::prop_assert_eq!(next.expected_ts_nsec, predicted);
+            }
+        }
+        Ok(())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(512))]
+
+        #[test]
+        fn the_fast_path_places_frames_as_the_general_path_does(
+            fps in proptest::sample::select(Fps::ALL.to_vec()),
+            start in proptest::prop_oneof![
+                0u64..10_000_000_000,
+                (NEXT_PULSE_MAX_TS_USEC - 100_000)..(NEXT_PULSE_MAX_TS_USEC + 100_000),
+                // Up to where `ts_nsec` saturates (the general path's arithmetic assumes less).
+                0u64..9_000_000_000_000_000,
+            ],
+            ppm in proptest::prop_oneof![proptest::strategy::Just(500u32), 0u32..2_000_000],
+            ops in ops(),
+        ) {
+            let mut fast = three_devices(fps, ppm);
+            let mut general = three_devices(fps, ppm);
+            let period = 1_000_000 / u64::from(fps.hz());
+            let mut k = [[0u64; 2]; 3];
+            let (mut got, mut want) = (Vec::<Out<3>>::new(), Vec::<Out<3>>::new());
+            for op in ops {
+                let (device, stream, ts) = stream_ts(start, period, &mut k, op);
+                fast.push(device, stream, ts, &mut |o| got.push(o.into())).unwrap();
+                general.push_general(device, stream, ts, &mut |o| want.push(o.into()));
+                proptest::prop_assert_eq!(&got, &want);
+                check_incremental_state(&fast)?;
+                check_incremental_state(&general)?;
+            }
+            fast.flush(&mut |o| got.push(o.into()));
+            general.flush(&mut |o| want.push(o.into()));
+            proptest::prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn the_next_pulse_grid_equals_the_general_grid(set in 0i64..NEXT_PULSE_MAX_SET) {
+            for fps in Fps::ALL {
+                let a = three_devices(fps, 500);
+                let placed = Placed { set, residual_nsec: 0, ts_nsec: 0, grid_nsec: a.period_grid_nsec(set) };
+                let next = a.next_pulse_after(&placed);
+                proptest::prop_assert_eq!(next.map(|n| n.grid_nsec), Some(a.period_grid_nsec(set + 1)));
+            }
+        }
+    }
+
+    #[test]
+    fn frames_in_step_take_the_fast_path_and_others_do_not() {
+        let mut a = aligner();
+        for k in 0..3 {
+            feed(&mut a, &pulse(k, 0));
+        }
+        for (device, stream, ts) in pulse(3, 4) {
+            assert!(
+                a.next_pulse(device, stream, Usec(ts)).is_some(),
+                "{device} {stream:?}"
+            );
+        }
+        for (device, stream, ts) in pulse(4, 0) {
+            assert!(
+                a.next_pulse(device, stream, Usec(ts)).is_none(),
+                "skipped pulse"
+            );
+        }
+        let off_grid = (0, FrameKind::Colour, 3 * P + P / 2);
+        assert!(a
+            .next_pulse(off_grid.0, off_grid.1, Usec(off_grid.2))
+            .is_none());
+        feed(&mut a, &[(1, FrameKind::Colour, 0)]);
+        assert_eq!(a.state(1), Some(DeviceSyncState::Lost));
+        let (device, stream, ts) = pulse(3, 0)[3];
+        assert!(
+            a.next_pulse(device, stream, Usec(ts)).is_none(),
+            "lost device"
+        );
+    }
+
     #[test]
     fn tolerances_follow_the_sdk_functional_test() {
         assert_eq!(tolerance_usec(Fps::Fps30), 110);
@@ -945,7 +1381,7 @@ mod tests {
         let mut a = aligner();
         let out = feed(&mut a, &pulse(3, 20));
         assert_eq!(health(&out), [HealthEvent::InSync { set: 3 }]);
-        let AlignerOutput::Set(set) = out[out.len() - 1] else {
+        let Out::Set(set) = out[out.len() - 1] else {
             panic!("no set");
         };
         assert!(set.complete);
@@ -959,7 +1395,7 @@ mod tests {
         let mut a = aligner();
         let p = pulse(0, 0);
         let out = feed(&mut a, &[p[2], p[3], p[0], p[1]]);
-        assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete));
+        assert!(matches!(out.last(), Some(Out::Set(s)) if s.complete));
     }
 
     #[test]
@@ -985,7 +1421,7 @@ mod tests {
                 (0, FrameKind::Depth, 10 * P),
             ],
         );
-        assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete && s.set == 10));
+        assert!(matches!(out.last(), Some(Out::Set(s)) if s.complete && s.set == 10));
     }
 
     #[test]
@@ -994,7 +1430,7 @@ mod tests {
         let mut events = Vec::new();
         for k in 0..40u64 {
             let out = feed(&mut a, &pulse(k, 5 * k as i64));
-            assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete));
+            assert!(matches!(out.last(), Some(Out::Set(s)) if s.complete));
             events.extend(health(&out));
         }
         let degraded: Vec<i64> = events
@@ -1026,7 +1462,7 @@ mod tests {
             }]
         );
         let out = feed(&mut a, &pulse(1, 0));
-        assert!(matches!(out.last(), Some(AlignerOutput::Set(s)) if s.complete && s.set == 1));
+        assert!(matches!(out.last(), Some(Out::Set(s)) if s.complete && s.set == 1));
     }
 
     #[test]
@@ -1052,7 +1488,7 @@ mod tests {
         let sets: Vec<i64> = out
             .iter()
             .filter_map(|o| match o {
-                AlignerOutput::Set(s) => Some(s.set),
+                Out::Set(s) => Some(s.set),
                 _ => None,
             })
             .collect();
