@@ -298,7 +298,7 @@ pub enum AlignerOutput<'a, const N: usize> {
     Health(HealthEvent),
 }
 
-/// Where a device stands in the aligner (see docs/sync-align.md for the transitions).
+/// Where a device stands in the aligner (docs/sync.md, "Per-device states", has the transitions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum DeviceSyncState {
