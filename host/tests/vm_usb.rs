@@ -685,6 +685,85 @@ mod vm {
         /// did not get.
         lost: Vec<u64>,
         gadget: SendStats,
+        /// CPU used while the host measured (user + system, from /proc): this process (the
+        /// host stack: nusb, the Device API and usbfs' copies), the gadget, and the whole VM
+        /// out of its vCPUs (includes dummy_hcd's transfers, which run in softirq).
+        cpu: CpuUse,
+    }
+
+    #[derive(Debug, Clone, Copy, Default)]
+    struct CpuUse {
+        host: f64,
+        /// The part of `host` in user space (nusb, framing, the Device API); the rest is the
+        /// kernel's (usbfs copying the transfers out).
+        host_user: f64,
+        gadget: f64,
+        vm_busy: f64,
+        vm_total: f64,
+        wall: f64,
+    }
+
+    /// USER_HZ, the unit of /proc's CPU times (100 on every Linux architecture k4sync builds for).
+    const USER_HZ: f64 = 100.0;
+
+    /// (utime + stime, utime) of a process, s.
+    fn process_cpu(pid: &str) -> (f64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        ((ticks(11) + ticks(12)) / USER_HZ, ticks(11) / USER_HZ)
+    }
+
+    /// (busy, total) CPU time of the whole machine over all CPUs, s.
+    fn machine_cpu() -> (f64, f64) {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let times: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total: f64 = times.iter().take(8).sum();
+        let idle = times.get(3).unwrap_or(&0.0) + times.get(4).unwrap_or(&0.0);
+        ((total - idle) / USER_HZ, total / USER_HZ)
+    }
+
+    struct CpuMark {
+        at: Instant,
+        host: (f64, f64),
+        gadget: f64,
+        machine: (f64, f64),
+    }
+
+    impl CpuMark {
+        fn now(gadget_pid: u32) -> Self {
+            CpuMark {
+                at: Instant::now(),
+                host: process_cpu("self"),
+                gadget: process_cpu(&gadget_pid.to_string()).0,
+                machine: machine_cpu(),
+            }
+        }
+
+        fn since(&self, gadget_pid: u32) -> CpuUse {
+            let end = CpuMark::now(gadget_pid);
+            CpuUse {
+                host: end.host.0 - self.host.0,
+                host_user: end.host.1 - self.host.1,
+                gadget: end.gadget - self.gadget,
+                vm_busy: end.machine.0 - self.machine.0,
+                vm_total: end.machine.1 - self.machine.1,
+                wall: end.at.duration_since(self.at).as_secs_f64(),
+            }
+        }
     }
 
     impl Unpaced {
@@ -740,6 +819,7 @@ mod vm {
             unread_at_stop: 0,
             lost: Vec::new(),
             gadget: SendStats::default(),
+            cpu: CpuUse::default(),
         };
         let check = |event: Event, got: &mut Unpaced| -> Result<Option<u64>, String> {
             match event {
@@ -767,6 +847,8 @@ mod vm {
             Ok(None)
         };
         camera.start(&config).map_err(|e| format!("start: {e}"))?;
+        let gadget_pid = ctx.gadget.child.id();
+        let cpu = CpuMark::now(gadget_pid);
         let started = Instant::now();
         let (until, latest) = (
             started + Duration::from_secs_f64(seconds),
@@ -788,6 +870,7 @@ mod vm {
                 first_last = Some((first, host_ns));
             }
         }
+        got.cpu = cpu.since(gadget_pid);
         camera.stop().map_err(|e| format!("stop: {e}"))?;
         while let Some(event) = camera
             .next_capture(Duration::from_millis(300))
@@ -1014,11 +1097,23 @@ mod vm {
             got.gadget.cut,
             got.unread_at_stop
         );
+        let cpu = got.cpu;
+        let wall = cpu.wall.max(f64::MIN_POSITIVE);
+        println!(
+            "    CPU over {:.2} s: host process {:.0}% ({:.0}% in user space), gadget {:.0}% (of one \
+             vCPU); whole VM {:.0}% of its vCPUs busy",
+            cpu.wall,
+            100.0 * cpu.host / wall,
+            100.0 * cpu.host_user / wall,
+            100.0 * cpu.gadget / wall,
+            100.0 * cpu.vm_busy / cpu.vm_total.max(f64::MIN_POSITIVE)
+        );
         println!(
             "THROUGHPUT speed={name} frame_bytes={} host_frames={} host_bytes={} \
              host_seconds={:.6} gadget_frames={} gadget_bytes={} gadget_seconds={:.6} \
              gadget_writing={:.6} gadget_cut={} lost={} dropped={} transfers_lost={} \
-             timeouts={} unread_at_stop={}",
+             timeouts={} unread_at_stop={} cpu_wall={:.3} cpu_host={:.2} cpu_host_user={:.2} cpu_gadget={:.2} \
+             cpu_vm_busy={:.2} cpu_vm_total={:.2}",
             frame_size(),
             got.frames,
             got.bytes,
@@ -1032,7 +1127,13 @@ mod vm {
             got.dropped,
             got.transfers_lost,
             got.timeouts,
-            got.unread_at_stop
+            got.unread_at_stop,
+            cpu.wall,
+            cpu.host,
+            cpu.host_user,
+            cpu.gadget,
+            cpu.vm_busy,
+            cpu.vm_total
         );
         if !got.lost.is_empty() || got.dropped > got.gadget.cut || got.transfers_lost > 0 {
             failures.push(format!(

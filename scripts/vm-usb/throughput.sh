@@ -11,7 +11,8 @@
 #   scripts/vm-usb/throughput.sh [SECONDS]      default 10; release build
 #   K4SYNC_VM_PROFILE=dev scripts/vm-usb/throughput.sh   the dev profile instead
 #
-# Prints host MB/s, gadget MB/s, their ratio, and frames/s against the camera's 30 fps.
+# Prints host MB/s, gadget MB/s, their ratio, frames/s against the camera's 30 fps, and CPU
+# use in the window (host process and gadget in % of one vCPU, the VM in % of all its vCPUs).
 # MB = 10^6 bytes. Exits 1 if the host lost (or dropped) a frame the gadget sent whole, or a
 # speed produced no figure. Not part of any test run: the figures depend on the machine.
 set -euo pipefail
@@ -52,13 +53,15 @@ awk '
     # A dropped write is a loss unless the gadget cut that frame off (a stream-stop leftover).
     extra = f["dropped"] - f["gadget_cut"]
     lost = f["lost"] + (extra > 0 ? extra : 0) + f["transfers_lost"]
-    printf "| %-5s | %8.1f | %10.1f | %5.2fx | %6.1f | %5.2fx | %9.0f%% | %4d | %6d |\n", f["speed"], host / 1e6, gadget / 1e6, ratio, fps, fps / 30, writing, lost, f["unread_at_stop"]
+    wall = f["cpu_wall"] > 0 ? f["cpu_wall"] : 1
+    vm = f["cpu_vm_total"] > 0 ? 100 * f["cpu_vm_busy"] / f["cpu_vm_total"] : 0
+    printf "| %s | %.1f | %.1f | %.2fx | %.1f | %.2fx | %.0f%% | %.0f%% (%.0f%% user) | %.0f%% | %.0f%% | %d | %d |\n", f["speed"], host / 1e6, gadget / 1e6, ratio, fps, fps / 30, writing, 100 * f["cpu_host"] / wall, 100 * f["cpu_host_user"] / wall, 100 * f["cpu_gadget"] / wall, vm, lost, f["unread_at_stop"]
     speeds++
     if (lost > 0) bad++
   }
   BEGIN {
-    print "| speed | host MB/s | gadget MB/s | ratio | frames/s | vs 30 fps | gadget in write | lost | unread at stop |"
-    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    print "| speed | host MB/s | gadget MB/s | host/gadget | frames/s | vs 30 fps | gadget time in write | host CPU | gadget CPU | VM busy | lost | unread at stop |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   }
   END {
     if (speeds != 2) { print "throughput.sh: " speeds + 0 " of 2 speeds produced a figure" > "/dev/stderr"; exit 1 }
