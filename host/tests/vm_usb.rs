@@ -11,6 +11,11 @@
 //! gadget received, byte for byte, and the fingerprint of every depth frame it wrote. An
 //! in-process emulator behind the transport produces no gadget events, so the scenarios fail
 //! if the nusb path is swapped out.
+//!
+//! With `K4SYNC_VM_THROUGHPUT=SECONDS` the binary measures instead of testing: at each speed it
+//! streams NFOV unbinned raw depth from the unpaced gadget through the Device API for SECONDS,
+//! prints the host's and the gadget's rates (a `THROUGHPUT key=value...` line per speed, read
+//! by `scripts/vm-usb/throughput.sh`) and fails if the host lost a frame the gadget sent.
 
 // A test binary without the libtest harness: clippy does not see it as test code.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -62,14 +67,18 @@ mod vm {
 
     use futures_core::Stream;
     use k4sync_core::emu::{Device, DeviceParams};
+    use k4sync_core::sync::config::DeviceConfig;
+    use k4sync_core::types::{ColorResolution, DepthMode};
     use k4sync_core::types::{Fps, SensorMode, WiredSyncMode};
     use k4sync_core::wire::colour_mcu::SysConfig;
     use k4sync_core::wire::command::{Command, CommandRepr, DataPhase, Mcu};
     use k4sync_core::wire::depth_mcu::depth_start_sequence;
+    use k4sync_core::wire::depth_trailer::DepthTrailer;
     use k4sync_core::wire::imu::ImuPacket;
     use k4sync_host::command::CommandChannel;
+    use k4sync_host::device::{self, Event};
     use k4sync_host::gadget::descriptors::Speed;
-    use k4sync_host::gadget::serve::fnv1a64;
+    use k4sync_host::gadget::serve::{fnv1a64, SendStats};
     use k4sync_host::transport::nusb::{
         wait_for_camera, CameraFunctions, NusbTransport, PairedBy, Selector,
     };
@@ -78,6 +87,9 @@ mod vm {
     const SEED: u64 = 1;
     const MODE: SensorMode = SensorMode::PseudoCommon;
     const STREAM_SECONDS: u64 = 4;
+    /// The heaviest depth mode's raw stream, which the unpaced scenarios carry.
+    const HEAVY: DepthMode = DepthMode::NfovUnbinned;
+    const UNPACED_SECONDS: f64 = 1.5;
     const MODULES: &str = "/lib/modules";
 
     type Check = Result<(), String>;
@@ -652,9 +664,300 @@ mod vm {
         Ok(())
     }
 
+    /// What the host received from an unpaced NFOV unbinned stream, next to what the gadget
+    /// says it sent.
+    struct Unpaced {
+        /// Frames that arrived within the measuring window, and their bytes.
+        frames: u64,
+        bytes: u64,
+        /// From the first frame's arrival to the last one's within the window, s.
+        seconds: f64,
+        /// Frame index (trailer `usb_sof_seq`) -> fingerprint of every frame received, in the
+        /// window or while stopping.
+        received: Vec<(u64, Option<u64>)>,
+        dropped: u64,
+        timeouts: u64,
+        transfers_lost: u64,
+        /// Frames the gadget wrote that the host never read and that came after every frame
+        /// it read (in flight when the stream was cancelled).
+        unread_at_stop: u64,
+        /// Frames the gadget wrote whole, up to the last frame the host read, that the host
+        /// did not get.
+        lost: Vec<u64>,
+        gadget: SendStats,
+        /// CPU used while the host measured (user + system, from /proc): this process (the
+        /// host stack: nusb, the Device API and usbfs' copies), the gadget, and the whole VM
+        /// out of its vCPUs (includes dummy_hcd's transfers, which run in softirq).
+        cpu: CpuUse,
+    }
+
+    #[derive(Debug, Clone, Copy, Default)]
+    struct CpuUse {
+        host: f64,
+        /// The part of `host` in user space (nusb, framing, the Device API); the rest is the
+        /// kernel's (usbfs copying the transfers out).
+        host_user: f64,
+        gadget: f64,
+        vm_busy: f64,
+        vm_total: f64,
+        wall: f64,
+    }
+
+    /// USER_HZ, the unit of /proc's CPU times (100 on every Linux architecture k4sync builds for).
+    const USER_HZ: f64 = 100.0;
+
+    /// (utime + stime, utime) of a process, s.
+    fn process_cpu(pid: &str) -> (f64, f64) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        ((ticks(11) + ticks(12)) / USER_HZ, ticks(11) / USER_HZ)
+    }
+
+    /// (busy, total) CPU time of the whole machine over all CPUs, s.
+    fn machine_cpu() -> (f64, f64) {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let times: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        let total: f64 = times.iter().take(8).sum();
+        let idle = times.get(3).unwrap_or(&0.0) + times.get(4).unwrap_or(&0.0);
+        ((total - idle) / USER_HZ, total / USER_HZ)
+    }
+
+    struct CpuMark {
+        at: Instant,
+        host: (f64, f64),
+        gadget: f64,
+        machine: (f64, f64),
+    }
+
+    impl CpuMark {
+        fn now(gadget_pid: u32) -> Self {
+            CpuMark {
+                at: Instant::now(),
+                host: process_cpu("self"),
+                gadget: process_cpu(&gadget_pid.to_string()).0,
+                machine: machine_cpu(),
+            }
+        }
+
+        fn since(&self, gadget_pid: u32) -> CpuUse {
+            let end = CpuMark::now(gadget_pid);
+            CpuUse {
+                host: end.host.0 - self.host.0,
+                host_user: end.host.1 - self.host.1,
+                gadget: end.gadget - self.gadget,
+                vm_busy: end.machine.0 - self.machine.0,
+                vm_total: end.machine.1 - self.machine.1,
+                wall: end.at.duration_since(self.at).as_secs_f64(),
+            }
+        }
+    }
+
+    impl Unpaced {
+        fn host_bytes_per_second(&self) -> f64 {
+            if self.seconds > 0.0 && self.frames > 1 {
+                (self.frames - 1) as f64 * frame_size() as f64 / self.seconds
+            } else {
+                0.0
+            }
+        }
+    }
+
+    fn frame_size() -> usize {
+        HEAVY.sensor_mode().map_or(0, SensorMode::raw_frame_size)
+    }
+
+    /// Streams NFOV unbinned raw depth (30 fps nominal) through the Device API from the
+    /// unpaced gadget for `seconds`, then stops and compares with the gadget's account.
+    /// A lost frame is one the gadget wrote whole that never arrived; a wrong-size write the
+    /// host drops is a frame the gadget cut off (the previous stream's piece left in the
+    /// endpoint's queue, see `SendStats::cut`), so drops are bounded by the gadget's cuts.
+    /// `fingerprint` hashes every received frame (costly in the VM: off for measurements);
+    /// the stream runs on past `seconds` (up to three times as long) until `min_frames` came.
+    fn stream_unpaced(
+        ctx: &mut Ctx,
+        seconds: f64,
+        min_frames: u64,
+        fingerprint: bool,
+    ) -> Result<Unpaced, String> {
+        ctx.wait_for_both_functions()?;
+        let mut camera = device::Device::open(&device::Selector::Serial(ctx.serial()))
+            .map_err(|e| format!("Device::open: {e}"))?;
+        let mark = ctx.gadget.mark();
+        ctx.gadget.send("pace off")?;
+        ctx.gadget
+            .wait_for(mark, |l| l == "pace off", Duration::from_secs(5))?;
+        let config = DeviceConfig {
+            color_resolution: ColorResolution::Off,
+            depth_mode: HEAVY,
+            fps: Fps::Fps30,
+            imu: false,
+            ..DeviceConfig::default()
+        };
+        let size = frame_size();
+        let mut got = Unpaced {
+            frames: 0,
+            bytes: 0,
+            seconds: 0.0,
+            received: Vec::new(),
+            dropped: 0,
+            timeouts: 0,
+            transfers_lost: 0,
+            unread_at_stop: 0,
+            lost: Vec::new(),
+            gadget: SendStats::default(),
+            cpu: CpuUse::default(),
+        };
+        let check = |event: Event, got: &mut Unpaced| -> Result<Option<u64>, String> {
+            match event {
+                Event::Capture(capture) => {
+                    let Some(depth) = capture.depth_raw else {
+                        return Err("a capture without depth".into());
+                    };
+                    ensure!(
+                        depth.data.len() == size,
+                        "a frame of {} bytes, not {size}",
+                        depth.data.len()
+                    );
+                    let index = DepthTrailer::from_frame(&depth.data, size)
+                        .map_err(|e| format!("trailer: {e}"))?
+                        .usb_sof_seq();
+                    let hash = fingerprint.then(|| fnv1a64(&depth.data));
+                    got.received.push((index, hash));
+                    return Ok(Some(depth.host_ns));
+                }
+                Event::Dropped { .. } => got.dropped += 1,
+                Event::StreamTimeout { .. } => got.timeouts += 1,
+                Event::TransferLost { .. } => got.transfers_lost += 1,
+                Event::Imu(_) => {}
+            }
+            Ok(None)
+        };
+        camera.start(&config).map_err(|e| format!("start: {e}"))?;
+        let gadget_pid = ctx.gadget.child.id();
+        let cpu = CpuMark::now(gadget_pid);
+        let started = Instant::now();
+        let (until, latest) = (
+            started + Duration::from_secs_f64(seconds),
+            started + Duration::from_secs_f64(3.0 * seconds),
+        );
+        let mut first_last: Option<(u64, u64)> = None;
+        loop {
+            let now = Instant::now();
+            if now >= latest || (now >= until && got.frames >= min_frames) {
+                break;
+            }
+            let event = camera
+                .next_capture(Duration::from_millis(100))
+                .map_err(|e| format!("next_capture: {e}"))?;
+            if let Some(host_ns) = event.map(|e| check(e, &mut got)).transpose()?.flatten() {
+                got.frames += 1;
+                got.bytes += size as u64;
+                let first = first_last.map_or(host_ns, |(first, _)| first);
+                first_last = Some((first, host_ns));
+            }
+        }
+        got.cpu = cpu.since(gadget_pid);
+        camera.stop().map_err(|e| format!("stop: {e}"))?;
+        while let Some(event) = camera
+            .next_capture(Duration::from_millis(300))
+            .map_err(|e| format!("next_capture after stop: {e}"))?
+        {
+            check(event, &mut got)?;
+        }
+        drop(camera);
+        got.seconds = first_last.map_or(0.0, |(first, last)| {
+            Duration::from_nanos(last.saturating_sub(first)).as_secs_f64()
+        });
+        let stats_mark = ctx.gadget.mark();
+        ctx.gadget.send("stats")?;
+        let line = ctx.gadget.wait_for(
+            stats_mark,
+            |l| l.starts_with("depth-sent "),
+            Duration::from_secs(5),
+        )?;
+        got.gadget = SendStats::parse_event(&line).ok_or(format!("unreadable: {line}"))?;
+        ctx.gadget.send("pace on")?;
+        let written: HashMap<u64, u64> = ctx
+            .gadget
+            .frames_written(mark)
+            .into_iter()
+            .map(|(hash, index)| (index, hash))
+            .collect();
+        let last_read = got.received.iter().map(|(i, _)| *i).max();
+        let received: HashMap<u64, Option<u64>> = got.received.iter().copied().collect();
+        ensure!(
+            received.len() == got.received.len(),
+            "a frame index arrived twice"
+        );
+        for &index in written.keys() {
+            if received.contains_key(&index) {
+                continue;
+            }
+            if last_read.is_some_and(|last| index < last) {
+                got.lost.push(index);
+            } else {
+                got.unread_at_stop += 1;
+            }
+        }
+        got.lost.sort_unstable();
+        for (index, hash) in &got.received {
+            let Some(&sent) = written.get(index) else {
+                return Err(format!(
+                    "received frame {index}, which the gadget never wrote whole"
+                ));
+            };
+            ensure!(
+                hash.is_none_or(|h| h == sent),
+                "frame {index} differs from the one the gadget wrote"
+            );
+        }
+        Ok(got)
+    }
+
+    fn unpaced_nfov_stream_through_the_device_api_loses_no_frame(ctx: &mut Ctx) -> Check {
+        let got = stream_unpaced(ctx, UNPACED_SECONDS, 4, true)?;
+        println!(
+            "    {} frames in {:.2} s ({:.1} MB/s; gadget {:.1} MB/s), {} unread at stop",
+            got.frames,
+            got.seconds,
+            got.host_bytes_per_second() / 1e6,
+            got.gadget.bytes_per_second() / 1e6,
+            got.unread_at_stop
+        );
+        ensure!(got.lost.is_empty(), "frames lost: {:?}", got.lost);
+        ensure!(
+            got.dropped <= got.gadget.cut && got.transfers_lost == 0,
+            "{} writes dropped ({} cut off by the gadget), {} transfers lost",
+            got.dropped,
+            got.gadget.cut,
+            got.transfers_lost
+        );
+        ensure!(
+            got.frames >= 4,
+            "only {} frames in {:.1} s",
+            got.frames,
+            3.0 * UNPACED_SECONDS
+        );
+        Ok(())
+    }
+
     type Scenario = (&'static str, fn(&mut Ctx) -> Check);
 
-    const SCENARIOS: [Scenario; 9] = [
+    const SCENARIOS: [Scenario; 10] = [
         (
             "enumeration_shows_both_functions_with_the_camera_endpoints",
             enumeration_shows_both_functions_with_the_camera_endpoints,
@@ -684,6 +987,10 @@ mod vm {
             depth_and_imu_stream_for_seconds_with_every_frame_intact,
         ),
         (
+            "unpaced_nfov_stream_through_the_device_api_loses_no_frame",
+            unpaced_nfov_stream_through_the_device_api_loses_no_frame,
+        ),
+        (
             "stalled_response_endpoint_surfaces_as_stall_and_clears",
             stalled_response_endpoint_surfaces_as_stall_and_clears,
         ),
@@ -702,7 +1009,7 @@ mod vm {
         Ok(())
     }
 
-    fn run_speed(speed: Speed, failures: &mut Vec<String>) {
+    fn run_speed(speed: Speed, throughput: Option<f64>, failures: &mut Vec<String>) {
         let module = format!("{MODULES}/dummy_hcd.ko");
         let mut args = vec![module.as_str(), "num=2"];
         if speed == Speed::Super {
@@ -726,21 +1033,10 @@ mod vm {
             gadget,
             params: DeviceParams::from_seed(SEED),
         };
-        let replug: Scenario = (
-            "replug_is_announced_by_hotplug_and_the_camera_reopens",
-            replug_is_announced_by_hotplug_and_the_camera_reopens,
-        );
-        for (scenario, check) in SCENARIOS.iter().chain([&replug]) {
-            let started = Instant::now();
-            let result = check(&mut ctx);
-            let took = started.elapsed().as_secs_f32();
-            match result {
-                Ok(()) => println!("vm_usb {name}-speed {scenario} ... ok ({took:.1} s)"),
-                Err(e) => {
-                    println!("vm_usb {name}-speed {scenario} ... FAILED ({took:.1} s)\n    {e}");
-                    failures.push(format!("{name}-speed {scenario}"));
-                }
-            }
+        if let Some(seconds) = throughput {
+            measure_throughput(&mut ctx, seconds, failures);
+        } else {
+            run_scenarios(&mut ctx, failures);
         }
         if let Err(e) = ctx.gadget.quit() {
             failures.push(format!("{name}: {e}"));
@@ -750,11 +1046,119 @@ mod vm {
         }
     }
 
+    fn run_scenarios(ctx: &mut Ctx, failures: &mut Vec<String>) {
+        let name = speed_name(ctx.speed);
+        let replug: Scenario = (
+            "replug_is_announced_by_hotplug_and_the_camera_reopens",
+            replug_is_announced_by_hotplug_and_the_camera_reopens,
+        );
+        for (scenario, check) in SCENARIOS.iter().chain([&replug]) {
+            let started = Instant::now();
+            let result = check(ctx);
+            let took = started.elapsed().as_secs_f32();
+            match result {
+                Ok(()) => println!("vm_usb {name}-speed {scenario} ... ok ({took:.1} s)"),
+                Err(e) => {
+                    println!("vm_usb {name}-speed {scenario} ... FAILED ({took:.1} s)\n    {e}");
+                    failures.push(format!("{name}-speed {scenario}"));
+                }
+            }
+        }
+    }
+
+    /// One throughput measurement (see the module docs): a human line and a `THROUGHPUT`
+    /// line for scripts/vm-usb/throughput.sh.
+    fn measure_throughput(ctx: &mut Ctx, seconds: f64, failures: &mut Vec<String>) {
+        let name = speed_name(ctx.speed);
+        let got = match stream_unpaced(ctx, seconds, 0, false) {
+            Ok(got) => got,
+            Err(e) => {
+                println!("vm_usb {name}-speed throughput ... FAILED\n    {e}");
+                failures.push(format!("{name}-speed throughput: {e}"));
+                return;
+            }
+        };
+        let host = got.host_bytes_per_second();
+        let gadget = got.gadget.bytes_per_second();
+        let fps = host / frame_size() as f64;
+        println!(
+            "vm_usb {name}-speed throughput: host {:.1} MB/s ({} frames in {:.2} s, {fps:.1} fps), \
+             gadget {:.1} MB/s ({} frames in {:.2} s, {:.0}% of it inside write), lost {}, \
+             dropped {} (gadget cut {}), unread at stop {}",
+            host / 1e6,
+            got.frames,
+            got.seconds,
+            gadget / 1e6,
+            got.gadget.frames,
+            got.gadget.seconds,
+            100.0 * got.gadget.writing / got.gadget.seconds.max(f64::MIN_POSITIVE),
+            got.lost.len(),
+            got.dropped,
+            got.gadget.cut,
+            got.unread_at_stop
+        );
+        let cpu = got.cpu;
+        let wall = cpu.wall.max(f64::MIN_POSITIVE);
+        println!(
+            "    CPU over {:.2} s: host process {:.0}% ({:.0}% in user space), gadget {:.0}% (of one \
+             vCPU); whole VM {:.0}% of its vCPUs busy",
+            cpu.wall,
+            100.0 * cpu.host / wall,
+            100.0 * cpu.host_user / wall,
+            100.0 * cpu.gadget / wall,
+            100.0 * cpu.vm_busy / cpu.vm_total.max(f64::MIN_POSITIVE)
+        );
+        println!(
+            "THROUGHPUT speed={name} frame_bytes={} host_frames={} host_bytes={} \
+             host_seconds={:.6} gadget_frames={} gadget_bytes={} gadget_seconds={:.6} \
+             gadget_writing={:.6} gadget_cut={} lost={} dropped={} transfers_lost={} \
+             timeouts={} unread_at_stop={} cpu_wall={:.3} cpu_host={:.2} cpu_host_user={:.2} cpu_gadget={:.2} \
+             cpu_vm_busy={:.2} cpu_vm_total={:.2}",
+            frame_size(),
+            got.frames,
+            got.bytes,
+            got.seconds,
+            got.gadget.frames,
+            got.gadget.bytes,
+            got.gadget.seconds,
+            got.gadget.writing,
+            got.gadget.cut,
+            got.lost.len(),
+            got.dropped,
+            got.transfers_lost,
+            got.timeouts,
+            got.unread_at_stop,
+            cpu.wall,
+            cpu.host,
+            cpu.host_user,
+            cpu.gadget,
+            cpu.vm_busy,
+            cpu.vm_total
+        );
+        if !got.lost.is_empty() || got.dropped > got.gadget.cut || got.transfers_lost > 0 {
+            failures.push(format!(
+                "{name}-speed throughput: the host lost frames the gadget sent: {:?}, \
+                 {} writes dropped ({} cut off by the gadget), {} transfers lost",
+                got.lost, got.dropped, got.gadget.cut, got.transfers_lost
+            ));
+        }
+    }
+
     pub fn run_all() -> ExitCode {
         let started = Instant::now();
         let mut failures = Vec::new();
+        let throughput = match std::env::var("K4SYNC_VM_THROUGHPUT") {
+            Err(_) => None,
+            Ok(text) => match text.parse::<f64>() {
+                Ok(seconds) if seconds > 0.0 => Some(seconds),
+                _ => {
+                    println!("vm_usb: K4SYNC_VM_THROUGHPUT={text} is not a number of seconds");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
         for speed in [Speed::High, Speed::Super] {
-            run_speed(speed, &mut failures);
+            run_speed(speed, throughput, &mut failures);
         }
         println!(
             "vm_usb: {} failure(s) in {:.0} s",

@@ -2,7 +2,11 @@
 //! feature `gadget`). Control lines on stdin, event lines on stdout (see
 //! `k4sync_host::gadget::serve`).
 //!
-//! Usage: `k4sync-gadget [--seed N] [--udc DEPTH_UDC COLOUR_UDC]`
+//! Usage: `k4sync-gadget [--seed N] [--udc DEPTH_UDC COLOUR_UDC] [--unpaced]`
+//!
+//! `--unpaced` sends raw depth as fast as the host takes it (control line `pace on|off`
+//! switches at run time); the `depth-sent` event line at `stats` and at `quit` reports the
+//! gadget's own send rate.
 
 use std::process::ExitCode;
 
@@ -11,8 +15,13 @@ fn main() -> ExitCode {
     use k4sync_host::gadget::serve::{run, GadgetConfig};
     let mut seed = 1;
     let mut udcs = None;
+    let mut unpaced = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--unpaced" {
+            unpaced = true;
+            continue;
+        }
         match (arg.as_str(), args.next()) {
             ("--seed", Some(value)) => match value.parse() {
                 Ok(value) => seed = value,
@@ -29,6 +38,7 @@ fn main() -> ExitCode {
     if let Some(udcs) = udcs {
         config.udcs = udcs;
     }
+    config.unpaced = unpaced;
     match run(
         &config,
         std::io::stdin().lock(),
@@ -49,7 +59,7 @@ fn main() -> ExitCode {
 
 fn usage(problem: &str) -> ExitCode {
     eprintln!(
-        "k4sync-gadget: {problem}\nusage: k4sync-gadget [--seed N] [--udc DEPTH_UDC COLOUR_UDC]"
+        "k4sync-gadget: {problem}\nusage: k4sync-gadget [--seed N] [--udc DEPTH_UDC COLOUR_UDC] [--unpaced]"
     );
     ExitCode::from(2)
 }

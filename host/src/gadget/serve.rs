@@ -9,18 +9,29 @@
 //! (§4.4). Scripted faults and hot-unplug come in as lines on the control input; what the
 //! gadget saw goes out as lines on the event output, for a test to check byte for byte.
 //!
-//! Control lines: `unplug`, `plug`, `stall <endpoint>`, `quit`; endpoints are named
-//! `depth-command`, `depth-response`, `depth-stream`, `colour-command`, `colour-response`,
-//! `imu-stream`. Event lines: `ready`, `command <depth|colour> <hex packet>`,
+//! Control lines: `unplug`, `plug`, `stall <endpoint>`, `pace <on|off>`, `stats`, `quit`;
+//! endpoints are named `depth-command`, `depth-response`, `depth-stream`, `colour-command`,
+//! `colour-response`, `imu-stream`. Event lines: `ready`, `command <depth|colour> <hex packet>`,
 //! `write-data <depth|colour> <len>`, `halted <endpoint>`, `depth-frame <index> <len> <fnv1a64 hex>`,
-//! `unplugged`, `plugged`, `error <text>`.
+//! `unplugged`, `plugged`, `pace <on|off>`, `depth-sent ...` (see [`SendStats`]), `error <text>`.
+//!
+//! Unpaced (`pace off`, or [`GadgetConfig::unpaced`]): the raw depth stream goes out as fast
+//! as the host takes it, for throughput measurements. Whenever the model has no frame ready
+//! while depth streams, the device's time jumps ahead instead of the thread sleeping, so
+//! frames keep their nominal device timestamps (one frame period apart) but leave back to
+//! back. To keep the gadget's own cost out of the figure, an unpaced frame is not rendered
+//! whole: the body of the first frame of a mode stays in the buffer and only the 40-byte
+//! trailer (timestamp, frame index in `usb_sof_seq`) is rendered per frame, and its
+//! fingerprint continues the body's. The IMU stream follows the jumping clock too. The
+//! counters of what was written ([`SendStats`]) restart at every `pace` line and are reported
+//! by `stats` and at `quit`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -40,6 +51,11 @@ pub const MAX_READ_DATA: usize = 4 * 1024 * 1024;
 const IDLE_POLL: Duration = Duration::from_millis(2);
 const RETRY_PAUSE: Duration = Duration::from_millis(20);
 const EP0_POLL: Duration = Duration::from_millis(10);
+/// How far an unpaced device's time jumps when no depth frame is ready.
+const UNPACED_STEP_NS: u64 = 1_000_000;
+/// The depth trailer's length (§3.5): the only part of an unpaced frame rendered per frame.
+const TRAILER_LEN: usize = 40;
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// Where the gadget lives and what it serves.
 #[derive(Debug, Clone)]
@@ -51,6 +67,8 @@ pub struct GadgetConfig {
     pub ffs_root: PathBuf,
     /// UDC names for the depth and the colour function.
     pub udcs: [String; 2],
+    /// Start unpaced (see the module docs); `pace on|off` switches at run time.
+    pub unpaced: bool,
 }
 
 impl GadgetConfig {
@@ -61,22 +79,123 @@ impl GadgetConfig {
             configfs: PathBuf::from("/sys/kernel/config/usb_gadget"),
             ffs_root: PathBuf::from("/dev/k4sync-ffs"),
             udcs: ["dummy_udc.0".into(), "dummy_udc.1".into()],
+            unpaced: false,
         }
     }
 }
 
 type Events = Arc<Mutex<Box<dyn Write + Send>>>;
 
+/// What the depth stream thread wrote since the last `pace` line: the gadget's own send rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SendStats {
+    /// Frames written whole.
+    pub frames: u64,
+    /// Every byte written, including the pieces of frames cut short.
+    pub bytes: u64,
+    /// From the start of the first write to the end of the last, s.
+    pub seconds: f64,
+    /// Time spent inside `write` (waiting for the host to take the data), s.
+    pub writing: f64,
+    /// Frames cut off after some of their bytes went out, because the stream stopped or was
+    /// unplugged meanwhile. A piece blocked in `write` when the host stops the stream goes to
+    /// the next stream's first transfer, which the gadget then ends with a zero-length packet:
+    /// the host sees (and drops) one wrong-size write.
+    pub cut: u64,
+}
+
+impl SendStats {
+    /// The `depth-sent` event line.
+    pub fn event_line(&self) -> String {
+        format!(
+            "depth-sent frames={} bytes={} seconds={:.6} writing={:.6} cut={}",
+            self.frames, self.bytes, self.seconds, self.writing, self.cut
+        )
+    }
+
+    /// Parses [`Self::event_line`].
+    pub fn parse_event(line: &str) -> Option<SendStats> {
+        let mut stats = SendStats::default();
+        for field in line.strip_prefix("depth-sent ")?.split(' ') {
+            let (key, value) = field.split_once('=')?;
+            match key {
+                "frames" => stats.frames = value.parse().ok()?,
+                "bytes" => stats.bytes = value.parse().ok()?,
+                "seconds" => stats.seconds = value.parse().ok()?,
+                "writing" => stats.writing = value.parse().ok()?,
+                "cut" => stats.cut = value.parse().ok()?,
+                _ => return None,
+            }
+        }
+        Some(stats)
+    }
+
+    /// Bytes per second over [`Self::seconds`] (0 before anything was written).
+    pub fn bytes_per_second(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.bytes as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Default)]
+struct SendCounters {
+    frames: u64,
+    cut: u64,
+    bytes: u64,
+    first_start: Option<Instant>,
+    last_end: Option<Instant>,
+    writing: Duration,
+}
+
+impl SendCounters {
+    fn wrote(&mut self, started: Instant, ended: Instant, bytes: usize) {
+        self.first_start.get_or_insert(started);
+        self.last_end = Some(ended);
+        self.writing += ended.saturating_duration_since(started);
+        self.bytes += bytes as u64;
+    }
+
+    fn stats(&self) -> SendStats {
+        let seconds = match (self.first_start, self.last_end) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first).as_secs_f64(),
+            _ => 0.0,
+        };
+        SendStats {
+            frames: self.frames,
+            bytes: self.bytes,
+            seconds,
+            writing: self.writing.as_secs_f64(),
+            cut: self.cut,
+        }
+    }
+}
+
 struct Shared {
     device: Mutex<Device>,
     start: Instant,
     events: Events,
     plugged: AtomicBool,
+    unpaced: AtomicBool,
+    /// How far the device's time is ahead of the host's (unpaced jumps), ns.
+    skipped_ns: AtomicU64,
+    /// Counts the ends of depth streams (stream stop, depth stop, unplug), so the stream
+    /// thread can tell a frame that straddles one.
+    depth_epoch: AtomicU64,
+    sent: Mutex<SendCounters>,
 }
 
 impl Shared {
     fn now_ns(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        u64::try_from(self.start.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(self.skipped_ns.load(Ordering::SeqCst))
+    }
+
+    fn sent(&self) -> MutexGuard<'_, SendCounters> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn device(&self) -> MutexGuard<'_, Device> {
@@ -266,6 +385,10 @@ pub fn run(
         start: Instant::now(),
         events: events.clone(),
         plugged: AtomicBool::new(false),
+        unpaced: AtomicBool::new(config.unpaced),
+        skipped_ns: AtomicU64::new(0),
+        depth_epoch: AtomicU64::new(0),
+        sent: Mutex::new(SendCounters::default()),
     });
     let setups = [
         Arc::new(FunctionSetup::new(
@@ -331,6 +454,7 @@ pub fn run(
                     Err(e) => emit(&events, &format!("error {e}")),
                 }
                 *shared.device() = Device::new(config.params.clone());
+                shared.depth_epoch.fetch_add(1, Ordering::SeqCst);
             }
             (Some("plug"), _) => match setups.iter().try_for_each(|s| s.bind()) {
                 Ok(()) => {
@@ -346,10 +470,17 @@ pub fn run(
                 }
                 None => emit(&events, &format!("error unknown endpoint {name}")),
             },
+            (Some("pace"), Some(pace @ ("on" | "off"))) => {
+                *shared.sent() = SendCounters::default();
+                shared.unpaced.store(pace == "off", Ordering::SeqCst);
+                emit(&events, &format!("pace {pace}"));
+            }
+            (Some("stats"), _) => emit(&events, &shared.sent().stats().event_line()),
             (Some(other), _) => emit(&events, &format!("error unknown control line {other}")),
             (None, _) => {}
         }
     }
+    emit(&events, &shared.sent().stats().event_line());
     for setup in &setups {
         let _ = setup.unbind();
     }
@@ -437,7 +568,12 @@ fn serve_commands(
         shared.emit(&format!("command {} {}", mcu_name(mcu), hex(&bytes)));
         let mut device = shared.device();
         device.advance_to(shared.now_ns());
-        if device.on_command_out(mcu, &bytes).is_err() {
+        let was_streaming = device.depth_state().streaming;
+        let accepted = device.on_command_out(mcu, &bytes);
+        if was_streaming && !device.depth_state().streaming {
+            shared.depth_epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        if accepted.is_err() {
             continue;
         }
         let Ok(packet) = CommandPacket::new_checked(&bytes[..]) else {
@@ -501,6 +637,13 @@ fn send_status(
     }
 }
 
+/// The body an unpaced stream reuses: its length and the FNV-1a state after all but the
+/// trailer.
+struct ReusedBody {
+    len: usize,
+    hash: u64,
+}
+
 fn serve_depth_stream(mut stream: File, shared: &Shared) {
     let largest = [
         SensorMode::PseudoCommon,
@@ -513,36 +656,87 @@ fn serve_depth_stream(mut stream: File, shared: &Shared) {
     .max()
     .unwrap_or(0);
     let mut frame = vec![0u8; largest];
+    let mut body: Option<ReusedBody> = None;
     loop {
-        let polled = {
+        let unpaced = shared.unpaced.load(Ordering::SeqCst);
+        let (polled, streaming, reused) = {
             let mut device = shared.device();
-            device.poll_depth_frame(shared.now_ns(), &mut frame)
+            let state = device.depth_state();
+            let size = state.mode.map(SensorMode::raw_frame_size);
+            let reuse = unpaced && size.is_some() && size == body.as_ref().map(|b| b.len);
+            let now = shared.now_ns();
+            let polled = match (reuse, size) {
+                (true, Some(size)) => {
+                    let tail = frame.get_mut(size.saturating_sub(TRAILER_LEN)..size);
+                    device.poll_depth_frame_tail(now, largest, tail.unwrap_or_default())
+                }
+                _ => device.poll_depth_frame(now, &mut frame),
+            };
+            (polled, state.streaming, reuse)
         };
         let info = match polled {
             Ok(Some(info)) => info,
+            Ok(None) if unpaced && streaming => {
+                shared
+                    .skipped_ns
+                    .fetch_add(UNPACED_STEP_NS, Ordering::SeqCst);
+                continue;
+            }
             Ok(None) | Err(_) => {
                 std::thread::sleep(IDLE_POLL);
                 continue;
             }
         };
         let data = frame.get(..info.len).unwrap_or_default();
-        let mut complete = true;
+        let trailer_start = info.len.saturating_sub(TRAILER_LEN);
+        let hash = match &body {
+            Some(b) if reused && b.len == info.len => {
+                fnv1a64_continue(b.hash, data.get(trailer_start..).unwrap_or_default())
+            }
+            _ if reused => {
+                body = None;
+                continue;
+            }
+            _ => {
+                let prefix = fnv1a64(data.get(..trailer_start).unwrap_or_default());
+                body = unpaced.then_some(ReusedBody {
+                    len: info.len,
+                    hash: prefix,
+                });
+                fnv1a64_continue(prefix, data.get(trailer_start..).unwrap_or_default())
+            }
+        };
+        let epoch = shared.depth_epoch.load(Ordering::SeqCst);
+        let same_stream = || shared.depth_epoch.load(Ordering::SeqCst) == epoch;
+        let (mut complete, mut wrote_any, mut failed) = (true, false, false);
         for piece in data.chunks(DEPTH_WRITE_PIECE) {
             let streaming = shared.device().depth_state().streaming;
-            if !streaming
-                || !shared.plugged.load(Ordering::SeqCst)
-                || stream.write_all(piece).is_err()
-            {
+            if !streaming || !shared.plugged.load(Ordering::SeqCst) || !same_stream() {
                 complete = false;
                 break;
             }
+            let started = Instant::now();
+            let written = stream.write_all(piece);
+            let ended = Instant::now();
+            if written.is_err() {
+                (complete, failed) = (false, true);
+                break;
+            }
+            wrote_any = true;
+            shared.sent().wrote(started, ended, piece.len());
+        }
+        complete &= same_stream();
+        if !complete && wrote_any {
+            shared.sent().cut += 1;
+            if !failed && shared.plugged.load(Ordering::SeqCst) {
+                let _ = stream.write(&[]);
+            }
         }
         if complete {
+            shared.sent().frames += 1;
             shared.emit(&format!(
-                "depth-frame {} {} {:016x}",
-                info.index,
-                info.len,
-                fnv1a64(data)
+                "depth-frame {} {} {hash:016x}",
+                info.index, info.len
             ));
         }
     }
@@ -567,7 +761,12 @@ fn serve_imu_stream(mut stream: File, shared: &Shared) {
 /// FNV-1a, 64 bit: the fingerprint of a depth frame in the `depth-frame` event, so a test
 /// can check each frame the host received against the one the gadget wrote.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+    fnv1a64_continue(FNV_OFFSET, bytes)
+}
+
+/// FNV-1a, 64 bit, of earlier bytes (whose hash is `state`) followed by `bytes`.
+pub fn fnv1a64_continue(state: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(state, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
@@ -584,6 +783,45 @@ mod tests {
     fn frame_fingerprint_is_fnv1a_64() {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn a_continued_fingerprint_equals_the_whole_one() {
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        let (head, tail) = bytes.split_at(960);
+        assert_eq!(fnv1a64_continue(fnv1a64(head), tail), fnv1a64(&bytes));
+    }
+
+    #[test]
+    fn send_stats_event_line_round_trips() {
+        let stats = SendStats {
+            frames: 12,
+            bytes: 63_729_120,
+            seconds: 1.5,
+            writing: 1.25,
+            cut: 1,
+        };
+        assert_eq!(SendStats::parse_event(&stats.event_line()), Some(stats));
+        assert_eq!(stats.bytes_per_second(), 42_486_080.0);
+        assert_eq!(SendStats::parse_event("depth-sent frames=x"), None);
+        assert_eq!(SendStats::parse_event("depth-frame 1 2 3"), None);
+    }
+
+    #[test]
+    fn send_counters_span_first_write_to_last() {
+        let t0 = Instant::now();
+        let mut counters = SendCounters::default();
+        counters.wrote(t0, t0 + Duration::from_millis(10), 100);
+        counters.wrote(
+            t0 + Duration::from_millis(30),
+            t0 + Duration::from_millis(50),
+            50,
+        );
+        counters.frames += 1;
+        let stats = counters.stats();
+        assert_eq!((stats.frames, stats.bytes), (1, 150));
+        assert!((stats.seconds - 0.050).abs() < 1e-9, "{stats:?}");
+        assert!((stats.writing - 0.030).abs() < 1e-9, "{stats:?}");
     }
 
     #[test]
