@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# Instruction-count benchmarks of k4sync-core (callgrind via gungraun), printed as a table of
-# instructions, per-unit cost, the memcpy floor of the same bytes, the ratio and the target.
+# The benchmarks of docs/performance.md, in two sections:
+#   core    instruction counts of k4sync-core (callgrind via gungraun): instructions, per-unit
+#           cost, the memcpy floor of the same bytes, the ratio and the target;
+#   record  scripts/bench-record.sh: recorder throughput against dd and ffmpeg, and the
+#           recorder's instructions per recorded second (its targets live in that script).
 #
-#   scripts/bench.sh            run the benches and print the table
-#   scripts/bench.sh --check    same, and exit 1 when any row misses its target
+#   scripts/bench.sh [--check] [--only core|record] [-- bench-record.sh options]
+#   --check exits 1 when any row of either section misses its target (both sections still run)
 #
 # Installs its own prerequisites idempotently: valgrind (Debian) and the gungraun-runner whose
-# version matches the gungraun library in Cargo.lock. Every threshold lives in TARGETS below.
+# version matches the gungraun library in Cargo.lock. The core thresholds live in TARGETS below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 check=0
-for arg in "$@"; do
-  case "$arg" in
+only=""
+record_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
     --check) check=1 ;;
+    --only) only=$2; shift ;;
+    --)
+      shift
+      record_args=("$@")
+      break
+      ;;
     -h | --help)
-      sed -n '2,9p' "$0"
+      sed -n '2,12p' "$0"
       exit 0
       ;;
     *)
-      echo "bench.sh: unknown argument '$arg'" >&2
+      echo "bench.sh: unknown argument '$1'" >&2
       exit 2
       ;;
   esac
+  shift
 done
+case "$only" in "" | core | record) ;; *)
+  echo "bench.sh: --only takes core or record, not '$only'" >&2
+  exit 2
+  ;;
+esac
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -60,6 +77,8 @@ align_steady_state.sets_100_of_9_devices|1800|frame|-|unit|200|Aligner::push, 9-
 config_validate_start.subordinate|1|config|-|info|-|DeviceConfig::validate + start_sequence (subordinate)
 '
 
+status=0
+if [ "$only" != record ]; then
 # ---- prerequisites ----------------------------------------------------------------------------
 if ! command -v valgrind >/dev/null 2>&1; then
   SUDO=""
@@ -87,7 +106,9 @@ log "cargo bench -p k4sync-core --bench instructions"
 cargo bench -p k4sync-core --bench instructions --locked -- --output-format=json >"$results"
 
 log "valgrind $(valgrind --version), $(nproc) cores, $(uname -m)"
-TARGETS="$TARGETS" CHECK="$check" python3 - "$results" <<'PY'
+echo "## core"
+echo
+TARGETS="$TARGETS" CHECK="$check" python3 - "$results" <<'PY' || status=1
 import json, os, sys
 
 runs = {}
@@ -139,3 +160,15 @@ if failed:
     if os.environ["CHECK"] == "1":
         sys.exit(1)
 PY
+fi
+
+# ---- record section ---------------------------------------------------------------------------
+if [ "$only" != core ]; then
+  echo
+  echo "## record"
+  echo
+  check_arg=()
+  [ "$check" -eq 0 ] || check_arg=(--check)
+  bash scripts/bench-record.sh "${check_arg[@]}" "${record_args[@]}" || status=1
+fi
+exit "$status"

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use k4sync_core::emu::{
-    colour_payload_header, ColourConfig, Device, DeviceParams, Endpoint, Fault, Stream,
-    TransferError, COLOUR_METADATA_LEN, GREY_16X16, IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS,
-    UPDATE_POLLS_TO_SUCCESS,
+    colour_payload_header, mjpg_frame_len, write_mjpg_frame, ColourConfig, Device, DeviceParams,
+    Endpoint, Fault, Stream, TransferError, COLOUR_METADATA_LEN, GREY_16X16,
+    IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, UPDATE_POLLS_TO_SUCCESS,
 };
 use k4sync_core::types::{ColorFormat, ColorResolution, Fps, SensorMode, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::{JackState, SysConfig};
@@ -138,7 +138,7 @@ fn depth_frames(dev: &mut Device, now: u64) -> Vec<u64> {
 }
 
 fn colour_frames(dev: &mut Device, now: u64) -> Vec<u64> {
-    let mut buf = vec![0u8; 4096];
+    let mut buf = vec![0u8; mjpg_frame_len(ColorResolution::R720p)];
     let mut out = Vec::new();
     while let Some(info) = dev.poll_colour_frame(now, &mut buf).expect("colour poll") {
         out.push(info.device_ticks.0);
@@ -745,7 +745,12 @@ fn colour_frames_have_format_sizes_and_a_uvc_header_carrying_the_pts() {
         .poll_colour_frame(50 * MS, &mut buf)
         .unwrap()
         .unwrap();
-    assert_eq!(&buf[..info.len], &GREY_16X16[..]);
+    let mut expected = vec![0u8; mjpg_frame_len(ColorResolution::R720p)];
+    write_mjpg_frame(ColorResolution::R720p, &mut expected);
+    assert_eq!(info.len, 1280 * 720 * 3 / 16);
+    assert_eq!(&buf[..info.len], &expected[..]);
+    assert_eq!(buf[..20], GREY_16X16[..20]);
+    assert_eq!(buf[info.len - 139..info.len], GREY_16X16[20..]);
     let mut payload = vec![0u8; 255 + 16];
     let header_len = colour_payload_header(&info, true, true, &mut payload).unwrap();
     let view = UvcPayload::new_checked(&payload[..header_len]).unwrap();
@@ -938,7 +943,7 @@ fn scripted_session(seed: u64) -> u64 {
     host.dev.start_colour(10 * MS, colour(Fps::Fps15)).unwrap();
     host.cmd(Command::ImuStreamStart);
     let mut depth = vec![0u8; SensorMode::QuarterMegapixel.bulk_request_size()];
-    let mut colour_buf = vec![0u8; 1024];
+    let mut colour_buf = vec![0u8; mjpg_frame_len(ColorResolution::R720p)];
     let mut imu = [0u8; TRANSFER_LEN];
     for ms in (0..400u64).step_by(5) {
         let now = 10 * MS + ms * MS;

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use k4sync_core::emu::{
-    colour_payload_header, ColourConfig, Device, EmuRig, Endpoint, FrameInfo, TransferError,
+    colour_payload_header, mjpg_frame_len, ColourConfig, Device, EmuRig, Endpoint, FrameInfo,
+    TransferError,
 };
 use k4sync_core::sim::{
     Cable, ClockMode, DeviceSim, Fault, Oscillator, Pulse, Rig, RigConfig, SimEvent, SplitMix64,
@@ -101,6 +102,7 @@ struct Host<'r, const N: usize> {
     /// Devices whose depth frames are read whole rather than by their tail.
     full_depth: [bool; N],
     depth_buf: Vec<u8>,
+    colour_buf: Vec<u8>,
     reads: Vec<Read>,
     sets: Vec<FrameSet<N>>,
     health: Vec<HealthEvent>,
@@ -140,6 +142,7 @@ impl<'r, const N: usize> Host<'r, N> {
             last_frame_ns: [0; N],
             full_depth: [false; N],
             depth_buf: Vec::new(),
+            colour_buf: vec![0; mjpg_frame_len(colour().resolution)],
             reads: Vec::new(),
             sets: Vec::new(),
             health: Vec::new(),
@@ -245,11 +248,11 @@ impl<'r, const N: usize> Host<'r, N> {
     /// One colour frame: image bytes, then the UVC payload header the device puts in front of
     /// them, whose metadata carries the PTS the host timestamps the frame with.
     fn poll_colour(&mut self, device: usize, now: u64) -> bool {
-        let mut image = [0u8; 4096];
         let dev = self.emu.device_mut(device).unwrap();
-        match dev.poll_colour_frame(now, &mut image) {
+        match dev.poll_colour_frame(now, &mut self.colour_buf) {
             Ok(Some(info)) => {
-                image[..info.len].hash(&mut self.transcript);
+                info.len.hash(&mut self.transcript);
+                self.colour_buf[..info.len.min(64)].hash(&mut self.transcript);
                 // A PTS of 0 (a master frame stamped at its clock's zero) is no timestamp: the
                 // host drops the frame, as the SDK does.
                 match colour_ticks(&info) {

@@ -39,7 +39,7 @@ pub use device::{
 };
 pub use fault::{Endpoint, Fault, Stream, TransferError};
 pub use follow::host_ns;
-pub use jpeg::{GREY_16X16, JPEG_SIZE};
+pub use jpeg::{mjpg_frame_len, write_mjpg_frame, GREY_16X16, JPEG_SIZE, MJPG_BYTES_PER_PIXEL};
 pub use params::{DeviceParams, DEFAULT_VERSIONS};
 pub use rig::{device_seed, EmuRig, RigStartError};
 pub use streams::{

@@ -28,7 +28,7 @@ use crate::WireError;
 
 use super::device::Device;
 use super::fault::{Stream, TransferError};
-use super::jpeg::GREY_16X16;
+use super::jpeg::{mjpg_frame_len, write_mjpg_frame};
 use super::sink::SplitMix64;
 
 /// Unread frames a device keeps per camera stream.
@@ -480,8 +480,9 @@ impl Device {
         }))
     }
 
-    /// The next colour frame's image bytes if one is ready: the fixed grey JPEG for MJPG
-    /// (and BGRA32, which travels as MJPG), or a mid-grey NV12/YUY2 frame of the exact size.
+    /// The next colour frame's image bytes if one is ready: the grey JPEG padded to a realistic
+    /// size ([`mjpg_frame_len`](super::mjpg_frame_len)) for MJPG (and BGRA32, which travels as
+    /// MJPG), or a mid-grey NV12/YUY2 frame of the exact size.
     /// The frame index is stamped little-endian into the first 8 bytes of NV12/YUY2 frames.
     pub fn poll_colour_frame(
         &mut self,
@@ -499,16 +500,11 @@ impl Device {
         let format = config.wire_format();
         let size = format
             .frame_size(config.resolution)
-            .unwrap_or(GREY_16X16.len());
+            .unwrap_or(mjpg_frame_len(config.resolution));
         let len = self.frame_len(Stream::Colour, size, out.len())?;
         let frame = out.get_mut(..len).unwrap_or(&mut []);
         if format == ColorFormat::Mjpg {
-            for (dst, src) in frame
-                .iter_mut()
-                .zip(GREY_16X16.iter().chain(core::iter::repeat(&0)))
-            {
-                *dst = *src;
-            }
+            write_mjpg_frame(config.resolution, frame);
         } else {
             frame.fill(0x80);
             for (dst, src) in frame.iter_mut().zip(index.to_le_bytes()) {

@@ -26,8 +26,8 @@ use crate::device::{Device, Selector};
 use crate::discovery::Source;
 use crate::error::Error;
 use crate::record::{
-    record_to_file, validate_without_jack, Exposure, RecordError, RecordOptions, RecordStats,
-    SyncState, VirtualMaster,
+    record_to_file, validate_without_jack, DropPolicy, Exposure, RecordError, RecordOptions,
+    RecordStats, SyncState, VirtualMaster,
 };
 use crate::transport::emulated::{params_for, EmulatedRig, EmulatedTransport, Pacing};
 
@@ -45,6 +45,9 @@ pub struct RecordArgs {
     pub exposure: Exposure,
     pub list: bool,
     pub emulate: bool,
+    /// `--emulate-pacing` (hidden): the emulator's clock; virtual also makes the writer queue
+    /// block instead of dropping.
+    pub emulate_pacing: Pacing,
     pub json: bool,
 }
 
@@ -152,6 +155,13 @@ pub fn command() -> Command {
                 .help("record from the built-in emulator (real-time)"),
         )
         .arg(
+            value("emulate-pacing", "emulator clock: realtime, or virtual (as fast as the host writes, nothing dropped; for benchmarks)")
+                .value_parser(["realtime", "virtual"])
+                .ignore_case(true)
+                .default_value("realtime")
+                .hide(true),
+        )
+        .arg(
             Arg::new("json")
                 .long("json")
                 .action(ArgAction::SetTrue)
@@ -250,6 +260,11 @@ pub fn from_matches(sub: &ArgMatches) -> RecordArgs {
         emulate: sub
             .try_get_one::<bool>("emulate")
             .map_or(true, |v| v.copied().unwrap_or(false)),
+        emulate_pacing: if text("emulate-pacing").eq_ignore_ascii_case("virtual") {
+            Pacing::Virtual
+        } else {
+            Pacing::RealTime
+        },
         json: sub.get_flag("json"),
     }
 }
@@ -282,12 +297,12 @@ fn open(args: &RecordArgs) -> Result<Opened, Error> {
         WiredSyncMode::Standalone => Ok(Opened {
             device: Device::from_transport(Box::new(EmulatedTransport::with_pacing(
                 n,
-                Pacing::RealTime,
+                args.emulate_pacing,
             )))?,
             _master: None,
         }),
         WiredSyncMode::Master => {
-            let rig = EmulatedRig::new([params_for(n), params_for(n + 1)], Pacing::RealTime);
+            let rig = EmulatedRig::new([params_for(n), params_for(n + 1)], args.emulate_pacing);
             rig.connect(0, 1);
             Ok(Opened {
                 device: Device::from_transport(Box::new(rig.transport(0)))?,
@@ -295,7 +310,7 @@ fn open(args: &RecordArgs) -> Result<Opened, Error> {
             })
         }
         WiredSyncMode::Subordinate => {
-            let rig = EmulatedRig::new([params_for(n + 1), params_for(n)], Pacing::RealTime);
+            let rig = EmulatedRig::new([params_for(n + 1), params_for(n)], args.emulate_pacing);
             rig.connect(0, 1);
             let device = Device::from_transport(Box::new(rig.transport(1)))?;
             let master = VirtualMaster::spawn(
@@ -432,7 +447,8 @@ pub fn run(args: &RecordArgs) -> ExitCode {
             Ok(Ok(_)) => {}
         }
     }
-    if args.emulate || args.device.starts_with("emu:") {
+    let emulated = args.emulate || args.device.starts_with("emu:");
+    if emulated {
         if let Exposure::Manual(v) = args.exposure {
             eprintln!(
                 "k4sync record: note: exposure {v} is recorded as a tag; the emulator ignores it"
@@ -440,6 +456,9 @@ pub fn run(args: &RecordArgs) -> ExitCode {
         }
     }
     let mut options = RecordOptions::new(args.config);
+    if emulated && args.emulate_pacing == Pacing::Virtual {
+        options.drop_policy = DropPolicy::Block;
+    }
     options.record_length = args.record_length;
     options.exposure = args.exposure;
     let mut printer = StatusPrinter::new(args.json);
@@ -567,6 +586,23 @@ mod tests {
         }
         let a = args(&["record", "--external-sync", "Master", "o.mkv"]);
         assert_eq!(a.config.sync_mode, WiredSyncMode::Master);
+    }
+
+    #[test]
+    fn emulate_pacing_is_hidden_real_time_by_default_and_virtual_on_request() {
+        assert_eq!(args(&["record", "o.mkv"]).emulate_pacing, Pacing::RealTime);
+        let a = args(&[
+            "record",
+            "--emulate",
+            "--emulate-pacing",
+            "Virtual",
+            "o.mkv",
+        ]);
+        assert_eq!(a.emulate_pacing, Pacing::Virtual);
+        assert!(parse(["record", "--emulate-pacing", "fast", "o.mkv"]).is_err());
+        let help = command().render_long_help().to_string();
+        assert!(!help.contains("emulate-pacing"), "{help}");
+        assert!(help.contains("--emulate"), "{help}");
     }
 
     #[test]

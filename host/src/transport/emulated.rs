@@ -785,7 +785,7 @@ impl Transport for EmulatedTransport {
         let capacity = config
             .wire_format()
             .frame_size(mode.resolution)
-            .unwrap_or(emu::GREY_16X16.len())
+            .unwrap_or(emu::mjpg_frame_len(mode.resolution))
             + MAX_PACKET_SIZE;
         {
             let mut st = self.shared.lock();
