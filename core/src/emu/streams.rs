@@ -82,11 +82,16 @@ impl DepthFrame {
             *dst = chunk.get(position % 8).copied().unwrap_or(0);
         }
         let first_chunk = (start + lead) / 8;
-        for (i, dst) in body.chunks_mut(8).enumerate() {
-            let chunk = (self.word ^ (first_chunk + i) as u64).to_le_bytes();
-            for (d, s) in dst.iter_mut().zip(chunk) {
-                *d = s;
-            }
+        let mut words = body.chunks_exact_mut(8);
+        let mut next = first_chunk;
+        for dst in &mut words {
+            dst.copy_from_slice(&(self.word ^ next as u64).to_le_bytes());
+            next += 1;
+        }
+        let tail = words.into_remainder();
+        let chunk = (self.word ^ next as u64).to_le_bytes();
+        for (d, s) in tail.iter_mut().zip(chunk) {
+            *d = s;
         }
         if self.info.len < self.size {
             return;
@@ -648,4 +653,41 @@ pub fn colour_payload_header(
     };
     header.emit(&mut UvcPayload::new_unchecked(&mut *out))?;
     Ok(header.buffer_len())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn frame(word: u64, size: usize) -> DepthFrame {
+        DepthFrame {
+            info: FrameInfo {
+                stream: Stream::Depth,
+                index: 0,
+                device_ticks: Ticks90k(0),
+                len: size - 1,
+            },
+            size,
+            word,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_window_renders_byte_p_as_byte_p_mod_8_of_word_xor_p_div_8(
+            word in any::<u64>(),
+            start in 0usize..64,
+            len in 0usize..200,
+        ) {
+            let mut out = [0u8; 200];
+            let out = &mut out[..len];
+            frame(word, 4096).render(start, out);
+            for (i, &got) in out.iter().enumerate() {
+                let p = start + i;
+                prop_assert_eq!(got, (word ^ (p / 8) as u64).to_le_bytes()[p % 8], "byte {}", p);
+            }
+        }
+    }
 }
