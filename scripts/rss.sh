@@ -20,7 +20,8 @@
 # never the page cache, so the truncation does not change the figure. (/dev/null cannot be
 # used: the writer seeks back to patch the header and fdatasync refuses a character device.)
 #
-# Environment: RSS_DIR, PEAK_LIMIT_KB (65536), GROWTH_LIMIT_KB (4096),
+# Environment: RSS_SAMPLES (a path to keep the samples at: seconds, VmRSS kB, VmHWM kB),
+# RSS_DIR, PEAK_LIMIT_KB (65536), GROWTH_LIMIT_KB (4096),
 # WARMUP_S (5). The emulator runs inside the measured process (real-time pacing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,6 +78,9 @@ if [[ $rc -ne 0 ]]; then
   exit 1
 fi
 
+if [[ -n "${RSS_SAMPLES:-}" ]]; then
+  cp "$samples" "$RSS_SAMPLES"
+fi
 final="$(grep '"ok"' "$work/status.jsonl" | tail -n 1)"
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$final"; }
 

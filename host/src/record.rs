@@ -40,8 +40,9 @@ use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader,
 use crate::mkv::{MkvError, MkvWriter};
 use crate::transport::emulated::EmulatedTransport;
 
-/// Most items (captures, each with the IMU samples before it) queued for the writer thread.
-pub const DEFAULT_QUEUE_LEN: usize = 8;
+/// Most items (captures, each with the IMU samples before it) queued for the writer thread;
+/// the byte bound ([`DEFAULT_QUEUE_BYTES`]) is usually the tighter one.
+pub const DEFAULT_QUEUE_LEN: usize = 4;
 /// Most image bytes queued for the writer thread: about 2 captures (≈ 70 ms) of the heaviest
 /// single-camera mode (5.3 MB raw NFOV depth + colour). A capture that would exceed it is
 /// dropped (or waited for); one capture is always admitted into an empty queue. IMU samples
@@ -601,6 +602,21 @@ fn write_item<W: Write + Seek>(writer: &mut MkvWriter<W>, item: Item) -> Result<
     }
 }
 
+/// Frame buffers are megabytes each, allocated on the device's reader threads and freed on the
+/// writer thread. glibc raises its mmap threshold to the largest mapping freed so far (up to
+/// 32 MiB), after which frames come from per-thread arenas whose freed space is mostly kept:
+/// the recorder's RSS then drifts upwards with fragmentation. Pinning the threshold at 1 MiB
+/// makes every frame buffer its own mapping, returned to the kernel when freed.
+fn pin_malloc_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: mallopt only tunes glibc's allocator; M_MMAP_THRESHOLD accepts any value up to
+    // 32 MiB and has no precondition on the caller or on memory already allocated.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Records from `device` into `sink` (positioned at its start); `path` names it in errors.
 ///
 /// Validates the configuration first (jack plugs deferred to the start), starts the device,
@@ -616,6 +632,7 @@ pub fn record<W: Durable>(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<Summary, RecordError> {
     let validated = validate_without_jack(&options.config).map_err(RecordError::Config)?;
+    pin_malloc_mmap_threshold();
     let header = header_for(device, &validated, options.exposure);
     let sink = CountingSink::new(sink);
     let written = sink.counter();
@@ -931,5 +948,36 @@ impl Drop for VirtualMaster {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_byte_budget_admits_what_fits_and_always_one_item_into_an_empty_queue() {
+        let budget = ByteBudget::new(10);
+        assert!(
+            budget.take(25, false),
+            "an empty queue takes even an oversized capture"
+        );
+        assert!(!budget.take(1, false), "nothing more fits");
+        budget.give_back(25);
+        assert!(budget.take(6, false));
+        assert!(budget.take(4, false));
+        assert!(!budget.take(1, false));
+    }
+
+    #[test]
+    fn a_closed_budget_wakes_a_waiting_sender_and_refuses() {
+        let budget = Arc::new(ByteBudget::new(10));
+        assert!(budget.take(10, true));
+        let waiter = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || budget.take(5, true))
+        };
+        budget.close();
+        assert!(!waiter.join().unwrap());
     }
 }

@@ -56,8 +56,13 @@ pub const CLUSTER_WRITE_DELAY_NSEC: u64 = 500_000_000;
 pub const SDK_CLUSTER_WRITE_DELAY_NSEC: u64 = 2_000_000_000;
 /// Most bytes of frame data the writer holds in unwritten windows before it writes the oldest
 /// ones regardless of watermarks: a hard memory bound for a stalled track at high data rates.
-/// Four captures of the heaviest single-camera mode (≈ 7 MB each) fit.
-pub const MAX_PENDING_BYTES: usize = 32 << 20;
+/// In steady state the writer holds one to two captures (the window of the newest capture
+/// waits for the next one); three captures of the heaviest single-camera mode (5.3 MB raw
+/// depth + a 2160p MJPG frame) fit.
+pub const MAX_PENDING_BYTES: usize = 24 << 20;
+/// Frames at least this long are written from their own buffer; shorter pieces of a Cluster
+/// are gathered and written together.
+const DIRECT_WRITE_MIN: usize = 64 * 1024;
 /// Minimum gap between CuePoints (reference §11).
 pub const CUE_GAP_USEC: u64 = 1_000_000;
 /// Most frames one lace can carry (the lace count is one byte).
@@ -646,9 +651,22 @@ impl<W: Write + Seek> MkvWriter<W> {
             crc_element.len() as u64 + children_len,
         )?;
         head.extend_from_slice(&crc_element);
-        self.w.write_all(&head)?;
+        // Small pieces are gathered into `head`, large frames written from their own buffer:
+        // few write calls, no copy of frame data.
         for piece in &pieces {
-            self.w.write_all(piece_bytes(piece))?;
+            let bytes = piece_bytes(piece);
+            if bytes.len() < DIRECT_WRITE_MIN {
+                head.extend_from_slice(bytes);
+                continue;
+            }
+            if !head.is_empty() {
+                self.w.write_all(&head)?;
+                head.clear();
+            }
+            self.w.write_all(bytes)?;
+        }
+        if !head.is_empty() {
+            self.w.write_all(&head)?;
         }
         self.written_until_nsec = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
 
@@ -1198,5 +1216,280 @@ impl UidSource {
                 return uid;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    const PERIOD_USEC: u64 = 33_333;
+
+    /// Colour MJPG + raw NFOV depth + IMU, as `k4sync record` writes them.
+    fn header() -> RecordingHeader {
+        RecordingHeader {
+            depth_storage: DepthStorage::Raw,
+            writing_app: "k4sync-test".into(),
+            ..RecordingHeader::k4arecorder_defaults()
+        }
+    }
+
+    fn options(delay_nsec: u64) -> WriterOptions {
+        WriterOptions {
+            flush_interval: Duration::ZERO,
+            cluster_write_delay_nsec: delay_nsec,
+            uid_seed: Some(42),
+            date: Some(UNIX_EPOCH),
+            ..WriterOptions::default()
+        }
+    }
+
+    fn writer(options: WriterOptions) -> MkvWriter<Cursor<Vec<u8>>> {
+        MkvWriter::create_with_sync(Cursor::new(Vec::new()), header(), options, |_| Ok(())).unwrap()
+    }
+
+    fn raw_len() -> usize {
+        DepthMode::NfovUnbinned
+            .sensor_mode()
+            .map_or(0, |m| m.raw_frame_size())
+    }
+
+    fn imu(ts_usec: u64) -> ImuSample {
+        ImuSample {
+            acc_ts_usec: Usec(ts_usec),
+            acc_mps2: [0.0, 0.0, 9.81],
+            gyro_ts_usec: Usec(ts_usec),
+            gyro_radps: [0.0; 3],
+        }
+    }
+
+    /// Capture `k` at 30 fps from 1 s: colour at its slot, depth 1 ms earlier, preceded (as the
+    /// recorder hands them over) by the IMU samples every 1250 µs up to the colour time.
+    fn feed(w: &mut MkvWriter<Cursor<Vec<u8>>>, k: u64, raw: &[u8], with_imu: bool) {
+        let colour_usec = 1_000_000 + k * PERIOD_USEC;
+        if with_imu {
+            let from = (colour_usec - PERIOD_USEC).div_ceil(1250) * 1250;
+            for ts in (from..colour_usec).step_by(1250) {
+                w.write_imu_sample(&imu(ts)).unwrap();
+            }
+        }
+        let jpeg = [0xFF, 0xD8, k as u8, 0xFF, 0xD9];
+        w.write_capture(&Capture {
+            color: Some(Image {
+                device_ts_usec: Usec(colour_usec),
+                data: &jpeg,
+            }),
+            raw_depth: Some(Image {
+                device_ts_usec: Usec(colour_usec - 1_000),
+                data: raw,
+            }),
+            ..Capture::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_window_is_written_as_soon_as_every_track_passed_its_end() {
+        let raw = vec![7u8; raw_len()];
+        let mut w = writer(options(SDK_CLUSTER_WRITE_DELAY_NSEC));
+        // Capture 0 (colour 1 s, depth 0.999 s) lies in the window [992, 1024) ms; the IMU
+        // samples before it fill the windows up to 992 ms, which every track has passed.
+        feed(&mut w, 0, &raw, true);
+        assert_eq!(w.written_until_nsec(), 992_000_000);
+        assert_eq!(
+            w.pending_windows(),
+            1,
+            "colour and depth are not past 1024 ms yet"
+        );
+        feed(&mut w, 1, &raw, true);
+        assert_eq!(
+            w.written_until_nsec(),
+            1_024_000_000,
+            "capture 1 (≥ 1032 ms) passed it on every track: written at once, not 2 s later"
+        );
+        for k in 2..60 {
+            feed(&mut w, k, &raw, true);
+            assert!(
+                w.pending_bytes() <= 2 * (raw.len() + 5) + 64 * IMU_SAMPLE_LEN,
+                "capture {k}: {} bytes held",
+                w.pending_bytes()
+            );
+        }
+        assert_eq!(w.late_rejected(), 0);
+    }
+
+    #[test]
+    fn a_stalled_track_holds_windows_only_until_the_stall_bound() {
+        let mut header = header();
+        header.depth_mode = DepthMode::Off;
+        header.depth_storage = DepthStorage::Images;
+        let mut w = MkvWriter::create_with_sync(
+            Cursor::new(Vec::new()),
+            header,
+            options(CLUSTER_WRITE_DELAY_NSEC),
+            |_| Ok(()),
+        )
+        .unwrap();
+        // Colour flows; the IMU track never delivers.
+        let mut last_end = 0;
+        for k in 0..40u64 {
+            let ts = 1_000_000 + k * PERIOD_USEC;
+            let jpeg = [0xFF, 0xD8, k as u8, 0xFF, 0xD9];
+            w.write_capture(&Capture {
+                color: Some(Image {
+                    device_ts_usec: Usec(ts),
+                    data: &jpeg,
+                }),
+                ..Capture::default()
+            })
+            .unwrap();
+            let newest_nsec = ts * 1000;
+            let written = w.written_until_nsec();
+            if written > 0 {
+                assert!(
+                    newest_nsec - written <= CLUSTER_WRITE_DELAY_NSEC + 2 * PERIOD_USEC * 1000,
+                    "capture {k}: a window stayed longer than the stall bound"
+                );
+            }
+            assert!(
+                newest_nsec < 1_000_000_000 + CLUSTER_WRITE_DELAY_NSEC + CLUSTER_WINDOW_NSEC
+                    || written > last_end,
+                "capture {k}: nothing released past the stall bound"
+            );
+            last_end = written;
+        }
+        assert!(last_end > 0);
+        // The stalled track's old items are now rejected, and counted.
+        let err = w.write_imu_sample(&imu(1_000_000)).unwrap_err();
+        assert!(matches!(err, MkvError::TooLate { .. }), "{err}");
+        assert_eq!(w.late_rejected(), 1);
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn held_bytes_never_exceed_the_pending_bound() {
+        let raw = vec![3u8; raw_len()];
+        let bound = 3 * raw.len();
+        let mut w = writer(WriterOptions {
+            max_pending_bytes: bound,
+            ..options(SDK_CLUSTER_WRITE_DELAY_NSEC)
+        });
+        // Colour stops after capture 2: only the bound releases depth windows.
+        for k in 0..30u64 {
+            let ts = 1_000_000 + k * PERIOD_USEC;
+            let jpeg = [0xFF, 0xD8, 0xFF, 0xD9];
+            let colour = (k < 3).then_some(Image {
+                device_ts_usec: Usec(ts),
+                data: &jpeg,
+            });
+            w.write_capture(&Capture {
+                color: colour,
+                raw_depth: Some(Image {
+                    device_ts_usec: Usec(ts - 1_000),
+                    data: &raw,
+                }),
+                ..Capture::default()
+            })
+            .unwrap();
+            w.write_imu_sample(&imu(ts)).unwrap();
+            assert!(
+                w.pending_bytes() <= bound,
+                "capture {k}: {}",
+                w.pending_bytes()
+            );
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn watermarks_write_the_same_file_as_the_sdks_two_second_hold_back() {
+        let raw: Vec<u8> = (0..raw_len()).map(|i| (i % 253) as u8).collect();
+        let write = |delay: u64, owned: bool| {
+            let mut w = writer(options(delay));
+            for k in 0..90u64 {
+                if owned && k % 2 == 0 {
+                    let colour_usec = 1_000_000 + k * PERIOD_USEC;
+                    let from = (colour_usec - PERIOD_USEC).div_ceil(1250) * 1250;
+                    for ts in (from..colour_usec).step_by(1250) {
+                        w.write_imu_sample(&imu(ts)).unwrap();
+                    }
+                    w.write_capture_owned(CaptureBuf {
+                        color: Some(ImageBuf {
+                            device_ts_usec: Usec(colour_usec),
+                            data: vec![0xFF, 0xD8, k as u8, 0xFF, 0xD9],
+                        }),
+                        raw_depth: Some(ImageBuf {
+                            device_ts_usec: Usec(colour_usec - 1_000),
+                            data: raw.clone(),
+                        }),
+                        ..CaptureBuf::default()
+                    })
+                    .unwrap();
+                } else {
+                    feed(&mut w, k, &raw, true);
+                }
+            }
+            w.finalize().unwrap().into_inner()
+        };
+        let sdk = write(SDK_CLUSTER_WRITE_DELAY_NSEC, false);
+        let ours = write(CLUSTER_WRITE_DELAY_NSEC, true);
+        assert!(sdk.len() > 90 * raw.len());
+        assert!(sdk == ours, "the files differ");
+    }
+
+    #[test]
+    fn depth_and_ir_are_byte_swapped_the_same_borrowed_or_owned() {
+        let mut h = header();
+        h.depth_storage = DepthStorage::Images;
+        h.color_resolution = ColorResolution::Off;
+        h.imu = false;
+        let (width, height) = h.depth_mode.output_size().unwrap();
+        let samples: Vec<u8> = (0..width * height)
+            .flat_map(|i| (i as u16).to_le_bytes())
+            .collect();
+        let write = |owned: bool| {
+            let mut w =
+                MkvWriter::create_with_sync(Cursor::new(Vec::new()), h.clone(), options(0), |_| {
+                    Ok(())
+                })
+                .unwrap();
+            let ts = Usec(1_000_000);
+            if owned {
+                w.write_capture_owned(CaptureBuf {
+                    depth: Some(ImageBuf {
+                        device_ts_usec: ts,
+                        data: samples.clone(),
+                    }),
+                    ir: Some(ImageBuf {
+                        device_ts_usec: ts,
+                        data: samples.clone(),
+                    }),
+                    ..CaptureBuf::default()
+                })
+                .unwrap();
+            } else {
+                let image = Some(Image {
+                    device_ts_usec: ts,
+                    data: &samples,
+                });
+                w.write_capture(&Capture {
+                    depth: image,
+                    ir: image,
+                    ..Capture::default()
+                })
+                .unwrap();
+            }
+            w.finalize().unwrap().into_inner()
+        };
+        let borrowed = write(false);
+        assert!(borrowed == write(true));
+        let big_endian: Vec<u8> = (0..width * height)
+            .flat_map(|i| (i as u16).to_be_bytes())
+            .collect();
+        assert!(borrowed
+            .windows(big_endian.len().min(4096))
+            .any(|w| w == &big_endian[..4096]));
     }
 }

@@ -55,9 +55,10 @@ pub const STALL_GRACE: Duration = Duration::from_millis(200);
 /// Bytes one stream may hold unread before its oldest items are dropped (virtual time).
 pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
 /// The same bound under [`Pacing::RealTime`], where it is memory of the process that carries
-/// the emulator (`k4sync record --emulate`): two raw NFOV unbinned frames (2 × 5,310,760
-/// bytes), the most a real host holds in completed transfers; one item is always kept.
-pub const REAL_TIME_QUEUE_LIMIT_BYTES: usize = 12 << 20;
+/// the emulator (`k4sync record --emulate`): one raw NFOV unbinned frame (5,310,760 bytes), as
+/// a real host keeps one such depth transfer in flight under the 10 MB pool limit (§3.5); one
+/// item is always kept, so a larger frame still gets through.
+pub const REAL_TIME_QUEUE_LIMIT_BYTES: usize = 6 << 20;
 /// Seeds of `emu:<n>` cameras are this plus `n`.
 pub const SEED_BASE: u64 = 0x4B34_5359_4E43_0000;
 
