@@ -1,12 +1,14 @@
 //! Recording: a running [`Device`] into a k4arecorder-layout Matroska file (docs/recording.md,
 //! "Recording"; reference `k4a-recording-format.md`, device protocol §7.2–7.5).
 //!
-//! Pipeline: the caller's thread pulls events from the device and hands captures and IMU samples
-//! to a bounded queue ([`RecordOptions::queue_len`] items); one writer thread feeds them to an
+//! Pipeline: the caller's thread pulls events from the device and hands captures, each with the
+//! IMU samples that came before it, to a queue bounded in bytes ([`RecordOptions::queue_bytes`])
+//! and in items ([`RecordOptions::queue_len`]); one writer thread feeds them to an
 //! [`MkvWriter`]. When the writer (the disk) falls behind, whole captures are dropped at the
 //! queue and counted ([`DropPolicy::DropWhenFull`]); nothing is ever written in part. A
 //! virtual-time camera (the emulator in tests) uses [`DropPolicy::Block`] so simulated time
-//! waits for the disk instead.
+//! waits for the disk instead. Items older than a cluster already written (a track that lagged
+//! past the writer's stall bound) are skipped and counted ([`RecordStats::dropped_late`]).
 //!
 //! A writer error (disk full, any I/O error) stops the recording: the device is stopped, the
 //! writer tries to finalize what it holds, and [`record`] returns [`RecordError::Write`] naming
@@ -23,8 +25,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,8 +40,14 @@ use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader,
 use crate::mkv::{MkvError, MkvWriter};
 use crate::transport::emulated::EmulatedTransport;
 
-/// Queue length between the camera and the writer thread, in items (captures or IMU samples).
+/// Most items (captures, each with the IMU samples before it) queued for the writer thread;
+/// the byte bound ([`DEFAULT_QUEUE_BYTES`]) is usually the tighter one.
 pub const DEFAULT_QUEUE_LEN: usize = 4;
+/// Most image bytes queued for the writer thread: about 2 captures (≈ 70 ms) of the heaviest
+/// single-camera mode (5.3 MB raw NFOV depth + colour). A capture that would exceed it is
+/// dropped (or waited for); one capture is always admitted into an empty queue. IMU samples
+/// are not counted: they are tiny, ride with the captures and are bounded on their own.
+pub const DEFAULT_QUEUE_BYTES: usize = 16 << 20;
 /// How long one wait on the device lasts before the stop flag and the writer are checked.
 pub const POLL: Duration = Duration::from_millis(100);
 
@@ -80,6 +88,8 @@ pub struct RecordOptions {
     pub record_length: Option<Duration>,
     pub exposure: Exposure,
     pub queue_len: usize,
+    /// Image bytes the queue may hold ([`DEFAULT_QUEUE_BYTES`]).
+    pub queue_bytes: usize,
     pub drop_policy: DropPolicy,
     pub writer: WriterOptions,
 }
@@ -91,6 +101,7 @@ impl RecordOptions {
             record_length: None,
             exposure: Exposure::Auto,
             queue_len: DEFAULT_QUEUE_LEN,
+            queue_bytes: DEFAULT_QUEUE_BYTES,
             drop_policy: DropPolicy::DropWhenFull,
             writer: WriterOptions::default(),
         }
@@ -135,6 +146,9 @@ pub struct RecordStats {
     pub dropped_queue_captures: u64,
     /// IMU samples dropped at the writer queue.
     pub dropped_queue_imu: u64,
+    /// Images and IMU samples the writer skipped because their cluster was already written
+    /// (`MkvError::TooLate`: a track that lagged more than the writer's stall bound).
+    pub dropped_late: u64,
     /// Frames and packets the device layer dropped while recording (wrong size, no timestamp,
     /// its own queue, pairing); frames still held for pairing when the device stops are not
     /// counted.
@@ -164,8 +178,8 @@ impl RecordStats {
         format!(
             "{{\"state\":\"{}\",\"elapsed_s\":{:.3},\"recorded_s\":{:.3},\"colour_frames\":{},\
              \"depth_frames\":{},\"imu_samples\":{},\"dropped_queue_captures\":{},\
-             \"dropped_queue_imu\":{},\"dropped_device\":{},\"bytes_written\":{},\
-             \"write_rate_bytes_per_s\":{:.0}}}",
+             \"dropped_queue_imu\":{},\"dropped_late\":{},\"dropped_device\":{},\
+             \"bytes_written\":{},\"write_rate_bytes_per_s\":{:.0}}}",
             self.sync,
             self.elapsed.as_secs_f64(),
             self.recorded.as_secs_f64(),
@@ -174,6 +188,7 @@ impl RecordStats {
             self.imu_samples,
             self.dropped_queue_captures,
             self.dropped_queue_imu,
+            self.dropped_late,
             self.dropped_device,
             self.bytes_written,
             self.write_rate_bytes_per_sec(),
@@ -185,13 +200,15 @@ impl fmt::Display for RecordStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:>7.1}s  {}  colour {}  depth {}  imu {}  drops {} (queue) {} (device)  {:.1} MB/s",
+            "{:>7.1}s  {}  colour {}  depth {}  imu {}  drops {} (queue) {} (late) {} (device)  \
+             {:.1} MB/s",
             self.elapsed.as_secs_f64(),
             self.sync,
             self.colour_frames,
             self.depth_frames,
             self.imu_samples,
             self.dropped_queue_captures + self.dropped_queue_imu,
+            self.dropped_late,
             self.dropped_device,
             self.write_rate_bytes_per_sec() / 1e6,
         )
@@ -435,6 +452,71 @@ pub fn record_to_file(
 struct Item {
     imu: Vec<ImuSample>,
     capture: Option<Capture>,
+    /// Image bytes of `capture`, charged to the [`ByteBudget`] until the writer is done with it.
+    bytes: usize,
+}
+
+/// The byte bound of the writer queue: image bytes sent but not yet handed to the writer.
+struct ByteBudget {
+    limit: usize,
+    state: Mutex<BudgetState>,
+    freed: Condvar,
+}
+
+struct BudgetState {
+    used: usize,
+    /// The writer thread is gone: nothing will be freed any more.
+    closed: bool,
+}
+
+impl ByteBudget {
+    fn new(limit: usize) -> Self {
+        ByteBudget {
+            limit,
+            state: Mutex::new(BudgetState {
+                used: 0,
+                closed: false,
+            }),
+            freed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BudgetState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Charges `bytes` if they fit (or nothing is charged yet); with `wait`, waits for room
+    /// until the writer frees some or closes. Returns whether the bytes were charged.
+    fn take(&self, bytes: usize, wait: bool) -> bool {
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return false;
+            }
+            if st.used == 0 || st.used.saturating_add(bytes) <= self.limit {
+                st.used = st.used.saturating_add(bytes);
+                return true;
+            }
+            if !wait {
+                return false;
+            }
+            st = self
+                .freed
+                .wait(st)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn give_back(&self, bytes: usize) {
+        let mut st = self.lock();
+        st.used = st.used.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.freed.notify_all();
+    }
 }
 
 /// IMU samples kept back while the queue is full before they are dropped too.
@@ -444,42 +526,31 @@ struct WriterOutcome {
     error: Option<(MkvError, bool)>,
 }
 
+/// Whether a writer error only rejects one late item (counted, skipped) rather than ending
+/// the recording.
+fn is_late(e: &MkvError) -> bool {
+    matches!(e, MkvError::TooLate { .. })
+}
+
 fn writer_thread<W: Durable>(
     mut writer: MkvWriter<CountingSink<W>>,
     rx: Receiver<Item>,
     failed: Arc<AtomicBool>,
+    budget: Arc<ByteBudget>,
+    late: Arc<AtomicU64>,
 ) -> WriterOutcome {
     let mut error = None;
     'items: for item in rx.iter() {
-        for s in &item.imu {
-            let sample = mkvw::ImuSample {
-                acc_ts_usec: s.sample.accel_ticks.to_usec(),
-                acc_mps2: s.sample.accel_m_per_s2,
-                gyro_ts_usec: s.sample.gyro_ticks.to_usec(),
-                gyro_radps: s.sample.gyro_rad_per_sec,
-            };
-            if let Err(e) = writer.write_imu_sample(&sample) {
-                error = Some(e);
-                break 'items;
-            }
-        }
-        let Some(c) = &item.capture else { continue };
-        let result = writer.write_capture(&mkvw::Capture {
-            color: c.colour.as_ref().map(|i| mkvw::Image {
-                device_ts_usec: i.device_ts_usec,
-                data: &i.data,
-            }),
-            raw_depth: c.depth_raw.as_ref().map(|d| mkvw::Image {
-                device_ts_usec: d.device_ts_usec,
-                data: &d.data,
-            }),
-            ..mkvw::Capture::default()
-        });
+        let bytes = item.bytes;
+        let result = write_item(&mut writer, item);
+        budget.give_back(bytes);
+        late.store(writer.late_rejected(), Ordering::Relaxed);
         if let Err(e) = result {
             error = Some(e);
-            break;
+            break 'items;
         }
     }
+    budget.close();
     if error.is_some() {
         failed.store(true, Ordering::Release);
     }
@@ -492,6 +563,57 @@ fn writer_thread<W: Durable>(
         (Some(e), finalized) => WriterOutcome {
             error: Some((e, finalized.is_ok())),
         },
+    }
+}
+
+/// Hands one queue item to the writer; late items are skipped (the writer counts them).
+fn write_item<W: Write + Seek>(writer: &mut MkvWriter<W>, item: Item) -> Result<(), MkvError> {
+    {
+        for s in &item.imu {
+            let sample = mkvw::ImuSample {
+                acc_ts_usec: s.sample.accel_ticks.to_usec(),
+                acc_mps2: s.sample.accel_m_per_s2,
+                gyro_ts_usec: s.sample.gyro_ticks.to_usec(),
+                gyro_radps: s.sample.gyro_rad_per_sec,
+            };
+            match writer.write_imu_sample(&sample) {
+                Err(e) if !is_late(&e) => return Err(e),
+                _ => {}
+            }
+        }
+        let Some(c) = item.capture else {
+            return Ok(());
+        };
+        let result = writer.write_capture_owned(mkvw::CaptureBuf {
+            color: c.colour.map(|i| mkvw::ImageBuf {
+                device_ts_usec: i.device_ts_usec,
+                data: i.data,
+            }),
+            raw_depth: c.depth_raw.map(|d| mkvw::ImageBuf {
+                device_ts_usec: d.device_ts_usec,
+                data: d.data,
+            }),
+            ..mkvw::CaptureBuf::default()
+        });
+        match result {
+            Err(e) if !is_late(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Frame buffers are megabytes each, allocated on the device's reader threads and freed on the
+/// writer thread. glibc raises its mmap threshold to the largest mapping freed so far (up to
+/// 32 MiB), after which frames come from per-thread arenas whose freed space is mostly kept:
+/// the recorder's RSS then drifts upwards with fragmentation. Pinning the threshold at 1 MiB
+/// makes every frame buffer its own mapping, returned to the kernel when freed.
+fn pin_malloc_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: mallopt only tunes glibc's allocator; M_MMAP_THRESHOLD accepts any value up to
+    // 32 MiB and has no precondition on the caller or on memory already allocated.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
@@ -510,6 +632,7 @@ pub fn record<W: Durable>(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<Summary, RecordError> {
     let validated = validate_without_jack(&options.config).map_err(RecordError::Config)?;
+    pin_malloc_mmap_threshold();
     let header = header_for(device, &validated, options.exposure);
     let sink = CountingSink::new(sink);
     let written = sink.counter();
@@ -526,6 +649,7 @@ pub fn record<W: Durable>(
         imu_samples: 0,
         dropped_queue_captures: 0,
         dropped_queue_imu: 0,
+        dropped_late: 0,
         dropped_device: 0,
         bytes_written: written.load(Ordering::Relaxed),
         elapsed: Duration::ZERO,
@@ -535,11 +659,17 @@ pub fn record<W: Durable>(
     on_status(&stats);
 
     let (tx, rx) = sync_channel::<Item>(options.queue_len.max(1));
+    let queue = Queue {
+        tx,
+        budget: Arc::new(ByteBudget::new(options.queue_bytes)),
+        late: Arc::new(AtomicU64::new(0)),
+    };
     let failed = Arc::new(AtomicBool::new(false));
     let writer_failed = Arc::clone(&failed);
+    let (budget, late) = (Arc::clone(&queue.budget), Arc::clone(&queue.late));
     let handle: JoinHandle<WriterOutcome> = std::thread::Builder::new()
         .name("k4sync writer".into())
-        .spawn(move || writer_thread(writer, rx, writer_failed))
+        .spawn(move || writer_thread(writer, rx, writer_failed, budget, late))
         .map_err(|e| RecordError::Create {
             path: path.to_owned(),
             source: e.into(),
@@ -547,13 +677,15 @@ pub fn record<W: Durable>(
 
     let started = Instant::now();
     let result = pump(
-        device, &validated, options, stop, &failed, &tx, &mut stats, &written, started, on_status,
+        device, &validated, options, stop, &failed, &queue, &mut stats, &written, started,
+        on_status,
     );
     stats.sync = SyncState::Stopping;
     on_status(&stats);
     let _ = device.stop_imu();
     let stop_result = device.stop();
-    drop(tx);
+    let late = Arc::clone(&queue.late);
+    drop(queue);
     let outcome = handle.join().unwrap_or(WriterOutcome {
         error: Some((
             MkvError::Layout {
@@ -563,6 +695,7 @@ pub fn record<W: Durable>(
         )),
     });
     stats.bytes_written = written.load(Ordering::Relaxed);
+    stats.dropped_late = late.load(Ordering::Relaxed);
     stats.elapsed = started.elapsed();
     stats.sync = SyncState::Stopped;
     on_status(&stats);
@@ -609,7 +742,7 @@ fn pump(
     options: &RecordOptions,
     stop: &AtomicBool,
     failed: &AtomicBool,
-    tx: &std::sync::mpsc::SyncSender<Item>,
+    queue: &Queue,
     stats: &mut RecordStats,
     written: &AtomicU64,
     started: Instant,
@@ -637,6 +770,7 @@ fn pump(
         stats.elapsed = started.elapsed();
         stats.bytes_written = written.load(Ordering::Relaxed);
         stats.dropped_device = device_drops(device);
+        stats.dropped_late = queue.late.load(Ordering::Relaxed);
         match event {
             Some(Event::Capture(capture)) => {
                 let Some((ts, latest)) = capture_span_usec(&capture) else {
@@ -649,7 +783,7 @@ fn pump(
                 }
                 last = Some(last.map_or(latest, |l| l.max(latest)));
                 stats.recorded = Duration::from_micros(ts.saturating_sub(start));
-                send(tx, &mut imu, Some(capture), options.drop_policy, stats);
+                send(queue, &mut imu, Some(capture), options.drop_policy, stats);
             }
             Some(Event::Imu(sample)) => {
                 let ts = sample.device_ts_usec.0;
@@ -670,16 +804,29 @@ fn pump(
         on_status(stats);
     }
     if !imu.is_empty() {
-        send(tx, &mut imu, None, DropPolicy::Block, stats);
+        send(queue, &mut imu, None, DropPolicy::Block, stats);
     }
     on_status(stats);
     Ok((first, last))
 }
 
-/// Queues the pending IMU samples and `capture`; when the queue is full the capture is dropped
-/// whole and the samples wait for the next item.
+/// The sending side of the writer queue.
+struct Queue {
+    tx: SyncSender<Item>,
+    budget: Arc<ByteBudget>,
+    /// The writer's count of late items skipped ([`RecordStats::dropped_late`]).
+    late: Arc<AtomicU64>,
+}
+
+/// Image bytes of a capture.
+fn capture_bytes(c: &Capture) -> usize {
+    c.colour.as_ref().map_or(0, |i| i.data.len()) + c.depth_raw.as_ref().map_or(0, |d| d.data.len())
+}
+
+/// Queues the pending IMU samples and `capture`; when the queue is full (in items or bytes)
+/// the capture is dropped whole and the samples wait for the next item.
 fn send(
-    tx: &std::sync::mpsc::SyncSender<Item>,
+    queue: &Queue,
     imu: &mut Vec<ImuSample>,
     capture: Option<Capture>,
     policy: DropPolicy,
@@ -691,16 +838,26 @@ fn send(
             u64::from(c.depth_raw.is_some()),
         )
     });
+    let bytes = capture.as_ref().map_or(0, capture_bytes);
     let samples = imu.len() as u64;
+    let block = policy == DropPolicy::Block;
+    if !queue.budget.take(bytes, block) {
+        if capture.is_some() && !block {
+            stats.dropped_queue_captures += 1;
+        }
+        return;
+    }
     let item = Item {
         imu: std::mem::take(imu),
         capture,
+        bytes,
     };
     let sent = match policy {
-        DropPolicy::Block => tx.send(item).is_ok(),
-        DropPolicy::DropWhenFull => match tx.try_send(item) {
+        DropPolicy::Block => queue.tx.send(item).is_ok(),
+        DropPolicy::DropWhenFull => match queue.tx.try_send(item) {
             Ok(()) => true,
             Err(TrySendError::Full(item)) => {
+                queue.budget.give_back(item.bytes);
                 *imu = item.imu;
                 if item.capture.is_some() {
                     stats.dropped_queue_captures += 1;
@@ -716,6 +873,7 @@ fn send(
         stats.imu_samples += samples;
     }
 }
+
 /// A master camera on an emulated rig for a subordinate to follow: started after `after` of
 /// real time (so the subordinate's wait for the first pulse is visible), its events drained
 /// and discarded. Dropping it stops it.
@@ -790,5 +948,36 @@ impl Drop for VirtualMaster {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_byte_budget_admits_what_fits_and_always_one_item_into_an_empty_queue() {
+        let budget = ByteBudget::new(10);
+        assert!(
+            budget.take(25, false),
+            "an empty queue takes even an oversized capture"
+        );
+        assert!(!budget.take(1, false), "nothing more fits");
+        budget.give_back(25);
+        assert!(budget.take(6, false));
+        assert!(budget.take(4, false));
+        assert!(!budget.take(1, false));
+    }
+
+    #[test]
+    fn a_closed_budget_wakes_a_waiting_sender_and_refuses() {
+        let budget = Arc::new(ByteBudget::new(10));
+        assert!(budget.take(10, true));
+        let waiter = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || budget.take(5, true))
+        };
+        budget.close();
+        assert!(!waiter.join().unwrap());
     }
 }

@@ -301,7 +301,9 @@ fn sigterm_stops_the_device_and_finalizes_the_file() {
     let d = dir();
     let out_path = d.path().join("term.mkv");
     let mut child = spawn_record(&out_path, &["--imu", "OFF"]);
-    wait_for_clusters(&mut child, &out_path, 1);
+    // Clusters are 32 ms windows written as soon as every track passed them: 20 hold about
+    // 20 colour frames.
+    wait_for_clusters(&mut child, &out_path, 20);
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

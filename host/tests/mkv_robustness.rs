@@ -84,6 +84,7 @@ fn small_recording() -> Vec<u8> {
         date: Some(UNIX_EPOCH),
         cluster_write_delay_nsec: 0,
         flush_interval: Duration::ZERO,
+        ..WriterOptions::default()
     };
     let mut w =
         MkvWriter::create_with_sync(Cursor::new(Vec::new()), header, options, |_| Ok(())).unwrap();

@@ -133,6 +133,15 @@ pub(crate) fn depth_mode_from_tag(value: &str) -> Option<DepthMode> {
 
 /// Standard CRC-32 (zlib polynomial, reflected), as EBML CRC-32 elements use (reference §10.4).
 pub fn crc32(data: &[u8]) -> u32 {
+    crc32_finish(crc32_update(CRC32_INIT, data))
+}
+
+/// Running state of a CRC-32 before any byte; feed pieces with [`crc32_update`] and close it
+/// with [`crc32_finish`] (equal to [`crc32`] of the pieces concatenated).
+pub const CRC32_INIT: u32 = 0xFFFF_FFFF;
+
+/// Feeds `data` into a running CRC-32 state.
+pub fn crc32_update(mut state: u32, data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];
         let mut i = 0;
@@ -152,11 +161,15 @@ pub fn crc32(data: &[u8]) -> u32 {
         }
         table
     };
-    let mut crc = 0xFFFF_FFFFu32;
     for &b in data {
-        crc = TABLE[usize::from((crc as u8) ^ b)] ^ (crc >> 8);
+        state = TABLE[usize::from((state as u8) ^ b)] ^ (state >> 8);
     }
-    !crc
+    state
+}
+
+/// The CRC-32 of everything fed into `state`.
+pub fn crc32_finish(state: u32) -> u32 {
+    !state
 }
 
 #[cfg(test)]
@@ -167,6 +180,12 @@ mod tests {
     fn crc32_matches_the_zlib_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
+    }
+
+    #[test]
+    fn crc32_over_pieces_equals_crc32_of_their_concatenation() {
+        let state = crc32_update(crc32_update(CRC32_INIT, b"1234"), b"56789");
+        assert_eq!(crc32_finish(state), crc32(b"123456789"));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! once it is cut back to its last complete Cluster (our reader's salvage mode does that).
 //! Data reaches the disk with `sync_data` at most every `flush_interval`.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
@@ -39,8 +40,29 @@ pub const INFO_SPAN: usize = 259;
 pub const TAGS_SLACK: usize = 1027;
 /// Cluster window length (reference §10.1).
 pub const CLUSTER_WINDOW_NSEC: u64 = 32_000_000;
-/// How far the newest item must be past a window's end before that window is written (§10.1).
-pub const CLUSTER_WRITE_DELAY_NSEC: u64 = 2_000_000_000;
+/// How far the newest item may be past a window's end before that window is written even
+/// though a track has not reached the end yet (a stalled track; docs/recording.md).
+///
+/// Windows are normally written as soon as every track has delivered an item past their end
+/// (per-track watermarks), so this bound only matters when a track stops delivering. It must
+/// exceed the normal lag between tracks at the writer, or a slow track's items would arrive
+/// after their window was written and be rejected as late. That lag is at most the depth delay
+/// (< 1 frame period), one frame period the pairer may wait for a partner, and the delivery
+/// latency of a frame: under 500 ms at 5 fps, the slowest rate.
+pub const CLUSTER_WRITE_DELAY_NSEC: u64 = 500_000_000;
+/// k4arecord's hold-back: a window is written once the newest item is 2 s past its end
+/// (reference §10.1). Setting [`WriterOptions::cluster_write_delay_nsec`] to it writes the same
+/// clusters as the watermarks do for tracks delivered in timestamp order.
+pub const SDK_CLUSTER_WRITE_DELAY_NSEC: u64 = 2_000_000_000;
+/// Most bytes of frame data the writer holds in unwritten windows before it writes the oldest
+/// ones regardless of watermarks: a hard memory bound for a stalled track at high data rates.
+/// In steady state the writer holds one to two captures (the window of the newest capture
+/// waits for the next one); three captures of the heaviest single-camera mode (5.3 MB raw
+/// depth + a 2160p MJPG frame) fit.
+pub const MAX_PENDING_BYTES: usize = 24 << 20;
+/// Frames at least this long are written from their own buffer; shorter pieces of a Cluster
+/// are gathered and written together.
+const DIRECT_WRITE_MIN: usize = 64 * 1024;
 /// Minimum gap between CuePoints (reference §11).
 pub const CUE_GAP_USEC: u64 = 1_000_000;
 /// Most frames one lace can carry (the lace count is one byte).
@@ -124,8 +146,12 @@ impl RecordingHeader {
 pub struct WriterOptions {
     /// Longest time between `sync_data` calls while clusters are being written.
     pub flush_interval: Duration,
-    /// How long a window stays in memory after the newest item passed its end (reference §10.1).
+    /// How far the newest item may be past a window's end before the window is written even
+    /// though some track has not reached its end ([`CLUSTER_WRITE_DELAY_NSEC`]).
     pub cluster_write_delay_nsec: u64,
+    /// Most frame bytes held in unwritten windows ([`MAX_PENDING_BYTES`]); past it the oldest
+    /// windows are written regardless of watermarks.
+    pub max_pending_bytes: usize,
     /// Seed for track/attachment UIDs; `None` draws one from the OS-seeded hasher and the clock.
     pub uid_seed: Option<u64>,
     /// Info DateUTC; `None` uses the current time.
@@ -137,6 +163,7 @@ impl Default for WriterOptions {
         WriterOptions {
             flush_interval: Duration::from_secs(1),
             cluster_write_delay_nsec: CLUSTER_WRITE_DELAY_NSEC,
+            max_pending_bytes: MAX_PENDING_BYTES,
             uid_seed: None,
             date: None,
         }
@@ -159,6 +186,23 @@ pub struct Capture<'a> {
     pub depth: Option<Image<'a>>,
     pub ir: Option<Image<'a>>,
     pub raw_depth: Option<Image<'a>>,
+}
+
+/// An image that hands its buffer to the writer ([`MkvWriter::write_capture_owned`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageBuf {
+    pub device_ts_usec: Usec,
+    /// As [`Image::data`].
+    pub data: Vec<u8>,
+}
+
+/// The images of one capture, owned; absent or empty images are skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureBuf {
+    pub color: Option<ImageBuf>,
+    pub depth: Option<ImageBuf>,
+    pub ir: Option<ImageBuf>,
+    pub raw_depth: Option<ImageBuf>,
 }
 
 /// One IMU sample (reference §9).
@@ -212,6 +256,13 @@ pub(crate) enum Target {
     Attachment(u64),
 }
 
+/// One piece of a Cluster's children in file order: a range of rendered element bytes, or the
+/// data of the window's item at that index.
+enum Piece {
+    Meta(std::ops::Range<usize>),
+    Data(usize),
+}
+
 #[derive(Debug)]
 struct Item {
     ts_nsec: u64,
@@ -239,6 +290,11 @@ pub struct MkvWriter<W: Write + Seek> {
     tags_span: usize,
     tags: Vec<(Target, String, String)>,
     pending: BTreeMap<u64, Vec<Item>>,
+    /// Frame bytes in `pending`.
+    pending_bytes: usize,
+    /// Per track (index = track number − 1): the newest timestamp it delivered.
+    watermarks: Vec<Option<u64>>,
+    late_rejected: u64,
     start_offset_nsec: Option<u64>,
     max_ts_nsec: Option<u64>,
     written_until_nsec: u64,
@@ -300,6 +356,9 @@ impl<W: Write + Seek> MkvWriter<W> {
             tags_span: 0,
             tags: Vec::new(),
             pending: BTreeMap::new(),
+            pending_bytes: 0,
+            watermarks: Vec::new(),
+            late_rejected: 0,
             start_offset_nsec: None,
             max_ts_nsec: None,
             written_until_nsec: 0,
@@ -307,6 +366,7 @@ impl<W: Write + Seek> MkvWriter<W> {
             last_sync: Instant::now(),
         };
         this.tags = this.builtin_tags()?;
+        this.watermarks = vec![None; this.tracks.len()];
 
         let mut out = Vec::new();
         ebml::put_void(&mut out, SEEK_HEAD_SPAN)?;
@@ -337,64 +397,72 @@ impl<W: Write + Seek> MkvWriter<W> {
 
     /// Queues the images of one capture; each lands in the cluster of its own timestamp.
     pub fn write_capture(&mut self, capture: &Capture<'_>) -> Result<()> {
+        self.queue_capture(
+            [capture.color, capture.depth, capture.ir, capture.raw_depth]
+                .map(|image| image.map(|i| (i.device_ts_usec, Cow::Borrowed(i.data)))),
+        )
+    }
+
+    /// [`Self::write_capture`] taking the images' buffers, so that frame bytes are not copied
+    /// (DEPTH and IR samples are byte-swapped in place).
+    pub fn write_capture_owned(&mut self, capture: CaptureBuf) -> Result<()> {
+        self.queue_capture(
+            [capture.color, capture.depth, capture.ir, capture.raw_depth]
+                .map(|image| image.map(|i| (i.device_ts_usec, Cow::<[u8]>::Owned(i.data)))),
+        )
+    }
+
+    /// Colour, depth, IR and raw depth, in that order.
+    fn queue_capture(&mut self, images: [Option<(Usec, Cow<'_, [u8]>)>; 4]) -> Result<()> {
         let h = &self.header;
         let depth_size = h.depth_mode.output_size();
         let depth_bytes = depth_size.map(|(w, h)| (w as usize) * (h as usize) * 2);
-        let entries = [
+        let expected = [
             (
                 TrackKind::Color,
                 "COLOR",
-                capture.color,
                 h.color_format.frame_size(h.color_resolution),
             ),
-            (TrackKind::Depth, "DEPTH", capture.depth, depth_bytes),
-            (TrackKind::Ir, "IR", capture.ir, depth_bytes),
+            (TrackKind::Depth, "DEPTH", depth_bytes),
+            (TrackKind::Ir, "IR", depth_bytes),
             (
                 TrackKind::RawDepth,
                 "RAW_DEPTH",
-                capture.raw_depth,
                 h.depth_mode.sensor_mode().map(|m| m.raw_frame_size()),
             ),
         ];
-        let mut items = Vec::new();
-        for (kind, name, image, expected) in entries {
-            let Some(image) = image.filter(|i| !i.data.is_empty()) else {
+        let mut checked = Vec::with_capacity(4);
+        for ((kind, name, expected), image) in expected.into_iter().zip(images) {
+            let Some((ts, data)) = image.filter(|(_, data)| !data.is_empty()) else {
                 continue;
             };
             let track = self
                 .track_number(kind)
                 .ok_or(MkvError::NoSuchTrack { track: name })?;
-            if let Some(expected) = expected.filter(|&e| e != image.data.len()) {
+            if let Some(expected) = expected.filter(|&e| e != data.len()) {
                 return Err(MkvError::ImageSize {
                     track: name,
                     expected,
-                    got: image.data.len(),
+                    got: data.len(),
                 });
             }
-            let data = match kind {
-                TrackKind::Depth | TrackKind::Ir => image
-                    .data
-                    .chunks_exact(2)
-                    .flat_map(|s| {
-                        [
-                            s.get(1).copied().unwrap_or(0),
-                            s.first().copied().unwrap_or(0),
-                        ]
-                    })
-                    .collect(),
-                _ => image.data.to_vec(),
-            };
-            let ts_nsec = usec_to_nsec(image.device_ts_usec)?;
-            self.check_not_late(ts_nsec)?;
-            items.push(Item {
+            checked.push((kind, track, usec_to_nsec(ts)?, data));
+        }
+        if let Some(&(_, _, late, _)) = checked.iter().find(|c| self.is_late(c.2)) {
+            self.late_rejected += checked.len() as u64;
+            return Err(self.too_late(late));
+        }
+        for (kind, track, ts_nsec, data) in checked {
+            let mut data = data.into_owned();
+            if matches!(kind, TrackKind::Depth | TrackKind::Ir) {
+                data.chunks_exact_mut(2).for_each(|s| s.swap(0, 1));
+            }
+            self.queue(Item {
                 ts_nsec,
                 track,
                 imu: false,
                 data,
-            });
-        }
-        for item in items {
-            self.queue(item)?;
+            })?;
         }
         Ok(())
     }
@@ -405,7 +473,10 @@ impl<W: Write + Seek> MkvWriter<W> {
             .track_number(TrackKind::Imu)
             .ok_or(MkvError::NoSuchTrack { track: "IMU" })?;
         let ts_nsec = usec_to_nsec(sample.acc_ts_usec)?;
-        self.check_not_late(ts_nsec)?;
+        if self.is_late(ts_nsec) {
+            self.late_rejected += 1;
+            return Err(self.too_late(ts_nsec));
+        }
         self.queue(Item {
             ts_nsec,
             track,
@@ -414,14 +485,36 @@ impl<W: Write + Seek> MkvWriter<W> {
         })
     }
 
-    fn check_not_late(&self, ts_nsec: u64) -> Result<()> {
-        if self.start_offset_nsec.is_some() && ts_nsec < self.written_until_nsec {
-            return Err(MkvError::TooLate {
-                device_ts_nsec: ts_nsec,
-                written_until_nsec: self.written_until_nsec,
-            });
+    /// Images and IMU samples rejected so far because their window was already written
+    /// ([`MkvError::TooLate`]); a rejected capture counts each of its images.
+    pub fn late_rejected(&self) -> u64 {
+        self.late_rejected
+    }
+
+    /// Frame bytes held in windows not written yet.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Windows held in memory, not written yet.
+    pub fn pending_windows(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Device time (ns) before which every window has been written; 0 before the first cluster.
+    pub fn written_until_nsec(&self) -> u64 {
+        self.written_until_nsec
+    }
+
+    fn is_late(&self, ts_nsec: u64) -> bool {
+        self.start_offset_nsec.is_some() && ts_nsec < self.written_until_nsec
+    }
+
+    fn too_late(&self, ts_nsec: u64) -> MkvError {
+        MkvError::TooLate {
+            device_ts_nsec: ts_nsec,
+            written_until_nsec: self.written_until_nsec,
         }
-        Ok(())
     }
 
     fn queue(&mut self, item: Item) -> Result<()> {
@@ -429,13 +522,20 @@ impl<W: Write + Seek> MkvWriter<W> {
             .max_ts_nsec
             .map_or(item.ts_nsec, |m| m.max(item.ts_nsec));
         self.max_ts_nsec = Some(newest);
+        let mark = usize::try_from(item.track)
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|i| self.watermarks.get_mut(i));
+        if let Some(mark) = mark {
+            *mark = Some(mark.map_or(item.ts_nsec, |m| m.max(item.ts_nsec)));
+        }
+        self.pending_bytes += item.data.len();
         self.pending
             .entry(item.ts_nsec / CLUSTER_WINDOW_NSEC)
             .or_default()
             .push(item);
-        while let Some((&window, _)) = self.pending.first_key_value() {
-            let window_end = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
-            if newest <= window_end.saturating_add(self.options.cluster_write_delay_nsec) {
+        while let Some(&window) = self.pending.keys().next() {
+            if !self.window_ready(window, newest) {
                 break;
             }
             self.write_oldest_window()?;
@@ -443,10 +543,31 @@ impl<W: Write + Seek> MkvWriter<W> {
         Ok(())
     }
 
+    /// Whether `window` can be written: every track delivered an item at or past its end (items
+    /// of one track come in timestamp order, so none of them can still fall into it), or the
+    /// newest item is more than the stall bound past its end, or the held bytes exceed their
+    /// bound.
+    fn window_ready(&self, window: u64, newest: u64) -> bool {
+        let end = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
+        let all_passed = self
+            .watermarks
+            .iter()
+            .all(|mark| mark.is_some_and(|m| m >= end));
+        all_passed
+            || newest > end.saturating_add(self.options.cluster_write_delay_nsec)
+            || self.pending_bytes > self.options.max_pending_bytes
+    }
+
+    /// Renders the oldest window as one Cluster and appends it. Frame data is not copied: the
+    /// CRC-32 runs over the pieces (element headers, IMU groups, frame bytes) in file order,
+    /// then the Cluster header, the CRC-32 element and the pieces are written one after another.
     fn write_oldest_window(&mut self) -> Result<()> {
         let Some((window, mut items)) = self.pending.pop_first() else {
             return Ok(());
         };
+        self.pending_bytes = self
+            .pending_bytes
+            .saturating_sub(items.iter().map(|i| i.data.len()).sum());
         items.sort_by_key(|i| (i.ts_nsec, i.track));
         let Some(first_ts) = items.first().map(|i| i.ts_nsec) else {
             return Ok(());
@@ -454,44 +575,99 @@ impl<W: Write + Seek> MkvWriter<W> {
         let first_cluster = self.start_offset_nsec.is_none();
         let offset = *self.start_offset_nsec.get_or_insert(first_ts);
         let cluster_usec = (first_ts - offset) / 1000;
-        let segment_pos = self.w.stream_position()? - self.segment.data_offset;
+        let segment_pos = self
+            .w
+            .stream_position()?
+            .checked_sub(self.segment.data_offset)
+            .ok_or(MkvError::Layout {
+                what: "the sink's position is before the Segment's data (a sink that cannot seek)",
+            })?;
 
         let mut cue = None;
-        let mut out = Vec::new();
-        ebml::put_master_with_crc(&mut out, id::CLUSTER, |c| {
-            ebml::put_uint(c, id::TIMESTAMP, cluster_usec)?;
-            let mut rest = items.as_slice();
-            while let Some(first) = rest.first() {
-                let rel_usec = (first.ts_nsec - offset) / 1000 - cluster_usec;
-                let rel = i16::try_from(rel_usec).map_err(|_| MkvError::Layout {
-                    what: "block time beyond the 16-bit cluster-relative range",
-                })?;
-                if first.imu {
-                    let run = rest
-                        .iter()
-                        .take(MAX_LACE_FRAMES)
-                        .take_while(|i| i.imu && i.track == first.track)
-                        .count()
-                        .max(1);
-                    let (lace, tail) = rest.split_at(run);
-                    render_imu_group(c, first.track, rel, lace)?;
-                    rest = tail;
-                } else {
-                    if first.track == 1 && cue.is_none() {
-                        cue = Some(cluster_usec + rel_usec);
-                    }
-                    let mut block = Vec::with_capacity(first.data.len() + 4);
-                    ebml::put_vint(&mut block, first.track)?;
-                    block.extend_from_slice(&rel.to_be_bytes());
-                    block.push(0x80);
-                    block.extend_from_slice(&first.data);
-                    ebml::put_binary(c, id::SIMPLE_BLOCK, &block)?;
-                    rest = rest.get(1..).unwrap_or(&[]);
+        // Everything but frame data goes into `meta`; `pieces` lists the file order.
+        let mut meta = Vec::new();
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut meta_from = 0;
+        ebml::put_uint(&mut meta, id::TIMESTAMP, cluster_usec)?;
+        let mut at = 0;
+        while let Some(first) = items.get(at) {
+            let rel_usec = (first.ts_nsec - offset) / 1000 - cluster_usec;
+            let rel = i16::try_from(rel_usec).map_err(|_| MkvError::Layout {
+                what: "block time beyond the 16-bit cluster-relative range",
+            })?;
+            if first.imu {
+                let run = items
+                    .get(at..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take(MAX_LACE_FRAMES)
+                    .take_while(|i| i.imu && i.track == first.track)
+                    .count()
+                    .max(1);
+                let lace = items.get(at..at + run).unwrap_or_default();
+                render_imu_group(&mut meta, first.track, rel, lace)?;
+                at += run;
+            } else {
+                if first.track == 1 && cue.is_none() {
+                    cue = Some(cluster_usec + rel_usec);
                 }
+                let mut block_head = Vec::with_capacity(4);
+                ebml::put_vint(&mut block_head, first.track)?;
+                block_head.extend_from_slice(&rel.to_be_bytes());
+                block_head.push(0x80);
+                let block_len = (block_head.len() + first.data.len()) as u64;
+                ebml::put_header(&mut meta, id::SIMPLE_BLOCK, block_len)?;
+                meta.extend_from_slice(&block_head);
+                pieces.push(Piece::Meta(meta_from..meta.len()));
+                meta_from = meta.len();
+                pieces.push(Piece::Data(at));
+                at += 1;
             }
-            Ok(())
-        })?;
-        self.w.write_all(&out)?;
+        }
+        pieces.push(Piece::Meta(meta_from..meta.len()));
+        let piece_bytes = |piece: &Piece| -> &[u8] {
+            match piece {
+                Piece::Meta(range) => meta.get(range.clone()).unwrap_or_default(),
+                Piece::Data(i) => items.get(*i).map_or(&[], |item| item.data.as_slice()),
+            }
+        };
+        let mut crc = super::CRC32_INIT;
+        let mut children_len = 0u64;
+        for piece in &pieces {
+            let bytes = piece_bytes(piece);
+            crc = super::crc32_update(crc, bytes);
+            children_len += bytes.len() as u64;
+        }
+        let mut head = Vec::with_capacity(32);
+        let mut crc_element = Vec::with_capacity(6);
+        ebml::put_binary(
+            &mut crc_element,
+            id::CRC32,
+            &super::crc32_finish(crc).to_le_bytes(),
+        )?;
+        ebml::put_header(
+            &mut head,
+            id::CLUSTER,
+            crc_element.len() as u64 + children_len,
+        )?;
+        head.extend_from_slice(&crc_element);
+        // Small pieces are gathered into `head`, large frames written from their own buffer:
+        // few write calls, no copy of frame data.
+        for piece in &pieces {
+            let bytes = piece_bytes(piece);
+            if bytes.len() < DIRECT_WRITE_MIN {
+                head.extend_from_slice(bytes);
+                continue;
+            }
+            if !head.is_empty() {
+                self.w.write_all(&head)?;
+                head.clear();
+            }
+            self.w.write_all(bytes)?;
+        }
+        if !head.is_empty() {
+            self.w.write_all(&head)?;
+        }
         self.written_until_nsec = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
 
         if let Some(cue_usec) = cue {
@@ -1040,5 +1216,280 @@ impl UidSource {
                 return uid;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+
+    const PERIOD_USEC: u64 = 33_333;
+
+    /// Colour MJPG + raw NFOV depth + IMU, as `k4sync record` writes them.
+    fn header() -> RecordingHeader {
+        RecordingHeader {
+            depth_storage: DepthStorage::Raw,
+            writing_app: "k4sync-test".into(),
+            ..RecordingHeader::k4arecorder_defaults()
+        }
+    }
+
+    fn options(delay_nsec: u64) -> WriterOptions {
+        WriterOptions {
+            flush_interval: Duration::ZERO,
+            cluster_write_delay_nsec: delay_nsec,
+            uid_seed: Some(42),
+            date: Some(UNIX_EPOCH),
+            ..WriterOptions::default()
+        }
+    }
+
+    fn writer(options: WriterOptions) -> MkvWriter<Cursor<Vec<u8>>> {
+        MkvWriter::create_with_sync(Cursor::new(Vec::new()), header(), options, |_| Ok(())).unwrap()
+    }
+
+    fn raw_len() -> usize {
+        DepthMode::NfovUnbinned
+            .sensor_mode()
+            .map_or(0, |m| m.raw_frame_size())
+    }
+
+    fn imu(ts_usec: u64) -> ImuSample {
+        ImuSample {
+            acc_ts_usec: Usec(ts_usec),
+            acc_mps2: [0.0, 0.0, 9.81],
+            gyro_ts_usec: Usec(ts_usec),
+            gyro_radps: [0.0; 3],
+        }
+    }
+
+    /// Capture `k` at 30 fps from 1 s: colour at its slot, depth 1 ms earlier, preceded (as the
+    /// recorder hands them over) by the IMU samples every 1250 µs up to the colour time.
+    fn feed(w: &mut MkvWriter<Cursor<Vec<u8>>>, k: u64, raw: &[u8], with_imu: bool) {
+        let colour_usec = 1_000_000 + k * PERIOD_USEC;
+        if with_imu {
+            let from = (colour_usec - PERIOD_USEC).div_ceil(1250) * 1250;
+            for ts in (from..colour_usec).step_by(1250) {
+                w.write_imu_sample(&imu(ts)).unwrap();
+            }
+        }
+        let jpeg = [0xFF, 0xD8, k as u8, 0xFF, 0xD9];
+        w.write_capture(&Capture {
+            color: Some(Image {
+                device_ts_usec: Usec(colour_usec),
+                data: &jpeg,
+            }),
+            raw_depth: Some(Image {
+                device_ts_usec: Usec(colour_usec - 1_000),
+                data: raw,
+            }),
+            ..Capture::default()
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_window_is_written_as_soon_as_every_track_passed_its_end() {
+        let raw = vec![7u8; raw_len()];
+        let mut w = writer(options(SDK_CLUSTER_WRITE_DELAY_NSEC));
+        // Capture 0 (colour 1 s, depth 0.999 s) lies in the window [992, 1024) ms; the IMU
+        // samples before it fill the windows up to 992 ms, which every track has passed.
+        feed(&mut w, 0, &raw, true);
+        assert_eq!(w.written_until_nsec(), 992_000_000);
+        assert_eq!(
+            w.pending_windows(),
+            1,
+            "colour and depth are not past 1024 ms yet"
+        );
+        feed(&mut w, 1, &raw, true);
+        assert_eq!(
+            w.written_until_nsec(),
+            1_024_000_000,
+            "capture 1 (≥ 1032 ms) passed it on every track: written at once, not 2 s later"
+        );
+        for k in 2..60 {
+            feed(&mut w, k, &raw, true);
+            assert!(
+                w.pending_bytes() <= 2 * (raw.len() + 5) + 64 * IMU_SAMPLE_LEN,
+                "capture {k}: {} bytes held",
+                w.pending_bytes()
+            );
+        }
+        assert_eq!(w.late_rejected(), 0);
+    }
+
+    #[test]
+    fn a_stalled_track_holds_windows_only_until_the_stall_bound() {
+        let mut header = header();
+        header.depth_mode = DepthMode::Off;
+        header.depth_storage = DepthStorage::Images;
+        let mut w = MkvWriter::create_with_sync(
+            Cursor::new(Vec::new()),
+            header,
+            options(CLUSTER_WRITE_DELAY_NSEC),
+            |_| Ok(()),
+        )
+        .unwrap();
+        // Colour flows; the IMU track never delivers.
+        let mut last_end = 0;
+        for k in 0..40u64 {
+            let ts = 1_000_000 + k * PERIOD_USEC;
+            let jpeg = [0xFF, 0xD8, k as u8, 0xFF, 0xD9];
+            w.write_capture(&Capture {
+                color: Some(Image {
+                    device_ts_usec: Usec(ts),
+                    data: &jpeg,
+                }),
+                ..Capture::default()
+            })
+            .unwrap();
+            let newest_nsec = ts * 1000;
+            let written = w.written_until_nsec();
+            if written > 0 {
+                assert!(
+                    newest_nsec - written <= CLUSTER_WRITE_DELAY_NSEC + 2 * PERIOD_USEC * 1000,
+                    "capture {k}: a window stayed longer than the stall bound"
+                );
+            }
+            assert!(
+                newest_nsec < 1_000_000_000 + CLUSTER_WRITE_DELAY_NSEC + CLUSTER_WINDOW_NSEC
+                    || written > last_end,
+                "capture {k}: nothing released past the stall bound"
+            );
+            last_end = written;
+        }
+        assert!(last_end > 0);
+        // The stalled track's old items are now rejected, and counted.
+        let err = w.write_imu_sample(&imu(1_000_000)).unwrap_err();
+        assert!(matches!(err, MkvError::TooLate { .. }), "{err}");
+        assert_eq!(w.late_rejected(), 1);
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn held_bytes_never_exceed_the_pending_bound() {
+        let raw = vec![3u8; raw_len()];
+        let bound = 3 * raw.len();
+        let mut w = writer(WriterOptions {
+            max_pending_bytes: bound,
+            ..options(SDK_CLUSTER_WRITE_DELAY_NSEC)
+        });
+        // Colour stops after capture 2: only the bound releases depth windows.
+        for k in 0..30u64 {
+            let ts = 1_000_000 + k * PERIOD_USEC;
+            let jpeg = [0xFF, 0xD8, 0xFF, 0xD9];
+            let colour = (k < 3).then_some(Image {
+                device_ts_usec: Usec(ts),
+                data: &jpeg,
+            });
+            w.write_capture(&Capture {
+                color: colour,
+                raw_depth: Some(Image {
+                    device_ts_usec: Usec(ts - 1_000),
+                    data: &raw,
+                }),
+                ..Capture::default()
+            })
+            .unwrap();
+            w.write_imu_sample(&imu(ts)).unwrap();
+            assert!(
+                w.pending_bytes() <= bound,
+                "capture {k}: {}",
+                w.pending_bytes()
+            );
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn watermarks_write_the_same_file_as_the_sdks_two_second_hold_back() {
+        let raw: Vec<u8> = (0..raw_len()).map(|i| (i % 253) as u8).collect();
+        let write = |delay: u64, owned: bool| {
+            let mut w = writer(options(delay));
+            for k in 0..90u64 {
+                if owned && k % 2 == 0 {
+                    let colour_usec = 1_000_000 + k * PERIOD_USEC;
+                    let from = (colour_usec - PERIOD_USEC).div_ceil(1250) * 1250;
+                    for ts in (from..colour_usec).step_by(1250) {
+                        w.write_imu_sample(&imu(ts)).unwrap();
+                    }
+                    w.write_capture_owned(CaptureBuf {
+                        color: Some(ImageBuf {
+                            device_ts_usec: Usec(colour_usec),
+                            data: vec![0xFF, 0xD8, k as u8, 0xFF, 0xD9],
+                        }),
+                        raw_depth: Some(ImageBuf {
+                            device_ts_usec: Usec(colour_usec - 1_000),
+                            data: raw.clone(),
+                        }),
+                        ..CaptureBuf::default()
+                    })
+                    .unwrap();
+                } else {
+                    feed(&mut w, k, &raw, true);
+                }
+            }
+            w.finalize().unwrap().into_inner()
+        };
+        let sdk = write(SDK_CLUSTER_WRITE_DELAY_NSEC, false);
+        let ours = write(CLUSTER_WRITE_DELAY_NSEC, true);
+        assert!(sdk.len() > 90 * raw.len());
+        assert!(sdk == ours, "the files differ");
+    }
+
+    #[test]
+    fn depth_and_ir_are_byte_swapped_the_same_borrowed_or_owned() {
+        let mut h = header();
+        h.depth_storage = DepthStorage::Images;
+        h.color_resolution = ColorResolution::Off;
+        h.imu = false;
+        let (width, height) = h.depth_mode.output_size().unwrap();
+        let samples: Vec<u8> = (0..width * height)
+            .flat_map(|i| (i as u16).to_le_bytes())
+            .collect();
+        let write = |owned: bool| {
+            let mut w =
+                MkvWriter::create_with_sync(Cursor::new(Vec::new()), h.clone(), options(0), |_| {
+                    Ok(())
+                })
+                .unwrap();
+            let ts = Usec(1_000_000);
+            if owned {
+                w.write_capture_owned(CaptureBuf {
+                    depth: Some(ImageBuf {
+                        device_ts_usec: ts,
+                        data: samples.clone(),
+                    }),
+                    ir: Some(ImageBuf {
+                        device_ts_usec: ts,
+                        data: samples.clone(),
+                    }),
+                    ..CaptureBuf::default()
+                })
+                .unwrap();
+            } else {
+                let image = Some(Image {
+                    device_ts_usec: ts,
+                    data: &samples,
+                });
+                w.write_capture(&Capture {
+                    depth: image,
+                    ir: image,
+                    ..Capture::default()
+                })
+                .unwrap();
+            }
+            w.finalize().unwrap().into_inner()
+        };
+        let borrowed = write(false);
+        assert!(borrowed == write(true));
+        let big_endian: Vec<u8> = (0..width * height)
+            .flat_map(|i| (i as u16).to_be_bytes())
+            .collect();
+        assert!(borrowed
+            .windows(big_endian.len().min(4096))
+            .any(|w| w == &big_endian[..4096]));
     }
 }

@@ -20,7 +20,9 @@
 //! nothing is lost to the host being slower than the simulated camera. A stream whose reader
 //! stays away for [`STALL_GRACE`] of real time no longer holds the clock back (its items queue
 //! up, at most [`QUEUE_LIMIT_BYTES`] per stream, oldest dropped). [`Pacing::RealTime`] runs the
-//! clock at wall-clock speed (the CLI's `--emulate`).
+//! clock at wall-clock speed (the CLI's `--emulate`); a reader that falls behind then loses the
+//! oldest items once its stream holds [`REAL_TIME_QUEUE_LIMIT_BYTES`], as a real camera's data
+//! is lost when no transfer is waiting for it.
 //!
 //! The emulator's transfer failures map one to one: Timeout→[`TransferError::Timeout`],
 //! Stall→[`TransferError::Stall`], Gone→[`TransferError::Disconnected`],
@@ -50,8 +52,13 @@ pub const MAX_PACKET_SIZE: usize = 1024;
 pub const STEP_NS: u64 = 1_000_000;
 /// How long a waiting stream lets a reader that is busy elsewhere hold the clock back.
 pub const STALL_GRACE: Duration = Duration::from_millis(200);
-/// Bytes one stream may hold unread before its oldest items are dropped.
+/// Bytes one stream may hold unread before its oldest items are dropped (virtual time).
 pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
+/// The same bound under [`Pacing::RealTime`], where it is memory of the process that carries
+/// the emulator (`k4sync record --emulate`): one raw NFOV unbinned frame (5,310,760 bytes), as
+/// a real host keeps one such depth transfer in flight under the 10 MB pool limit (§3.5); one
+/// item is always kept, so a larger frame still gets through.
+pub const REAL_TIME_QUEUE_LIMIT_BYTES: usize = 6 << 20;
 /// Seeds of `emu:<n>` cameras are this plus `n`.
 pub const SEED_BASE: u64 = 0x4B34_5359_4E43_0000;
 
@@ -107,6 +114,7 @@ struct StreamSlot {
     in_flight: usize,
     queue: VecDeque<Item>,
     queued_bytes: usize,
+    limit_bytes: usize,
     scratch: Vec<u8>,
     waiting_until: Option<u64>,
     last_error: Option<TransferError>,
@@ -117,7 +125,7 @@ impl StreamSlot {
     fn push(&mut self, item: Item) {
         self.queued_bytes += item.len();
         self.queue.push_back(item);
-        while self.queued_bytes > QUEUE_LIMIT_BYTES && self.queue.len() > 1 {
+        while self.queued_bytes > self.limit_bytes && self.queue.len() > 1 {
             if let Some(old) = self.queue.pop_front() {
                 self.queued_bytes -= old.len();
                 self.dropped += 1;
@@ -626,6 +634,10 @@ impl EmulatedTransport {
         st.catch_up();
         let id = st.next_stream_id;
         st.next_stream_id += 1;
+        let limit_bytes = match st.pacing {
+            Pacing::Virtual => QUEUE_LIMIT_BYTES,
+            Pacing::RealTime => REAL_TIME_QUEUE_LIMIT_BYTES,
+        };
         let camera = st.camera(self.camera);
         camera.streams.retain(|s| s.endpoint != endpoint);
         camera.streams.push(StreamSlot {
@@ -635,6 +647,7 @@ impl EmulatedTransport {
             in_flight,
             queue: VecDeque::new(),
             queued_bytes: 0,
+            limit_bytes,
             scratch: vec![0; transfer_len],
             waiting_until: None,
             last_error: None,
