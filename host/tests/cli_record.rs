@@ -126,7 +126,16 @@ fn an_emulated_subordinate_shows_waiting_for_master_then_streams() {
     let info = info_json(&out_path);
     assert_eq!(info["config"]["wired_sync_mode"], "SUBORDINATE");
     assert_eq!(info["config"]["subordinate_delay_off_master_usec"], 500);
-    assert!(info["color"]["frames"].as_u64().unwrap() >= 29);
+    let text = stdout(&out);
+    let stats = &json(text.lines().last().unwrap())["stats"];
+    let written = info["color"]["frames"].as_u64().unwrap();
+    assert_eq!(stats["colour_frames"].as_u64(), Some(written), "{stats}");
+    let dropped =
+        stats["dropped_queue_captures"].as_u64().unwrap() + stats["dropped_late"].as_u64().unwrap();
+    assert!(
+        written + dropped >= 29,
+        "one second at 30 fps is written or counted as dropped: {stats}"
+    );
 }
 
 #[test]

@@ -413,7 +413,10 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
             "pairs stay together"
         );
     }
-    assert_eq!(s.dropped_device, 0);
+    assert!(
+        s.dropped_device <= 2,
+        "only start-up depth frames that beat the first colour frame may be dropped: {s:?}"
+    );
     let period = u64::from(Fps::Fps30.period_usec());
     let slots =
         (summary.last_ts_usec.unwrap() - summary.first_ts_usec.unwrap() + period / 2) / period + 1;
