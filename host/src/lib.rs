@@ -18,4 +18,5 @@ pub mod framing;
 pub mod gadget;
 pub mod mkv;
 pub mod record;
+pub mod sync_behind;
 pub mod transport;

@@ -38,6 +38,7 @@ use crate::device::{Capture, Device, Event, ImuSample};
 use crate::error::Error;
 use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader, WriterOptions};
 use crate::mkv::{MkvError, MkvWriter};
+use crate::sync_behind::SyncBehind;
 use crate::transport::emulated::EmulatedTransport;
 
 /// Most items (captures, each with the IMU samples before it) queued for the writer thread;
@@ -360,10 +361,27 @@ impl<W: Seek> Seek for LimitedSink<W> {
     }
 }
 
-/// Makes written data durable: `fdatasync` for files, a flush otherwise.
+/// Makes written data durable: `fdatasync` for files, a flush otherwise. `sync_data` is asked
+/// for every flush interval and may return before the data is on the disk (see
+/// [`SyncBehind`]); `finish` is called once after the file is finalized and returns only when
+/// everything written is durable.
 pub trait Durable: Write + Seek + Send + 'static {
     fn sync_data(&mut self) -> io::Result<()> {
         self.flush()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+impl Durable for SyncBehind {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.request_sync()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        SyncBehind::finish(self)
     }
 }
 
@@ -379,11 +397,19 @@ impl<W: Durable> Durable for CountingSink<W> {
     fn sync_data(&mut self) -> io::Result<()> {
         self.inner.sync_data()
     }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
+    }
 }
 
 impl<W: Durable> Durable for LimitedSink<W> {
     fn sync_data(&mut self) -> io::Result<()> {
         self.inner.sync_data()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
     }
 }
 
@@ -445,6 +471,10 @@ pub fn record_to_file(
             path: path.to_owned(),
             source: e.into(),
         })?;
+    let file = SyncBehind::new(file).map_err(|e| RecordError::Create {
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
     record(device, file, path, options, stop, on_status)
 }
 
@@ -555,7 +585,10 @@ fn writer_thread<W: Durable>(
         failed.store(true, Ordering::Release);
     }
     drop(rx);
-    match (error, writer.finalize()) {
+    let finalized = writer
+        .finalize()
+        .and_then(|mut sink| sink.finish().map_err(MkvError::from));
+    match (error, finalized) {
         (None, Ok(_)) => WriterOutcome { error: None },
         (None, Err(e)) => WriterOutcome {
             error: Some((e, false)),
