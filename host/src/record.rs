@@ -18,13 +18,14 @@
 //! subordinate waits for its master's first pulse before any image arrives;
 //! [`SyncState::WaitingForMaster`] says so meanwhile.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,11 +33,12 @@ use k4sync_core::sync::config::{ConfigError, DeviceConfig, ValidatedConfig};
 use k4sync_core::types::{ColorFormat, ColorResolution, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::JackState;
 
-use crate::device::{Capture, Device, Event, ImuSample};
+use crate::device::{Capture, Device, DropReason, Event, ImuSample};
 use crate::error::Error;
 use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader, WriterOptions};
 use crate::mkv::{MkvError, MkvWriter};
 use crate::transport::emulated::EmulatedTransport;
+use crate::transport::{Endpoint, TransferError};
 
 /// Queue length between the camera and the writer thread, in items (captures or IMU samples).
 pub const DEFAULT_QUEUE_LEN: usize = 4;
@@ -146,6 +148,116 @@ pub struct RecordStats {
     /// Device time from the first image to the newest.
     pub recorded: Duration,
     pub sync: SyncState,
+    /// Device timestamps of the newest colour image, depth image and IMU sample handed to the
+    /// writer.
+    pub delivered_ts_usec: StreamTimes,
+    /// What the writer has put into the file so far (the rest of what was handed to it is
+    /// still held in memory and lost if the process dies).
+    pub written: WriterProgress,
+    /// Stream timeouts, dropped frames and lost transfers the device reported so far.
+    pub device_events: u64,
+    /// The newest of them.
+    pub last_device_event: Option<DeviceNotice>,
+}
+
+/// One device timestamp per stream, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamTimes {
+    pub colour: Option<u64>,
+    pub depth: Option<u64>,
+    pub imu: Option<u64>,
+}
+
+/// How far the writer has got: every image and sample with a device timestamp before
+/// `until_usec` is in the sink, and the counts say how many that is per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterProgress {
+    pub until_usec: u64,
+    pub colour_frames: u64,
+    pub depth_frames: u64,
+    pub imu_samples: u64,
+}
+
+/// A device event that is not data: the recording goes on, but the file will show a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceNotice {
+    /// No transfer on `endpoint` completed for `waited`.
+    StreamTimeout {
+        endpoint: Endpoint,
+        waited: Duration,
+    },
+    /// A frame or packet on `endpoint` was dropped before pairing.
+    Dropped {
+        endpoint: Endpoint,
+        reason: DropReason,
+    },
+    /// One transfer on `endpoint` failed (`what`: stall, overflow, ...) and was retired.
+    TransferLost {
+        endpoint: Endpoint,
+        what: &'static str,
+    },
+}
+
+impl DeviceNotice {
+    fn of(event: &Event) -> Option<Self> {
+        match event {
+            Event::StreamTimeout { endpoint, waited } => Some(DeviceNotice::StreamTimeout {
+                endpoint: *endpoint,
+                waited: *waited,
+            }),
+            Event::Dropped { endpoint, reason } => Some(DeviceNotice::Dropped {
+                endpoint: *endpoint,
+                reason: *reason,
+            }),
+            Event::TransferLost { error } => Some(DeviceNotice::TransferLost {
+                endpoint: error.endpoint(),
+                what: match error {
+                    TransferError::Timeout { .. } => "timeout",
+                    TransferError::Stall { .. } => "stall",
+                    TransferError::Disconnected { .. } => "disconnected",
+                    TransferError::Overflow { .. } => "overflow",
+                    TransferError::Io { .. } => "io",
+                },
+            }),
+            Event::Capture(_) | Event::Imu(_) => None,
+        }
+    }
+
+    /// One JSON object (no trailing newline): `{"event":"device","what":...,"endpoint":...}`.
+    pub fn to_json(&self) -> String {
+        let endpoint = |e: &Endpoint| crate::mkv::read::json_str(&e.to_string());
+        match self {
+            DeviceNotice::StreamTimeout { endpoint: e, waited } => format!(
+                "{{\"event\":\"device\",\"what\":\"stream_timeout\",\"endpoint\":{},\"waited_s\":{:.3}}}",
+                endpoint(e),
+                waited.as_secs_f64()
+            ),
+            DeviceNotice::Dropped { endpoint: e, reason } => format!(
+                "{{\"event\":\"device\",\"what\":\"frame_dropped\",\"endpoint\":{},\"reason\":\"{reason:?}\"}}",
+                endpoint(e)
+            ),
+            DeviceNotice::TransferLost { endpoint: e, what } => format!(
+                "{{\"event\":\"device\",\"what\":\"transfer_lost\",\"endpoint\":{},\"error\":\"{what}\"}}",
+                endpoint(e)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DeviceNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceNotice::StreamTimeout { endpoint, waited } => {
+                write!(f, "{endpoint}: no data for {:.1} s", waited.as_secs_f64())
+            }
+            DeviceNotice::Dropped { endpoint, reason } => {
+                write!(f, "{endpoint}: frame dropped ({reason:?})")
+            }
+            DeviceNotice::TransferLost { endpoint, what } => {
+                write!(f, "{endpoint}: transfer lost ({what})")
+            }
+        }
+    }
 }
 
 impl RecordStats {
@@ -165,7 +277,9 @@ impl RecordStats {
             "{{\"state\":\"{}\",\"elapsed_s\":{:.3},\"recorded_s\":{:.3},\"colour_frames\":{},\
              \"depth_frames\":{},\"imu_samples\":{},\"dropped_queue_captures\":{},\
              \"dropped_queue_imu\":{},\"dropped_device\":{},\"bytes_written\":{},\
-             \"write_rate_bytes_per_s\":{:.0}}}",
+             \"write_rate_bytes_per_s\":{:.0},\"delivered_ts_usec\":{{\"colour\":{},\"depth\":{},\
+             \"imu\":{}}},\"written\":{{\"until_usec\":{},\"colour_frames\":{},\"depth_frames\":{},\
+             \"imu_samples\":{}}},\"device_events\":{}}}",
             self.sync,
             self.elapsed.as_secs_f64(),
             self.recorded.as_secs_f64(),
@@ -177,8 +291,20 @@ impl RecordStats {
             self.dropped_device,
             self.bytes_written,
             self.write_rate_bytes_per_sec(),
+            json_opt(self.delivered_ts_usec.colour),
+            json_opt(self.delivered_ts_usec.depth),
+            json_opt(self.delivered_ts_usec.imu),
+            self.written.until_usec,
+            self.written.colour_frames,
+            self.written.depth_frames,
+            self.written.imu_samples,
+            self.device_events,
         )
     }
+}
+
+fn json_opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
 
 impl fmt::Display for RecordStats {
@@ -343,6 +469,48 @@ impl<W: Seek> Seek for LimitedSink<W> {
     }
 }
 
+/// A sink that fails every write with `StorageFull` (ENOSPC) once its switch is on, as a disk
+/// that fills up at a moment the caller picks (the emulator's fault control, the soak test).
+pub struct SwitchableFullSink<W> {
+    inner: W,
+    full: Arc<AtomicBool>,
+}
+
+impl<W> SwitchableFullSink<W> {
+    /// `full` is the switch; storing true makes the disk full from the next write on.
+    pub fn new(inner: W, full: Arc<AtomicBool>) -> Self {
+        SwitchableFullSink { inner, full }
+    }
+}
+
+impl<W: Write> Write for SwitchableFullSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.full.load(Ordering::Acquire) && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device (os error 28, injected)",
+            ));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for SwitchableFullSink<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl<W: Durable> Durable for SwitchableFullSink<W> {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+}
+
 /// Makes written data durable: `fdatasync` for files, a flush otherwise.
 pub trait Durable: Write + Seek + Send + 'static {
     fn sync_data(&mut self) -> io::Result<()> {
@@ -418,7 +586,13 @@ pub fn record_to_file(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<Summary, RecordError> {
     validate_without_jack(&options.config).map_err(RecordError::Config)?;
-    let file = OpenOptions::new()
+    let file = create_output(path)?;
+    record(device, file, path, options, stop, on_status)
+}
+
+/// Creates (or truncates) the recording at `path`, readable and writable.
+pub fn create_output(path: &Path) -> Result<File, RecordError> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -427,8 +601,7 @@ pub fn record_to_file(
         .map_err(|e| RecordError::Create {
             path: path.to_owned(),
             source: e.into(),
-        })?;
-    record(device, file, path, options, stop, on_status)
+        })
 }
 
 /// One queue item: the IMU samples since the previous item, then at most one capture.
@@ -444,14 +617,50 @@ struct WriterOutcome {
     error: Option<(MkvError, bool)>,
 }
 
+/// Timestamps handed to the writer and not yet in the file, per stream, to publish
+/// [`WriterProgress`].
+#[derive(Default)]
+struct Unwritten {
+    colour: VecDeque<u64>,
+    depth: VecDeque<u64>,
+    imu: VecDeque<u64>,
+    progress: WriterProgress,
+}
+
+impl Unwritten {
+    fn settle(&mut self, until_usec: u64, shared: &Mutex<WriterProgress>) {
+        if until_usec == self.progress.until_usec {
+            return;
+        }
+        let p = &mut self.progress;
+        p.until_usec = until_usec;
+        for (queue, count) in [
+            (&mut self.colour, &mut p.colour_frames),
+            (&mut self.depth, &mut p.depth_frames),
+            (&mut self.imu, &mut p.imu_samples),
+        ] {
+            while queue.front().is_some_and(|&ts| ts < until_usec) {
+                queue.pop_front();
+                *count += 1;
+            }
+        }
+        if let Ok(mut shared) = shared.lock() {
+            *shared = *p;
+        }
+    }
+}
+
 fn writer_thread<W: Durable>(
     mut writer: MkvWriter<CountingSink<W>>,
     rx: Receiver<Item>,
     failed: Arc<AtomicBool>,
+    progress: Arc<Mutex<WriterProgress>>,
 ) -> WriterOutcome {
     let mut error = None;
+    let mut unwritten = Unwritten::default();
     'items: for item in rx.iter() {
         for s in &item.imu {
+            unwritten.imu.push_back(s.device_ts_usec.0);
             let sample = mkvw::ImuSample {
                 acc_ts_usec: s.sample.accel_ticks.to_usec(),
                 acc_mps2: s.sample.accel_m_per_s2,
@@ -463,7 +672,16 @@ fn writer_thread<W: Durable>(
                 break 'items;
             }
         }
-        let Some(c) = &item.capture else { continue };
+        let Some(c) = &item.capture else {
+            unwritten.settle(writer.written_until_usec(), &progress);
+            continue;
+        };
+        if let Some(i) = &c.colour {
+            unwritten.colour.push_back(i.device_ts_usec.0);
+        }
+        if let Some(d) = &c.depth_raw {
+            unwritten.depth.push_back(d.device_ts_usec.0);
+        }
         let result = writer.write_capture(&mkvw::Capture {
             color: c.colour.as_ref().map(|i| mkvw::Image {
                 device_ts_usec: i.device_ts_usec,
@@ -479,6 +697,7 @@ fn writer_thread<W: Durable>(
             error = Some(e);
             break;
         }
+        unwritten.settle(writer.written_until_usec(), &progress);
     }
     if error.is_some() {
         failed.store(true, Ordering::Release);
@@ -531,15 +750,21 @@ pub fn record<W: Durable>(
         elapsed: Duration::ZERO,
         recorded: Duration::ZERO,
         sync: SyncState::Starting,
+        delivered_ts_usec: StreamTimes::default(),
+        written: WriterProgress::default(),
+        device_events: 0,
+        last_device_event: None,
     };
     on_status(&stats);
 
     let (tx, rx) = sync_channel::<Item>(options.queue_len.max(1));
     let failed = Arc::new(AtomicBool::new(false));
     let writer_failed = Arc::clone(&failed);
+    let progress = Arc::new(Mutex::new(WriterProgress::default()));
+    let writer_progress = Arc::clone(&progress);
     let handle: JoinHandle<WriterOutcome> = std::thread::Builder::new()
         .name("k4sync writer".into())
-        .spawn(move || writer_thread(writer, rx, writer_failed))
+        .spawn(move || writer_thread(writer, rx, writer_failed, writer_progress))
         .map_err(|e| RecordError::Create {
             path: path.to_owned(),
             source: e.into(),
@@ -547,7 +772,16 @@ pub fn record<W: Durable>(
 
     let started = Instant::now();
     let result = pump(
-        device, &validated, options, stop, &failed, &tx, &mut stats, &written, started, on_status,
+        device,
+        &validated,
+        options,
+        stop,
+        &failed,
+        &tx,
+        &mut stats,
+        (&written, &progress),
+        started,
+        on_status,
     );
     stats.sync = SyncState::Stopping;
     on_status(&stats);
@@ -563,6 +797,9 @@ pub fn record<W: Durable>(
         )),
     });
     stats.bytes_written = written.load(Ordering::Relaxed);
+    if let Ok(p) = progress.lock() {
+        stats.written = *p;
+    }
     stats.elapsed = started.elapsed();
     stats.sync = SyncState::Stopped;
     on_status(&stats);
@@ -611,7 +848,7 @@ fn pump(
     failed: &AtomicBool,
     tx: &std::sync::mpsc::SyncSender<Item>,
     stats: &mut RecordStats,
-    written: &AtomicU64,
+    (written, progress): (&AtomicU64, &Mutex<WriterProgress>),
     started: Instant,
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<(Option<u64>, Option<u64>), RecordError> {
@@ -637,6 +874,9 @@ fn pump(
         stats.elapsed = started.elapsed();
         stats.bytes_written = written.load(Ordering::Relaxed);
         stats.dropped_device = device_drops(device);
+        if let Ok(p) = progress.lock() {
+            stats.written = *p;
+        }
         match event {
             Some(Event::Capture(capture)) => {
                 let Some((ts, latest)) = capture_span_usec(&capture) else {
@@ -665,7 +905,13 @@ fn pump(
                     }
                 }
             }
-            Some(_) | None => {}
+            Some(other) => {
+                if let Some(notice) = DeviceNotice::of(&other) {
+                    stats.device_events += 1;
+                    stats.last_device_event = Some(notice);
+                }
+            }
+            None => {}
         }
         on_status(stats);
     }
@@ -685,13 +931,14 @@ fn send(
     policy: DropPolicy,
     stats: &mut RecordStats,
 ) {
-    let (colour, depth) = capture.as_ref().map_or((0, 0), |c| {
+    let (colour, depth) = capture.as_ref().map_or((None, None), |c| {
         (
-            u64::from(c.colour.is_some()),
-            u64::from(c.depth_raw.is_some()),
+            c.colour.as_ref().map(|i| i.device_ts_usec.0),
+            c.depth_raw.as_ref().map(|d| d.device_ts_usec.0),
         )
     });
     let samples = imu.len() as u64;
+    let newest_imu = imu.last().map(|s| s.device_ts_usec.0);
     let item = Item {
         imu: std::mem::take(imu),
         capture,
@@ -711,9 +958,13 @@ fn send(
         },
     };
     if sent {
-        stats.colour_frames += colour;
-        stats.depth_frames += depth;
+        stats.colour_frames += u64::from(colour.is_some());
+        stats.depth_frames += u64::from(depth.is_some());
         stats.imu_samples += samples;
+        let times = &mut stats.delivered_ts_usec;
+        times.colour = colour.or(times.colour);
+        times.depth = depth.or(times.depth);
+        times.imu = newest_imu.or(times.imu);
     }
 }
 /// A master camera on an emulated rig for a subordinate to follow: started after `after` of
