@@ -13,6 +13,12 @@
 //! the path. When even finalizing fails, the file still holds every cluster written before the
 //! failure, each complete, which `k4sync info` reads in salvage mode and `k4sync repair` mends.
 //!
+//! The status ([`RecordStats`]) says both what was handed to the writer (`delivered_ts_usec`,
+//! the frame counts) and what is already in the file (`written`): the writer holds clusters
+//! back to order them, so a killed process or a full disk loses what was delivered but not yet
+//! written. Device events that are not data (stream timeouts, dropped frames, lost transfers)
+//! are counted and the newest kept (`last_device_event`), so the caller can log each one.
+//!
 //! `record_length` counts device time from the first image; IMU samples are recorded from the
 //! first image's timestamp on (earlier ones, e.g. a subordinate's while it waits, are not). A
 //! subordinate waits for its master's first pulse before any image arrives;
