@@ -144,7 +144,7 @@ struct Totals {
     late_faults: u64,
     frames: [u64; 3],
     queue_drops: u64,
-    device_events: u64,
+    device_events: BTreeMap<String, u64>,
     repaired: u64,
     /// Killed or out of disk before the first cluster: `info` says no frame was ever written.
     empty: u64,
@@ -228,7 +228,6 @@ fn record_one(
     let mut stdin = child.stdin.take();
     let started = Instant::now();
     let lifetime = Duration::from_secs(rng.range(20, 60));
-    let mut next_fault = started + Duration::from_millis(rng.range(2000, 6000));
     let mut run = Run {
         index,
         path,
@@ -253,6 +252,25 @@ fn record_one(
         "stall depth",
         "stall colour",
     ]);
+    // The whole schedule is drawn up front, so a seed replays it whatever the timing.
+    let mut plan = std::collections::VecDeque::new();
+    let mut at = Duration::ZERO;
+    loop {
+        at += Duration::from_millis(rng.range(2000, 6000));
+        if at >= lifetime {
+            break;
+        }
+        let stream = rng.pick(&["depth", "colour", "imu"]);
+        plan.push_back(match rng.pick(&["short", "starve", "stall imu"]) {
+            "short" => (at, format!("short {stream}"), format!("short {stream}")),
+            "starve" => (
+                at,
+                format!("starve {stream} {}", rng.range(1, 60)),
+                format!("starve {stream}"),
+            ),
+            other => (at, other.to_owned(), other.to_owned()),
+        });
+    }
     let mut ending: Option<Instant> = None;
     let mut termed = false;
     let status = loop {
@@ -287,17 +305,8 @@ fn record_one(
             } else {
                 fault = Some((ender.to_owned(), ender.to_owned()));
             }
-        } else if ready && now >= next_fault {
-            next_fault = now + Duration::from_millis(rng.range(2000, 6000));
-            let stream = rng.pick(&["depth", "colour", "imu"]);
-            fault = Some(match rng.pick(&["short", "starve", "stall imu"]) {
-                "short" => (format!("short {stream}"), format!("short {stream}")),
-                "starve" => (
-                    format!("starve {stream} {}", rng.range(1, 60)),
-                    format!("starve {stream}"),
-                ),
-                other => (other.to_owned(), other.to_owned()),
-            });
+        } else if ready && plan.front().is_some_and(|p| now >= started + p.0) {
+            fault = plan.pop_front().map(|p| (p.1, p.2));
         }
         if let Some((line, key)) = fault {
             *totals.faults.entry(key).or_default() += 1;
@@ -440,7 +449,12 @@ fn verify(o: &Options, run: &Run, totals: &mut Totals) -> Vec<String> {
             bad.push(format!("{name}: fault rejected: {e}"));
         }
         if e["event"] == "device" {
-            totals.device_events += 1;
+            let what = e["what"].as_str().unwrap_or("?");
+            let endpoint = e["endpoint"].as_str().unwrap_or("?");
+            *totals
+                .device_events
+                .entry(format!("{what} on {endpoint}"))
+                .or_default() += 1;
         }
     }
     let finale = log
@@ -686,7 +700,7 @@ fn main() {
     }
     println!(
         "soak: seed {}, {:.1} min, {} recorders ({} repaired after SIGKILL or disk-full, {} ended before their first cluster), faults {:?} ({} late), \
-         frames colour {} depth {} imu {}, queue drops {}, device events {}, peak RSS {} kB, violations {}",
+         frames colour {} depth {} imu {}, queue drops {}, device events {:?}, peak RSS {} kB, violations {}",
         o.seed,
         span / 60.0,
         totals.recorders,
