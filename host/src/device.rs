@@ -60,6 +60,10 @@ use crate::transport::{
 pub const POLL_SLICE: Duration = Duration::from_millis(100);
 /// Events the readers may queue ahead of [`Device::next_capture`].
 pub const EVENT_QUEUE_LEN: usize = 64;
+/// Failed transfers in a row, with no data between, after which a stream counts as ended even
+/// when its transport still claims transfers (a UVC stream cannot say): without this a stream
+/// that fails at once on every call would spin and flood the event queue.
+pub const LOST_IN_A_ROW_MAX: u32 = 64;
 
 /// Which camera [`Device::open`] opens. Parsed from text: `emu:<n>` is emulated camera n, up
 /// to four digits is an index in enumeration order, anything else a serial.
@@ -288,10 +292,12 @@ fn pump<S: Source>(
 ) {
     let endpoint = source.endpoint();
     let mut waited = Duration::ZERO;
+    let mut lost_in_a_row = 0u32;
     while !stop.load(Ordering::Acquire) {
         match source.next(POLL_SLICE) {
             Ok(item) => {
                 waited = Duration::ZERO;
+                lost_in_a_row = 0;
                 if !on_item(item) {
                     return;
                 }
@@ -308,7 +314,11 @@ fn pump<S: Source>(
             }
             Err(e) => {
                 on_lost();
-                if matches!(e, TransferError::Disconnected { .. }) || !source.alive() {
+                lost_in_a_row = lost_in_a_row.saturating_add(1);
+                if matches!(e, TransferError::Disconnected { .. })
+                    || !source.alive()
+                    || lost_in_a_row >= LOST_IN_A_ROW_MAX
+                {
                     out.send(RawEvent::Ended(e));
                     return;
                 }

@@ -15,11 +15,18 @@
 //! the path. When even finalizing fails, the file still holds every cluster written before the
 //! failure, each complete, which `k4sync info` reads in salvage mode and `k4sync repair` mends.
 //!
+//! The status ([`RecordStats`]) says both what was handed to the writer (`delivered_ts_usec`,
+//! the frame counts) and what is already in the file (`written`): the writer holds clusters
+//! back to order them, so a killed process or a full disk loses what was delivered but not yet
+//! written. Device events that are not data (stream timeouts, dropped frames, lost transfers)
+//! are counted and the newest kept (`last_device_event`), so the caller can log each one.
+//!
 //! `record_length` counts device time from the first image; IMU samples are recorded from the
 //! first image's timestamp on (earlier ones, e.g. a subordinate's while it waits, are not). A
 //! subordinate waits for its master's first pulse before any image arrives;
 //! [`SyncState::WaitingForMaster`] says so meanwhile.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -31,15 +38,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use k4sync_core::sync::config::{ConfigError, DeviceConfig, ValidatedConfig};
-use k4sync_core::types::{ColorFormat, ColorResolution, WiredSyncMode};
+use k4sync_core::sync::pairing::HELD_PER_STREAM;
+use k4sync_core::types::{ColorFormat, ColorResolution, Fps, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::JackState;
 
-use crate::device::{Capture, Device, Event, ImuSample};
+use crate::device::{Capture, Device, DropReason, Event, ImuSample};
 use crate::error::Error;
 use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader, WriterOptions};
 use crate::mkv::{MkvError, MkvWriter};
 use crate::sync_behind::SyncBehind;
 use crate::transport::emulated::EmulatedTransport;
+use crate::transport::{Endpoint, TransferError};
 
 /// Most items (captures, each with the IMU samples before it) queued for the writer thread;
 /// the byte bound ([`DEFAULT_QUEUE_BYTES`]) is usually the tighter one.
@@ -104,9 +113,24 @@ impl RecordOptions {
             queue_len: DEFAULT_QUEUE_LEN,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             drop_policy: DropPolicy::DropWhenFull,
-            writer: WriterOptions::default(),
+            writer: WriterOptions {
+                cluster_write_delay_nsec: stalled_track_bound_nsec(config.fps),
+                ..WriterOptions::default()
+            },
         }
     }
+}
+
+/// How long the writer waits for a track that stopped delivering before it writes the windows
+/// the other tracks have passed ([`WriterOptions::cluster_write_delay_nsec`]). When one camera
+/// stops, the pairer holds the other camera's frames for up to [`HELD_PER_STREAM`] frame
+/// periods before it releases them alone, while the IMU keeps the writer moving; a bound
+/// shorter than that would reject those frames as late. Two periods more cover the depth delay
+/// and the delivery latency. Never below the writer's own default.
+pub fn stalled_track_bound_nsec(fps: Fps) -> u64 {
+    let period_nsec = u64::from(fps.period_usec()) * 1000;
+    let held = u64::try_from(HELD_PER_STREAM).unwrap_or(u64::MAX);
+    mkvw::CLUSTER_WRITE_DELAY_NSEC.max(held.saturating_add(2).saturating_mul(period_nsec))
 }
 
 /// Where a recording stands.
@@ -161,6 +185,116 @@ pub struct RecordStats {
     /// Device time from the first image to the newest.
     pub recorded: Duration,
     pub sync: SyncState,
+    /// Device timestamps of the newest colour image, depth image and IMU sample handed to the
+    /// writer.
+    pub delivered_ts_usec: StreamTimes,
+    /// What the writer has put into the file so far (the rest of what was handed to it is
+    /// still held in memory and lost if the process dies).
+    pub written: WriterProgress,
+    /// Stream timeouts, dropped frames and lost transfers the device reported so far.
+    pub device_events: u64,
+    /// The newest of them.
+    pub last_device_event: Option<DeviceNotice>,
+}
+
+/// One device timestamp per stream, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamTimes {
+    pub colour: Option<u64>,
+    pub depth: Option<u64>,
+    pub imu: Option<u64>,
+}
+
+/// How far the writer has got: every image and sample with a device timestamp before
+/// `until_usec` is in the sink, and the counts say how many that is per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterProgress {
+    pub until_usec: u64,
+    pub colour_frames: u64,
+    pub depth_frames: u64,
+    pub imu_samples: u64,
+}
+
+/// A device event that is not data: the recording goes on, but the file will show a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceNotice {
+    /// No transfer on `endpoint` completed for `waited`.
+    StreamTimeout {
+        endpoint: Endpoint,
+        waited: Duration,
+    },
+    /// A frame or packet on `endpoint` was dropped before pairing.
+    Dropped {
+        endpoint: Endpoint,
+        reason: DropReason,
+    },
+    /// One transfer on `endpoint` failed (`what`: stall, overflow, ...) and was retired.
+    TransferLost {
+        endpoint: Endpoint,
+        what: &'static str,
+    },
+}
+
+impl DeviceNotice {
+    fn of(event: &Event) -> Option<Self> {
+        match event {
+            Event::StreamTimeout { endpoint, waited } => Some(DeviceNotice::StreamTimeout {
+                endpoint: *endpoint,
+                waited: *waited,
+            }),
+            Event::Dropped { endpoint, reason } => Some(DeviceNotice::Dropped {
+                endpoint: *endpoint,
+                reason: *reason,
+            }),
+            Event::TransferLost { error } => Some(DeviceNotice::TransferLost {
+                endpoint: error.endpoint(),
+                what: match error {
+                    TransferError::Timeout { .. } => "timeout",
+                    TransferError::Stall { .. } => "stall",
+                    TransferError::Disconnected { .. } => "disconnected",
+                    TransferError::Overflow { .. } => "overflow",
+                    TransferError::Io { .. } => "io",
+                },
+            }),
+            Event::Capture(_) | Event::Imu(_) => None,
+        }
+    }
+
+    /// One JSON object (no trailing newline): `{"event":"device","what":...,"endpoint":...}`.
+    pub fn to_json(&self) -> String {
+        let endpoint = |e: &Endpoint| crate::mkv::read::json_str(&e.to_string());
+        match self {
+            DeviceNotice::StreamTimeout { endpoint: e, waited } => format!(
+                "{{\"event\":\"device\",\"what\":\"stream_timeout\",\"endpoint\":{},\"waited_s\":{:.3}}}",
+                endpoint(e),
+                waited.as_secs_f64()
+            ),
+            DeviceNotice::Dropped { endpoint: e, reason } => format!(
+                "{{\"event\":\"device\",\"what\":\"frame_dropped\",\"endpoint\":{},\"reason\":\"{reason:?}\"}}",
+                endpoint(e)
+            ),
+            DeviceNotice::TransferLost { endpoint: e, what } => format!(
+                "{{\"event\":\"device\",\"what\":\"transfer_lost\",\"endpoint\":{},\"error\":\"{what}\"}}",
+                endpoint(e)
+            ),
+        }
+    }
+}
+
+impl fmt::Display for DeviceNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceNotice::StreamTimeout { endpoint, waited } => {
+                write!(f, "{endpoint}: no data for {:.1} s", waited.as_secs_f64())
+            }
+            DeviceNotice::Dropped { endpoint, reason } => {
+                write!(f, "{endpoint}: frame dropped ({reason:?})")
+            }
+            DeviceNotice::TransferLost { endpoint, what } => {
+                write!(f, "{endpoint}: transfer lost ({what})")
+            }
+        }
+    }
 }
 
 impl RecordStats {
@@ -180,7 +314,9 @@ impl RecordStats {
             "{{\"state\":\"{}\",\"elapsed_s\":{:.3},\"recorded_s\":{:.3},\"colour_frames\":{},\
              \"depth_frames\":{},\"imu_samples\":{},\"dropped_queue_captures\":{},\
              \"dropped_queue_imu\":{},\"dropped_late\":{},\"dropped_device\":{},\
-             \"bytes_written\":{},\"write_rate_bytes_per_s\":{:.0}}}",
+             \"bytes_written\":{},\"write_rate_bytes_per_s\":{:.0},\"delivered_ts_usec\":{{\"colour\":{},\
+             \"depth\":{},\"imu\":{}}},\"written\":{{\"until_usec\":{},\"colour_frames\":{},\
+             \"depth_frames\":{},\"imu_samples\":{}}},\"device_events\":{}}}",
             self.sync,
             self.elapsed.as_secs_f64(),
             self.recorded.as_secs_f64(),
@@ -193,8 +329,20 @@ impl RecordStats {
             self.dropped_device,
             self.bytes_written,
             self.write_rate_bytes_per_sec(),
+            json_opt(self.delivered_ts_usec.colour),
+            json_opt(self.delivered_ts_usec.depth),
+            json_opt(self.delivered_ts_usec.imu),
+            self.written.until_usec,
+            self.written.colour_frames,
+            self.written.depth_frames,
+            self.written.imu_samples,
+            self.device_events,
         )
     }
+}
+
+fn json_opt(v: Option<u64>) -> String {
+    v.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
 
 impl fmt::Display for RecordStats {
@@ -361,6 +509,52 @@ impl<W: Seek> Seek for LimitedSink<W> {
     }
 }
 
+/// A sink that fails every write with `StorageFull` (ENOSPC) once its switch is on, as a disk
+/// that fills up at a moment the caller picks (the emulator's fault control, the soak test).
+pub struct SwitchableFullSink<W> {
+    inner: W,
+    full: Arc<AtomicBool>,
+}
+
+impl<W> SwitchableFullSink<W> {
+    /// `full` is the switch; storing true makes the disk full from the next write on.
+    pub fn new(inner: W, full: Arc<AtomicBool>) -> Self {
+        SwitchableFullSink { inner, full }
+    }
+}
+
+impl<W: Write> Write for SwitchableFullSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.full.load(Ordering::Acquire) && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device (os error 28, injected)",
+            ));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for SwitchableFullSink<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl<W: Durable> Durable for SwitchableFullSink<W> {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
+    }
+}
+
 /// Makes written data durable: `fdatasync` for files, a flush otherwise. `sync_data` is asked
 /// for every flush interval and may return before the data is on the disk (see
 /// [`SyncBehind`]); `finish` is called once after the file is finalized and returns only when
@@ -461,7 +655,17 @@ pub fn record_to_file(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<Summary, RecordError> {
     validate_without_jack(&options.config).map_err(RecordError::Config)?;
-    let file = OpenOptions::new()
+    let file = create_output(path)?;
+    let file = SyncBehind::new(file).map_err(|e| RecordError::Create {
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
+    record(device, file, path, options, stop, on_status)
+}
+
+/// Creates (or truncates) the recording at `path`, readable and writable.
+pub fn create_output(path: &Path) -> Result<File, RecordError> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -470,12 +674,7 @@ pub fn record_to_file(
         .map_err(|e| RecordError::Create {
             path: path.to_owned(),
             source: e.into(),
-        })?;
-    let file = SyncBehind::new(file).map_err(|e| RecordError::Create {
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
-    record(device, file, path, options, stop, on_status)
+        })
 }
 
 /// One queue item: the IMU samples since the previous item, then at most one capture.
@@ -549,6 +748,10 @@ impl ByteBudget {
     }
 }
 
+/// IMU samples that go to the writer on their own when no capture has come to carry them
+/// (about 0.16 s at the IMU's 1.6 kHz): a stream that stops must not starve the IMU track.
+const IMU_BATCH: usize = 256;
+
 /// IMU samples kept back while the queue is full before they are dropped too.
 const IMU_BACKLOG_MAX: usize = 4096;
 
@@ -562,23 +765,59 @@ fn is_late(e: &MkvError) -> bool {
     matches!(e, MkvError::TooLate { .. })
 }
 
+/// Timestamps handed to the writer and not yet in the file, per stream, to publish
+/// [`WriterProgress`].
+#[derive(Default)]
+struct Unwritten {
+    colour: VecDeque<u64>,
+    depth: VecDeque<u64>,
+    imu: VecDeque<u64>,
+    progress: WriterProgress,
+}
+
+impl Unwritten {
+    fn settle(&mut self, until_usec: u64, shared: &Mutex<WriterProgress>) {
+        if until_usec == self.progress.until_usec {
+            return;
+        }
+        let p = &mut self.progress;
+        p.until_usec = until_usec;
+        for (queue, count) in [
+            (&mut self.colour, &mut p.colour_frames),
+            (&mut self.depth, &mut p.depth_frames),
+            (&mut self.imu, &mut p.imu_samples),
+        ] {
+            while queue.front().is_some_and(|&ts| ts < until_usec) {
+                queue.pop_front();
+                *count += 1;
+            }
+        }
+        if let Ok(mut shared) = shared.lock() {
+            *shared = *p;
+        }
+    }
+}
+
 fn writer_thread<W: Durable>(
     mut writer: MkvWriter<CountingSink<W>>,
     rx: Receiver<Item>,
     failed: Arc<AtomicBool>,
     budget: Arc<ByteBudget>,
     late: Arc<AtomicU64>,
+    progress: Arc<Mutex<WriterProgress>>,
 ) -> WriterOutcome {
     let mut error = None;
+    let mut unwritten = Unwritten::default();
     'items: for item in rx.iter() {
         let bytes = item.bytes;
-        let result = write_item(&mut writer, item);
+        let result = write_item(&mut writer, item, &mut unwritten);
         budget.give_back(bytes);
         late.store(writer.late_rejected(), Ordering::Relaxed);
         if let Err(e) = result {
             error = Some(e);
             break 'items;
         }
+        unwritten.settle(writer.written_until_usec(), &progress);
     }
     budget.close();
     if error.is_some() {
@@ -599,8 +838,13 @@ fn writer_thread<W: Durable>(
     }
 }
 
-/// Hands one queue item to the writer; late items are skipped (the writer counts them).
-fn write_item<W: Write + Seek>(writer: &mut MkvWriter<W>, item: Item) -> Result<(), MkvError> {
+/// Hands one queue item to the writer; late items are skipped (the writer counts them), the
+/// others are noted in `unwritten` until the file holds them.
+fn write_item<W: Write + Seek>(
+    writer: &mut MkvWriter<W>,
+    item: Item,
+    unwritten: &mut Unwritten,
+) -> Result<(), MkvError> {
     {
         for s in &item.imu {
             let sample = mkvw::ImuSample {
@@ -611,12 +855,15 @@ fn write_item<W: Write + Seek>(writer: &mut MkvWriter<W>, item: Item) -> Result<
             };
             match writer.write_imu_sample(&sample) {
                 Err(e) if !is_late(&e) => return Err(e),
-                _ => {}
+                Err(_) => {}
+                Ok(()) => unwritten.imu.push_back(s.device_ts_usec.0),
             }
         }
         let Some(c) = item.capture else {
             return Ok(());
         };
+        let colour_ts = c.colour.as_ref().map(|i| i.device_ts_usec.0);
+        let depth_ts = c.depth_raw.as_ref().map(|d| d.device_ts_usec.0);
         let result = writer.write_capture_owned(mkvw::CaptureBuf {
             color: c.colour.map(|i| mkvw::ImageBuf {
                 device_ts_usec: i.device_ts_usec,
@@ -630,7 +877,12 @@ fn write_item<W: Write + Seek>(writer: &mut MkvWriter<W>, item: Item) -> Result<
         });
         match result {
             Err(e) if !is_late(&e) => Err(e),
-            _ => Ok(()),
+            Err(_) => Ok(()),
+            Ok(()) => {
+                unwritten.colour.extend(colour_ts);
+                unwritten.depth.extend(depth_ts);
+                Ok(())
+            }
         }
     }
 }
@@ -688,6 +940,10 @@ pub fn record<W: Durable>(
         elapsed: Duration::ZERO,
         recorded: Duration::ZERO,
         sync: SyncState::Starting,
+        delivered_ts_usec: StreamTimes::default(),
+        written: WriterProgress::default(),
+        device_events: 0,
+        last_device_event: None,
     };
     on_status(&stats);
 
@@ -700,9 +956,11 @@ pub fn record<W: Durable>(
     let failed = Arc::new(AtomicBool::new(false));
     let writer_failed = Arc::clone(&failed);
     let (budget, late) = (Arc::clone(&queue.budget), Arc::clone(&queue.late));
+    let progress = Arc::new(Mutex::new(WriterProgress::default()));
+    let writer_progress = Arc::clone(&progress);
     let handle: JoinHandle<WriterOutcome> = std::thread::Builder::new()
         .name("k4sync writer".into())
-        .spawn(move || writer_thread(writer, rx, writer_failed, budget, late))
+        .spawn(move || writer_thread(writer, rx, writer_failed, budget, late, writer_progress))
         .map_err(|e| RecordError::Create {
             path: path.to_owned(),
             source: e.into(),
@@ -710,7 +968,15 @@ pub fn record<W: Durable>(
 
     let started = Instant::now();
     let result = pump(
-        device, &validated, options, stop, &failed, &queue, &mut stats, &written, started,
+        device,
+        &validated,
+        options,
+        stop,
+        &failed,
+        &queue,
+        &mut stats,
+        (&written, &progress),
+        started,
         on_status,
     );
     stats.sync = SyncState::Stopping;
@@ -729,6 +995,9 @@ pub fn record<W: Durable>(
     });
     stats.bytes_written = written.load(Ordering::Relaxed);
     stats.dropped_late = late.load(Ordering::Relaxed);
+    if let Ok(p) = progress.lock() {
+        stats.written = *p;
+    }
     stats.elapsed = started.elapsed();
     stats.sync = SyncState::Stopped;
     on_status(&stats);
@@ -777,7 +1046,7 @@ fn pump(
     failed: &AtomicBool,
     queue: &Queue,
     stats: &mut RecordStats,
-    written: &AtomicU64,
+    (written, progress): (&AtomicU64, &Mutex<WriterProgress>),
     started: Instant,
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<(Option<u64>, Option<u64>), RecordError> {
@@ -804,6 +1073,9 @@ fn pump(
         stats.bytes_written = written.load(Ordering::Relaxed);
         stats.dropped_device = device_drops(device);
         stats.dropped_late = queue.late.load(Ordering::Relaxed);
+        if let Ok(p) = progress.lock() {
+            stats.written = *p;
+        }
         match event {
             Some(Event::Capture(capture)) => {
                 let Some((ts, latest)) = capture_span_usec(&capture) else {
@@ -829,10 +1101,19 @@ fn pump(
                         } else {
                             imu.push(sample);
                         }
+                        if imu.len() >= IMU_BATCH {
+                            send(queue, &mut imu, None, options.drop_policy, stats);
+                        }
                     }
                 }
             }
-            Some(_) | None => {}
+            Some(other) => {
+                if let Some(notice) = DeviceNotice::of(&other) {
+                    stats.device_events += 1;
+                    stats.last_device_event = Some(notice);
+                }
+            }
+            None => {}
         }
         on_status(stats);
     }
@@ -865,14 +1146,15 @@ fn send(
     policy: DropPolicy,
     stats: &mut RecordStats,
 ) {
-    let (colour, depth) = capture.as_ref().map_or((0, 0), |c| {
+    let (colour, depth) = capture.as_ref().map_or((None, None), |c| {
         (
-            u64::from(c.colour.is_some()),
-            u64::from(c.depth_raw.is_some()),
+            c.colour.as_ref().map(|i| i.device_ts_usec.0),
+            c.depth_raw.as_ref().map(|d| d.device_ts_usec.0),
         )
     });
     let bytes = capture.as_ref().map_or(0, capture_bytes);
     let samples = imu.len() as u64;
+    let newest_imu = imu.last().map(|s| s.device_ts_usec.0);
     let block = policy == DropPolicy::Block;
     if !queue.budget.take(bytes, block) {
         if capture.is_some() && !block {
@@ -901,9 +1183,13 @@ fn send(
         },
     };
     if sent {
-        stats.colour_frames += colour;
-        stats.depth_frames += depth;
+        stats.colour_frames += u64::from(colour.is_some());
+        stats.depth_frames += u64::from(depth.is_some());
         stats.imu_samples += samples;
+        let times = &mut stats.delivered_ts_usec;
+        times.colour = colour.or(times.colour);
+        times.depth = depth.or(times.depth);
+        times.imu = newest_imu.or(times.imu);
     }
 }
 

@@ -454,3 +454,176 @@ fn official_library_reads_one_recording_per_mode_family_like_we_do() {
         assert_eq!(official, ours, "{family:?}");
     }
 }
+
+/// Reads JSON lines from the recorder's stdout until `want` matches one (60 s at most).
+fn read_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    seen: &mut Vec<Value>,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        let value = json(&line);
+        seen.push(value.clone());
+        if want(&value) {
+            return value;
+        }
+    }
+    panic!("not seen; got {seen:?}");
+}
+
+#[test]
+fn an_injected_fault_is_logged_with_the_progress_before_it_and_its_consequence() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = dir();
+    let out_path = d.path().join("fault.mkv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_k4sync"))
+        .args([
+            "record",
+            "--emulate",
+            "-c",
+            "720p",
+            "-d",
+            "NFOV_2X2BINNED",
+            "--json",
+        ])
+        .args(["--emulate-fault-control", "-", "-l", "3"])
+        .arg(&out_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut control = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    read_until(&mut lines, &mut seen, |v| {
+        v["state"] == "streaming" && v["depth_frames"].as_u64() > Some(0)
+    });
+    // An IMU packet: small enough that the emulator's bounded queue never drops it on a busy
+    // machine, as it may a 5 MB depth frame.
+    writeln!(control, "short imu").unwrap();
+    control.flush().unwrap();
+    let fault = read_until(&mut lines, &mut seen, |v| v["event"] == "fault");
+    assert_eq!(fault["seq"], 1);
+    assert_eq!(fault["fault"], "short imu");
+    let progress = &fault["progress"];
+    assert_eq!(progress["state"], "streaming");
+    assert!(progress["depth_frames"].as_u64() > Some(0), "{fault}");
+    assert!(progress["delivered_ts_usec"]["depth"].is_u64(), "{fault}");
+    assert!(progress["written"]["until_usec"].is_u64(), "{fault}");
+    let dropped = read_until(&mut lines, &mut seen, |v| v["event"] == "device");
+    assert_eq!(dropped["what"], "frame_dropped", "{dropped}");
+    assert_eq!(dropped["endpoint"], "colour endpoint 0x82");
+    assert_eq!(dropped["reason"], "WrongSize");
+    writeln!(control, "starve sonar 3").unwrap();
+    control.flush().unwrap();
+    let rejected = read_until(&mut lines, &mut seen, |v| v["event"] == "fault_rejected");
+    assert!(
+        rejected["error"].as_str().unwrap().contains("not a stream"),
+        "{rejected}"
+    );
+    let done = read_until(&mut lines, &mut seen, |v| v.get("ok").is_some());
+    assert_eq!(done["ok"], true, "{done}");
+    assert!(child.wait().unwrap().success());
+    // The file holds every frame delivered.
+    assert_eq!(
+        Some(raw_depth_frames(&out_path)),
+        done["stats"]["depth_frames"].as_u64()
+    );
+}
+
+/// Blocks on the raw-depth track of a finalized recording.
+fn raw_depth_frames(path: &Path) -> u64 {
+    let mut reader = MkvReader::open_path(path).unwrap();
+    let track = reader
+        .tracks
+        .iter()
+        .find(|t| t.name == "RAW_DEPTH")
+        .unwrap()
+        .number;
+    reader
+        .clusters()
+        .map(|c| {
+            c.unwrap()
+                .blocks
+                .iter()
+                .filter(|b| b.track == track)
+                .count() as u64
+        })
+        .sum()
+}
+
+#[test]
+fn injected_disk_full_stops_the_recording_and_leaves_the_written_frames_repairable() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = dir();
+    let out_path = d.path().join("full.mkv");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_k4sync"))
+        .args([
+            "record",
+            "--emulate",
+            "-c",
+            "720p",
+            "-d",
+            "NFOV_2X2BINNED",
+            "--json",
+        ])
+        .args(["--emulate-fault-control", "-"])
+        .arg(&out_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut control = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    read_until(&mut lines, &mut seen, |v| {
+        v["written"]["depth_frames"].as_u64() > Some(0)
+    });
+    writeln!(control, "disk-full").unwrap();
+    control.flush().unwrap();
+    let fault = read_until(&mut lines, &mut seen, |v| v["event"] == "fault");
+    assert_eq!(fault["fault"], "disk-full");
+    let error = read_until(&mut lines, &mut seen, |v| v.get("ok").is_some());
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("No space left on device"),
+        "{error}"
+    );
+    assert_eq!(child.wait().unwrap().code(), Some(1));
+    let written = fault["progress"]["written"]["depth_frames"]
+        .as_u64()
+        .unwrap();
+    assert!(written > 0, "{fault}");
+    let fixed = d.path().join("fixed.mkv");
+    let repaired = k4sync([
+        "repair".as_ref(),
+        out_path.as_os_str(),
+        "-o".as_ref(),
+        fixed.as_os_str(),
+    ]);
+    assert!(repaired.status.success(), "{}", stderr(&repaired));
+    let in_file = raw_depth_frames(&fixed);
+    assert!(
+        in_file >= written,
+        "{written} depth frames written before the fault, {in_file} in the file"
+    );
+}
+
+#[test]
+fn fault_control_needs_the_emulator() {
+    let d = dir();
+    let out = k4sync([
+        "record".as_ref(),
+        "--emulate-fault-control".as_ref(),
+        "-".as_ref(),
+        d.path().join("x.mkv").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("needs --emulate"), "{}", stderr(&out));
+}

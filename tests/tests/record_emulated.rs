@@ -480,3 +480,42 @@ fn a_full_disk_stops_cleanly_with_a_typed_error_and_keeps_the_flushed_clusters()
     assert_eq!(readout.color.unwrap().frames, frames as u64);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_starved_depth_stream_at_5_fps_loses_no_colour_frame_to_the_writers_hold_back() {
+    let transport = EmulatedTransport::new(1);
+    let camera = transport.camera();
+    let mut device = Device::from_transport(Box::new(transport)).unwrap();
+    let mut config = config(DepthMode::NfovUnbinned, Fps::Fps5, COLOURS[1]);
+    config.imu = true;
+    let options = options(config, 10.0);
+    let path = temp_path("starved.mkv");
+    let mut injected = false;
+    let summary = record_to_file(
+        &mut device,
+        &path,
+        &options,
+        &AtomicBool::new(false),
+        &mut |s| {
+            if !injected && s.colour_frames >= 10 {
+                camera.inject(k4sync_core::emu::Fault::DropFrames {
+                    stream: k4sync_core::emu::Stream::Depth,
+                    count: 20,
+                });
+                injected = true;
+            }
+        },
+    )
+    .unwrap();
+    let s = summary.stats;
+    assert!(injected);
+    assert_eq!(s.dropped_late, 0, "{s:?}");
+    let (_, times) = block_times(&path, false);
+    assert_eq!(times["COLOR"].len() as u64, s.colour_frames, "{s:?}");
+    assert_eq!(times["RAW_DEPTH"].len() as u64, s.depth_frames, "{s:?}");
+    assert!(
+        s.colour_frames + s.dropped_device >= 49,
+        "ten seconds at 5 fps, each colour frame written or dropped by the pairer: {s:?}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}

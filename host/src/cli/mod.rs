@@ -8,6 +8,7 @@ use clap::{Arg, ArgAction, Command};
 use crate::discovery::Source;
 
 pub mod export;
+pub mod fault_control;
 pub mod info;
 pub mod list;
 pub mod record;

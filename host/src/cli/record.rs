@@ -15,7 +15,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -26,10 +26,15 @@ use crate::device::{Device, Selector};
 use crate::discovery::Source;
 use crate::error::Error;
 use crate::record::{
-    record_to_file, validate_without_jack, DropPolicy, Exposure, RecordError, RecordOptions,
-    RecordStats, SyncState, VirtualMaster,
+    create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
+    RecordError, RecordOptions, RecordStats, SwitchableFullSink, SyncState, VirtualMaster,
 };
-use crate::transport::emulated::{params_for, EmulatedRig, EmulatedTransport, Pacing};
+use crate::sync_behind::SyncBehind;
+use crate::transport::emulated::{
+    params_for, EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing,
+};
+
+use super::fault_control;
 
 /// How long the virtual master of `--emulate --external-sync sub` waits before it starts.
 pub const VIRTUAL_MASTER_DELAY: Duration = Duration::from_millis(1500);
@@ -49,6 +54,9 @@ pub struct RecordArgs {
     /// block instead of dropping.
     pub emulate_pacing: Pacing,
     pub json: bool,
+    /// Hidden `--emulate-fault-control <PATH|->`: fault commands for the emulated camera
+    /// ([`super::fault_control`]).
+    pub fault_control: Option<PathBuf>,
 }
 
 const COLOR_MODES: [&str; 9] = [
@@ -167,6 +175,11 @@ pub fn command() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("print status lines as JSON on stdout"),
         )
+        .arg(
+            value("emulate-fault-control", "fault commands for the emulator, one a line (- is stdin)")
+                .value_parser(clap::value_parser!(PathBuf))
+                .hide(true),
+        )
 }
 
 fn parse_length(text: &str) -> Result<Duration, String> {
@@ -266,6 +279,7 @@ pub fn from_matches(sub: &ArgMatches) -> RecordArgs {
             Pacing::RealTime
         },
         json: sub.get_flag("json"),
+        fault_control: sub.get_one::<PathBuf>("emulate-fault-control").cloned(),
     }
 }
 
@@ -273,6 +287,7 @@ pub fn from_matches(sub: &ArgMatches) -> RecordArgs {
 struct Opened {
     device: Device,
     _master: Option<VirtualMaster>,
+    camera: Option<EmulatedCamera>,
 }
 
 fn open(args: &RecordArgs) -> Result<Opened, Error> {
@@ -291,22 +306,26 @@ fn open(args: &RecordArgs) -> Result<Opened, Error> {
         return Ok(Opened {
             device: Device::open(&selector)?,
             _master: None,
+            camera: None,
         });
     };
     match args.config.sync_mode {
-        WiredSyncMode::Standalone => Ok(Opened {
-            device: Device::from_transport(Box::new(EmulatedTransport::with_pacing(
-                n,
-                args.emulate_pacing,
-            )))?,
-            _master: None,
-        }),
+        WiredSyncMode::Standalone => {
+            let transport = EmulatedTransport::with_pacing(n, args.emulate_pacing);
+            let camera = Some(transport.camera());
+            Ok(Opened {
+                device: Device::from_transport(Box::new(transport))?,
+                _master: None,
+                camera,
+            })
+        }
         WiredSyncMode::Master => {
             let rig = EmulatedRig::new([params_for(n), params_for(n + 1)], args.emulate_pacing);
             rig.connect(0, 1);
             Ok(Opened {
                 device: Device::from_transport(Box::new(rig.transport(0)))?,
                 _master: None,
+                camera: Some(rig.camera(0)),
             })
         }
         WiredSyncMode::Subordinate => {
@@ -321,6 +340,7 @@ fn open(args: &RecordArgs) -> Result<Opened, Error> {
             Ok(Opened {
                 device,
                 _master: Some(master),
+                camera: Some(rig.camera(1)),
             })
         }
     }
@@ -344,6 +364,7 @@ struct StatusPrinter {
     bar: Option<indicatif::ProgressBar>,
     last: Option<Instant>,
     last_state: Option<SyncState>,
+    device_events: u64,
 }
 
 impl StatusPrinter {
@@ -358,10 +379,22 @@ impl StatusPrinter {
             bar,
             last: None,
             last_state: None,
+            device_events: 0,
         }
     }
 
     fn update(&mut self, stats: &RecordStats) {
+        if let (true, Some(notice)) = (
+            stats.device_events > self.device_events,
+            stats.last_device_event,
+        ) {
+            self.device_events = stats.device_events;
+            match (&self.bar, self.json) {
+                (_, true) => println!("{}", notice.to_json()),
+                (Some(bar), false) => bar.println(notice.to_string()),
+                (None, false) => eprintln!("{notice}"),
+            }
+        }
         if let Some(bar) = &self.bar {
             bar.set_message(stats.to_string());
             return;
@@ -401,6 +434,9 @@ pub fn run(args: &RecordArgs) -> ExitCode {
     }
     if let Err(e) = validate_without_jack(&args.config) {
         return fail(args, format!("invalid configuration: {e}"), 2);
+    }
+    if args.fault_control.is_some() && !(args.emulate || args.device.starts_with("emu:")) {
+        return fail(args, "--emulate-fault-control needs --emulate", 2);
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -462,13 +498,54 @@ pub fn run(args: &RecordArgs) -> ExitCode {
     options.record_length = args.record_length;
     options.exposure = args.exposure;
     let mut printer = StatusPrinter::new(args.json);
-    let result = record_to_file(
-        &mut opened.device,
-        &args.output,
-        &options,
-        &stop,
-        &mut |s| printer.update(s),
-    );
+    let latest = Arc::new(Mutex::new(None));
+    let mut on_status = |s: &RecordStats| {
+        printer.update(s);
+        if let Ok(mut latest) = latest.lock() {
+            *latest = Some(*s);
+        }
+    };
+    let result = match (&args.fault_control, opened.camera.clone()) {
+        (None, _) => record_to_file(
+            &mut opened.device,
+            &args.output,
+            &options,
+            &stop,
+            &mut on_status,
+        ),
+        (Some(source), camera) => {
+            let Some(camera) = camera else {
+                return fail(args, "--emulate-fault-control needs --emulate", 2);
+            };
+            let input = match fault_control::open(source) {
+                Ok(i) => i,
+                Err(e) => return fail(args, e, 1),
+            };
+            let disk_full = Arc::new(AtomicBool::new(false));
+            let targets = fault_control::Targets {
+                camera,
+                disk_full: Arc::clone(&disk_full),
+                progress: Arc::clone(&latest),
+                json: args.json,
+            };
+            fault_control::spawn(input, targets, source.clone());
+            create_output(&args.output).and_then(|file| {
+                let file = SyncBehind::new(file).map_err(|e| RecordError::Create {
+                    path: args.output.clone(),
+                    source: e.into(),
+                })?;
+                let sink = SwitchableFullSink::new(file, disk_full);
+                record(
+                    &mut opened.device,
+                    sink,
+                    &args.output,
+                    &options,
+                    &stop,
+                    &mut on_status,
+                )
+            })
+        }
+    };
     printer.finish();
     drop(opened);
     match result {

@@ -739,6 +739,16 @@ impl<W: Write + Seek> MkvWriter<W> {
         Ok(self.w)
     }
 
+    /// Device time before which every queued item is in the sink, µs: clusters are written
+    /// whole and in window order, so nothing earlier is still held. 0 before the first cluster.
+    pub fn written_until_usec(&self) -> u64 {
+        if self.start_offset_nsec.is_some() {
+            self.written_until_nsec / 1000
+        } else {
+            0
+        }
+    }
+
     /// Gives up without finalizing and returns the sink as a crash would leave it: complete
     /// clusters on disk, pending windows lost (used to test crash recovery).
     pub fn abandon(self) -> W {
