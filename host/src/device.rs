@@ -342,7 +342,8 @@ fn depth_reader(stream: Box<dyn StreamIn>, mode: DepthMode, out: Outbox, stop: A
         |chunk| {
             let mut framer = framer.borrow_mut();
             let before = framer.dropped();
-            let frame = framer.push(&chunk.bytes, chunk.ended_short);
+            let host_ns = chunk.host_ns;
+            let frame = framer.push_owned(chunk.bytes, chunk.ended_short);
             for _ in before..framer.dropped() {
                 if !out.drop_event(endpoint, DropReason::WrongSize) {
                     return false;
@@ -364,7 +365,7 @@ fn depth_reader(stream: Box<dyn StreamIn>, mode: DepthMode, out: Outbox, stop: A
                         device_ticks: ticks,
                         device_ts_usec: ticks.to_usec(),
                         sensor_temperature_celsius: temperature,
-                        host_ns: chunk.host_ns,
+                        host_ns,
                     }))
                 }
             }

@@ -71,6 +71,9 @@ impl DepthFramer {
                 self.overrun = true;
                 self.buf.clear();
             } else {
+                if self.buf.capacity() == 0 {
+                    self.buf.reserve_exact(self.frame_len);
+                }
                 self.buf.extend_from_slice(bytes);
             }
         }
@@ -86,6 +89,15 @@ impl DepthFramer {
         }
         self.reset();
         None
+    }
+
+    /// [`Self::push`] for a transfer the caller owns: a transfer that is a whole frame on its
+    /// own (the usual case when one transfer holds a frame) becomes the frame without a copy.
+    pub fn push_owned(&mut self, bytes: Vec<u8>, ended: bool) -> Option<Vec<u8>> {
+        if ended && !self.overrun && self.buf.is_empty() && bytes.len() == self.frame_len {
+            return Some(bytes);
+        }
+        self.push(&bytes, ended)
     }
 
     /// Forgets a partial frame (after a transfer was lost).
@@ -210,6 +222,23 @@ mod tests {
         assert_eq!(framer.push(&[], true), None);
         assert_eq!(framer.dropped(), 2);
         assert_eq!(framer.push(&[0; 2500], true).map(|f| f.len()), Some(2500));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn owned_transfers_frame_exactly_as_borrowed_ones(
+            transfers in proptest::collection::vec((0usize..3000, proptest::bool::ANY, 0u8..=255), 0..12)
+        ) {
+            let (mut borrowed, mut owned) = (DepthFramer::new(2500), DepthFramer::new(2500));
+            for (len, ended, fill) in transfers {
+                let bytes = vec![fill; len];
+                proptest::prop_assert_eq!(
+                    borrowed.push(&bytes, ended),
+                    owned.push_owned(bytes, ended)
+                );
+                proptest::prop_assert_eq!(borrowed.dropped(), owned.dropped());
+            }
+        }
     }
 
     fn imu_packet(g: u32, a: u32, fill: u8) -> Vec<u8> {
