@@ -90,6 +90,12 @@ impl fmt::Display for Exposure {
 /// Name of the tag holding the `-e` setting.
 pub const EXPOSURE_TAG: &str = "K4SYNC_COLOR_EXPOSURE";
 
+/// How often a recording asks for its data to be made durable. The sync of a recording file
+/// runs on a helper thread ([`SyncBehind`]), so asking often costs the writer nothing and keeps
+/// the disk busy instead of letting dirty pages pile up in the page cache; it also bounds what
+/// a power loss takes to this interval plus one sync.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+
 /// What to record and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordOptions {
@@ -115,6 +121,7 @@ impl RecordOptions {
             drop_policy: DropPolicy::DropWhenFull,
             writer: WriterOptions {
                 cluster_write_delay_nsec: stalled_track_bound_nsec(config.fps),
+                flush_interval: SYNC_INTERVAL,
                 ..WriterOptions::default()
             },
         }
