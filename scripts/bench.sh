@@ -3,9 +3,11 @@
 #   core    instruction counts of k4sync-core (callgrind via gungraun): instructions, per-unit
 #           cost, the memcpy floor of the same bytes, the ratio and the target;
 #   record  scripts/bench-record.sh: recorder throughput against dd and ffmpeg, and the
-#           recorder's instructions per recorded second (its targets live in that script).
+#           recorder's instructions per recorded second (its targets live in that script);
+#   rss     scripts/rss.sh RSS_SECONDS (default 60): peak and growth of the recorder's RSS in
+#           the heaviest mode (its limits live in that script).
 #
-#   scripts/bench.sh [--check] [--only core|record] [-- bench-record.sh options]
+#   scripts/bench.sh [--check] [--only core|record|rss] [-- bench-record.sh options]
 #   --check exits 1 when any row of either section misses its target (both sections still run)
 #
 # Installs its own prerequisites idempotently: valgrind (Debian) and the gungraun-runner whose
@@ -36,8 +38,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$only" in "" | core | record) ;; *)
-  echo "bench.sh: --only takes core or record, not '$only'" >&2
+case "$only" in "" | core | record | rss) ;; *)
+  echo "bench.sh: --only takes core, record or rss, not '$only'" >&2
   exit 2
   ;;
 esac
@@ -78,7 +80,7 @@ config_validate_start.subordinate|1|config|-|info|-|DeviceConfig::validate + sta
 '
 
 status=0
-if [ "$only" != record ]; then
+if [ -z "$only" ] || [ "$only" = core ]; then
 # ---- prerequisites ----------------------------------------------------------------------------
 if ! command -v valgrind >/dev/null 2>&1; then
   SUDO=""
@@ -163,12 +165,22 @@ PY
 fi
 
 # ---- record section ---------------------------------------------------------------------------
-if [ "$only" != core ]; then
+if [ -z "$only" ] || [ "$only" = record ]; then
   echo
   echo "## record"
   echo
   check_arg=()
   [ "$check" -eq 0 ] || check_arg=(--check)
   bash scripts/bench-record.sh "${check_arg[@]}" "${record_args[@]}" || status=1
+fi
+
+# ---- rss section ------------------------------------------------------------------------------
+if [ -z "$only" ] || [ "$only" = rss ]; then
+  echo
+  echo "## rss"
+  echo
+  if ! bash scripts/rss.sh "${RSS_SECONDS:-60}"; then
+    [ "$check" -eq 0 ] || status=1
+  fi
 fi
 exit "$status"
