@@ -90,10 +90,10 @@ impl fmt::Display for Exposure {
 /// Name of the tag holding the `-e` setting.
 pub const EXPOSURE_TAG: &str = "K4SYNC_COLOR_EXPOSURE";
 
-/// How often a recording asks for its data to be made durable. The sync of a recording file
-/// runs on a helper thread ([`SyncBehind`]), so asking often costs the writer nothing and keeps
-/// the disk busy instead of letting dirty pages pile up in the page cache; it also bounds what
-/// a power loss takes to this interval plus one sync.
+/// How often a recording asks for its data to be made durable. A recording file answers on a
+/// helper thread ([`SyncBehind`]: writeback started each time, an `fdatasync` at most once a
+/// second), so asking often costs the writer nothing and keeps the disk busy instead of letting
+/// dirty pages pile up in the page cache.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What to record and how.
