@@ -48,7 +48,8 @@ pub const CLUSTER_WINDOW_NSEC: u64 = 32_000_000;
 /// exceed the normal lag between tracks at the writer, or a slow track's items would arrive
 /// after their window was written and be rejected as late. That lag is at most the depth delay
 /// (< 1 frame period), one frame period the pairer may wait for a partner, and the delivery
-/// latency of a frame: under 500 ms at 5 fps, the slowest rate.
+/// latency of a frame: under 500 ms at 5 fps, the slowest rate. The recorder raises it to cover
+/// the pairer's hold when one camera stops (`record::stalled_track_bound_nsec`).
 pub const CLUSTER_WRITE_DELAY_NSEC: u64 = 500_000_000;
 /// k4arecord's hold-back: a window is written once the newest item is 2 s past its end
 /// (reference §10.1). Setting [`WriterOptions::cluster_write_delay_nsec`] to it writes the same
