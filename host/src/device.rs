@@ -22,7 +22,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -60,6 +60,9 @@ use crate::transport::{
 pub const POLL_SLICE: Duration = Duration::from_millis(100);
 /// Events the readers may queue ahead of [`Device::next_capture`].
 pub const EVENT_QUEUE_LEN: usize = 64;
+/// Image bytes those events may hold (a real-time reader whose caller falls behind drops the
+/// frame instead; one frame always fits an empty queue): six NFOV raw depth frames.
+pub const EVENT_QUEUE_BYTES: usize = 32 << 20;
 /// Failed transfers in a row, with no data between, after which a stream counts as ended even
 /// when its transport still claims transfers (a UVC stream cannot say): without this a stream
 /// that fails at once on every call would spin and flood the event queue.
@@ -218,6 +221,17 @@ struct Outbox {
     tx: SyncSender<RawEvent>,
     blocking: bool,
     full: Arc<AtomicU64>,
+    /// Image bytes in the channel and not yet processed ([`EVENT_QUEUE_BYTES`]).
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+/// Image bytes an event carries.
+fn event_bytes(event: &RawEvent) -> usize {
+    match event {
+        RawEvent::Depth(frame) => frame.data.len(),
+        RawEvent::Colour(image) => image.data.len(),
+        _ => 0,
+    }
 }
 
 impl Outbox {
@@ -226,13 +240,32 @@ impl Outbox {
         if self.blocking {
             return self.tx.send(event).is_ok();
         }
+        let bytes = event_bytes(&event);
+        let queued = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+        if queued > 0 && queued.saturating_add(bytes) > EVENT_QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.full.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
         match self.tx.try_send(event) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 self.full.fetch_add(1, Ordering::Relaxed);
                 true
             }
-            Err(TrySendError::Disconnected(_)) => false,
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                false
+            }
+        }
+    }
+
+    /// The caller took `event` out of the channel.
+    fn taken(&self, event: &RawEvent) {
+        if !self.blocking {
+            self.queued_bytes
+                .fetch_sub(event_bytes(event), Ordering::AcqRel);
         }
     }
 
@@ -548,6 +581,7 @@ impl Device {
                 tx,
                 blocking,
                 full: Arc::new(AtomicU64::new(0)),
+                queued_bytes: Arc::new(AtomicUsize::new(0)),
             },
             rx,
             backlog: VecDeque::new(),
@@ -891,6 +925,7 @@ impl Device {
     }
 
     fn process(&mut self, raw: RawEvent) {
+        self.outbox.taken(&raw);
         match raw {
             RawEvent::Depth(frame) => {
                 self.stats.depth_frames += 1;
@@ -1047,6 +1082,52 @@ mod tests {
             Some(Selector::Serial("000019484312".into()))
         );
         assert!("emu:x".parse::<Selector>().is_err());
+    }
+
+    fn depth_event(len: usize) -> RawEvent {
+        RawEvent::Depth(RawDepthFrame {
+            data: vec![0; len],
+            mode: DepthMode::NfovUnbinned,
+            device_ticks: Ticks90k(0),
+            device_ts_usec: Usec(0),
+            sensor_temperature_celsius: 30.0,
+            host_ns: 0,
+        })
+    }
+
+    #[test]
+    fn a_real_time_outbox_drops_frames_past_its_byte_bound_and_frees_them_when_taken() {
+        let (tx, rx) = sync_channel(EVENT_QUEUE_LEN);
+        let outbox = Outbox {
+            tx,
+            blocking: false,
+            full: Arc::new(AtomicU64::new(0)),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+        };
+        let frame = 6 << 20;
+        let fit = EVENT_QUEUE_BYTES / frame;
+        for _ in 0..fit + 2 {
+            assert!(outbox.send(depth_event(frame)));
+        }
+        assert_eq!(outbox.full.load(Ordering::Relaxed), 2);
+        assert_eq!(outbox.queued_bytes.load(Ordering::Relaxed), fit * frame);
+        let first = rx.try_recv().unwrap();
+        outbox.taken(&first);
+        assert!(outbox.send(depth_event(frame)));
+        assert_eq!(
+            outbox.full.load(Ordering::Relaxed),
+            2,
+            "room again after one was taken"
+        );
+        while let Ok(event) = rx.try_recv() {
+            outbox.taken(&event);
+        }
+        assert_eq!(outbox.queued_bytes.load(Ordering::Relaxed), 0);
+        assert!(
+            outbox.send(depth_event(EVENT_QUEUE_BYTES * 2)),
+            "one frame fits an empty queue"
+        );
+        assert_eq!(outbox.full.load(Ordering::Relaxed), 2);
     }
 
     #[test]
