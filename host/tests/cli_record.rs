@@ -473,11 +473,17 @@ fn read_until(
     panic!("not seen; got {seen:?}");
 }
 
-#[test]
-fn an_injected_fault_is_logged_with_the_progress_before_it_and_its_consequence() {
-    use std::io::{BufRead, BufReader, Write};
-    let d = dir();
-    let out_path = d.path().join("fault.mkv");
+/// `k4sync record --emulate` (720p, NFOV binned, `--json`) reading fault commands from its
+/// stdin: the child, its control pipe and its JSON lines.
+fn spawn_fault_controlled(
+    out_path: &Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_k4sync"))
         .args([
             "record",
@@ -488,15 +494,25 @@ fn an_injected_fault_is_logged_with_the_progress_before_it_and_its_consequence()
             "NFOV_2X2BINNED",
             "--json",
         ])
-        .args(["--emulate-fault-control", "-", "-l", "3"])
-        .arg(&out_path)
+        .args(["--emulate-fault-control", "-"])
+        .args(extra)
+        .arg(out_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut control = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let control = child.stdin.take().unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, control, lines)
+}
+
+#[test]
+fn an_injected_fault_is_logged_with_the_progress_before_it_and_its_consequence() {
+    use std::io::Write;
+    let d = dir();
+    let out_path = d.path().join("fault.mkv");
+    let (mut child, mut control, mut lines) = spawn_fault_controlled(&out_path, &["-l", "3"]);
     let mut seen = Vec::new();
     read_until(&mut lines, &mut seen, |v| {
         v["state"] == "streaming" && v["depth_frames"].as_u64() > Some(0)
@@ -557,28 +573,10 @@ fn raw_depth_frames(path: &Path) -> u64 {
 
 #[test]
 fn injected_disk_full_stops_the_recording_and_leaves_the_written_frames_repairable() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::Write;
     let d = dir();
     let out_path = d.path().join("full.mkv");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_k4sync"))
-        .args([
-            "record",
-            "--emulate",
-            "-c",
-            "720p",
-            "-d",
-            "NFOV_2X2BINNED",
-            "--json",
-        ])
-        .args(["--emulate-fault-control", "-"])
-        .arg(&out_path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut control = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut control, mut lines) = spawn_fault_controlled(&out_path, &[]);
     let mut seen = Vec::new();
     read_until(&mut lines, &mut seen, |v| {
         v["written"]["depth_frames"].as_u64() > Some(0)
