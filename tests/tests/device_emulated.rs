@@ -245,9 +245,14 @@ fn check_stream(depth_mode: DepthMode, fps: Fps, seconds: u64) {
     let (mut device, _camera) = open(1);
     let mut config = config(depth_mode, fps);
     config.depth_delay_off_color_usec = 100;
+    let before_start = device.host_now_ns();
     device.start(&config).unwrap();
     let start = device.host_now_ns();
     let got = collect_until(&mut device, start + seconds * SECOND_NS);
+    // Frames the camera produced while `start` returned (virtual time moves whenever every
+    // stream waits, and a busy machine can delay this thread) arrive inside the window too.
+    let period_ns = u64::from(fps.period_usec()) * 1000;
+    let early = (start - before_start) / period_ns;
     let size = depth_mode.sensor_mode().unwrap().raw_frame_size();
     let expected = seconds * u64::from(fps.hz());
     let depth: Vec<_> = got
@@ -262,9 +267,10 @@ fn check_stream(depth_mode: DepthMode, fps: Fps, seconds: u64) {
         .collect();
     let what = format!("{depth_mode} at {fps}");
     for (n, name) in [(depth.len(), "depth"), (colour.len(), "colour")] {
+        let n = n as u64;
         assert!(
-            (n as u64).abs_diff(expected) <= 2,
-            "{what}: {n} {name} frames, expected about {expected}"
+            n + 2 >= expected && n <= expected + early + 2,
+            "{what}: {n} {name} frames, expected about {expected} (+ up to {early} produced while starting)"
         );
     }
     assert!(
