@@ -663,25 +663,24 @@ pub fn record_to_file(
 ) -> Result<Summary, RecordError> {
     validate_without_jack(&options.config).map_err(RecordError::Config)?;
     let file = create_output(path)?;
-    let file = SyncBehind::new(file).map_err(|e| RecordError::Create {
-        path: path.to_owned(),
-        source: e.into(),
-    })?;
     record(device, file, path, options, stop, on_status)
 }
 
-/// Creates (or truncates) the recording at `path`, readable and writable.
-pub fn create_output(path: &Path) -> Result<File, RecordError> {
-    OpenOptions::new()
+/// Creates (or truncates) the recording at `path`, readable and writable, synced on a helper
+/// thread ([`SyncBehind`]).
+pub fn create_output(path: &Path) -> Result<SyncBehind, RecordError> {
+    let created = |e: io::Error| RecordError::Create {
+        path: path.to_owned(),
+        source: e.into(),
+    };
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(path)
-        .map_err(|e| RecordError::Create {
-            path: path.to_owned(),
-            source: e.into(),
-        })
+        .map_err(created)?;
+    SyncBehind::new(file).map_err(created)
 }
 
 /// One queue item: the IMU samples since the previous item, then at most one capture.
@@ -1001,10 +1000,7 @@ pub fn record<W: Durable>(
         )),
     });
     stats.bytes_written = written.load(Ordering::Relaxed);
-    stats.dropped_late = late.load(Ordering::Relaxed);
-    if let Ok(p) = progress.lock() {
-        stats.written = *p;
-    }
+    read_writer_progress(&mut stats, &late, &progress);
     stats.elapsed = started.elapsed();
     stats.sync = SyncState::Stopped;
     on_status(&stats);
@@ -1079,10 +1075,7 @@ fn pump(
         stats.elapsed = started.elapsed();
         stats.bytes_written = written.load(Ordering::Relaxed);
         stats.dropped_device = device_drops(device);
-        stats.dropped_late = queue.late.load(Ordering::Relaxed);
-        if let Ok(p) = progress.lock() {
-            stats.written = *p;
-        }
+        read_writer_progress(stats, &queue.late, progress);
         match event {
             Some(Event::Capture(capture)) => {
                 let Some((ts, latest)) = capture_span_usec(&capture) else {
@@ -1129,6 +1122,19 @@ fn pump(
     }
     on_status(stats);
     Ok((first, last))
+}
+
+/// Copies what the writer thread publishes (late items skipped, what is in the file) into
+/// the status.
+fn read_writer_progress(
+    stats: &mut RecordStats,
+    late: &AtomicU64,
+    progress: &Mutex<WriterProgress>,
+) {
+    stats.dropped_late = late.load(Ordering::Relaxed);
+    if let Ok(p) = progress.lock() {
+        stats.written = *p;
+    }
 }
 
 /// The sending side of the writer queue.

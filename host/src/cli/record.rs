@@ -29,7 +29,6 @@ use crate::record::{
     create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
     RecordError, RecordOptions, RecordStats, SwitchableFullSink, SyncState, VirtualMaster,
 };
-use crate::sync_behind::SyncBehind;
 use crate::transport::emulated::{
     params_for, EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing,
 };
@@ -530,10 +529,6 @@ pub fn run(args: &RecordArgs) -> ExitCode {
             };
             fault_control::spawn(input, targets, source.clone());
             create_output(&args.output).and_then(|file| {
-                let file = SyncBehind::new(file).map_err(|e| RecordError::Create {
-                    path: args.output.clone(),
-                    source: e.into(),
-                })?;
                 let sink = SwitchableFullSink::new(file, disk_full);
                 record(
                     &mut opened.device,
