@@ -72,7 +72,7 @@ impl DepthFramer {
                 self.buf.clear();
             } else {
                 if self.buf.capacity() == 0 {
-                    self.buf.reserve_exact(self.frame_len);
+                    self.buf = crate::buffers::with_capacity(self.frame_len);
                 }
                 self.buf.extend_from_slice(bytes);
             }
@@ -97,7 +97,9 @@ impl DepthFramer {
         if ended && !self.overrun && self.buf.is_empty() && bytes.len() == self.frame_len {
             return Some(bytes);
         }
-        self.push(&bytes, ended)
+        let frame = self.push(&bytes, ended);
+        crate::buffers::recycle(bytes);
+        frame
     }
 
     /// Forgets a partial frame (after a transfer was lost).

@@ -573,7 +573,7 @@ impl ColourCamera {
                     ))
                 }
             };
-            let data = (!buf.is_error()).then(|| running.video.data(&buf).to_vec());
+            let data = (!buf.is_error()).then(|| crate::buffers::copy_of(running.video.data(&buf)));
             let clock_monotonic_ns = if buf.has_monotonic_timestamp() {
                 buf.timestamp_ns
             } else {

@@ -669,6 +669,9 @@ impl<W: Write + Seek> MkvWriter<W> {
         if !head.is_empty() {
             self.w.write_all(&head)?;
         }
+        items
+            .into_iter()
+            .for_each(|item| crate::buffers::recycle(item.data));
         self.written_until_nsec = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
 
         if let Some(cue_usec) = cue {

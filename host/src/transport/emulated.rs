@@ -363,7 +363,7 @@ fn poll_depth(
     let Some(info) = device.poll_depth_frame(now, &mut slot.scratch)? else {
         return Ok(None);
     };
-    let bytes = slot.scratch.get(..info.len).unwrap_or_default().to_vec();
+    let bytes = crate::buffers::copy_of(slot.scratch.get(..info.len).unwrap_or_default());
     Ok(Some(Item::Chunk(Chunk {
         ended_short: bytes.len() < slot.transfer_len,
         bytes,
@@ -396,7 +396,7 @@ fn poll_colour(
     let Some(info) = device.poll_colour_frame(now, &mut slot.scratch)? else {
         return Ok(None);
     };
-    let data = slot.scratch.get(..info.len).unwrap_or_default().to_vec();
+    let data = crate::buffers::copy_of(slot.scratch.get(..info.len).unwrap_or_default());
     let mut header = [0u8; UVC_HEADER_MAX_LEN];
     let device_ticks = emu::colour_payload_header(&info, true, true, &mut header)
         .ok()

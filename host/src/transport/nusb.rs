@@ -944,7 +944,8 @@ impl Stream {
         match completion.status {
             Ok(()) => {
                 let got = completion.actual_len.min(completion.buffer.len());
-                let data = completion.buffer.get(..got).unwrap_or_default().to_vec();
+                let data =
+                    crate::buffers::copy_of(completion.buffer.get(..got).unwrap_or_default());
                 let ended = got < self.request_len;
                 let mut buffer = completion.buffer;
                 buffer.clear();

@@ -1,0 +1,184 @@
+//! Frame buffers handed back and forth between the transports and the MKV writer.
+//!
+//! Every frame is copied once out of a transfer or V4L2 buffer that the transport re-arms at
+//! once. A fresh megabyte-sized `Vec` per frame is a fresh mapping (the recorder pins glibc's
+//! mmap threshold at 1 MiB, see `record.rs`): the kernel faults in and zeroes every page on the
+//! first write and unmaps it again on the writer thread, work that costs more than the copy
+//! itself (about 2.3 GB/s against 11 GB/s for a copy on the benchmark machine). The writer
+//! therefore [`recycle`]s the buffers of the frames it has written, and the transports take
+//! them back with [`copy_of`], so in steady state a frame's pages are never faulted in again.
+//!
+//! The pool is process-wide (the transports and the writer live on different threads and know
+//! nothing of each other) and bounded: it keeps at most [`POOL_BYTES`] of idle capacity, and
+//! only buffers of at least [`MIN_POOLED`] bytes, which malloc serves well on its own. A
+//! buffer is reused for a frame only when it is at most [`MAX_SLACK`] times the frame's size,
+//! so a colour frame never pins a depth-frame-sized buffer for long.
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Idle capacity the pool keeps at most; buffers recycled beyond it are freed.
+pub const POOL_BYTES: usize = 16 << 20;
+
+/// Smaller buffers are neither kept nor handed out.
+pub const MIN_POOLED: usize = 64 << 10;
+
+/// A buffer serves a request of `len` bytes only if its capacity is at most this many times
+/// `len`.
+pub const MAX_SLACK: usize = 2;
+
+/// A bounded pool of idle buffers; the recorder uses the process-wide one behind [`copy_of`]
+/// and [`recycle`].
+pub struct BufferPool {
+    state: Mutex<Idle>,
+    bound: usize,
+}
+
+struct Idle {
+    bufs: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+static SHARED: BufferPool = BufferPool::new(POOL_BYTES);
+
+impl BufferPool {
+    /// A pool keeping at most `bound` bytes of idle capacity.
+    pub const fn new(bound: usize) -> Self {
+        BufferPool {
+            state: Mutex::new(Idle {
+                bufs: Vec::new(),
+                bytes: 0,
+            }),
+            bound,
+        }
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Idle> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// An empty buffer with room for at least `len` bytes, reused when an idle one fits.
+    pub fn with_capacity(&self, len: usize) -> Vec<u8> {
+        if len >= MIN_POOLED {
+            let mut idle = self.idle();
+            let best = idle
+                .bufs
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= len && b.capacity() / MAX_SLACK <= len)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                let mut buf = idle.bufs.swap_remove(i);
+                idle.bytes -= buf.capacity();
+                buf.clear();
+                return buf;
+            }
+        }
+        Vec::with_capacity(len)
+    }
+
+    /// A copy of `bytes`, in an idle buffer when one fits.
+    pub fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut buf = self.with_capacity(bytes.len());
+        buf.extend_from_slice(bytes);
+        buf
+    }
+
+    /// Keeps a buffer whose contents are no longer needed; frees it when it is small or the
+    /// pool is full.
+    pub fn recycle(&self, buf: Vec<u8>) {
+        let cap = buf.capacity();
+        if cap < MIN_POOLED {
+            return;
+        }
+        let mut idle = self.idle();
+        if idle.bytes + cap <= self.bound {
+            idle.bytes += cap;
+            idle.bufs.push(buf);
+        }
+    }
+
+    /// Idle capacity held (bytes).
+    pub fn idle_bytes(&self) -> usize {
+        self.idle().bytes
+    }
+}
+
+/// [`BufferPool::copy_of`] on the process-wide pool.
+pub fn copy_of(bytes: &[u8]) -> Vec<u8> {
+    SHARED.copy_of(bytes)
+}
+
+/// [`BufferPool::with_capacity`] on the process-wide pool.
+pub fn with_capacity(len: usize) -> Vec<u8> {
+    SHARED.with_capacity(len)
+}
+
+/// [`BufferPool::recycle`] on the process-wide pool.
+pub fn recycle(buf: Vec<u8>) {
+    SHARED.recycle(buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recycled_buffer_is_handed_out_again_with_the_new_contents() {
+        let pool = BufferPool::new(POOL_BYTES);
+        let first = pool.copy_of(&[7u8; 300_000]);
+        let ptr = first.as_ptr();
+        pool.recycle(first);
+        assert!(pool.idle_bytes() >= 300_000);
+        let again = pool.copy_of(&[9u8; 299_000]);
+        assert_eq!(again.as_ptr(), ptr);
+        assert!(again.iter().all(|&b| b == 9));
+        assert_eq!(again.len(), 299_000);
+        assert_eq!(pool.idle_bytes(), 0);
+    }
+
+    #[test]
+    fn small_buffers_and_buffers_far_too_large_are_not_used() {
+        let pool = BufferPool::new(POOL_BYTES);
+        pool.recycle(pool.copy_of(&[1u8; 1000]));
+        assert_eq!(pool.idle_bytes(), 0);
+
+        let big = Vec::<u8>::with_capacity(2 * 700_000 + 2);
+        let ptr = big.as_ptr();
+        pool.recycle(big);
+        let frame = pool.copy_of(&[2u8; 700_000]);
+        assert_ne!(frame.as_ptr(), ptr);
+        let fits = pool.copy_of(&[3u8; 700_001]);
+        assert_eq!(fits.as_ptr(), ptr);
+    }
+
+    #[test]
+    fn the_best_fitting_buffer_is_taken() {
+        let pool = BufferPool::new(POOL_BYTES);
+        let (large, small) = (vec![0u8; 2_000_000], vec![0u8; 1_000_000]);
+        let small_ptr = small.as_ptr();
+        pool.recycle(large);
+        pool.recycle(small);
+        let taken = pool.with_capacity(900_000);
+        assert_eq!(taken.as_ptr(), small_ptr);
+        assert_eq!(pool.idle_bytes(), 2_000_000);
+    }
+
+    #[test]
+    fn the_pool_never_holds_more_than_its_bound() {
+        let bound = 5_000_000;
+        let pool = BufferPool::new(bound);
+        for _ in 0..8 {
+            pool.recycle(Vec::with_capacity(1_000_000));
+            assert!(pool.idle_bytes() <= bound);
+        }
+        assert_eq!(pool.idle_bytes(), 5_000_000);
+        let taken: Vec<_> = (0..5).map(|_| pool.with_capacity(1_000_000)).collect();
+        assert_eq!(pool.idle_bytes(), 0);
+        assert!(taken
+            .iter()
+            .all(|b| b.capacity() == 1_000_000 && b.is_empty()));
+    }
+}
