@@ -64,6 +64,11 @@ pub const MAX_PENDING_BYTES: usize = 24 << 20;
 /// Frames at least this long are written from their own buffer; shorter pieces of a Cluster
 /// are gathered and written together.
 const DIRECT_WRITE_MIN: usize = 64 * 1024;
+/// A Cluster's CRC-32 element: ID, one-byte size, four bytes of checksum.
+const CRC_ELEMENT_LEN: usize = 6;
+/// Frame data is checksummed and written in slices this long, which stay in the CPU's cache
+/// from the CRC-32 to the write.
+const CRC_SLICE: usize = 256 * 1024;
 /// Minimum gap between CuePoints (reference §11).
 pub const CUE_GAP_USEC: u64 = 1_000_000;
 /// Most frames one lace can carry (the lace count is one byte).
@@ -560,8 +565,9 @@ impl<W: Write + Seek> MkvWriter<W> {
     }
 
     /// Renders the oldest window as one Cluster and appends it. Frame data is not copied: the
-    /// CRC-32 runs over the pieces (element headers, IMU groups, frame bytes) in file order,
-    /// then the Cluster header, the CRC-32 element and the pieces are written one after another.
+    /// Cluster header and a 6-byte Void go first, then the pieces (element headers, IMU groups,
+    /// frame bytes) in file order while the CRC-32 runs over them, and last the Void becomes
+    /// the CRC-32 element. A crash in between leaves a valid Cluster without a checksum.
     fn write_oldest_window(&mut self) -> Result<()> {
         let Some((window, mut items)) = self.pending.pop_first() else {
             return Ok(());
@@ -632,31 +638,23 @@ impl<W: Write + Seek> MkvWriter<W> {
                 Piece::Data(i) => items.get(*i).map_or(&[], |item| item.data.as_slice()),
             }
         };
-        let mut crc = super::CRC32_INIT;
-        let mut children_len = 0u64;
-        for piece in &pieces {
-            let bytes = piece_bytes(piece);
-            crc = super::crc32_update(crc, bytes);
-            children_len += bytes.len() as u64;
-        }
+        let children_len: u64 = pieces.iter().map(|p| piece_bytes(p).len() as u64).sum();
         let mut head = Vec::with_capacity(32);
-        let mut crc_element = Vec::with_capacity(6);
-        ebml::put_binary(
-            &mut crc_element,
-            id::CRC32,
-            &super::crc32_finish(crc).to_le_bytes(),
-        )?;
         ebml::put_header(
             &mut head,
             id::CLUSTER,
-            crc_element.len() as u64 + children_len,
+            CRC_ELEMENT_LEN as u64 + children_len,
         )?;
-        head.extend_from_slice(&crc_element);
-        // Small pieces are gathered into `head`, large frames written from their own buffer:
-        // few write calls, no copy of frame data.
+        let crc_pos = self.w.stream_position()? + head.len() as u64;
+        ebml::put_void(&mut head, CRC_ELEMENT_LEN)?;
+        // Small pieces are gathered into `head`, large frames written from their own buffer in
+        // slices, each checksummed just before it is written: few write calls, no copy of frame
+        // data, and the kernel's copy into the page cache reads what the CRC-32 just loaded.
+        let mut crc = super::CRC32_INIT;
         for piece in &pieces {
             let bytes = piece_bytes(piece);
             if bytes.len() < DIRECT_WRITE_MIN {
+                crc = super::crc32_update(crc, bytes);
                 head.extend_from_slice(bytes);
                 continue;
             }
@@ -664,11 +662,26 @@ impl<W: Write + Seek> MkvWriter<W> {
                 self.w.write_all(&head)?;
                 head.clear();
             }
-            self.w.write_all(bytes)?;
+            for slice in bytes.chunks(CRC_SLICE) {
+                crc = super::crc32_update(crc, slice);
+                self.w.write_all(slice)?;
+            }
         }
         if !head.is_empty() {
             self.w.write_all(&head)?;
         }
+        let mut crc_element = Vec::with_capacity(CRC_ELEMENT_LEN);
+        ebml::put_binary(
+            &mut crc_element,
+            id::CRC32,
+            &super::crc32_finish(crc).to_le_bytes(),
+        )?;
+        if crc_element.len() != CRC_ELEMENT_LEN {
+            return Err(MkvError::Layout {
+                what: "a CRC-32 element that does not fill its 6-byte place",
+            });
+        }
+        self.write_at(crc_pos, &crc_element)?;
         items
             .into_iter()
             .for_each(|item| crate::buffers::recycle(item.data));
@@ -1281,7 +1294,7 @@ mod tests {
 
     /// Capture `k` at 30 fps from 1 s: colour at its slot, depth 1 ms earlier, preceded (as the
     /// recorder hands them over) by the IMU samples every 1250 µs up to the colour time.
-    fn feed(w: &mut MkvWriter<Cursor<Vec<u8>>>, k: u64, raw: &[u8], with_imu: bool) {
+    fn feed<W: Write + Seek>(w: &mut MkvWriter<W>, k: u64, raw: &[u8], with_imu: bool) {
         let colour_usec = 1_000_000 + k * PERIOD_USEC;
         if with_imu {
             let from = (colour_usec - PERIOD_USEC).div_ceil(1250) * 1250;
@@ -1302,6 +1315,96 @@ mod tests {
             ..Capture::default()
         })
         .unwrap();
+    }
+
+    /// A sink whose backward seeks fail once `killed`: the file as a crash between a Cluster's
+    /// frames and its checksum leaves it.
+    struct KilledBeforeSeekBack {
+        inner: Cursor<Vec<u8>>,
+        killed: bool,
+    }
+
+    impl Write for KilledBeforeSeekBack {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.inner.write(buf)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for KilledBeforeSeekBack {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            match pos {
+                SeekFrom::Start(to) if self.killed && to < self.inner.position() => {
+                    Err(std::io::Error::other("killed"))
+                }
+                _ => self.inner.seek(pos),
+            }
+        }
+    }
+
+    #[test]
+    fn a_cluster_cut_off_before_its_checksum_is_complete_with_a_void_in_its_place() {
+        let raw = vec![7u8; raw_len()];
+        let sink = KilledBeforeSeekBack {
+            inner: Cursor::new(Vec::new()),
+            killed: false,
+        };
+        let mut w = MkvWriter::create_with_sync(sink, header(), options(0), |_| Ok(())).unwrap();
+        for k in 0..4 {
+            feed(&mut w, k, &raw, false);
+        }
+        let sealed_until = w.w.inner.position();
+        w.w.killed = true;
+        let mut k = 4;
+        while w.w.inner.position() == sealed_until {
+            feed_expecting_error(&mut w, k, &raw);
+            k += 1;
+        }
+        let file = w.abandon().inner.into_inner();
+        let cut = file.get(sealed_until as usize..).unwrap();
+        assert_eq!(
+            cut.get(..4),
+            Some(&[0x1F, 0x43, 0xB6, 0x75][..]),
+            "a Cluster"
+        );
+        let size_len = cut[4].leading_zeros() as usize + 1;
+        assert_eq!(cut[4 + size_len], 0xEC, "a Void where the CRC-32 goes");
+
+        let mut r = super::super::MkvReader::open_salvage(Cursor::new(file.clone())).unwrap();
+        assert_eq!(r.complete_until().unwrap(), file.len() as u64);
+        let colour = r.readout().unwrap().color.unwrap();
+        let mut whole = writer(options(0));
+        for k in 0..k {
+            feed(&mut whole, k, &raw, false);
+        }
+        let written = whole.w.position();
+        let mut r =
+            super::super::MkvReader::open_salvage(Cursor::new(whole.abandon().into_inner()))
+                .unwrap();
+        assert_eq!(r.complete_until().unwrap(), written);
+        assert_eq!(colour.frames, r.readout().unwrap().color.unwrap().frames);
+        let sealed = file.get(..sealed_until as usize).unwrap().to_vec();
+        let mut r = super::super::MkvReader::open_salvage(Cursor::new(sealed)).unwrap();
+        let before = r.readout().unwrap().color.map_or(0, |c| c.frames);
+        assert!(colour.frames > before, "{} > {before}", colour.frames);
+    }
+
+    fn feed_expecting_error<W: Write + Seek>(w: &mut MkvWriter<W>, k: u64, raw: &[u8]) {
+        let colour_usec = 1_000_000 + k * PERIOD_USEC;
+        let _ = w.write_capture(&Capture {
+            color: Some(Image {
+                device_ts_usec: Usec(colour_usec),
+                data: &[0xFF, 0xD8, k as u8, 0xFF, 0xD9],
+            }),
+            raw_depth: Some(Image {
+                device_ts_usec: Usec(colour_usec - 1_000),
+                data: raw,
+            }),
+            ..Capture::default()
+        });
     }
 
     #[test]
