@@ -8,7 +8,10 @@
 #               local disk (target/bench, the repository's filesystem) and into tmpfs
 #               (/dev/shm); next to `dd conv=fdatasync` of the same bytes to the same disk (the
 #               floor) and `ffmpeg -c copy` remuxing the tmpfs recording onto the disk (the
-#               peer). MB/s = bytes / wall time including the final fdatasync. Median of --reps.
+#               peer). MB/s = bytes / wall time including the final fdatasync. Every command
+#               runs --reps times, interleaved; the targets use each command's best repetition
+#               (noise on a shared machine only ever adds time, and hits dd as much as the
+#               recorder), the median is printed beside it.
 #   cpu         callgrind instruction counts of a short virtual recording to tmpfs, split into
 #               the emulator's own cost (generating the frames) and the recorder's (device
 #               layer, pairing, MKV writer): the recorder's share is what a real camera costs.
@@ -24,7 +27,7 @@ cd "$(dirname "$0")/.."
 
 check=0
 seconds=8
-reps=3
+reps=5
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -219,17 +222,20 @@ if ONLY in ("", "throughput"):
         os.remove(ff_out)
         os.remove(shm_mkv)
 
-    def rate(k):
-        return statistics.median(b / w for w, b, _ in samples[k])
+    def rate(k, pick):
+        return pick(b / w for w, b, _ in samples[k])
 
-    med = {k: rate(k) for k in samples}
+    best = {k: rate(k, max) for k in samples}
+    med = {k: rate(k, statistics.median) for k in samples}
     heaviest = results["heaviest_bytes_per_s"]
-    results["mb_per_s"] = {k: v / MB for k, v in med.items()}
+    results["mb_per_s_best"] = {k: v / MB for k, v in best.items()}
+    results["mb_per_s_median"] = {k: v / MB for k, v in med.items()}
     results["samples"] = samples
-    rows["disk_vs_dd"] = med["disk"] / med["dd"]
-    rows["disk_vs_ffmpeg"] = med["disk"] / med["ffmpeg"]
-    rows["disk_vs_heaviest"] = med["disk"] / heaviest
-    rows["tmpfs_vs_heaviest"] = med["tmpfs"] / heaviest
+    for pick, r in (("", best), ("median_", med)):
+        rows[f"{pick}disk_vs_dd"] = r["disk"] / r["dd"]
+        rows[f"{pick}disk_vs_ffmpeg"] = r["disk"] / r["ffmpeg"]
+        rows[f"{pick}disk_vs_heaviest"] = r["disk"] / heaviest
+        rows[f"{pick}tmpfs_vs_heaviest"] = r["tmpfs"] / heaviest
 
     def size_of(k):
         return statistics.median(b for _, b, _ in samples[k])
@@ -241,14 +247,17 @@ if ONLY in ("", "throughput"):
         c = statistics.median(c for _, _, c in samples[k])
         return f"{c:.2f} | {size_of(k) / c / MB:.0f}" if c > 0 else f"{c:.2f} | —"
 
-    print(f"Recorder throughput, -l {SECONDS} of {' '.join(MODE)}, median of {REPS}:\n")
-    print("| Measurement | Bytes | Wall s (each rep) | MB/s (median) | CPU s (user+sys, median) | MB per CPU s |")
-    print("|---|---:|---|---:|---:|---:|")
-    print(f"| k4sync record → disk (target/bench) | {size_of('disk'):,.0f} | {walls('disk')} | {med['disk'] / MB:.1f} | {cpu('disk')} |")
-    print(f"| k4sync record → tmpfs (/dev/shm) | {size_of('tmpfs'):,.0f} | {walls('tmpfs')} | {med['tmpfs'] / MB:.1f} | {cpu('tmpfs')} |")
-    print(f"| dd bs=1M conv=fdatasync → disk (floor) | {size_of('dd'):,.0f} | {walls('dd')} | {med['dd'] / MB:.1f} | {cpu('dd')} |")
-    print(f"| ffmpeg -c copy tmpfs → disk (peer; streams {' '.join(results['ffmpeg_streams'])}) | {size_of('ffmpeg'):,.0f} | {walls('ffmpeg')} | {med['ffmpeg'] / MB:.1f} | {cpu('ffmpeg')} |")
-    print(f"| heaviest single-camera rate (file bytes per recorded second) | {size_of('disk') / (results['stats']['colour_frames'] / FPS):,.0f} | | {heaviest / MB:.1f} | | |")
+    def mbs(k):
+        return f"{best[k] / MB:.1f} | {med[k] / MB:.1f}"
+
+    print(f"Recorder throughput, -l {SECONDS} of {' '.join(MODE)}, {REPS} interleaved repetitions:\n")
+    print("| Measurement | Bytes | Wall s (each rep) | MB/s (best) | MB/s (median) | CPU s (user+sys, median) | MB per CPU s |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    print(f"| k4sync record → disk (target/bench) | {size_of('disk'):,.0f} | {walls('disk')} | {mbs('disk')} | {cpu('disk')} |")
+    print(f"| k4sync record → tmpfs (/dev/shm) | {size_of('tmpfs'):,.0f} | {walls('tmpfs')} | {mbs('tmpfs')} | {cpu('tmpfs')} |")
+    print(f"| dd bs=1M conv=fdatasync → disk (floor) | {size_of('dd'):,.0f} | {walls('dd')} | {mbs('dd')} | {cpu('dd')} |")
+    print(f"| ffmpeg -c copy tmpfs → disk (peer; streams {' '.join(results['ffmpeg_streams'])}) | {size_of('ffmpeg'):,.0f} | {walls('ffmpeg')} | {mbs('ffmpeg')} | {cpu('ffmpeg')} |")
+    print(f"| heaviest single-camera rate (file bytes per recorded second) | {size_of('disk') / (results['stats']['colour_frames'] / FPS):,.0f} | | {heaviest / MB:.1f} | | | |")
     if refused:
         print(f"\nffmpeg refuses to copy streams {', '.join(results['ffmpeg_refused'])} "
               "(no codec for raw depth, IMU or the calibration attachment); the peer copies the rest.")
@@ -321,8 +330,8 @@ if ONLY in ("", "cpu"):
               "plugins, and the static qemu-aarch64 cannot load any).\n")
 
 targets = [t.split("|") for t in env["TARGETS"].strip().splitlines()]
-print("| Row | Measured | Target | Result |")
-print("|---|---:|---|---|")
+print("| Row | Measured (best reps) | Median reps | Target | Result |")
+print("|---|---:|---:|---|---|")
 failed = []
 for rid, kind, target, label in targets:
     if rid not in rows:
@@ -331,7 +340,9 @@ for rid, kind, target, label in targets:
     ok = v >= t if kind == "min" else v <= t if kind == "max" else True
     shown = f"{v:.2f}×" if kind == "min" else f"{v / 1e6:,.0f} M"
     ts = f"≥ {t:g}×" if kind == "min" else f"≤ {t / 1e6:,.0f} M"
-    print(f"| {label} | {shown} | {ts} | {'pass' if ok else 'FAIL'} |")
+    median = rows.get(f"median_{rid}")
+    beside = f"{median:.2f}×" if median is not None else "—"
+    print(f"| {label} | {shown} | {beside} | {ts} | {'pass' if ok else 'FAIL'} |")
     if not ok:
         failed.append(f"{label}: {shown}, target {ts}")
 with open(os.path.join(DISK, "record-results.json"), "w") as f:
