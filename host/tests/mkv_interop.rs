@@ -378,8 +378,9 @@ fn official_library_reads_our_recordings_as_our_reader_does() {
 }
 
 /// What a crash leaves (docs/recording.md, "Crash safety"): complete clusters, no Cues, SeekHead
-/// still a Void. The official library must open it as is and, once cut to `complete_until()`, a
-/// copy whose last cluster was torn; both readouts must equal ours.
+/// still a Void. The official library must open it as is, a copy whose last cluster still has
+/// the Void where its CRC-32 goes (killed between the frames and the checksum) and, once cut to
+/// `complete_until()`, a copy whose last cluster was torn; every readout must equal ours.
 #[test]
 fn official_library_reads_our_crashed_recordings_as_our_reader_does() {
     let Some(python) = interop_python() else {
@@ -411,6 +412,35 @@ fn official_library_reads_our_crashed_recordings_as_our_reader_does() {
             .cluster_offsets()
             .last()
             .unwrap();
+
+        // Killed after a cluster's frames, before its CRC-32 replaced the Void in its place.
+        let mut unsealed = bytes.clone();
+        let at = last as usize;
+        assert_eq!(
+            unsealed[at..at + 4],
+            [0x1F, 0x43, 0xB6, 0x75],
+            "{what}: a Cluster"
+        );
+        let crc_at = at + 4 + unsealed[at + 4].leading_zeros() as usize + 1;
+        assert_eq!(
+            unsealed[crc_at..crc_at + 2],
+            [0xBF, 0x84],
+            "{what}: CRC-32 first"
+        );
+        unsealed[crc_at..crc_at + 6].copy_from_slice(&[0xEC, 0x84, 0, 0, 0, 0]);
+        let void_path = dir.0.join(format!("unsealed-{with_device}.mkv"));
+        std::fs::write(&void_path, &unsealed).unwrap();
+        let ours_void = our_readout(&void_path);
+        assert_eq!(
+            ours_void, ours,
+            "{what}: a Void instead of the last CRC-32 changes nothing"
+        );
+        let official = official_readout(&python, &void_path, &tag_names(&ours));
+        assert_same_readout(
+            &format!("{what}, last CRC-32 still a Void"),
+            &ours,
+            &official,
+        );
         let torn = dir.0.join(format!("torn-{with_device}.mkv"));
         std::fs::write(&torn, &bytes[..bytes.len() - 100]).unwrap();
         let mut reader = MkvReader::open_path_salvage(&torn).unwrap();
