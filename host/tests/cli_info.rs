@@ -7,7 +7,7 @@
 mod support;
 
 use k4sync_host::core::types::ColorFormat;
-use k4sync_host::mkv::MkvReader;
+use k4sync_host::mkv::{DepthStorage, MkvReader, RecordingHeader};
 use serde_json::Value;
 use support::{header, k4sync, record, sample, stderr, stdout};
 
@@ -69,6 +69,38 @@ fn info_json_on_a_finalized_recording_is_the_readout_without_salvage_keys() {
         text.contains("K4A_DEVICE_SERIAL_NUMBER = 000123456789"),
         "{text}"
     );
+}
+
+#[test]
+fn info_text_counts_the_raw_depth_track_that_the_official_readout_does_not_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raw.mkv");
+    let h = RecordingHeader {
+        depth_storage: DepthStorage::Raw,
+        ..header(ColorFormat::Mjpg)
+    };
+    record(&path, &h, 12).finalize().unwrap();
+    let (code, json) = info_json(&path);
+    assert_eq!(code, Some(0));
+    assert!(
+        json.get("raw_depth").is_none() && json["depth"].is_null(),
+        "{json}"
+    );
+
+    let readout = MkvReader::open_path(&path).unwrap().readout().unwrap();
+    let [raw] = readout.custom.as_slice() else {
+        panic!("one custom track: {:?}", readout.custom);
+    };
+    assert_eq!((raw.name.as_str(), raw.stats.frames), ("RAW_DEPTH", 12));
+    let first = raw.stats.first_ts_usec.unwrap();
+    assert_eq!(raw.stats.last_ts_usec, Some(first + 11 * 33_333));
+
+    let text = stdout(&k4sync([std::ffi::OsStr::new("info"), path.as_os_str()]));
+    let expected = format!(
+        "RAW_DEPTH (custom track, V_K4SYNC/RAW_DEPTH): 12 frames 320x288, device time {first} .. {} µs",
+        first + 11 * 33_333
+    );
+    assert!(text.contains(&expected), "{expected}\nnot in\n{text}");
 }
 
 #[test]

@@ -209,6 +209,20 @@ fn to_text(path: &Path, opened: &Opened, r: &Readout) -> String {
             ));
         }
     }
+    for c in &r.custom {
+        let size = match (c.stats.width, c.stats.height) {
+            (0, _) | (_, 0) => String::new(),
+            (w, h) => format!(" {w}x{h}"),
+        };
+        line(format!(
+            "{} (custom track, {}): {} frames{size}, device time {} .. {} µs",
+            c.name,
+            c.codec_id,
+            c.stats.frames,
+            opt(c.stats.first_ts_usec),
+            opt(c.stats.last_ts_usec)
+        ));
+    }
     if let Some(i) = r.imu {
         line(format!(
             "imu: {} samples, accelerometer time {} .. {} µs",

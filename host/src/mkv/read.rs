@@ -139,6 +139,18 @@ pub struct Readout {
     pub imu: Option<ImuStats>,
     /// Captures `k4a_playback_get_next_capture` returns before EOF.
     pub captures: u64,
+    /// Every other track (custom tracks such as `RAW_DEPTH`), in track order: frames and the
+    /// device-time span the SDK gives their data blocks (block time + the start offset). Not
+    /// part of [`Readout::to_official_json`].
+    pub custom: Vec<CustomTrackStats>,
+}
+
+/// A track that is neither colour, depth, IR nor IMU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomTrackStats {
+    pub name: String,
+    pub codec_id: String,
+    pub stats: TrackStats,
 }
 
 impl Readout {
@@ -643,6 +655,29 @@ impl<R: Read + Seek> MkvReader<R> {
             });
         }
         let mut imu = imu_track.map(|_| ImuStats::default());
+        let mut custom: Vec<(u64, CustomTrackStats)> = self
+            .tracks
+            .iter()
+            .filter(|t| !video.contains(&Some(t.number)) && Some(t.number) != imu_track)
+            .map(|t| {
+                let stats = TrackStats {
+                    frames: 0,
+                    width: t.width.unwrap_or(0),
+                    height: t.height.unwrap_or(0),
+                    first_ts_usec: None,
+                    last_ts_usec: None,
+                };
+                let (name, codec_id) = (t.name.clone(), t.codec_id.clone());
+                (
+                    t.number,
+                    CustomTrackStats {
+                        name,
+                        codec_id,
+                        stats,
+                    },
+                )
+            })
+            .collect();
         let mut sync_times: [Vec<i64>; 3] = Default::default();
         let depth_delay_ns = self.depth_delay_nsec()?;
         let delay_ns = [
@@ -699,6 +734,11 @@ impl<R: Read + Seek> MkvReader<R> {
                             s.last_acc_ts_usec = Some(acc_usec);
                         }
                     }
+                } else if let Some((_, c)) = custom.iter_mut().find(|(n, _)| *n == block.track) {
+                    let device_usec = u64::try_from(time_ns / 1000 + offset_usec).unwrap_or(0);
+                    c.stats.frames += block.frames.len() as u64;
+                    c.stats.first_ts_usec.get_or_insert(device_usec);
+                    c.stats.last_ts_usec = Some(device_usec);
                 }
             }
             last_cluster_end_ns = cluster_max;
@@ -718,6 +758,7 @@ impl<R: Read + Seek> MkvReader<R> {
             ir,
             imu,
             captures: count_captures(&sync_times, period_ns),
+            custom: custom.into_iter().map(|(_, c)| c).collect(),
         })
     }
 
