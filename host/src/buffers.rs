@@ -9,12 +9,16 @@
 //! them back with [`copy_of`], so in steady state a frame's pages are never faulted in again.
 //!
 //! The pool is process-wide (the transports and the writer live on different threads and know
-//! nothing of each other) and bounded: it keeps at most [`POOL_BYTES`] of idle capacity, and
-//! only buffers of at least [`MIN_POOLED`] bytes, which malloc serves well on its own. A
-//! buffer is reused for a frame only when it is at most [`MAX_SLACK`] times the frame's size,
-//! so a colour frame never pins a depth-frame-sized buffer for long.
+//! nothing of each other) and bounded: it keeps at most [`POOL_BYTES`] of idle capacity, only
+//! buffers of at least [`MIN_POOLED`] bytes, which malloc serves well on its own, and none
+//! that sat idle longer than [`IDLE_LIMIT`]: in steady state a buffer comes back within a few
+//! frame periods, so the pool holds the frames in circulation and not what a burst (a stalled
+//! writer catching up) left behind. A buffer is reused for a frame only when it is at most
+//! [`MAX_SLACK`] times the frame's size, so a colour frame never pins a depth-frame-sized
+//! buffer. [`release_idle`] frees everything idle (the recorder calls it when it is done).
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Idle capacity the pool keeps at most; buffers recycled beyond it are freed.
 pub const POOL_BYTES: usize = 16 << 20;
@@ -26,29 +30,45 @@ pub const MIN_POOLED: usize = 64 << 10;
 /// `len`.
 pub const MAX_SLACK: usize = 2;
 
+/// Idle buffers older than this are freed at the pool's next use.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(1);
+
 /// A bounded pool of idle buffers; the recorder uses the process-wide one behind [`copy_of`]
 /// and [`recycle`].
 pub struct BufferPool {
     state: Mutex<Idle>,
     bound: usize,
+    idle_limit: Duration,
 }
 
 struct Idle {
-    bufs: Vec<Vec<u8>>,
+    bufs: Vec<(Instant, Vec<u8>)>,
     bytes: usize,
 }
 
-static SHARED: BufferPool = BufferPool::new(POOL_BYTES);
+impl Idle {
+    fn evict_older_than(&mut self, limit: Duration, now: Instant) {
+        let before = self.bufs.len();
+        self.bufs
+            .retain(|(since, _)| now.saturating_duration_since(*since) <= limit);
+        if self.bufs.len() != before {
+            self.bytes = self.bufs.iter().map(|(_, b)| b.capacity()).sum();
+        }
+    }
+}
+
+static SHARED: BufferPool = BufferPool::new(POOL_BYTES, IDLE_LIMIT);
 
 impl BufferPool {
-    /// A pool keeping at most `bound` bytes of idle capacity.
-    pub const fn new(bound: usize) -> Self {
+    /// A pool keeping at most `bound` bytes of idle capacity, each buffer at most `idle_limit`.
+    pub const fn new(bound: usize, idle_limit: Duration) -> Self {
         BufferPool {
             state: Mutex::new(Idle {
                 bufs: Vec::new(),
                 bytes: 0,
             }),
             bound,
+            idle_limit,
         }
     }
 
@@ -58,19 +78,22 @@ impl BufferPool {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// An empty buffer with room for at least `len` bytes, reused when an idle one fits.
+    /// An empty buffer with room for at least `len` bytes, reused when an idle one fits: the
+    /// smallest that fits, of those the most recently recycled, so that a surplus left by a
+    /// burst stays idle and ages out.
     pub fn with_capacity(&self, len: usize) -> Vec<u8> {
         if len >= MIN_POOLED {
             let mut idle = self.idle();
+            idle.evict_older_than(self.idle_limit, Instant::now());
             let best = idle
                 .bufs
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.capacity() >= len && b.capacity() / MAX_SLACK <= len)
-                .min_by_key(|(_, b)| b.capacity())
+                .filter(|(_, (_, b))| b.capacity() >= len && b.capacity() / MAX_SLACK <= len)
+                .min_by_key(|(_, (since, b))| (b.capacity(), std::cmp::Reverse(*since)))
                 .map(|(i, _)| i);
             if let Some(i) = best {
-                let mut buf = idle.bufs.swap_remove(i);
+                let (_, mut buf) = idle.bufs.swap_remove(i);
                 idle.bytes -= buf.capacity();
                 buf.clear();
                 return buf;
@@ -93,11 +116,20 @@ impl BufferPool {
         if cap < MIN_POOLED {
             return;
         }
+        let now = Instant::now();
         let mut idle = self.idle();
+        idle.evict_older_than(self.idle_limit, now);
         if idle.bytes + cap <= self.bound {
             idle.bytes += cap;
-            idle.bufs.push(buf);
+            idle.bufs.push((now, buf));
         }
+    }
+
+    /// Frees every idle buffer.
+    pub fn release_idle(&self) {
+        let mut idle = self.idle();
+        idle.bufs.clear();
+        idle.bytes = 0;
     }
 
     /// Idle capacity held (bytes).
@@ -121,13 +153,18 @@ pub fn recycle(buf: Vec<u8>) {
     SHARED.recycle(buf);
 }
 
+/// [`BufferPool::release_idle`] on the process-wide pool.
+pub fn release_idle() {
+    SHARED.release_idle();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_recycled_buffer_is_handed_out_again_with_the_new_contents() {
-        let pool = BufferPool::new(POOL_BYTES);
+        let pool = BufferPool::new(POOL_BYTES, Duration::from_secs(3600));
         let first = pool.copy_of(&[7u8; 300_000]);
         let ptr = first.as_ptr();
         pool.recycle(first);
@@ -141,7 +178,7 @@ mod tests {
 
     #[test]
     fn small_buffers_and_buffers_far_too_large_are_not_used() {
-        let pool = BufferPool::new(POOL_BYTES);
+        let pool = BufferPool::new(POOL_BYTES, Duration::from_secs(3600));
         pool.recycle(pool.copy_of(&[1u8; 1000]));
         assert_eq!(pool.idle_bytes(), 0);
 
@@ -156,7 +193,7 @@ mod tests {
 
     #[test]
     fn the_best_fitting_buffer_is_taken() {
-        let pool = BufferPool::new(POOL_BYTES);
+        let pool = BufferPool::new(POOL_BYTES, Duration::from_secs(3600));
         let (large, small) = (vec![0u8; 2_000_000], vec![0u8; 1_000_000]);
         let small_ptr = small.as_ptr();
         pool.recycle(large);
@@ -169,7 +206,7 @@ mod tests {
     #[test]
     fn the_pool_never_holds_more_than_its_bound() {
         let bound = 5_000_000;
-        let pool = BufferPool::new(bound);
+        let pool = BufferPool::new(bound, Duration::from_secs(3600));
         for _ in 0..8 {
             pool.recycle(Vec::with_capacity(1_000_000));
             assert!(pool.idle_bytes() <= bound);
@@ -180,5 +217,19 @@ mod tests {
         assert!(taken
             .iter()
             .all(|b| b.capacity() == 1_000_000 && b.is_empty()));
+    }
+
+    #[test]
+    fn buffers_idle_longer_than_the_limit_are_freed_and_release_idle_frees_the_rest() {
+        let pool = BufferPool::new(POOL_BYTES, Duration::from_millis(20));
+        pool.recycle(vec![0u8; 1_000_000]);
+        std::thread::sleep(Duration::from_millis(40));
+        pool.recycle(vec![0u8; 2_000_000]);
+        assert_eq!(pool.idle_bytes(), 2_000_000, "the stale buffer is gone");
+        let fresh = pool.with_capacity(1_000_000);
+        assert_eq!(fresh.capacity(), 2_000_000, "the recent one serves");
+        pool.recycle(fresh);
+        pool.release_idle();
+        assert_eq!(pool.idle_bytes(), 0);
     }
 }

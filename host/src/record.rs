@@ -991,7 +991,9 @@ pub fn record<W: Durable>(
     let stop_result = device.stop();
     let late = Arc::clone(&queue.late);
     drop(queue);
-    let outcome = handle.join().unwrap_or(WriterOutcome {
+    let outcome = handle.join();
+    crate::buffers::release_idle();
+    let outcome = outcome.unwrap_or(WriterOutcome {
         error: Some((
             MkvError::Layout {
                 what: "the writer thread panicked",
