@@ -185,7 +185,8 @@ pub struct RecordStats {
     /// its own queue, pairing); frames still held for pairing when the device stops are not
     /// counted.
     pub dropped_device: u64,
-    /// Bytes the writer has written to the sink so far.
+    /// Length of the file so far: every byte written once, rewrites in place (the Tags, each
+    /// Cluster's CRC-32) not counted again.
     pub bytes_written: u64,
     /// Wall-clock time since the device started.
     pub elapsed: Duration,
@@ -432,9 +433,11 @@ pub struct Summary {
     pub last_ts_usec: Option<u64>,
 }
 
-/// A sink that counts the bytes written through it.
+/// A sink, positioned at its start, that publishes how long the file written through it is.
 pub struct CountingSink<W> {
     inner: W,
+    pos: u64,
+    end: u64,
     written: Arc<AtomicU64>,
 }
 
@@ -442,6 +445,8 @@ impl<W> CountingSink<W> {
     pub fn new(inner: W) -> Self {
         CountingSink {
             inner,
+            pos: 0,
+            end: 0,
             written: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -458,7 +463,11 @@ impl<W> CountingSink<W> {
 impl<W: Write> Write for CountingSink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        self.pos += n as u64;
+        if self.pos > self.end {
+            self.end = self.pos;
+            self.written.store(self.end, Ordering::Relaxed);
+        }
         Ok(n)
     }
 
@@ -469,7 +478,8 @@ impl<W: Write> Write for CountingSink<W> {
 
 impl<W: Seek> Seek for CountingSink<W> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.inner.seek(pos)
+        self.pos = self.inner.seek(pos)?;
+        Ok(self.pos)
     }
 }
 
@@ -1288,6 +1298,22 @@ impl Drop for VirtualMaster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_counting_sink_publishes_the_files_length_not_the_bytes_rewritten_in_place() {
+        let mut sink = CountingSink::new(io::Cursor::new(Vec::new()));
+        let written = sink.counter();
+        sink.write_all(&[1; 10]).unwrap();
+        sink.seek(SeekFrom::Start(2)).unwrap();
+        sink.write_all(&[2; 3]).unwrap();
+        assert_eq!(written.load(Ordering::Relaxed), 10);
+        sink.seek(SeekFrom::End(0)).unwrap();
+        sink.write_all(&[3; 5]).unwrap();
+        sink.seek(SeekFrom::Start(8)).unwrap();
+        sink.write_all(&[4; 9]).unwrap();
+        assert_eq!(written.load(Ordering::Relaxed), 17);
+        assert_eq!(sink.into_inner().into_inner().len(), 17);
+    }
 
     #[test]
     fn the_byte_budget_admits_what_fits_and_always_one_item_into_an_empty_queue() {

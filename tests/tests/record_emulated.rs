@@ -132,6 +132,11 @@ fn check_recording(config: DeviceConfig, seconds: f64) -> usize {
     let imu = times.get("IMU").cloned().unwrap_or_default();
 
     assert_eq!(s.dropped_queue_captures, 0, "{what}");
+    assert_eq!(
+        s.bytes_written,
+        std::fs::metadata(&path).unwrap().len(),
+        "{what}: bytes_written is the file's length"
+    );
     assert_eq!(colour.len() as u64, s.colour_frames, "{what}");
     assert_eq!(depth.len() as u64, s.depth_frames, "{what}");
     assert_eq!(imu.len() as u64, s.imu_samples, "{what}");
