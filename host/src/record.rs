@@ -48,7 +48,7 @@ use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader,
 use crate::mkv::{MkvError, MkvWriter};
 use crate::sync_behind::SyncBehind;
 use crate::transport::emulated::EmulatedTransport;
-use crate::transport::{Endpoint, TransferError};
+use crate::transport::Endpoint;
 
 /// Most items (captures, each with the IMU samples before it) queued for the writer thread;
 /// the byte bound ([`DEFAULT_QUEUE_BYTES`]) is usually the tighter one.
@@ -256,13 +256,7 @@ impl DeviceNotice {
             }),
             Event::TransferLost { error } => Some(DeviceNotice::TransferLost {
                 endpoint: error.endpoint(),
-                what: match error {
-                    TransferError::Timeout { .. } => "timeout",
-                    TransferError::Stall { .. } => "stall",
-                    TransferError::Disconnected { .. } => "disconnected",
-                    TransferError::Overflow { .. } => "overflow",
-                    TransferError::Io { .. } => "io",
-                },
+                what: error.kind(),
             }),
             Event::Capture(_) | Event::Imu(_) => None,
         }
@@ -861,44 +855,42 @@ fn write_item<W: Write + Seek>(
     item: Item,
     unwritten: &mut Unwritten,
 ) -> Result<(), MkvError> {
-    {
-        for s in &item.imu {
-            let sample = mkvw::ImuSample {
-                acc_ts_usec: s.sample.accel_ticks.to_usec(),
-                acc_mps2: s.sample.accel_m_per_s2,
-                gyro_ts_usec: s.sample.gyro_ticks.to_usec(),
-                gyro_radps: s.sample.gyro_rad_per_sec,
-            };
-            match writer.write_imu_sample(&sample) {
-                Err(e) if !is_late(&e) => return Err(e),
-                Err(_) => {}
-                Ok(()) => unwritten.imu.push_back(s.device_ts_usec.0),
-            }
-        }
-        let Some(c) = item.capture else {
-            return Ok(());
+    for s in &item.imu {
+        let sample = mkvw::ImuSample {
+            acc_ts_usec: s.sample.accel_ticks.to_usec(),
+            acc_mps2: s.sample.accel_m_per_s2,
+            gyro_ts_usec: s.sample.gyro_ticks.to_usec(),
+            gyro_radps: s.sample.gyro_rad_per_sec,
         };
-        let colour_ts = c.colour.as_ref().map(|i| i.device_ts_usec.0);
-        let depth_ts = c.depth_raw.as_ref().map(|d| d.device_ts_usec.0);
-        let result = writer.write_capture_owned(mkvw::CaptureBuf {
-            color: c.colour.map(|i| mkvw::ImageBuf {
-                device_ts_usec: i.device_ts_usec,
-                data: i.data,
-            }),
-            raw_depth: c.depth_raw.map(|d| mkvw::ImageBuf {
-                device_ts_usec: d.device_ts_usec,
-                data: d.data,
-            }),
-            ..mkvw::CaptureBuf::default()
-        });
-        match result {
-            Err(e) if !is_late(&e) => Err(e),
-            Err(_) => Ok(()),
-            Ok(()) => {
-                unwritten.colour.extend(colour_ts);
-                unwritten.depth.extend(depth_ts);
-                Ok(())
-            }
+        match writer.write_imu_sample(&sample) {
+            Err(e) if !is_late(&e) => return Err(e),
+            Err(_) => {}
+            Ok(()) => unwritten.imu.push_back(s.device_ts_usec.0),
+        }
+    }
+    let Some(c) = item.capture else {
+        return Ok(());
+    };
+    let colour_ts = c.colour.as_ref().map(|i| i.device_ts_usec.0);
+    let depth_ts = c.depth_raw.as_ref().map(|d| d.device_ts_usec.0);
+    let result = writer.write_capture_owned(mkvw::CaptureBuf {
+        color: c.colour.map(|i| mkvw::ImageBuf {
+            device_ts_usec: i.device_ts_usec,
+            data: i.data,
+        }),
+        raw_depth: c.depth_raw.map(|d| mkvw::ImageBuf {
+            device_ts_usec: d.device_ts_usec,
+            data: d.data,
+        }),
+        ..mkvw::CaptureBuf::default()
+    });
+    match result {
+        Err(e) if !is_late(&e) => Err(e),
+        Err(_) => Ok(()),
+        Ok(()) => {
+            unwritten.colour.extend(colour_ts);
+            unwritten.depth.extend(depth_ts);
+            Ok(())
         }
     }
 }
@@ -907,7 +899,8 @@ fn write_item<W: Write + Seek>(
 /// writer thread. glibc raises its mmap threshold to the largest mapping freed so far (up to
 /// 32 MiB), after which frames come from per-thread arenas whose freed space is mostly kept:
 /// the recorder's RSS then drifts upwards with fragmentation. Pinning the threshold at 1 MiB
-/// makes every frame buffer its own mapping, returned to the kernel when freed.
+/// makes every frame buffer its own mapping, returned to the kernel when freed; the buffers of
+/// written frames are reused through [`crate::buffers`] rather than mapped anew.
 fn pin_malloc_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]

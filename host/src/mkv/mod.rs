@@ -133,25 +133,19 @@ pub(crate) fn depth_mode_from_tag(value: &str) -> Option<DepthMode> {
 
 /// Standard CRC-32 (zlib polynomial, reflected), as EBML CRC-32 elements use (reference §10.4).
 pub fn crc32(data: &[u8]) -> u32 {
-    crc32_finish(crc32_update(CRC32_INIT, data))
+    crc32_update(CRC32_INIT, data)
 }
 
-/// Running state of a CRC-32 before any byte; feed pieces with [`crc32_update`] and close it
-/// with [`crc32_finish`] (equal to [`crc32`] of the pieces concatenated). The state is the
-/// CRC-32 of the bytes fed so far.
+/// The CRC-32 of no bytes: the start of a running CRC-32 fed piece by piece with
+/// [`crc32_update`].
 pub const CRC32_INIT: u32 = 0;
 
-/// Feeds `data` into a running CRC-32 state (`crc32fast`: carry-less multiplication on x86-64,
-/// the CRC32 instructions on aarch64, slicing-by-16 elsewhere).
-pub fn crc32_update(state: u32, data: &[u8]) -> u32 {
-    let mut hasher = crc32fast::Hasher::new_with_initial(state);
+/// The CRC-32 of the bytes behind `crc` followed by `data` (`crc32fast`: carry-less
+/// multiplication on x86-64, the CRC32 instructions on aarch64, slicing-by-16 elsewhere).
+pub fn crc32_update(crc: u32, data: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new_with_initial(crc);
     hasher.update(data);
     hasher.finalize()
-}
-
-/// The CRC-32 of everything fed into `state`.
-pub fn crc32_finish(state: u32) -> u32 {
-    state
 }
 
 #[cfg(test)]
@@ -167,7 +161,7 @@ mod tests {
     #[test]
     fn crc32_over_pieces_equals_crc32_of_their_concatenation() {
         let state = crc32_update(crc32_update(CRC32_INIT, b"1234"), b"56789");
-        assert_eq!(crc32_finish(state), crc32(b"123456789"));
+        assert_eq!(state, crc32(b"123456789"));
     }
 
     #[test]

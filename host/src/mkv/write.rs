@@ -302,7 +302,6 @@ pub struct MkvWriter<W: Write + Seek> {
     watermarks: Vec<Option<u64>>,
     late_rejected: u64,
     start_offset_nsec: Option<u64>,
-    max_ts_nsec: Option<u64>,
     written_until_nsec: u64,
     cues: Vec<(u64, u64)>,
     last_sync: Instant,
@@ -366,7 +365,6 @@ impl<W: Write + Seek> MkvWriter<W> {
             watermarks: Vec::new(),
             late_rejected: 0,
             start_offset_nsec: None,
-            max_ts_nsec: None,
             written_until_nsec: 0,
             cues: Vec::new(),
             last_sync: Instant::now(),
@@ -523,11 +521,12 @@ impl<W: Write + Seek> MkvWriter<W> {
         }
     }
 
+    /// The newest timestamp any track delivered.
+    fn newest_nsec(&self) -> Option<u64> {
+        self.watermarks.iter().flatten().copied().max()
+    }
+
     fn queue(&mut self, item: Item) -> Result<()> {
-        let newest = self
-            .max_ts_nsec
-            .map_or(item.ts_nsec, |m| m.max(item.ts_nsec));
-        self.max_ts_nsec = Some(newest);
         let mark = usize::try_from(item.track)
             .ok()
             .and_then(|n| n.checked_sub(1))
@@ -535,11 +534,13 @@ impl<W: Write + Seek> MkvWriter<W> {
         if let Some(mark) = mark {
             *mark = Some(mark.map_or(item.ts_nsec, |m| m.max(item.ts_nsec)));
         }
+        let item_ts = item.ts_nsec;
         self.pending_bytes += item.data.len();
         self.pending
-            .entry(item.ts_nsec / CLUSTER_WINDOW_NSEC)
+            .entry(item_ts / CLUSTER_WINDOW_NSEC)
             .or_default()
             .push(item);
+        let newest = self.newest_nsec().unwrap_or(item_ts);
         while let Some(&window) = self.pending.keys().next() {
             if !self.window_ready(window, newest) {
                 break;
@@ -671,11 +672,7 @@ impl<W: Write + Seek> MkvWriter<W> {
             self.w.write_all(&head)?;
         }
         let mut crc_element = Vec::with_capacity(CRC_ELEMENT_LEN);
-        ebml::put_binary(
-            &mut crc_element,
-            id::CRC32,
-            &super::crc32_finish(crc).to_le_bytes(),
-        )?;
+        ebml::put_binary(&mut crc_element, id::CRC32, &crc.to_le_bytes())?;
         if crc_element.len() != CRC_ELEMENT_LEN {
             return Err(MkvError::Layout {
                 what: "a CRC-32 element that does not fill its 6-byte place",
@@ -725,7 +722,7 @@ impl<W: Write + Seek> MkvWriter<W> {
         }
         let file_end = self.w.stream_position()?;
 
-        let duration_usec = match (self.max_ts_nsec, self.start_offset_nsec) {
+        let duration_usec = match (self.newest_nsec(), self.start_offset_nsec) {
             (Some(max), Some(offset)) => (max - offset) / 1000,
             _ => 0,
         };
@@ -759,11 +756,7 @@ impl<W: Write + Seek> MkvWriter<W> {
     /// Device time before which every queued item is in the sink, µs: clusters are written
     /// whole and in window order, so nothing earlier is still held. 0 before the first cluster.
     pub fn written_until_usec(&self) -> u64 {
-        if self.start_offset_nsec.is_some() {
-            self.written_until_nsec / 1000
-        } else {
-            0
-        }
+        self.written_until_nsec / 1000
     }
 
     /// Gives up without finalizing and returns the sink as a crash would leave it: complete
@@ -1302,11 +1295,16 @@ mod tests {
                 w.write_imu_sample(&imu(ts)).unwrap();
             }
         }
-        let jpeg = [0xFF, 0xD8, k as u8, 0xFF, 0xD9];
+        write_capture_k(w, k, raw).unwrap();
+    }
+
+    /// Capture `k` of [`feed`] without its IMU samples.
+    fn write_capture_k<W: Write + Seek>(w: &mut MkvWriter<W>, k: u64, raw: &[u8]) -> Result<()> {
+        let colour_usec = 1_000_000 + k * PERIOD_USEC;
         w.write_capture(&Capture {
             color: Some(Image {
                 device_ts_usec: Usec(colour_usec),
-                data: &jpeg,
+                data: &[0xFF, 0xD8, k as u8, 0xFF, 0xD9],
             }),
             raw_depth: Some(Image {
                 device_ts_usec: Usec(colour_usec - 1_000),
@@ -1314,7 +1312,6 @@ mod tests {
             }),
             ..Capture::default()
         })
-        .unwrap();
     }
 
     /// A sink whose backward seeks fail once `killed`: the file as a crash between a Cluster's
@@ -1360,7 +1357,7 @@ mod tests {
         w.w.killed = true;
         let mut k = 4;
         while w.w.inner.position() == sealed_until {
-            feed_expecting_error(&mut w, k, &raw);
+            let _ = write_capture_k(&mut w, k, &raw);
             k += 1;
         }
         let file = w.abandon().inner.into_inner();
@@ -1390,21 +1387,6 @@ mod tests {
         let mut r = super::super::MkvReader::open_salvage(Cursor::new(sealed)).unwrap();
         let before = r.readout().unwrap().color.map_or(0, |c| c.frames);
         assert!(colour.frames > before, "{} > {before}", colour.frames);
-    }
-
-    fn feed_expecting_error<W: Write + Seek>(w: &mut MkvWriter<W>, k: u64, raw: &[u8]) {
-        let colour_usec = 1_000_000 + k * PERIOD_USEC;
-        let _ = w.write_capture(&Capture {
-            color: Some(Image {
-                device_ts_usec: Usec(colour_usec),
-                data: &[0xFF, 0xD8, k as u8, 0xFF, 0xD9],
-            }),
-            raw_depth: Some(Image {
-                device_ts_usec: Usec(colour_usec - 1_000),
-                data: raw,
-            }),
-            ..Capture::default()
-        });
     }
 
     #[test]

@@ -139,6 +139,17 @@ impl TransferError {
         }
     }
 
+    /// The kind of failure as one word: `timeout`, `stall`, `disconnected`, `overflow`, `io`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransferError::Timeout { .. } => "timeout",
+            TransferError::Stall { .. } => "stall",
+            TransferError::Disconnected { .. } => "disconnected",
+            TransferError::Overflow { .. } => "overflow",
+            TransferError::Io { .. } => "io",
+        }
+    }
+
     /// Whether the transfer may simply be re-armed (§3.5: only timeouts are).
     pub fn is_timeout(&self) -> bool {
         matches!(self, TransferError::Timeout { .. })
