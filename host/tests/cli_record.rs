@@ -552,23 +552,9 @@ fn an_injected_fault_is_logged_with_the_progress_before_it_and_its_consequence()
 
 /// Blocks on the raw-depth track of a finalized recording.
 fn raw_depth_frames(path: &Path) -> u64 {
-    let mut reader = MkvReader::open_path(path).unwrap();
-    let track = reader
-        .tracks
-        .iter()
-        .find(|t| t.name == "RAW_DEPTH")
-        .unwrap()
-        .number;
-    reader
-        .clusters()
-        .map(|c| {
-            c.unwrap()
-                .blocks
-                .iter()
-                .filter(|b| b.track == track)
-                .count() as u64
-        })
-        .sum()
+    let readout = MkvReader::open_path(path).unwrap().readout().unwrap();
+    let raw = readout.custom.iter().find(|c| c.name == "RAW_DEPTH");
+    raw.unwrap().stats.frames
 }
 
 #[test]

@@ -1150,7 +1150,9 @@ mod vm {
         let throughput = match std::env::var("K4SYNC_VM_THROUGHPUT") {
             Err(_) => None,
             Ok(text) => match text.parse::<f64>() {
-                Ok(seconds) if seconds > 0.0 => Some(seconds),
+                Ok(seconds) if Duration::try_from_secs_f64(seconds).is_ok_and(|d| !d.is_zero()) => {
+                    Some(seconds)
+                }
                 _ => {
                     println!("vm_usb: K4SYNC_VM_THROUGHPUT={text} is not a number of seconds");
                     return ExitCode::FAILURE;

@@ -98,6 +98,14 @@ impl ColourConfig {
             other => other,
         }
     }
+
+    /// Bytes of one frame on the wire: the format's fixed size, or the emulator's MJPG size.
+    pub const fn frame_len(&self) -> usize {
+        match self.wire_format().frame_size(self.resolution) {
+            Some(size) => size,
+            None => super::jpeg::mjpg_frame_len(self.resolution),
+        }
+    }
 }
 
 /// Why the colour camera did not start.

@@ -28,7 +28,7 @@ use crate::WireError;
 
 use super::device::Device;
 use super::fault::{Stream, TransferError};
-use super::jpeg::{mjpg_frame_len, write_mjpg_frame};
+use super::jpeg::write_mjpg_frame;
 use super::sink::SplitMix64;
 
 /// Unread frames a device keeps per camera stream.
@@ -503,10 +503,7 @@ impl Device {
             return Ok(None);
         };
         let format = config.wire_format();
-        let size = format
-            .frame_size(config.resolution)
-            .unwrap_or(mjpg_frame_len(config.resolution));
-        let len = self.frame_len(Stream::Colour, size, out.len())?;
+        let len = self.frame_len(Stream::Colour, config.frame_len(), out.len())?;
         let frame = out.get_mut(..len).unwrap_or(&mut []);
         if format == ColorFormat::Mjpg {
             write_mjpg_frame(config.resolution, frame);

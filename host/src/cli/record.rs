@@ -434,7 +434,8 @@ pub fn run(args: &RecordArgs) -> ExitCode {
     if let Err(e) = validate_without_jack(&args.config) {
         return fail(args, format!("invalid configuration: {e}"), 2);
     }
-    if args.fault_control.is_some() && !(args.emulate || args.device.starts_with("emu:")) {
+    let emulated = args.emulate || args.device.starts_with("emu:");
+    if args.fault_control.is_some() && !emulated {
         return fail(args, "--emulate-fault-control needs --emulate", 2);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -482,7 +483,6 @@ pub fn run(args: &RecordArgs) -> ExitCode {
             Ok(Ok(_)) => {}
         }
     }
-    let emulated = args.emulate || args.device.starts_with("emu:");
     if emulated {
         if let Exposure::Manual(v) = args.exposure {
             eprintln!(
@@ -497,23 +497,21 @@ pub fn run(args: &RecordArgs) -> ExitCode {
     options.record_length = args.record_length;
     options.exposure = args.exposure;
     let mut printer = StatusPrinter::new(args.json);
-    let latest = Arc::new(Mutex::new(None));
+    // The fault control reports the recorder's progress with each fault; only then is the
+    // newest status kept.
+    let latest = args
+        .fault_control
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(None)));
     let mut on_status = |s: &RecordStats| {
         printer.update(s);
-        if let Ok(mut latest) = latest.lock() {
+        if let Some(Ok(mut latest)) = latest.as_ref().map(|l| l.lock()) {
             *latest = Some(*s);
         }
     };
-    let result = match (&args.fault_control, opened.camera.clone()) {
-        (None, _) => record_to_file(
-            &mut opened.device,
-            &args.output,
-            &options,
-            &stop,
-            &mut on_status,
-        ),
-        (Some(source), camera) => {
-            let Some(camera) = camera else {
+    let result = match (&args.fault_control, &latest) {
+        (Some(source), Some(progress)) => {
+            let Some(camera) = opened.camera.clone() else {
                 return fail(args, "--emulate-fault-control needs --emulate", 2);
             };
             let input = match fault_control::open(source) {
@@ -524,7 +522,7 @@ pub fn run(args: &RecordArgs) -> ExitCode {
             let targets = fault_control::Targets {
                 camera,
                 disk_full: Arc::clone(&disk_full),
-                progress: Arc::clone(&latest),
+                progress: Arc::clone(progress),
                 json: args.json,
             };
             fault_control::spawn(input, targets, source.clone());
@@ -540,6 +538,13 @@ pub fn run(args: &RecordArgs) -> ExitCode {
                 )
             })
         }
+        _ => record_to_file(
+            &mut opened.device,
+            &args.output,
+            &options,
+            &stop,
+            &mut on_status,
+        ),
     };
     printer.finish();
     drop(opened);

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use k4sync_core::emu::{Device, DeviceParams, Endpoint as EmuEndpoint, Fault, TransferError};
 use k4sync_core::types::SensorMode;
 use k4sync_core::wire::command::{CommandPacket, DataPhase, Mcu};
+use k4sync_core::wire::depth_trailer::TRAILER_LEN;
 use k4sync_core::wire::imu::TRANSFER_LEN as IMU_TRANSFER_LEN;
 use k4sync_core::wire::response::PACKET_LEN;
 
@@ -53,8 +54,6 @@ const RETRY_PAUSE: Duration = Duration::from_millis(20);
 const EP0_POLL: Duration = Duration::from_millis(10);
 /// How far an unpaced device's time jumps when no depth frame is ready.
 const UNPACED_STEP_NS: u64 = 1_000_000;
-/// The depth trailer's length (§3.5): the only part of an unpaced frame rendered per frame.
-const TRAILER_LEN: usize = 40;
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// Where the gadget lives and what it serves.
@@ -453,8 +452,10 @@ pub fn run(
                     Ok(()) => emit(&events, "unplugged"),
                     Err(e) => emit(&events, &format!("error {e}")),
                 }
-                *shared.device() = Device::new(config.params.clone());
+                let mut device = shared.device();
+                *device = Device::new(config.params.clone());
                 shared.depth_epoch.fetch_add(1, Ordering::SeqCst);
+                drop(device);
             }
             (Some("plug"), _) => match setups.iter().try_for_each(|s| s.bind()) {
                 Ok(()) => {
@@ -659,8 +660,9 @@ fn serve_depth_stream(mut stream: File, shared: &Shared) {
     let mut body: Option<ReusedBody> = None;
     loop {
         let unpaced = shared.unpaced.load(Ordering::SeqCst);
-        let (polled, streaming, reused) = {
+        let (polled, streaming, reused, epoch) = {
             let mut device = shared.device();
+            let epoch = shared.depth_epoch.load(Ordering::SeqCst);
             let state = device.depth_state();
             let size = state.mode.map(SensorMode::raw_frame_size);
             let reuse = unpaced && size.is_some() && size == body.as_ref().map(|b| b.len);
@@ -672,7 +674,7 @@ fn serve_depth_stream(mut stream: File, shared: &Shared) {
                 }
                 _ => device.poll_depth_frame(now, &mut frame),
             };
-            (polled, state.streaming, reuse)
+            (polled, state.streaming, reuse, epoch)
         };
         let info = match polled {
             Ok(Some(info)) => info,
@@ -706,7 +708,6 @@ fn serve_depth_stream(mut stream: File, shared: &Shared) {
                 fnv1a64_continue(prefix, data.get(trailer_start..).unwrap_or_default())
             }
         };
-        let epoch = shared.depth_epoch.load(Ordering::SeqCst);
         let same_stream = || shared.depth_epoch.load(Ordering::SeqCst) == epoch;
         let (mut complete, mut wrote_any, mut failed) = (true, false, false);
         for piece in data.chunks(DEPTH_WRITE_PIECE) {

@@ -795,11 +795,7 @@ impl Transport for EmulatedTransport {
             format: mode.format,
             fps: mode.fps,
         };
-        let capacity = config
-            .wire_format()
-            .frame_size(mode.resolution)
-            .unwrap_or(emu::mjpg_frame_len(mode.resolution))
-            + MAX_PACKET_SIZE;
+        let capacity = config.frame_len() + MAX_PACKET_SIZE;
         {
             let mut st = self.shared.lock();
             st.catch_up();
