@@ -42,20 +42,10 @@ fn info_json(path: &Path) -> Value {
 fn record_from_the_emulator_for_one_second_reads_back_with_info() {
     let d = dir();
     let out_path = d.path().join("out.mkv");
-    let out = k4sync([
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "-l".as_ref(),
-        "1".as_ref(),
-        "-c".as_ref(),
-        "720p".as_ref(),
-        "--depth-delay".as_ref(),
-        "-500".as_ref(),
-        "-e".as_ref(),
-        "-5".as_ref(),
-        "--json".as_ref(),
-        out_path.as_os_str(),
-    ]);
+    let out = record_emulated(
+        &out_path,
+        &["-l", "1", "-c", "720p", "--depth-delay", "-500", "-e", "-5"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let last = json(text.lines().last().unwrap());
@@ -98,20 +88,19 @@ fn record_from_the_emulator_for_one_second_reads_back_with_info() {
 fn an_emulated_subordinate_shows_waiting_for_master_then_streams() {
     let d = dir();
     let out_path = d.path().join("sub.mkv");
-    let out = k4sync([
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "--external-sync".as_ref(),
-        "sub".as_ref(),
-        "--sync-delay".as_ref(),
-        "500".as_ref(),
-        "-c".as_ref(),
-        "720p".as_ref(),
-        "-l".as_ref(),
-        "1".as_ref(),
-        "--json".as_ref(),
-        out_path.as_os_str(),
-    ]);
+    let out = record_emulated(
+        &out_path,
+        &[
+            "--external-sync",
+            "sub",
+            "--sync-delay",
+            "500",
+            "-c",
+            "720p",
+            "-l",
+            "1",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let states: Vec<String> = stdout(&out)
         .lines()
@@ -142,20 +131,19 @@ fn an_emulated_subordinate_shows_waiting_for_master_then_streams() {
 fn virtual_pacing_records_every_frame_of_the_length_without_a_drop() {
     let d = dir();
     let out_path = d.path().join("virtual.mkv");
-    let out = k4sync([
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "--emulate-pacing".as_ref(),
-        "virtual".as_ref(),
-        "-c".as_ref(),
-        "720p".as_ref(),
-        "-d".as_ref(),
-        "PASSIVE_IR".as_ref(),
-        "-l".as_ref(),
-        "2".as_ref(),
-        "--json".as_ref(),
-        out_path.as_os_str(),
-    ]);
+    let out = record_emulated(
+        &out_path,
+        &[
+            "--emulate-pacing",
+            "virtual",
+            "-c",
+            "720p",
+            "-d",
+            "PASSIVE_IR",
+            "-l",
+            "2",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let last = json(text.lines().last().unwrap());
@@ -250,13 +238,38 @@ fn list_flag_lists_cameras_and_exits() {
     assert!(stdout(&out).contains("emu:0"), "{}", stdout(&out));
 }
 
-fn spawn_record(out_path: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_k4sync"))
+/// `k4sync record --emulate ARGS --json OUT`, run to its end.
+fn record_emulated(out_path: &Path, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<&std::ffi::OsStr> = vec!["record".as_ref(), "--emulate".as_ref()];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend(["--json".as_ref(), out_path.as_os_str()]);
+    k4sync(all)
+}
+
+/// `k4sync repair FROM -o TO`.
+fn repair(from: &Path, to: &Path) -> std::process::Output {
+    k4sync([
+        "repair".as_ref(),
+        from.as_os_str(),
+        "-o".as_ref(),
+        to.as_os_str(),
+    ])
+}
+
+/// `k4sync record --emulate -c 720p -d NFOV_2X2BINNED EXTRA OUT`, not yet spawned.
+fn record_command(out_path: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_k4sync"));
+    command
         .arg("record")
         .arg("--emulate")
         .args(["-c", "720p", "-d", "NFOV_2X2BINNED"])
         .args(extra)
-        .arg(out_path)
+        .arg(out_path);
+    command
+}
+
+fn spawn_record(out_path: &Path, extra: &[&str]) -> Child {
+    record_command(out_path, extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -292,12 +305,7 @@ fn sigkill_mid_recording_leaves_flushed_frames_that_info_salvages_and_repair_fin
     let frames = salvaged["color"]["frames"].as_u64().unwrap();
     assert!(frames >= 1, "{salvaged}");
     let repaired = d.path().join("repaired.mkv");
-    let out = k4sync([
-        "repair".as_ref(),
-        out_path.as_os_str(),
-        "-o".as_ref(),
-        repaired.as_os_str(),
-    ]);
+    let out = repair(&out_path, &repaired);
     assert!(out.status.success(), "{}", stderr(&out));
     let fixed = info_json(&repaired);
     assert!(fixed.get("salvaged").is_none(), "{fixed}");
@@ -484,19 +492,11 @@ fn spawn_fault_controlled(
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 ) {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_k4sync"))
-        .args([
-            "record",
-            "--emulate",
-            "-c",
-            "720p",
-            "-d",
-            "NFOV_2X2BINNED",
-            "--json",
-        ])
-        .args(["--emulate-fault-control", "-"])
-        .args(extra)
-        .arg(out_path)
+    let extra: Vec<&str> = ["--json", "--emulate-fault-control", "-"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let mut child = record_command(out_path, &extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -585,12 +585,7 @@ fn injected_disk_full_stops_the_recording_and_leaves_the_written_frames_repairab
         .unwrap();
     assert!(written > 0, "{fault}");
     let fixed = d.path().join("fixed.mkv");
-    let repaired = k4sync([
-        "repair".as_ref(),
-        out_path.as_os_str(),
-        "-o".as_ref(),
-        fixed.as_os_str(),
-    ]);
+    let repaired = repair(&out_path, &fixed);
     assert!(repaired.status.success(), "{}", stderr(&repaired));
     let in_file = raw_depth_frames(&fixed);
     assert!(
