@@ -9,8 +9,9 @@
 #   k4sync record --emulate -c 2160p -d NFOV_UNBINNED -r 30 -l SECONDS --json OUT
 # and samples VmRSS and VmHWM from /proc/<pid>/status once a second. Reports the peak (VmHWM),
 # the growth (mean VmRSS of the last third of the samples minus the mean of the first third,
-# both after a warm-up of WARMUP_S seconds) and the recorder's own drop counters. Exits 1 when
-# the peak exceeds PEAK_LIMIT_KB or the growth exceeds GROWTH_LIMIT_KB.
+# both after a warm-up of WARMUP_S seconds) and the recorder's own drop counters. Exits 3 when
+# the peak exceeds PEAK_LIMIT_KB or the growth exceeds GROWTH_LIMIT_KB, 1 or 2 when the run
+# itself failed (build, recorder, arguments).
 #
 # Output: a file in RSS_DIR (default TMPDIR or /tmp) that the sampler truncates to 0 bytes every
 # second. The writer keeps writing at its own offset, so the file turns sparse and holds at most
@@ -111,5 +112,5 @@ awk -v warm="$warmup_s" -v peak_limit="$peak_limit_kb" -v growth_limit="$growth_
     if (hwm > peak_limit) { print "FAIL: peak RSS above the limit"; bad = 1 }
     if (growth > growth_limit) { print "FAIL: RSS grew beyond the tolerance"; bad = 1 }
     if (!bad) print "pass"
-    exit bad
+    exit (bad ? 3 : 0)
   }' "$samples"
