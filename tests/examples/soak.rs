@@ -423,18 +423,14 @@ fn verify(o: &Options, run: &Run, totals: &mut Totals) -> Vec<String> {
     let log = run.log.lock().unwrap();
     let name = run.path.display().to_string();
     // Every fault in the log.
-    let stopped_at = log
-        .raw
-        .iter()
-        .position(|l| l.contains("\"state\":\"stopping\""));
+    let stopped = log.events.iter().any(|e| e["state"] == "stopping");
     for sent in &run.sent {
         let ack = log.events.iter().position(|e| {
             e["event"] == "fault"
                 && e["seq"].as_u64() == Some(sent.seq)
                 && e["fault"] == sent.line.as_str()
         });
-        let late =
-            stopped_at.is_some() && run.ended.duration_since(sent.at) < Duration::from_secs(2);
+        let late = stopped && run.ended.duration_since(sent.at) < Duration::from_secs(2);
         match (ack, late) {
             (Some(_), _) => {}
             (None, true) => totals.late_faults += 1,
