@@ -75,8 +75,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-log "cargo build --release --bin k4sync"
-cargo build --release --locked --bin k4sync
+log "cargo build --release -p k4sync"
+cargo build --release --locked -p k4sync --bin k4sync
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 BIN=$target_dir/release/k4sync
 
@@ -89,9 +89,9 @@ fi
 qemu_dyn=$(command -v qemu-aarch64 || true)
 AARCH64_BIN=""
 if [ "$only" != throughput ] && [ -n "$insn_plugin" ] && [ -n "$qemu_dyn" ]; then
-  log "cargo build --release --target aarch64-unknown-linux-gnu --bin k4sync"
+  log "cargo build --release --target aarch64-unknown-linux-gnu -p k4sync"
   CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-    cargo build --release --locked --target aarch64-unknown-linux-gnu --bin k4sync
+    cargo build --release --locked --target aarch64-unknown-linux-gnu -p k4sync --bin k4sync
   AARCH64_BIN=$target_dir/aarch64-unknown-linux-gnu/release/k4sync
 fi
 

@@ -19,7 +19,7 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
 fi
 
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER="$LINKER"
-cargo build --release --locked --target "$TARGET" -p k4sync-host --bin k4sync "$@"
+cargo build --release --locked --target "$TARGET" -p k4sync --bin k4sync "$@"
 
 BIN="target/$TARGET/release/k4sync"
 echo "build-sbc: $BIN"

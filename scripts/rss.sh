@@ -41,7 +41,7 @@ warmup_s="${WARMUP_S:-5}"
 log() { printf '[rss] %s\n' "$*" >&2; }
 
 log "building release k4sync"
-cargo build --release -q -p k4sync-host --bin k4sync
+cargo build --release -q -p k4sync --bin k4sync
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 bin="${target_dir:-target}/release/k4sync"
 

@@ -5,7 +5,7 @@
 # Extra arguments go to `k4sync record` (e.g. `bash scripts/run.sh -d WFOV_2X2BINNED`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-k4sync() { cargo run --quiet --release --locked -p k4sync-host --bin k4sync -- "$@"; }
+k4sync() { cargo run --quiet --release --locked -p k4sync -- "$@"; }
 
 out=out.mkv
 listing=$(k4sync list --json 2>/dev/null || true)

@@ -20,7 +20,7 @@ if [ $# -gt 0 ] && [[ $1 != --* ]]; then
 fi
 SOAK_DIR=${SOAK_DIR:-/tmp/k4sync-soak}
 
-cargo build --release -p k4sync-host --bin k4sync
+cargo build --release -p k4sync --bin k4sync
 cargo build --release -p k4sync-tests --example soak
 PYTHON=$(bash scripts/interop-venv.sh || true)
 [ -n "$PYTHON" ] || echo "soak: Microsoft's library unavailable, its check is skipped" >&2

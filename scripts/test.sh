@@ -41,7 +41,10 @@ fi
 
 step "kernel USB tests in a VM (nusb against the emulator served as a USB gadget)"
 if bash scripts/vm-usb/prepare.sh >/dev/null; then
-  K4SYNC_VM_TESTS=1 cargo test -p k4sync-host --locked --target x86_64-unknown-linux-musl --test vm_usb
+  # vm_usb runs the `k4sync` binary inside the VM too; cargo builds only the tested package's
+  # binaries (the gadget's), so build the command line for the same target first.
+  cargo build -p k4sync --bin k4sync --locked --target x86_64-unknown-linux-musl
+  K4SYNC_VM_TESTS=1 cargo test -p k4sync-gadget --locked --target x86_64-unknown-linux-musl --test vm_usb
 else
   echo "skipped: the VM could not be prepared (Debian kernel packages or qemu not available; see above)"
 fi

@@ -2,21 +2,18 @@
 //!
 //! The std side of k4sync: the only crate that performs I/O. It binds `k4sync-core` to real
 //! transports (USB through nusb, colour through V4L2) and to the in-process emulator, and holds
-//! the recorder, the Matroska writer/reader and the `k4sync` command line.
+//! the recorder and the Matroska writer/reader. The `k4sync` command line is the `k4sync`
+//! package (`cli/`), built on this library.
 
 pub use k4sync_core as core;
 
 pub mod buffers;
-pub mod cli;
 pub mod colour;
 pub mod command;
-pub mod demo;
 pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod framing;
-#[cfg(feature = "gadget")]
-pub mod gadget;
 pub mod mkv;
 pub mod record;
 pub mod sync_behind;

@@ -2,10 +2,11 @@
 # Runs one static x86_64 Linux program inside a QEMU VM whose kernel has the USB gadget stack
 # (dummy_hcd + FunctionFS), and exits with the program's exit status. This is the cargo runner
 # of the x86_64-unknown-linux-musl target (.cargo/config.toml):
-#   cargo test --target x86_64-unknown-linux-musl --test vm_usb
+#   cargo build -p k4sync --target x86_64-unknown-linux-musl
+#   cargo test -p k4sync-gadget --target x86_64-unknown-linux-musl --test vm_usb
 # Software emulation only (no KVM). The initramfs holds busybox, the kernel modules from
-# prepare.sh, the program, and the k4sync musl binaries found next to it (k4sync,
-# k4sync-gadget, k4sync-uevent-relay).
+# prepare.sh, the program, and the k4sync musl binaries found next to it (k4sync from the cli
+# package, k4sync-gadget and k4sync-uevent-relay from tools/k4sync-gadget).
 # Usage: scripts/vm-usb/run.sh PROGRAM [ARGS...]
 # Environment: K4SYNC_*, RUST_LOG and RUST_BACKTRACE are passed into the VM;
 #   K4SYNC_VM_SPEED=high|super loads dummy_hcd before PROGRAM starts (tests load it themselves);
@@ -31,7 +32,7 @@ name=$(basename "$prog")
 # Debug builds carry ~100 MB of debug info; the VM only needs the code.
 pack() { strip -o "$2" "$1" 2>/dev/null || cp "$1" "$2"; }
 pack "$prog" "$root/bin/$name"
-# The package's binaries: next to a test binary's deps/ directory, or next to the program.
+# The workspace's binaries: next to a test binary's deps/ directory, or next to the program.
 bindir=$(dirname "$prog")
 [ "$(basename "$bindir")" = deps ] && bindir=$(dirname "$bindir")
 for b in k4sync k4sync-gadget k4sync-uevent-relay; do

@@ -35,8 +35,9 @@ out=$(mktemp "${TMPDIR:-/tmp}/k4sync-throughput.XXXXXX")
 trap 'rm -f "$out"' EXIT
 log "building ($profile) and booting the VM; ${seconds} s of streaming per speed"
 rc=0
+cargo build --profile "$profile" --target "$target" -p k4sync --bin k4sync >&2
 K4SYNC_VM_TESTS=1 K4SYNC_VM_THROUGHPUT="$seconds" \
-  cargo test --profile "$profile" --target "$target" -p k4sync-host --test vm_usb 2>&1 |
+  cargo test --profile "$profile" --target "$target" -p k4sync-gadget --test vm_usb 2>&1 |
   tr -d '\r' | tee "$out" >&2 || rc=$?
 
 echo

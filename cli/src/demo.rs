@@ -6,6 +6,7 @@
 //! or JSON; any mismatch makes the report fail.
 
 use std::fmt::Write as _;
+use std::process::ExitCode;
 
 use k4sync_core::types::{Fps, SensorMode, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::SysConfig;
@@ -217,6 +218,21 @@ pub fn run_demo_over(commands: &[Command]) -> DemoReport {
 /// Runs the demo over [`representative_commands`].
 pub fn run_demo() -> DemoReport {
     run_demo_over(&representative_commands())
+}
+
+/// `k4sync demo [--json]`: prints the report; fails when any command did not round-trip.
+pub fn run(json: bool) -> ExitCode {
+    let report = run_demo();
+    if json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]

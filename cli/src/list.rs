@@ -1,4 +1,4 @@
-//! `k4sync list [--json]`: the cameras on the bus (see [`crate::discovery`]).
+//! `k4sync list [--json]`: the cameras on the bus (see [`k4sync_host::discovery`]).
 //!
 //! Exit status: 0 when enumeration worked (also with no camera), 1 when it could not run (no
 //! USB subsystem) or when a camera was found but could not be queried (its problem, e.g. the
@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use crate::discovery::{self, Source};
+use k4sync_host::discovery::{self, Source};
 
 pub fn run(json: bool, source: &Source) -> ExitCode {
     let reports = match discovery::list(source) {

@@ -2,9 +2,11 @@
 //! USB device (`k4sync-gadget`, FunctionFS on a patched `dummy_hcd`) inside a QEMU VM, at
 //! high speed and at SuperSpeed. See docs/testing.md, "Level 3".
 //!
-//! Run with `K4SYNC_VM_TESTS=1 cargo test --target x86_64-unknown-linux-musl --test vm_usb`:
-//! the musl target's cargo runner (`scripts/vm-usb/run.sh`) packs this binary into the VM's
-//! initramfs, boots the VM and returns the exit status. Without `K4SYNC_VM_TESTS=1` the
+//! Run with `cargo build -p k4sync --target x86_64-unknown-linux-musl` (the scenarios run the
+//! `k4sync` binary too) and then `K4SYNC_VM_TESTS=1 cargo test -p k4sync-gadget --target
+//! x86_64-unknown-linux-musl --test vm_usb`: the musl target's cargo runner
+//! (`scripts/vm-usb/run.sh`) packs this binary and the workspace's binaries next to it into the
+//! VM's initramfs, boots the VM and returns the exit status. Without `K4SYNC_VM_TESTS=1` the
 //! binary prints why it skipped and succeeds.
 //!
 //! Every scenario checks the gadget's side as well as the host's: the command packets the
@@ -30,7 +32,8 @@ fn main() -> ExitCode {
     if std::env::var("K4SYNC_VM_TESTS").as_deref() != Ok("1") {
         println!(
             "vm_usb: skipped: the kernel-USB tests boot a VM; run them with \
-             K4SYNC_VM_TESTS=1 cargo test --target x86_64-unknown-linux-musl --test vm_usb"
+             K4SYNC_VM_TESTS=1 cargo test -p k4sync-gadget --target x86_64-unknown-linux-musl --test vm_usb \
+             (after cargo build -p k4sync --target x86_64-unknown-linux-musl)"
         );
         return ExitCode::SUCCESS;
     }
@@ -75,10 +78,10 @@ mod vm {
     use k4sync_core::wire::depth_mcu::depth_start_sequence;
     use k4sync_core::wire::depth_trailer::DepthTrailer;
     use k4sync_core::wire::imu::ImuPacket;
+    use k4sync_gadget::descriptors::Speed;
+    use k4sync_gadget::serve::{fnv1a64, SendStats};
     use k4sync_host::command::CommandChannel;
     use k4sync_host::device::{self, Event};
-    use k4sync_host::gadget::descriptors::Speed;
-    use k4sync_host::gadget::serve::{fnv1a64, SendStats};
     use k4sync_host::transport::nusb::{
         wait_for_camera, CameraFunctions, NusbTransport, PairedBy, Selector,
     };

@@ -1,18 +1,13 @@
 //! The `k4sync` command line: argument parsing into an [`Invocation`]; each subcommand's work
-//! lives in its own module.
+//! lives in its own module of the binary.
 
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Command};
 
-use crate::discovery::Source;
+use k4sync_host::discovery::Source;
 
-pub mod export;
-pub mod fault_control;
-pub mod info;
-pub mod list;
-pub mod record;
-pub mod repair;
+use crate::record;
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]

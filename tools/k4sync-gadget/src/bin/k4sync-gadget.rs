@@ -1,6 +1,6 @@
-//! `k4sync-gadget`: serves one emulated camera as two USB gadgets over FunctionFS (Linux,
-//! feature `gadget`). Control lines on stdin, event lines on stdout (see
-//! `k4sync_host::gadget::serve`).
+//! `k4sync-gadget`: serves one emulated camera as two USB gadgets over FunctionFS
+//! (Linux). Control lines on stdin, event lines on stdout (see
+//! `k4sync_gadget::serve`).
 //!
 //! Usage: `k4sync-gadget [--seed N] [--udc DEPTH_UDC COLOUR_UDC] [--unpaced]`
 //!
@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 #[cfg(target_os = "linux")]
 fn main() -> ExitCode {
-    use k4sync_host::gadget::serve::{run, GadgetConfig};
+    use k4sync_gadget::serve::{run, GadgetConfig};
     let mut seed = 1;
     let mut udcs = None;
     let mut unpaced = false;

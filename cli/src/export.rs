@@ -21,9 +21,9 @@ use std::process::ExitCode;
 
 use k4sync_core::types::ColorFormat;
 
-use super::info::{open_recording, Opened};
-use crate::mkv::read::json_str;
-use crate::mkv::{fourcc, track_name, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC};
+use crate::info::{open_recording, Opened};
+use crate::output::json_str;
+use k4sync_host::mkv::{fourcc, track_name, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC};
 
 /// Frames between two progress reports.
 pub const PROGRESS_EVERY_FRAMES: u64 = 100;

@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 
 use k4sync_core::emu::{Fault, Stream};
 
-use crate::mkv::read::json_str;
-use crate::record::RecordStats;
-use crate::transport::emulated::EmulatedCamera;
+use crate::output::json_str;
+use k4sync_host::record::RecordStats;
+use k4sync_host::transport::emulated::EmulatedCamera;
 
 /// One fault command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ pub fn fault_event_json(seq: u64, line: &str, progress: Option<&RecordStats>) ->
 /// What the control thread acts on.
 pub struct Targets {
     pub camera: EmulatedCamera,
-    /// The switch of the recording's [`crate::record::SwitchableFullSink`].
+    /// The switch of the recording's [`k4sync_host::record::SwitchableFullSink`].
     pub disk_full: Arc<AtomicBool>,
     /// The newest status the recorder reported.
     pub progress: Arc<Mutex<Option<RecordStats>>>,

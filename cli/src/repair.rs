@@ -1,11 +1,11 @@
 //! `k4sync repair FILE [-o OUT]`: rewrites a recording that was never finalized or was cut short
-//! into the finalized layout ([`crate::mkv::repair`]). Without `-o` FILE is replaced atomically;
+//! into the finalized layout ([`k4sync_host::mkv::repair`]). Without `-o` FILE is replaced atomically;
 //! on any failure nothing is replaced and the exit status is 1.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::mkv::repair::{repair_file, StartOffset};
+use k4sync_host::mkv::repair::{repair_file, StartOffset};
 
 pub fn run(file: &Path, output: Option<&Path>) -> ExitCode {
     let out = output.unwrap_or(file);

@@ -13,8 +13,10 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::mkv::read::{json_str as json_string, Damage};
-use crate::mkv::{MkvReader, Readout};
+use k4sync_host::mkv::read::Damage;
+use k4sync_host::mkv::{MkvReader, Readout};
+
+use crate::output::json_str as json_string;
 
 /// A recording opened for the CLI.
 pub struct Opened {

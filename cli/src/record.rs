@@ -1,4 +1,4 @@
-//! `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's command line over [`crate::record`].
+//! `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's command line over [`k4sync_host::record`].
 //!
 //! Options keep k4arecorder's names, values and defaults (`--device`, `-l`, `-c`, `-d`,
 //! `--depth-delay`, `-r`, `--imu`, `--external-sync`, `--sync-delay`, `-e`, `--list`), plus
@@ -22,18 +22,18 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
 
-use crate::device::{Device, Selector};
-use crate::discovery::Source;
-use crate::error::Error;
-use crate::record::{
+use k4sync_host::device::{Device, Selector};
+use k4sync_host::discovery::Source;
+use k4sync_host::error::Error;
+use k4sync_host::record::{
     create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
     RecordError, RecordOptions, RecordStats, SwitchableFullSink, SyncState, VirtualMaster,
 };
-use crate::transport::emulated::{
+use k4sync_host::transport::emulated::{
     params_for, EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing,
 };
 
-use super::fault_control;
+use crate::fault_control;
 
 /// How long the virtual master of `--emulate --external-sync sub` waits before it starts.
 pub const VIRTUAL_MASTER_DELAY: Duration = Duration::from_millis(1500);
@@ -54,7 +54,7 @@ pub struct RecordArgs {
     pub emulate_pacing: Pacing,
     pub json: bool,
     /// Hidden `--emulate-fault-control <PATH|->`: fault commands for the emulated camera
-    /// ([`super::fault_control`]).
+    /// ([`crate::fault_control`]).
     pub fault_control: Option<PathBuf>,
 }
 
@@ -349,7 +349,7 @@ fn fail(args: &RecordArgs, message: impl std::fmt::Display, code: u8) -> ExitCod
     if args.json {
         println!(
             "{{\"ok\":false,\"error\":{}}}",
-            crate::mkv::read::json_str(&message.to_string())
+            crate::output::json_str(&message.to_string())
         );
     }
     eprintln!("k4sync record: {message}");
@@ -429,7 +429,7 @@ pub fn run(args: &RecordArgs) -> ExitCode {
         } else {
             Source::Usb
         };
-        return super::list::run(args.json, &source);
+        return crate::list::run(args.json, &source);
     }
     if let Err(e) = validate_without_jack(&args.config) {
         return fail(args, format!("invalid configuration: {e}"), 2);
@@ -554,7 +554,7 @@ pub fn run(args: &RecordArgs) -> ExitCode {
             if args.json {
                 println!(
                     "{{\"ok\":true,\"output\":{},\"stats\":{}}}",
-                    crate::mkv::read::json_str(&args.output.display().to_string()),
+                    crate::output::json_str(&args.output.display().to_string()),
                     s.to_json()
                 );
             } else {
@@ -581,7 +581,7 @@ fn described(e: &RecordError, output: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{parse, Invocation};
+    use crate::args::{parse, Invocation};
 
     fn args(list: &[&str]) -> RecordArgs {
         match parse(list.iter().copied()) {
