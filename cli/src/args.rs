@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Command};
 
-use k4sync_host::discovery::Source;
+use k4sync_host::Source;
 
 use crate::record;
 

@@ -18,16 +18,17 @@
 //! "fault":"<command>","progress":<status object>}`. A line that is not a command gets
 //! `{"event":"fault_rejected","seq":N,"line":...,"error":...}`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use k4sync_core::emu::{Fault, Stream};
 
-use crate::output::json_str;
-use k4sync_host::record::RecordStats;
 use k4sync_host::transport::emulated::EmulatedCamera;
+use k4sync_host::{Durable, RecordStats};
+
+use crate::output::json_str;
 
 /// One fault command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ pub fn fault_event_json(seq: u64, line: &str, progress: Option<&RecordStats>) ->
 /// What the control thread acts on.
 pub struct Targets {
     pub camera: EmulatedCamera,
-    /// The switch of the recording's [`k4sync_host::record::SwitchableFullSink`].
+    /// The switch of the recording's [`SwitchableFullSink`].
     pub disk_full: Arc<AtomicBool>,
     /// The newest status the recorder reported.
     pub progress: Arc<Mutex<Option<RecordStats>>>,
@@ -156,6 +157,52 @@ fn run(input: Box<dyn BufRead + Send>, targets: &Targets) {
             FaultCommand::Device(fault) => targets.camera.inject(fault),
             FaultCommand::DiskFull => targets.disk_full.store(true, Ordering::Release),
         }
+    }
+}
+
+/// A sink that fails every write with `StorageFull` (ENOSPC) once its switch is on, as a disk
+/// that fills up at a moment the caller picks (the emulator's fault control, the soak test).
+pub struct SwitchableFullSink<W> {
+    inner: W,
+    full: Arc<AtomicBool>,
+}
+
+impl<W> SwitchableFullSink<W> {
+    /// `full` is the switch; storing true makes the disk full from the next write on.
+    pub fn new(inner: W, full: Arc<AtomicBool>) -> Self {
+        SwitchableFullSink { inner, full }
+    }
+}
+
+impl<W: Write> Write for SwitchableFullSink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.full.load(Ordering::Acquire) && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "No space left on device (os error 28, injected)",
+            ));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for SwitchableFullSink<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+impl<W: Durable> Durable for SwitchableFullSink<W> {
+    fn sync_data(&mut self) -> io::Result<()> {
+        self.inner.sync_data()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.inner.finish()
     }
 }
 

@@ -22,18 +22,18 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
 
-use k4sync_host::device::{Device, Selector};
-use k4sync_host::discovery::Source;
-use k4sync_host::error::Error;
-use k4sync_host::record::{
-    create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
-    RecordError, RecordOptions, RecordStats, SwitchableFullSink, SyncState, VirtualMaster,
-};
 use k4sync_host::transport::emulated::{
     params_for, EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing,
 };
+use k4sync_host::Error;
+use k4sync_host::Source;
+use k4sync_host::{
+    create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
+    RecordError, RecordOptions, RecordStats, SyncState, VirtualMaster,
+};
+use k4sync_host::{Device, Selector};
 
-use crate::fault_control;
+use crate::fault_control::{self, SwitchableFullSink};
 
 /// How long the virtual master of `--emulate --external-sync sub` waits before it starts.
 pub const VIRTUAL_MASTER_DELAY: Duration = Duration::from_millis(1500);

@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use k4sync_host::core::sync::config::DeviceConfig;
 use k4sync_host::core::types::{ColorFormat, ColorResolution, DepthMode, Fps};
-use k4sync_host::device::Device;
 use k4sync_host::mkv::MkvReader;
-use k4sync_host::record::{record, DropPolicy, LimitedSink, RecordError, RecordOptions};
 use k4sync_host::transport::emulated::EmulatedTransport;
+use k4sync_host::Device;
+use k4sync_host::{record, DropPolicy, RecordError, RecordOptions};
+use k4sync_tests::LimitedSink;
 use serde_json::Value;
 use support::{interop_python, k4sync, official_readout, stderr, stdout};
 

@@ -133,6 +133,7 @@ impl BufferPool {
     }
 
     /// Idle capacity held (bytes).
+    #[cfg(test)]
     pub fn idle_bytes(&self) -> usize {
         self.idle().bytes
     }

@@ -49,6 +49,7 @@ use crate::framing::{
     depth_transfers_in_flight, pool_limit, DepthFramer, ImuFramer, IMU_PACKET_MAX_LEN,
     IMU_TRANSFERS, STREAM_TIMEOUT,
 };
+#[cfg(feature = "emulator")]
 use crate::transport::emulated::EmulatedTransport;
 use crate::transport::nusb::{self, NusbTransport};
 use crate::transport::{
@@ -74,6 +75,8 @@ pub const LOST_IN_A_ROW_MAX: u32 = 64;
 pub enum Selector {
     Serial(String),
     Index(usize),
+    /// Emulated camera n on a fresh virtual-time emulator (feature `emulator`).
+    #[cfg(feature = "emulator")]
     Emulated(u32),
 }
 
@@ -82,12 +85,19 @@ impl FromStr for Selector {
 
     fn from_str(text: &str) -> Result<Self, Error> {
         if let Some(n) = text.strip_prefix("emu:") {
+            #[cfg(feature = "emulator")]
             return n
                 .parse()
                 .map(Selector::Emulated)
                 .map_err(|_| Error::NotFound {
                     what: format!("emulated camera {text:?} (write emu:<n> with a number n)"),
                 });
+            #[cfg(not(feature = "emulator"))]
+            return Err(Error::NotFound {
+                what: format!(
+                    "emulated camera {n:?} (this build has no emulator: feature `emulator`)"
+                ),
+            });
         }
         if !text.is_empty() && text.len() <= 4 && text.bytes().all(|b| b.is_ascii_digit()) {
             if let Ok(index) = text.parse() {
@@ -542,6 +552,7 @@ impl Device {
     /// V4L2, or `emu:<n>` on a fresh virtual-time emulator.
     pub fn open(selector: &Selector) -> Result<Device, Error> {
         let transport: Box<dyn Transport> = match selector {
+            #[cfg(feature = "emulator")]
             Selector::Emulated(n) => Box::new(EmulatedTransport::new(*n)),
             Selector::Serial(serial) => Box::new(with_v4l2_colour(NusbTransport::open(
                 &nusb::Selector::Serial(serial.clone()),
@@ -1069,6 +1080,7 @@ impl Drop for Device {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "emulator")]
     #[test]
     fn selectors_parse_emulated_index_and_serial() {
         assert_eq!(
@@ -1130,6 +1142,7 @@ mod tests {
         assert_eq!(outbox.full.load(Ordering::Relaxed), 2);
     }
 
+    #[cfg(feature = "emulator")]
     #[test]
     fn opening_an_emulated_camera_reads_its_identity() {
         let device = Device::open(&Selector::Emulated(4)).unwrap();

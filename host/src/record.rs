@@ -39,7 +39,9 @@ use std::time::{Duration, Instant};
 
 use k4sync_core::sync::config::{ConfigError, DeviceConfig, ValidatedConfig};
 use k4sync_core::sync::pairing::HELD_PER_STREAM;
-use k4sync_core::types::{ColorFormat, ColorResolution, Fps, WiredSyncMode};
+#[cfg(feature = "emulator")]
+use k4sync_core::types::ColorResolution;
+use k4sync_core::types::{ColorFormat, Fps, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::JackState;
 
 use crate::device::{Capture, Device, DropReason, Event, ImuSample};
@@ -47,6 +49,7 @@ use crate::error::Error;
 use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader, WriterOptions};
 use crate::mkv::{MkvError, MkvWriter};
 use crate::sync_behind::SyncBehind;
+#[cfg(feature = "emulator")]
 use crate::transport::emulated::EmulatedTransport;
 use crate::transport::Endpoint;
 
@@ -449,7 +452,8 @@ impl<W> CountingSink<W> {
         Arc::clone(&self.written)
     }
 
-    pub fn into_inner(self) -> W {
+    #[cfg(test)]
+    fn into_inner(self) -> W {
         self.inner
     }
 }
@@ -474,95 +478,6 @@ impl<W: Seek> Seek for CountingSink<W> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         self.pos = self.inner.seek(pos)?;
         Ok(self.pos)
-    }
-}
-
-/// A sink that behaves like a disk with `capacity` bytes: writes that would grow the file past
-/// it write what fits and then fail with `StorageFull` (ENOSPC), as a full file system does.
-/// Makes disk-full testable without root.
-pub struct LimitedSink<W> {
-    inner: W,
-    capacity: u64,
-}
-
-impl<W> LimitedSink<W> {
-    pub fn new(inner: W, capacity: u64) -> Self {
-        LimitedSink { inner, capacity }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.inner
-    }
-}
-
-impl<W: Write + Seek> Write for LimitedSink<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let pos = self.inner.stream_position()?;
-        let room = self.capacity.saturating_sub(pos);
-        if room == 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "No space left on device (os error 28)",
-            ));
-        }
-        let n = usize::try_from(room).map_or(buf.len(), |r| r.min(buf.len()));
-        self.inner.write(buf.get(..n).unwrap_or(buf))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W: Seek> Seek for LimitedSink<W> {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.inner.seek(pos)
-    }
-}
-
-/// A sink that fails every write with `StorageFull` (ENOSPC) once its switch is on, as a disk
-/// that fills up at a moment the caller picks (the emulator's fault control, the soak test).
-pub struct SwitchableFullSink<W> {
-    inner: W,
-    full: Arc<AtomicBool>,
-}
-
-impl<W> SwitchableFullSink<W> {
-    /// `full` is the switch; storing true makes the disk full from the next write on.
-    pub fn new(inner: W, full: Arc<AtomicBool>) -> Self {
-        SwitchableFullSink { inner, full }
-    }
-}
-
-impl<W: Write> Write for SwitchableFullSink<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.full.load(Ordering::Acquire) && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "No space left on device (os error 28, injected)",
-            ));
-        }
-        self.inner.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W: Seek> Seek for SwitchableFullSink<W> {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.inner.seek(pos)
-    }
-}
-
-impl<W: Durable> Durable for SwitchableFullSink<W> {
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.inner.finish()
     }
 }
 
@@ -599,16 +514,6 @@ impl Durable for File {
 impl Durable for io::Cursor<Vec<u8>> {}
 
 impl<W: Durable> Durable for CountingSink<W> {
-    fn sync_data(&mut self) -> io::Result<()> {
-        self.inner.sync_data()
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.inner.finish()
-    }
-}
-
-impl<W: Durable> Durable for LimitedSink<W> {
     fn sync_data(&mut self) -> io::Result<()> {
         self.inner.sync_data()
     }
@@ -1214,11 +1119,13 @@ fn send(
 /// A master camera on an emulated rig for a subordinate to follow: started after `after` of
 /// real time (so the subordinate's wait for the first pulse is visible), its events drained
 /// and discarded. Dropping it stops it.
+#[cfg(feature = "emulator")]
 pub struct VirtualMaster {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
+#[cfg(feature = "emulator")]
 impl VirtualMaster {
     /// The master configuration for a subordinate running `sub`: same rate and depth mode,
     /// colour on (a master's Sync Out is its colour VSYNC), no delays, no IMU.
@@ -1279,6 +1186,7 @@ impl VirtualMaster {
     }
 }
 
+#[cfg(feature = "emulator")]
 impl Drop for VirtualMaster {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);

@@ -17,9 +17,9 @@ use k4sync_core::wire::depth_mcu::{
     BuildConfig, ComponentVersions, FirmwareVersion, SignatureType,
 };
 use k4sync_core::wire::response::{ResponseError, ResponseRepr, Status};
-use k4sync_host::command::{CommandChannel, DepthStopStatus};
-use k4sync_host::error::{Error, Phase};
 use k4sync_host::transport::{Endpoint, TransferError, Transport};
+use k4sync_host::{CommandChannel, DepthStopStatus};
+use k4sync_host::{Error, Phase};
 
 const SERIAL: &str = "000019484312";
 

@@ -14,11 +14,11 @@ use k4sync_core::types::{Fps, SensorMode, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::SysConfig;
 use k4sync_core::wire::command::{CommandPacket, Mcu};
 use k4sync_core::wire::imu::TRANSFER_LEN;
-use k4sync_host::command::CommandChannel;
 use k4sync_host::transport::transcript::{
     Call, RecordingTransport, ReplayError, ReplayTransport, Transcript, TranscriptError,
 };
 use k4sync_host::transport::{Endpoint, TransferError, Transport};
+use k4sync_host::CommandChannel;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/open.k4t");
 

@@ -12,10 +12,10 @@ use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::SysConfig;
 use k4sync_core::wire::command::{Command, CommandCode, CommandPacket, CommandRepr, Mcu};
-use k4sync_host::device::{Capture, Device, DropReason, Event, ImuSample, Selector};
-use k4sync_host::error::{Error, Phase};
 use k4sync_host::transport::emulated::{EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing};
 use k4sync_host::transport::{Endpoint, TransferError, Transport};
+use k4sync_host::{Capture, Device, DropReason, Event, ImuSample, Selector};
+use k4sync_host::{Error, Phase};
 
 const WAIT: Duration = Duration::from_secs(20);
 const SECOND_NS: u64 = 1_000_000_000;

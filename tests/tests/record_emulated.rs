@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
-use k4sync_host::device::Device;
 use k4sync_host::mkv::{MkvReader, TrackInfo};
-use k4sync_host::record::{
-    record, record_to_file, validate_without_jack, DropPolicy, Durable, Exposure, LimitedSink,
-    RecordError, RecordOptions, RecordStats, Summary, SyncState, VirtualMaster, EXPOSURE_TAG,
-};
 use k4sync_host::transport::emulated::{EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing};
+use k4sync_host::Device;
+use k4sync_host::{
+    record, record_to_file, validate_without_jack, DropPolicy, Durable, Exposure, RecordError,
+    RecordOptions, RecordStats, Summary, SyncState, VirtualMaster, EXPOSURE_TAG,
+};
+use k4sync_tests::LimitedSink;
 
 const COLOURS: [(ColorResolution, ColorFormat); 6] = [
     (ColorResolution::Off, ColorFormat::Mjpg),

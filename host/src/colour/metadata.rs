@@ -118,6 +118,7 @@ impl<'a> MetaBlock<'a> {
     }
 
     /// The standard PTS, when flagged and copied.
+    #[cfg(test)]
     pub fn pts(&self) -> Option<u32> {
         if self.flags & FLAG_PTS == 0 {
             return None;

@@ -103,12 +103,13 @@ impl HostClock {
     }
 
     /// A clock with a known offset (CLOCK_MONOTONIC minus host clock, ns).
+    #[cfg(test)]
     pub const fn with_offset(offset_ns: u64) -> HostClock {
         HostClock { offset_ns }
     }
 
-    /// CLOCK_MONOTONIC minus [`monotonic_ns`], ns.
-    pub const fn offset_ns(self) -> u64 {
+    #[cfg(test)]
+    const fn offset_ns(self) -> u64 {
         self.offset_ns
     }
 
@@ -148,6 +149,13 @@ pub enum ColourSelector {
     /// The first Azure Kinect colour function on the system.
     First,
     /// Explicit device nodes.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "no caller names nodes yet; the tests open missing ones"
+        )
+    )]
     Nodes {
         capture: PathBuf,
         metadata: Option<PathBuf>,
@@ -274,6 +282,7 @@ impl std::fmt::Debug for ColourCamera {
 
 impl ColourCamera {
     /// Finds and opens the selected camera's nodes (sysfs from `K4SYNC_SYSFS_ROOT` or `/sys`).
+    #[cfg(test)]
     pub fn open(camera: &ColourSelector) -> Result<ColourCamera, Error> {
         Self::open_in(camera, &SysfsRoots::from_env())
     }
@@ -329,25 +338,9 @@ impl ColourCamera {
         camera.open_capture()?;
         Ok(camera)
     }
-
-    /// The camera serial, when known.
-    pub fn serial(&self) -> Option<&str> {
-        self.serial.as_deref()
-    }
-
     /// The capture node.
     pub fn capture_path(&self) -> &Path {
         &self.capture_path
-    }
-
-    /// The metadata node candidate, if the kernel made one.
-    pub fn metadata_path(&self) -> Option<&Path> {
-        self.metadata_path.as_deref()
-    }
-
-    /// Whether the stream is running.
-    pub fn is_running(&self) -> bool {
-        self.running.is_some()
     }
 
     /// The running mode, if started.
@@ -358,11 +351,6 @@ impl ColourCamera {
     /// How the running stream's metadata is read; `None` when frames carry host time only.
     pub fn metadata_layout(&self) -> Option<MetaLayout> {
         self.running.as_ref()?.meta.as_ref().map(|m| m.layout)
-    }
-
-    /// Frames the driver flagged as damaged and this camera skipped.
-    pub fn error_frames(&self) -> u64 {
-        self.error_frames
     }
 
     fn err(&self, node: &Path, problem: ColourProblem) -> Error {
@@ -414,12 +402,6 @@ impl ColourCamera {
             return None;
         }
         Some(device)
-    }
-
-    /// Every format × size × interval the capture node offers.
-    pub fn offered_modes(&self) -> Result<Vec<OfferedMode>, Error> {
-        let device = self.open_capture()?;
-        offered_modes(&device).map_err(self.io_err(&self.capture_path, "enumerating formats"))
     }
 
     /// Negotiates `format`/`resolution`/`fps` (§5.3) and starts streaming.
@@ -607,14 +589,6 @@ impl ColourCamera {
                 stride_bytes: running.stride_bytes,
                 sequence: buf.sequence,
             });
-        }
-    }
-
-    /// Stops streaming and releases the buffers; the camera can be started again.
-    pub fn stop(&mut self) -> Result<(), Error> {
-        match self.running.take() {
-            Some(_) => Ok(()),
-            None => Err(self.err(&self.capture_path, ColourProblem::State { running: false })),
         }
     }
 }

@@ -38,6 +38,7 @@ pub const fn fourcc_for(format: ColorFormat) -> FourCc {
 }
 
 /// Whether the host must decode the captured bytes to produce `format` (only BGRA32).
+#[cfg(test)]
 pub const fn needs_host_decode(format: ColorFormat) -> bool {
     matches!(format, ColorFormat::Bgra32)
 }

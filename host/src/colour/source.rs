@@ -54,6 +54,7 @@ impl V4l2ColourSource {
     }
 
     /// Which nodes `start` looks for.
+    #[cfg(test)]
     pub fn selector(&self) -> &ColourSelector {
         &self.camera
     }
@@ -141,6 +142,7 @@ impl<C: FrameSource> V4l2ColourStream<C> {
     }
 
     /// Frames the driver completed but this stream never saw (gaps in the V4L2 sequence).
+    #[cfg(test)]
     pub fn driver_dropped(&self) -> u64 {
         self.driver_dropped
     }
@@ -230,6 +232,7 @@ mod tests {
     use crate::colour::negotiate::FOURCC_MJPG;
     use crate::colour::{transport_frame, HostClock};
     use crate::device::{Device, Event};
+    #[cfg(feature = "emulator")]
     use crate::transport::emulated::EmulatedTransport;
     use crate::transport::{StreamIn, TimestampSource};
 
@@ -416,11 +419,13 @@ mod tests {
     }
 
     /// An emulated camera whose colour goes through a V4L2 source, as a real camera's does.
+    #[cfg(feature = "emulator")]
     struct V4l2Backed {
         inner: EmulatedTransport,
         colour: V4l2ColourSource,
     }
 
+    #[cfg(feature = "emulator")]
     impl Transport for V4l2Backed {
         fn usb_serial(&self) -> &str {
             self.inner.usb_serial()
@@ -461,6 +466,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "emulator")]
     #[test]
     fn colour_off_streams_without_v4l2_and_colour_on_names_the_missing_node() {
         let sysfs = tempfile::tempdir().unwrap();

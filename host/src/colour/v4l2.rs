@@ -230,11 +230,6 @@ impl<D: AsRawFd> MmapStream<D> {
         self.device.as_raw_fd()
     }
 
-    /// The configured device.
-    pub fn device(&self) -> &D {
-        &self.device
-    }
-
     pub fn stream_on(&mut self) -> io::Result<()> {
         let mut buf_type = self.buf_type as libc::c_int;
         // SAFETY: VIDIOC_STREAMON takes one int, the buffer type.

@@ -22,6 +22,7 @@ use k4sync_core::wire::command::Mcu;
 
 use crate::error::Error;
 
+#[cfg(feature = "emulator")]
 pub mod emulated;
 pub mod nusb;
 pub mod transcript;

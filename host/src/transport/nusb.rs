@@ -29,10 +29,9 @@ use ::nusb::{DeviceInfo, MaybeFuture, Speed};
 use k4sync_core::types::SensorMode;
 
 use crate::error::Error;
-pub use crate::framing::{
-    depth_transfers_in_flight, pool_limit, DepthFramer, ImuFramer, IMU_HEADER_LEN,
-    IMU_PACKET_MAX_LEN, IMU_SAMPLE_LEN, IMU_TRANSFERS, LINUX_POOL_LIMIT, MAX_DEPTH_TRANSFERS,
-    STREAM_TIMEOUT,
+use crate::framing::{
+    depth_transfers_in_flight, pool_limit, DepthFramer, ImuFramer, IMU_PACKET_MAX_LEN,
+    IMU_TRANSFERS, STREAM_TIMEOUT,
 };
 use crate::transport::{
     in_transfer_len, monotonic_ns, Chunk, ColourMode, ColourSource, ColourStream, Endpoint,
@@ -52,9 +51,9 @@ pub const DEPTH_INTERFACE: u8 = 0;
 /// Interface of the colour/IMU MCU on the colour function.
 pub const COLOUR_INTERFACE: u8 = 2;
 /// Pause between interface-claim attempts (nusb fact 4).
-pub const CLAIM_RETRY_INTERVAL: Duration = Duration::from_millis(20);
+pub(crate) const CLAIM_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 /// Claim attempts: about 2 s at [`CLAIM_RETRY_INTERVAL`].
-pub const CLAIM_ATTEMPTS: u32 = 100;
+pub(crate) const CLAIM_ATTEMPTS: u32 = 100;
 const BOS_DESCRIPTOR: u8 = 0x0F;
 const DEVICE_CAPABILITY: u8 = 0x10;
 const CONTAINER_ID_CAPABILITY: u8 = 0x04;
@@ -137,7 +136,7 @@ impl CameraFunctions {
 }
 
 /// The Container ID capability of a BOS descriptor, if it has one.
-pub fn container_id_from_bos(bos: &[u8]) -> Option<[u8; 16]> {
+pub(crate) fn container_id_from_bos(bos: &[u8]) -> Option<[u8; 16]> {
     let header_len = usize::from(*bos.first()?);
     if bos.get(1) != Some(&BOS_DESCRIPTOR) || header_len < 5 {
         return None;
@@ -164,7 +163,10 @@ pub fn container_id_from_bos(bos: &[u8]) -> Option<[u8; 16]> {
 /// parent hub for functions whose ID is unknown, then equal USB serials for functions with no
 /// ID at all; leftovers stand alone. Cameras keep the depth functions' order (the SDK's device
 /// index order), colour-only cameras follow.
-pub fn pair_functions(depth: &[FunctionInfo], colour: &[FunctionInfo]) -> Vec<CameraFunctions> {
+pub(crate) fn pair_functions(
+    depth: &[FunctionInfo],
+    colour: &[FunctionInfo],
+) -> Vec<CameraFunctions> {
     let mut colour_used = vec![false; colour.len()];
     let mut matched: Vec<Option<(usize, PairedBy)>> = vec![None; depth.len()];
     for (d, slot) in depth.iter().zip(matched.iter_mut()) {
@@ -229,7 +231,7 @@ pub fn pair_functions(depth: &[FunctionInfo], colour: &[FunctionInfo]) -> Vec<Ca
 
 /// Maps a nusb transfer failure. `timed_out` says the host cancelled it for its timeout;
 /// `still_present` is asked only for `Fault`, which an unplug also produces (nusb fact 2).
-pub fn map_transfer_error(
+pub(crate) fn map_transfer_error(
     error: UsbTransferError,
     endpoint: Endpoint,
     timeout: Duration,
@@ -266,7 +268,7 @@ pub fn map_transfer_error(
 
 /// Runs `attempt` until it succeeds, fails with an error `retryable` rejects, or `attempts`
 /// tries are used up, pausing `interval` between tries (nusb fact 4).
-pub fn retry_claim<T, E>(
+pub(crate) fn retry_claim<T, E>(
     attempts: u32,
     interval: Duration,
     mut attempt: impl FnMut() -> Result<T, E>,
@@ -311,13 +313,13 @@ impl Selector {
 }
 
 /// Whether the kernel exposes a USB subsystem under `sysfs_root` (normally `/sys`).
-pub fn usb_subsystem_present(sysfs_root: &Path) -> bool {
+pub(crate) fn usb_subsystem_present(sysfs_root: &Path) -> bool {
     sysfs_root.join("bus/usb/devices").is_dir()
 }
 
 /// Every Azure Kinect function on the bus, grouped into cameras. Container IDs are read
 /// where the device nodes may be opened; pairing falls back to the parent hub otherwise.
-pub fn scan() -> Result<Vec<CameraFunctions>, Error> {
+pub(crate) fn scan() -> Result<Vec<CameraFunctions>, Error> {
     let (depth, colour) = scan_functions()?;
     let depth: Vec<FunctionInfo> = depth.into_iter().map(|(f, _)| f).collect();
     let colour: Vec<FunctionInfo> = colour.into_iter().map(|(f, _)| f).collect();
@@ -365,7 +367,7 @@ fn read_container_id(info: &DeviceInfo) -> Option<[u8; 16]> {
 }
 
 /// Whether a device with this bus number and address is still enumerated.
-pub fn still_enumerated(bus: u8, address: u8) -> bool {
+pub(crate) fn still_enumerated(bus: u8, address: u8) -> bool {
     ::nusb::list_devices()
         .wait()
         .map(|mut devices| devices.any(|d| d.busnum() == bus && d.device_address() == address))
@@ -511,7 +513,7 @@ fn open_error(function: &FunctionInfo, action: &'static str, source: ::nusb::Err
 
 /// Processes (other than this one) holding the device node open, as "pid N (name)". Only
 /// processes whose /proc entries this user may read are seen.
-pub fn holders_of(bus: u8, address: u8) -> Vec<String> {
+pub(crate) fn holders_of(bus: u8, address: u8) -> Vec<String> {
     let node = format!("/dev/bus/usb/{bus:03}/{address:03}");
     let me = std::process::id().to_string();
     let Ok(procs) = std::fs::read_dir("/proc") else {

@@ -80,12 +80,12 @@ mod vm {
     use k4sync_core::wire::imu::ImuPacket;
     use k4sync_gadget::descriptors::Speed;
     use k4sync_gadget::serve::{fnv1a64, SendStats};
-    use k4sync_host::command::CommandChannel;
-    use k4sync_host::device::{self, Event};
     use k4sync_host::transport::nusb::{
         wait_for_camera, CameraFunctions, NusbTransport, PairedBy, Selector,
     };
     use k4sync_host::transport::{Endpoint, TransferError, Transport};
+    use k4sync_host::CommandChannel;
+    use k4sync_host::{Device as Camera, Event, Selector as DeviceSelector};
 
     const SEED: u64 = 1;
     const MODE: SensorMode = SensorMode::PseudoCommon;
@@ -809,7 +809,7 @@ mod vm {
         fingerprint: bool,
     ) -> Result<Unpaced, String> {
         ctx.wait_for_both_functions()?;
-        let mut camera = device::Device::open(&device::Selector::Serial(ctx.serial()))
+        let mut camera = Camera::open(&DeviceSelector::Serial(ctx.serial()))
             .map_err(|e| format!("Device::open: {e}"))?;
         let mark = ctx.gadget.mark();
         ctx.gadget.send("pace off")?;
