@@ -59,7 +59,10 @@ pub const STARTUP_WINDOW_USEC: Usec = Usec(1_500_000);
 
 /// Degrees → radians factor as the SDK writes it (single precision). The SDK's truncated π
 /// is kept on purpose so converted values match it bit for bit.
-#[allow(clippy::approx_constant)]
+#[expect(
+    clippy::approx_constant,
+    reason = "the SDK's truncated pi, kept so conversions match it bit for bit"
+)]
 const RADIANS_PER_DEGREE: f32 = 3.141592_f32 / 180.0_f32;
 /// Standard gravity the SDK uses, m/s² per g.
 const GRAVITY_M_PER_S2: f32 = 9.81;
@@ -720,7 +723,10 @@ mod tests {
 
     #[test]
     fn conversions_follow_the_sdk_single_precision_order() {
-        #[allow(clippy::approx_constant)]
+        #[expect(
+            clippy::approx_constant,
+            reason = "the SDK's truncated pi, written out as the SDK does"
+        )]
         let expected_gyro = ((1000f32 * 1000f32) * (3.141592f32 / 180f32)) / 1_000_000f32;
         assert_eq!(
             gyro_rad_per_sec(1000, 1000).to_bits(),
