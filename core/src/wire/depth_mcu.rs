@@ -1,6 +1,6 @@
 //! Depth MCU payloads and rules (reference §3.2, §3.4): component versions and the firmware
 //! version floor, the product serial, the firmware-update status word, the calibration read
-//! retry rule, NV tags, and the command sequences that start and stop depth.
+//! retry rule, and NV tags.
 //!
 //! Enumerations that the firmware can fill with values the SDK does not name (build config,
 //! signature type, NV tag, update-stage value) keep the raw value, so a parse followed by an
@@ -9,8 +9,6 @@
 use core::fmt;
 
 use crate::error::Result;
-use crate::types::{Fps, SensorMode};
-use crate::wire::command::Command;
 use crate::wire::field::{set_u16_le, set_u8, u16_le, u8_at, Field};
 use crate::WireError;
 
@@ -707,39 +705,6 @@ nv_tags! {
     IrMaccabiEepromCalDataBlock = 34,
 }
 
-/// Longest depth start sequence: mode, NV read, fps, depth start, stream start.
-pub const DEPTH_START_MAX_LEN: usize = 5;
-
-/// The depth MCU commands of a depth start, in order (reference §3.4). `need_nv` adds the
-/// NV_DATA_GET tag 2 read, which the SDK repeats only until it has succeeded once per open.
-#[inline]
-pub fn depth_start_sequence(
-    mode: SensorMode,
-    fps: Fps,
-    need_nv: bool,
-) -> heapless::Vec<Command, DEPTH_START_MAX_LEN> {
-    let nv = Command::NvDataGet {
-        tag: NvTag::IrSensorCalibration.raw(),
-    };
-    let steps = [
-        Some(Command::DepthModeSet { mode }),
-        need_nv.then_some(nv),
-        Some(Command::DepthFpsSet { fps }),
-        Some(Command::DepthStart),
-        Some(Command::DepthStreamStart),
-    ];
-    steps.into_iter().flatten().collect()
-}
-
-/// The depth MCU commands of a depth stop (also sent "quietly" at open): stream stop, then
-/// depth stop; the SDK never fails on their status.
-#[inline]
-pub fn depth_stop_sequence() -> heapless::Vec<Command, 2> {
-    [Command::DepthStreamStop, Command::DepthStop]
-        .into_iter()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,29 +870,5 @@ mod tests {
         assert_eq!(NvTag::Unknown(26).raw(), 26);
         assert_eq!(check_nv_data_len(4), Ok(()));
         assert!(check_nv_data_len(3).is_err());
-    }
-
-    #[test]
-    fn depth_start_sends_mode_nv_fps_start_stream_start_in_that_order() {
-        let first = depth_start_sequence(SensorMode::LongThrowNative, Fps::Fps30, true);
-        assert_eq!(
-            first.as_slice(),
-            [
-                Command::DepthModeSet {
-                    mode: SensorMode::LongThrowNative
-                },
-                Command::NvDataGet { tag: 2 },
-                Command::DepthFpsSet { fps: Fps::Fps30 },
-                Command::DepthStart,
-                Command::DepthStreamStart,
-            ]
-        );
-        let later = depth_start_sequence(SensorMode::Megapixel, Fps::Fps15, false);
-        assert_eq!(later.len(), 4);
-        assert!(!later.iter().any(|c| matches!(c, Command::NvDataGet { .. })));
-        assert_eq!(
-            depth_stop_sequence().as_slice(),
-            [Command::DepthStreamStop, Command::DepthStop]
-        );
     }
 }
