@@ -21,6 +21,7 @@ use crate::wire::depth_mcu::{
     SERIAL_READ_SIZE,
 };
 use crate::wire::field::{set_u32_le, set_u8, u32_le, u8_at};
+pub use crate::wire::usb::Mcu;
 use crate::WireError;
 
 /// packet_type of every command packet (bytes `09 20 02 06`).
@@ -47,25 +48,6 @@ pub mod field {
     pub const RESERVED: Field = 16..20;
     /// Start of the command data, which runs to the end of the transfer.
     pub const DATA: usize = 20;
-}
-
-/// Which microcontroller a command is addressed to (its USB function and interface).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Mcu {
-    /// PID 0x097C, interface 0, cmd OUT 0x02, resp IN 0x81, depth stream IN 0x83.
-    Depth,
-    /// PID 0x097D, interface 2, cmd OUT 0x04, resp IN 0x83, IMU stream IN 0x82.
-    Colour,
-}
-
-impl fmt::Display for Mcu {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mcu::Depth => "depth",
-            Mcu::Colour => "colour",
-        })
-    }
 }
 
 /// The data phase that follows a command packet.

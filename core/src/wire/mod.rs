@@ -21,4 +21,5 @@ pub mod depth_trailer;
 pub mod firmware;
 pub mod imu;
 pub mod response;
+pub mod usb;
 pub mod uvc;
