@@ -47,7 +47,7 @@ pub const fn calibration_read_complete(received: usize, read_size: u32) -> bool 
 /// Checks an NV_DATA_GET result length (at least 4 bytes, reference §3.2.6).
 #[inline]
 pub fn check_nv_data_len(len: usize) -> Result<()> {
-    crate::wire::field::need("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
+    crate::wire::field::check_len("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
 }
 
 /// The firmware component a version, requirement or update status refers to.
@@ -304,7 +304,7 @@ impl ComponentVersions {
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use version_field as f;
-        crate::wire::field::need(
+        crate::wire::field::check_len(
             "COMPONENT_VERSION_GET result",
             "whole structure",
             bytes.len(),
@@ -583,7 +583,7 @@ impl FirmwareUpdateStatus {
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use update_field as f;
-        crate::wire::field::need(
+        crate::wire::field::check_len(
             "GET_FIRMWARE_UPDATE_STATUS result",
             "whole structure",
             bytes.len(),

@@ -15,7 +15,7 @@ use crate::error::{Result, WireError};
 use crate::time::{Ticks90k, Usec};
 use crate::types::SensorMode;
 use crate::wire::field::{
-    f32_le, need, set_f32_le, set_u16_le, set_u32_le, set_u64_le, u16_le, u32_le, u64_le,
+    f32_le, check_len, set_f32_le, set_u16_le, set_u32_le, set_u64_le, u16_le, u32_le, u64_le,
 };
 
 const PACKET: &str = "raw depth frame trailer";
@@ -62,7 +62,7 @@ impl<'a> DepthTrailer<&'a [u8]> {
                 got,
             });
         }
-        need("raw depth frame", "frame", got, expected_size)?;
+        check_len("raw depth frame", "frame", got, expected_size)?;
         let start = got.checked_sub(TRAILER_LEN).ok_or(WireError::Truncated {
             packet: "raw depth frame",
             field: "trailer",
@@ -88,7 +88,7 @@ impl<T: AsRef<[u8]>> DepthTrailer<T> {
     /// Wraps `buffer`, which must hold at least the 40 trailer bytes (extra bytes are ignored).
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
-        need(PACKET, "trailer", buffer.as_ref().len(), TRAILER_LEN)?;
+        check_len(PACKET, "trailer", buffer.as_ref().len(), TRAILER_LEN)?;
         Ok(Self::new_unchecked(buffer))
     }
 
@@ -192,7 +192,7 @@ impl DepthTrailerRepr {
 
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(trailer: &DepthTrailer<T>) -> Result<Self> {
-        need(PACKET, "trailer", trailer.bytes().len(), TRAILER_LEN)?;
+        check_len(PACKET, "trailer", trailer.bytes().len(), TRAILER_LEN)?;
         Ok(DepthTrailerRepr {
             signature: trailer.signature(),
             block_size: trailer.block_size(),

@@ -12,7 +12,7 @@
 //! outside the file is a typed error. Offsets are absolute file offsets, as in the SDK.
 
 use crate::error::{Result, WireError};
-use crate::wire::field::{need, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
+use crate::wire::field::{check_len, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
 
 const PACKET: &str = "firmware package";
 
@@ -108,7 +108,7 @@ impl<T: AsRef<[u8]>> FirmwareHeader<T> {
 
     #[inline]
     pub fn new_checked(buffer: T) -> Result<Self> {
-        need(PACKET, "header", buffer.as_ref().len(), HEADER_LEN)?;
+        check_len(PACKET, "header", buffer.as_ref().len(), HEADER_LEN)?;
         Ok(Self::new_unchecked(buffer))
     }
 
@@ -195,7 +195,7 @@ pub struct FirmwareHeaderRepr {
 impl FirmwareHeaderRepr {
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(header: &FirmwareHeader<T>) -> Result<Self> {
-        need(PACKET, "header", header.bytes().len(), HEADER_LEN)?;
+        check_len(PACKET, "header", header.bytes().len(), HEADER_LEN)?;
         let count = header.depth_config_count();
         if usize::from(count) > MAX_DEPTH_CONFIGS {
             return Err(WireError::BadValue {
@@ -276,7 +276,7 @@ impl AuthBlockRepr {
     /// Reads the 6 authentication-block bytes at the start of `bytes`.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        need(PACKET, "authentication block", bytes.len(), AUTH_BLOCK_LEN)?;
+        check_len(PACKET, "authentication block", bytes.len(), AUTH_BLOCK_LEN)?;
         Ok(AuthBlockRepr {
             cert_block_offset: u32_le(bytes, field::CERT_BLOCK_OFFSET),
             cert_block_len: u16_le(bytes, field::CERT_BLOCK_LEN),
@@ -330,7 +330,7 @@ impl<'a> FirmwarePackage<'a> {
     /// Checks header, CRC, authentication block and certificate block bounds.
     #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        need(PACKET, "header and CRC", bytes.len(), HEADER_LEN + CRC_LEN)?;
+        check_len(PACKET, "header and CRC", bytes.len(), HEADER_LEN + CRC_LEN)?;
         let header = FirmwareHeaderRepr::parse(&FirmwareHeader::new_checked(bytes)?)?;
         let crc_at = bytes.len().saturating_sub(CRC_LEN);
         let covered = bytes.get(..crc_at).unwrap_or(&[]);

@@ -19,7 +19,7 @@ use core::slice::ChunksExact;
 use crate::error::{Result, WireError};
 use crate::time::{Ticks90k, Usec};
 use crate::wire::field::{
-    i16_le, need, set_i16_le, set_u16_le, set_u32_le, set_u64_le, u16_le, u32_le, u64_le,
+    i16_le, check_len, set_i16_le, set_u16_le, set_u32_le, set_u64_le, u16_le, u32_le, u64_le,
 };
 
 const PACKET: &str = "IMU packet";
@@ -138,7 +138,7 @@ impl ImuRecord {
     /// Reads a record from the first [`RECORD_LEN`] bytes of `bytes`.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        need("IMU record", "record", bytes.len(), RECORD_LEN)?;
+        check_len("IMU record", "record", bytes.len(), RECORD_LEN)?;
         Ok(ImuRecord {
             ticks: Ticks90k(u64_le(bytes, field::RECORD_TICKS)),
             raw: [
@@ -285,10 +285,10 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
-        need(PACKET, "header", len, HEADER_LEN)?;
+        check_len(PACKET, "header", len, HEADER_LEN)?;
         let (gyro_end, accel_end) = needed_len(self.gyro_count(), self.accel_count())?;
-        need(PACKET, "gyro samples", len, gyro_end)?;
-        need(PACKET, "accel samples", len, accel_end)
+        check_len(PACKET, "gyro samples", len, gyro_end)?;
+        check_len(PACKET, "accel samples", len, accel_end)
     }
 
     #[inline]

@@ -12,6 +12,8 @@
 //!
 //! [`WireError`]: crate::WireError
 
+#[macro_use]
+mod macros;
 pub mod field;
 
 pub mod colour_mcu;

@@ -20,7 +20,7 @@ use core::ops::Range;
 use crate::error::{Result, WireError};
 use crate::time::Ticks90k;
 use crate::wire::field::{
-    i32_le, need, set_i32_le, set_u16_le, set_u32_le, set_u64_le, set_u8, u16_le, u32_le, u64_le,
+    i32_le, check_len, set_i32_le, set_u16_le, set_u32_le, set_u64_le, set_u8, u16_le, u32_le, u64_le,
     u8_at,
 };
 
@@ -141,7 +141,7 @@ impl<T: AsRef<[u8]>> UvcPayload<T> {
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.bytes().len();
-        need(PACKET, "header", len, MIN_HEADER_LEN)?;
+        check_len(PACKET, "header", len, MIN_HEADER_LEN)?;
         let header_len = self.header_len();
         if header_len < MIN_HEADER_LEN {
             return Err(WireError::BadValue {
@@ -150,8 +150,8 @@ impl<T: AsRef<[u8]>> UvcPayload<T> {
                 value: header_len as u64,
             });
         }
-        need(PACKET, "header length", len, header_len)?;
-        need(
+        check_len(PACKET, "header length", len, header_len)?;
+        check_len(
             PACKET,
             "PTS/SCR fields",
             header_len,
@@ -568,7 +568,7 @@ fn emit_item_header(buf: &mut [u8], id: u32, size: usize, packet: &'static str) 
 
 #[inline]
 fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result<()> {
-    need(packet, "item", bytes.len(), len)?;
+    check_len(packet, "item", bytes.len(), len)?;
     let found = u32_le(bytes, field::ITEM_ID);
     if found != id {
         return Err(WireError::BadMagic {
@@ -579,7 +579,7 @@ fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result
         });
     }
     let size = u32_le(bytes, field::ITEM_SIZE);
-    need(
+    check_len(
         packet,
         "item size",
         usize::try_from(size).unwrap_or(usize::MAX),
