@@ -112,35 +112,17 @@ impl fmt::Display for FirmwareVersion {
     }
 }
 
-/// Build configuration byte of COMPONENT_VERSION_GET.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum BuildConfig {
-    Release,
-    Debug,
+enum_with_unknown! {
+    /// Build configuration byte of COMPONENT_VERSION_GET.
+    pub enum BuildConfig(u8),
     /// A value the SDK does not name; it treats it as debug.
-    Other(u8),
+    unknown Other {
+        Release = 0,
+        Debug = 1,
+    }
 }
 
 impl BuildConfig {
-    #[inline]
-    pub const fn from_raw(raw: u8) -> Self {
-        match raw {
-            0 => BuildConfig::Release,
-            1 => BuildConfig::Debug,
-            other => BuildConfig::Other(other),
-        }
-    }
-
-    #[inline]
-    pub const fn raw(self) -> u8 {
-        match self {
-            BuildConfig::Release => 0,
-            BuildConfig::Debug => 1,
-            BuildConfig::Other(raw) => raw,
-        }
-    }
-
     /// The SDK's reading: anything but release is a debug build.
     #[inline]
     pub const fn is_debug(self) -> bool {
@@ -148,38 +130,18 @@ impl BuildConfig {
     }
 }
 
-/// Signature type byte of COMPONENT_VERSION_GET.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SignatureType {
-    Msft,
-    Test,
-    Unsigned,
+enum_with_unknown! {
+    /// Signature type byte of COMPONENT_VERSION_GET.
+    pub enum SignatureType(u8),
     /// A value the SDK does not name; it treats it as unsigned.
-    Other(u8),
+    unknown Other {
+        Msft = 0,
+        Test = 1,
+        Unsigned = 2,
+    }
 }
 
 impl SignatureType {
-    #[inline]
-    pub const fn from_raw(raw: u8) -> Self {
-        match raw {
-            0 => SignatureType::Msft,
-            1 => SignatureType::Test,
-            2 => SignatureType::Unsigned,
-            other => SignatureType::Other(other),
-        }
-    }
-
-    #[inline]
-    pub const fn raw(self) -> u8 {
-        match self {
-            SignatureType::Msft => 0,
-            SignatureType::Test => 1,
-            SignatureType::Unsigned => 2,
-            SignatureType::Other(raw) => raw,
-        }
-    }
-
     /// The SDK's reading of the byte: unknown values count as unsigned.
     #[inline]
     pub const fn as_sdk_reads(self) -> SignatureType {
@@ -609,100 +571,41 @@ impl FirmwareUpdateStatus {
     }
 }
 
-/// NV_DATA_GET tags (reference §3.2.6); the SDK only reads [`NvTag::IrSensorCalibration`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum NvTag {
-    NoData,
-    SerialNumber,
-    /// Also called IR P0 correction; the depth engine's "CCB" blob.
-    IrSensorCalibration,
-    IrLensDistortionCorrection,
-    IrRgbRegistrationCorrection,
-    MicBarEq,
-    LaserPower,
-    Deprecated1,
-    Deprecated2,
-    Accelerometer,
-    EnableShutdown,
-    IrDacValues,
-    MicBarEqMs,
-    IrShutterGainValues,
-    HomeCalibration,
-    IrP0HwCorrection,
-    IrColumnGainArray,
-    WakeOnVoiceGrammarModel,
-    Deprecated3,
-    UsbTub,
-    TraceEnableDefault,
-    TraceControl,
-    ProductType,
-    ProductConfiguration,
-    IrLighthouseDacValues,
-    IrSensorPropertyBlock,
-    IrMalkaEepromPropertyBlock,
-    IrMalkaEepromCalDataBlock,
-    IrMaccabiEepromPropertyBlock,
-    IrMaccabiEepromCalDataBlock,
-    Unknown(u32),
-}
-
-macro_rules! nv_tags {
-    ($($variant:ident = $raw:literal),* $(,)?) => {
-        impl NvTag {
-            /// Every named tag.
-            pub const ALL: &'static [NvTag] = &[$(NvTag::$variant),*];
-
-            #[inline]
-            pub const fn from_raw(raw: u32) -> Self {
-                match raw {
-                    $($raw => NvTag::$variant,)*
-                    other => NvTag::Unknown(other),
-                }
-            }
-
-            #[inline]
-            pub const fn raw(self) -> u32 {
-                match self {
-                    $(NvTag::$variant => $raw,)*
-                    NvTag::Unknown(raw) => raw,
-                }
-            }
-        }
-    };
-}
-
-nv_tags! {
-    NoData = 0,
-    SerialNumber = 1,
-    IrSensorCalibration = 2,
-    IrLensDistortionCorrection = 3,
-    IrRgbRegistrationCorrection = 4,
-    MicBarEq = 5,
-    LaserPower = 6,
-    Deprecated1 = 8,
-    Deprecated2 = 9,
-    Accelerometer = 10,
-    EnableShutdown = 11,
-    IrDacValues = 12,
-    MicBarEqMs = 13,
-    IrShutterGainValues = 14,
-    HomeCalibration = 15,
-    IrP0HwCorrection = 16,
-    IrColumnGainArray = 17,
-    WakeOnVoiceGrammarModel = 18,
-    Deprecated3 = 19,
-    UsbTub = 20,
-    TraceEnableDefault = 21,
-    TraceControl = 22,
-    ProductType = 23,
-    ProductConfiguration = 24,
-    IrLighthouseDacValues = 25,
-    IrSensorPropertyBlock = 30,
-    IrMalkaEepromPropertyBlock = 31,
-    IrMalkaEepromCalDataBlock = 32,
-    IrMaccabiEepromPropertyBlock = 33,
-    IrMaccabiEepromCalDataBlock = 34,
+enum_with_unknown! {
+    /// NV_DATA_GET tags (reference §3.2.6); the SDK only reads [`NvTag::IrSensorCalibration`].
+    pub enum NvTag(u32), unknown Unknown {
+        NoData = 0,
+        SerialNumber = 1,
+        /// Also called IR P0 correction; the depth engine's "CCB" blob.
+        IrSensorCalibration = 2,
+        IrLensDistortionCorrection = 3,
+        IrRgbRegistrationCorrection = 4,
+        MicBarEq = 5,
+        LaserPower = 6,
+        Deprecated1 = 8,
+        Deprecated2 = 9,
+        Accelerometer = 10,
+        EnableShutdown = 11,
+        IrDacValues = 12,
+        MicBarEqMs = 13,
+        IrShutterGainValues = 14,
+        HomeCalibration = 15,
+        IrP0HwCorrection = 16,
+        IrColumnGainArray = 17,
+        WakeOnVoiceGrammarModel = 18,
+        Deprecated3 = 19,
+        UsbTub = 20,
+        TraceEnableDefault = 21,
+        TraceControl = 22,
+        ProductType = 23,
+        ProductConfiguration = 24,
+        IrLighthouseDacValues = 25,
+        IrSensorPropertyBlock = 30,
+        IrMalkaEepromPropertyBlock = 31,
+        IrMalkaEepromCalDataBlock = 32,
+        IrMaccabiEepromPropertyBlock = 33,
+        IrMaccabiEepromCalDataBlock = 34,
+    }
 }
 
 #[cfg(test)]

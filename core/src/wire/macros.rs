@@ -137,7 +137,8 @@ macro_rules! view {
 }
 
 /// Field accessors of a view, one line per field of its `mod field` table: `getter: Type =
-/// range;` reads, `getter, setter: Type = range;` also writes. The type fixes the width, which
+/// range;` reads, `getter, setter: Type = range;` also writes. `impl View => Repr { … }` also
+/// defines the representation holding exactly those fields, with private `read`/`write`. The type fixes the width, which
 /// must match the range's (a debug assertion; see [`field::get`](crate::wire::field::get)).
 macro_rules! fields {
     (
@@ -162,6 +163,32 @@ macro_rules! fields {
                     $crate::wire::field::set(self.buffer.as_mut(), $field, value);
                 }
             )?)+
+        }
+    };
+    (
+        impl $view:ident => $(#[$repr_attr:meta])* $repr:ident {
+            $( $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty = $field:expr; )+
+        }
+    ) => {
+        fields! { impl $view { $( $(#[$doc])* $get, $set: $ty = $field; )+ } }
+
+        $(#[$repr_attr])*
+        pub struct $repr {
+            $( $(#[$doc])* pub $get: $ty, )+
+        }
+
+        impl $repr {
+            /// Every field of the view, as read.
+            #[inline]
+            fn read<T: AsRef<[u8]>>(view: &$view<T>) -> Self {
+                $repr { $( $get: view.$get(), )+ }
+            }
+
+            /// Writes every field into the view.
+            #[inline]
+            fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, view: &mut $view<T>) {
+                $( view.$set(self.$get); )+
+            }
         }
     };
 }
