@@ -20,7 +20,7 @@ use crate::wire::depth_mcu::{
     calibration_read_size, ComponentVersions, FirmwareUpdateStatus, NV_DATA_READ_SIZE,
     SERIAL_READ_SIZE,
 };
-use crate::wire::field::{check_len, room, set_u32_le, set_u8, u32_le, u8_at};
+use crate::wire::field::{check_len_within, room, set_u32_le, set_u8, u32_le, u8_at};
 pub use crate::wire::usb::Mcu;
 use crate::WireError;
 
@@ -334,21 +334,7 @@ impl Command {
             });
         };
         let packet = code.sdk_name();
-        if data.len() < needed {
-            return Err(WireError::Truncated {
-                packet,
-                field: "command data",
-                needed,
-                got: data.len(),
-            });
-        }
-        if data.len() > needed {
-            return Err(WireError::TooLong {
-                packet,
-                max: needed,
-                got: data.len(),
-            });
-        }
+        check_len_within(packet, "command data", data.len(), needed, needed)?;
         if let Some(command) = code.unit_command() {
             return Ok(command);
         }
@@ -398,15 +384,7 @@ impl<T: AsRef<[u8]>> CommandPacket<T> {
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
-        check_len(PACKET, "header", len, HEADER_LEN)?;
-        if len > MAX_PACKET_LEN {
-            return Err(WireError::TooLong {
-                packet: PACKET,
-                max: MAX_PACKET_LEN,
-                got: len,
-            });
-        }
-        Ok(())
+        check_len_within(PACKET, "header", len, HEADER_LEN, MAX_PACKET_LEN)
     }
 
     /// The framing checks of `new_checked`: [`check_len`](Self::check_len), packet_type and

@@ -14,7 +14,7 @@
 use crate::error::{Result, WireError};
 use crate::time::{Ticks90k, Usec};
 use crate::types::SensorMode;
-use crate::wire::field::{check_len, room};
+use crate::wire::field::{check_len, check_len_within, room};
 
 const PACKET: &str = "raw depth frame trailer";
 
@@ -72,14 +72,13 @@ impl<'a> DepthTrailer<&'a [u8]> {
     #[inline]
     pub fn from_frame(frame: &'a [u8], expected_size: usize) -> Result<Self> {
         let got = frame.len();
-        if got > expected_size {
-            return Err(WireError::TooLong {
-                packet: "raw depth frame",
-                max: expected_size,
-                got,
-            });
-        }
-        check_len("raw depth frame", "frame", got, expected_size)?;
+        check_len_within(
+            "raw depth frame",
+            "frame",
+            got,
+            expected_size,
+            expected_size,
+        )?;
         let start = got.checked_sub(TRAILER_LEN).ok_or(WireError::Truncated {
             packet: "raw depth frame",
             field: "trailer",

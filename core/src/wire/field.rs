@@ -132,6 +132,27 @@ pub fn check_len(
     }
 }
 
+/// Checks that `len` is within `min..=max` bytes for `field` of `packet`: too short names the
+/// field, too long the whole packet.
+#[inline]
+pub fn check_len_within(
+    packet: &'static str,
+    field: &'static str,
+    len: usize,
+    min: usize,
+    max: usize,
+) -> crate::error::Result<()> {
+    check_len(packet, field, len, min)?;
+    if len > max {
+        return Err(crate::WireError::TooLong {
+            packet,
+            max,
+            got: len,
+        });
+    }
+    Ok(())
+}
+
 /// Checks that an emit target of `buf_len` bytes can hold the `needed` bytes of `packet`.
 #[inline]
 pub fn room(packet: &'static str, buf_len: usize, needed: usize) -> crate::error::Result<()> {

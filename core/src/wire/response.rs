@@ -8,7 +8,7 @@
 use core::fmt;
 
 use crate::error::Result;
-use crate::wire::field::{check_len, Field};
+use crate::wire::field::{check_len_within, Field};
 use crate::WireError;
 
 /// packet_type of every response packet (bytes `00 E0 6F 0A`).
@@ -101,15 +101,7 @@ impl<T: AsRef<[u8]>> ResponsePacket<T> {
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
-        check_len(PACKET, "whole packet", len, PACKET_LEN)?;
-        if len > PACKET_LEN {
-            return Err(WireError::TooLong {
-                packet: PACKET,
-                max: PACKET_LEN,
-                got: len,
-            });
-        }
-        Ok(())
+        check_len_within(PACKET, "whole packet", len, PACKET_LEN, PACKET_LEN)
     }
 
     /// The checks of `new_checked`: [`check_len`](Self::check_len) and the response
