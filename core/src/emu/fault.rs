@@ -125,15 +125,20 @@ pub enum Fault {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Faults {
-    pub(crate) gone: bool,
-    pub(crate) stall: [bool; ENDPOINT_COUNT],
-    pub(crate) silent: [bool; 2],
-    pub(crate) short: [bool; Stream::COUNT],
-    pub(crate) oversized: [bool; Stream::COUNT],
-    pub(crate) drop: [u32; Stream::COUNT],
+    gone: bool,
+    stall: [bool; ENDPOINT_COUNT],
+    silent: [bool; 2],
+    short: [bool; Stream::COUNT],
+    oversized: [bool; Stream::COUNT],
+    drop: [u32; Stream::COUNT],
 }
 
 impl Faults {
+    /// Whether the device is unplugged (every later call fails).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone
+    }
+
     pub(crate) fn arm(&mut self, fault: Fault) {
         match fault {
             Fault::Stall(endpoint) => set(&mut self.stall, endpoint_index(endpoint), true),
