@@ -2,20 +2,24 @@
 //! raw bytes: the "host side" emits command packets with `CommandRepr` and judges responses
 //! with `check_response`, exactly as a transport would.
 #![cfg(feature = "emulator")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
 
 use k4sync_core::emu::{
     colour_payload_header, mjpg_frame_len, write_mjpg_frame, ColourConfig, Device, DeviceParams,
     Endpoint, Fault, Stream, TransferError, COLOUR_METADATA_LEN, GREY_16X16,
     IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, UPDATE_POLLS_TO_SUCCESS,
 };
+use k4sync_core::sync::sequence::depth_start_sequence;
 use k4sync_core::types::{ColorFormat, ColorResolution, Fps, SensorMode, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::{JackState, SysConfig};
 use k4sync_core::wire::command::{Command, CommandRepr, Mcu, TransactionIds};
 use k4sync_core::wire::depth_mcu::{
-    calibration_read_complete, calibration_read_size, depth_start_sequence, parse_serial,
-    ComponentVersions, FirmwareComponent, FirmwareUpdateStatus, FirmwareVersion, StageStatus,
-    UpdateStage,
+    calibration_read_complete, calibration_read_size, parse_serial, ComponentVersions,
+    FirmwareComponent, FirmwareUpdateStatus, FirmwareVersion, StageStatus, UpdateStage,
 };
 use k4sync_core::wire::depth_trailer::DepthTrailer;
 use k4sync_core::wire::firmware::{

@@ -2,7 +2,10 @@
 //! devices' output bytes (depth trailer, colour UVC metadata, GET_JACK_STATE bits) the way a
 //! host reads them, fed to the sync engine, and judged against the simulator's ground truth.
 #![cfg(feature = "emulator")]
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;

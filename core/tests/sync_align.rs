@@ -3,7 +3,10 @@
 //! restarted subordinate do, a frame set never mixes pulses, a fully delivered pulse yields one
 //! complete set, a dropped frame is reported missing exactly once and a restart is a sync loss.
 #![cfg(feature = "sim")]
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
 
 use std::collections::HashMap;
 

@@ -2,7 +2,10 @@
 //! and a parse unchanged, every byte string a parser accepts is re-emitted byte for byte, and
 //! no parser panics on any input.
 
-#![allow(clippy::expect_used)]
+#![expect(
+    clippy::expect_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
 
 use k4sync_core::wire::colour_mcu::{JackState, SysConfig};
 use k4sync_core::wire::command::{

@@ -5,7 +5,10 @@
 //! survives parse → emit (`parse_then_emit_is_identity_on_valid_bytes`, with reserved bytes
 //! zeroed where the representation does not keep them), and no parser, iterator or state
 //! machine panics on arbitrary input.
-#![allow(clippy::unwrap_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
 
 use k4sync_core::time::Ticks90k;
 use k4sync_core::wire::depth_trailer::{DepthTrailer, DepthTrailerRepr, TRAILER_LEN};

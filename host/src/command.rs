@@ -13,14 +13,15 @@
 
 use std::time::Duration;
 
+use k4sync_core::sync::sequence::depth_start_sequence;
 use k4sync_core::types::{Fps, SensorMode};
 use k4sync_core::wire::colour_mcu::{JackState, SysConfig};
 use k4sync_core::wire::command::{
     Command, CommandCode, CommandRepr, DataPhase, Mcu, TransactionIds, MAX_PAYLOAD_SIZE,
 };
 use k4sync_core::wire::depth_mcu::{
-    calibration_read_complete, calibration_read_size, check_nv_data_len, depth_start_sequence,
-    parse_serial, ComponentVersions, CALIBRATION_MAX_ATTEMPTS, SERIAL_READ_SIZE,
+    calibration_read_complete, calibration_read_size, check_nv_data_len, parse_serial,
+    ComponentVersions, CALIBRATION_MAX_ATTEMPTS, SERIAL_READ_SIZE,
 };
 use k4sync_core::wire::response::{check_response, Status, PACKET_LEN};
 use k4sync_core::WireError;

@@ -19,6 +19,9 @@ use super::params::DeviceParams;
 use super::sink::{Sink, SplitMix64};
 use super::streams::Schedule;
 
+mod poll;
+mod sim;
+
 /// Default SET_SYS_CFG state after power-up or a colour MCU reset: standalone, no delays,
 /// LED on.
 pub const DEFAULT_SYS_CONFIG: SysConfig = SysConfig {
@@ -121,18 +124,18 @@ pub enum ColourStartError {
 /// One emulated Azure Kinect DK as the host sees it over USB.
 #[derive(Debug, Clone)]
 pub struct Device {
-    pub(crate) params: DeviceParams,
-    pub(crate) clock: DeviceClock,
-    pub(crate) faults: Faults,
+    params: DeviceParams,
+    clock: DeviceClock,
+    faults: Faults,
     txn: [Txn; 2],
-    pub(crate) depth: DepthState,
-    pub(crate) sys_config: SysConfig,
-    pub(crate) jack: JackState,
+    depth: DepthState,
+    sys_config: SysConfig,
+    jack: JackState,
     update: Update,
-    pub(crate) colour: Option<ColourConfig>,
-    pub(crate) sched: Schedule,
+    colour: Option<ColourConfig>,
+    sched: Schedule,
     /// Frames given by the rig simulator; `None` while the device runs its own grid.
-    pub(crate) timeline: Option<Timeline>,
+    timeline: Option<Timeline>,
 }
 
 fn stage_progress(step: u32) -> ComponentUpdateStatus {
@@ -208,7 +211,7 @@ impl Device {
     }
 
     pub fn imu_running(&self) -> bool {
-        self.sched.imu_running
+        self.sched.imu_running()
     }
 
     pub fn colour_config(&self) -> Option<ColourConfig> {
@@ -216,7 +219,7 @@ impl Device {
     }
 
     pub fn is_gone(&self) -> bool {
-        self.faults.gone
+        self.faults.is_gone()
     }
 
     /// Arms a scripted failure.
@@ -367,7 +370,6 @@ impl Device {
 
     fn apply(&mut self, command: Command) -> (Status, ReadData) {
         use Status::{NotImplemented, ParamBadTag, Success, WrongCommandState, WrongDeviceState};
-        let now = self.clock.host_now_ns();
         let ok = (Success, ReadData::Empty);
         match command {
             Command::DepthReset => {
@@ -403,7 +405,7 @@ impl Device {
             Command::DepthStreamStart => {
                 if !self.depth.streaming {
                     self.depth.streaming = true;
-                    self.on_depth_stream_start(now);
+                    self.on_depth_stream_start();
                 }
                 ok
             }
@@ -433,7 +435,7 @@ impl Device {
                 }
             },
             Command::ColourReset => {
-                self.sched.imu_running = false;
+                self.sched.stop_imu();
                 self.sys_config = DEFAULT_SYS_CONFIG;
                 ok
             }
@@ -445,13 +447,13 @@ impl Device {
                 ok
             }
             Command::ImuStreamStart => {
-                if !self.sched.imu_running {
+                if !self.sched.imu_running() {
                     self.on_imu_start();
                 }
                 ok
             }
             Command::ImuStreamStop => {
-                self.sched.imu_running = false;
+                self.sched.stop_imu();
                 ok
             }
             Command::GetJackState => (Success, ReadData::Jack(self.jack.to_byte())),
@@ -598,7 +600,7 @@ impl Device {
         now_ns: u64,
         config: ColourConfig,
     ) -> Result<(), ColourStartError> {
-        if self.faults.gone {
+        if self.faults.is_gone() {
             return Err(ColourStartError::Gone);
         }
         if self.colour.is_some() {

@@ -1,4 +1,5 @@
-//! Endpoints, transfer failures and the fault hooks a test scripts into an emulated device.
+//! Transfer failures and the fault hooks a test scripts into an emulated device (its endpoints
+//! are [`wire::usb::Endpoint`](crate::wire::usb::Endpoint)s).
 //!
 //! A fault is armed with [`Device::inject`](super::Device::inject) and fires on the next
 //! matching call; the failure comes back as the [`TransferError`] a USB stack would report,
@@ -7,83 +8,20 @@
 use core::fmt;
 
 use crate::wire::command::Mcu;
+pub use crate::wire::usb::Endpoint;
 
-/// A bulk endpoint of the emulated camera, named after its role (reference §1.2), plus the
-/// colour video stream, which is UVC and not a vendor bulk endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Endpoint {
-    /// 0x02 OUT on the depth function.
-    DepthCommandOut,
-    /// 0x81 IN on the depth function.
-    DepthResponseIn,
-    /// 0x83 IN on the depth function.
-    DepthStreamIn,
-    /// 0x04 OUT on the colour function.
-    ColourCommandOut,
-    /// 0x83 IN on the colour function.
-    ColourResponseIn,
-    /// 0x82 IN on the colour function.
-    ImuStreamIn,
-    /// The UVC video stream of the colour function.
-    ColourVideo,
-}
+/// Slot of an endpoint in the per-endpoint fault table.
+const ENDPOINT_COUNT: usize = 7;
 
-impl Endpoint {
-    pub(crate) const COUNT: usize = 7;
-
-    /// The endpoint address; `None` for the UVC stream, whose address the descriptors decide.
-    pub const fn address(self) -> Option<u8> {
-        match self {
-            Endpoint::DepthCommandOut => Some(0x02),
-            Endpoint::DepthResponseIn => Some(0x81),
-            Endpoint::DepthStreamIn => Some(0x83),
-            Endpoint::ColourCommandOut => Some(0x04),
-            Endpoint::ColourResponseIn => Some(0x83),
-            Endpoint::ImuStreamIn => Some(0x82),
-            Endpoint::ColourVideo => None,
-        }
-    }
-
-    pub const fn command_out(mcu: Mcu) -> Self {
-        match mcu {
-            Mcu::Depth => Endpoint::DepthCommandOut,
-            Mcu::Colour => Endpoint::ColourCommandOut,
-        }
-    }
-
-    pub const fn response_in(mcu: Mcu) -> Self {
-        match mcu {
-            Mcu::Depth => Endpoint::DepthResponseIn,
-            Mcu::Colour => Endpoint::ColourResponseIn,
-        }
-    }
-
-    pub(crate) const fn index(self) -> usize {
-        match self {
-            Endpoint::DepthCommandOut => 0,
-            Endpoint::DepthResponseIn => 1,
-            Endpoint::DepthStreamIn => 2,
-            Endpoint::ColourCommandOut => 3,
-            Endpoint::ColourResponseIn => 4,
-            Endpoint::ImuStreamIn => 5,
-            Endpoint::ColourVideo => 6,
-        }
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let function = match self {
-            Endpoint::DepthCommandOut | Endpoint::DepthResponseIn | Endpoint::DepthStreamIn => {
-                "depth"
-            }
-            _ => "colour",
-        };
-        match self.address() {
-            Some(address) => write!(f, "{function} endpoint {address:#04x}"),
-            None => f.write_str("colour UVC stream"),
-        }
+const fn endpoint_index(endpoint: Endpoint) -> usize {
+    match endpoint {
+        Endpoint::DepthCommandOut => 0,
+        Endpoint::DepthResponseIn => 1,
+        Endpoint::DepthStreamIn => 2,
+        Endpoint::ColourCommandOut => 3,
+        Endpoint::ColourResponseIn => 4,
+        Endpoint::ImuStreamIn => 5,
+        Endpoint::ColourVideo => 6,
     }
 }
 
@@ -187,18 +125,23 @@ pub enum Fault {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Faults {
-    pub(crate) gone: bool,
-    pub(crate) stall: [bool; Endpoint::COUNT],
-    pub(crate) silent: [bool; 2],
-    pub(crate) short: [bool; Stream::COUNT],
-    pub(crate) oversized: [bool; Stream::COUNT],
-    pub(crate) drop: [u32; Stream::COUNT],
+    gone: bool,
+    stall: [bool; ENDPOINT_COUNT],
+    silent: [bool; 2],
+    short: [bool; Stream::COUNT],
+    oversized: [bool; Stream::COUNT],
+    drop: [u32; Stream::COUNT],
 }
 
 impl Faults {
+    /// Whether the device is unplugged (every later call fails).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone
+    }
+
     pub(crate) fn arm(&mut self, fault: Fault) {
         match fault {
-            Fault::Stall(endpoint) => set(&mut self.stall, endpoint.index(), true),
+            Fault::Stall(endpoint) => set(&mut self.stall, endpoint_index(endpoint), true),
             Fault::CommandTimeout(mcu) => set(&mut self.silent, mcu_index(mcu), true),
             Fault::ShortFrame(stream) => set(&mut self.short, stream.index(), true),
             Fault::OversizedFrame(stream) => set(&mut self.oversized, stream.index(), true),
@@ -216,7 +159,7 @@ impl Faults {
         if self.gone {
             return Err(TransferError::Gone { endpoint });
         }
-        if take(&mut self.stall, endpoint.index()) {
+        if take(&mut self.stall, endpoint_index(endpoint)) {
             return Err(TransferError::Stall { endpoint });
         }
         Ok(())

@@ -12,10 +12,10 @@
 use core::iter::Peekable;
 
 use crate::sim::{Events, Rig, SimEvent, Topology, MASTER};
+use crate::sync::sequence::depth_start_sequence;
 use crate::types::{SensorMode, WiredSyncMode};
 use crate::wire::colour_mcu::{JackState, SysConfig};
 use crate::wire::command::{Command, CommandRepr, Mcu, TransactionIds};
-use crate::wire::depth_mcu::depth_start_sequence;
 use crate::wire::response::{check_response, Status, PACKET_LEN};
 
 use super::device::{ColourConfig, ColourStartError, Device};

@@ -1,4 +1,4 @@
-//! Stream production: when the emulated device has a depth frame, a colour frame, an IMU
+//! Stream timing and content: when the emulated device has a depth frame, a colour frame, an IMU
 //! packet or a Sync Out pulse ready, and the bytes of each (reference §3.5, §4.4, §5.4,
 //! §6, §10.4).
 //!
@@ -17,18 +17,16 @@
 use heapless::Deque;
 
 use crate::time::{Ticks90k, TICKS_PER_SECOND};
-use crate::types::{ColorFormat, Fps, WiredSyncMode};
+use crate::types::{Fps, WiredSyncMode};
 use crate::wire::depth_trailer::{DepthTrailerRepr, TRAILER_LEN};
-use crate::wire::imu::{ImuPacket, ImuPacketRepr, ImuRecord, TRANSFER_LEN};
+use crate::wire::imu::{ImuPacketRepr, ImuRecord};
 use crate::wire::uvc::{
     CaptureStats, CaptureStatsRepr, FrameAlignInfo, FrameAlignInfoRepr, UvcHeaderRepr, UvcPayload,
     CAPTURE_STATS_LEN, FRAME_ALIGN_INFO_LEN, STATS_FLAG_EXPOSURE, STATS_FLAG_WHITE_BALANCE,
 };
 use crate::WireError;
 
-use super::device::Device;
-use super::fault::{Stream, TransferError};
-use super::jpeg::write_mjpg_frame;
+use super::fault::Stream;
 use super::sink::SplitMix64;
 
 /// Unread frames a device keeps per camera stream.
@@ -64,16 +62,16 @@ pub struct FrameInfo {
 
 /// A depth frame chosen for delivery: its content is a pure function of `word` and the byte
 /// position, so any window of it can be rendered alone.
-struct DepthFrame {
-    info: FrameInfo,
-    size: usize,
-    word: u64,
+pub(crate) struct DepthFrame {
+    pub(crate) info: FrameInfo,
+    pub(crate) size: usize,
+    pub(crate) word: u64,
 }
 
 impl DepthFrame {
     /// Writes bytes `start .. start + out.len()` of the frame: seeded content, and the trailer
     /// in the last 40 bytes of the mode's size when the frame is at least that long.
-    fn render(&self, start: usize, out: &mut [u8]) {
+    pub(crate) fn render(&self, start: usize, out: &mut [u8]) {
         let lead = ((8 - start % 8) % 8).min(out.len());
         let (head, body) = out.split_at_mut(lead);
         for (offset, dst) in head.iter_mut().enumerate() {
@@ -121,8 +119,8 @@ impl DepthFrame {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Schedule {
-    pub(crate) imu_running: bool,
-    pub(crate) imu_next_tick: u64,
+    imu_running: bool,
+    imu_next_tick: u64,
     imu_index: u64,
     period: u64,
     origin: Option<u64>,
@@ -134,8 +132,8 @@ pub(crate) struct Schedule {
     colour_due: Deque<u64, 8>,
     depth_due: Deque<u64, 8>,
     sync_out: Deque<u64, 16>,
-    pub(crate) colour_index: u64,
-    pub(crate) depth_index: u64,
+    colour_index: u64,
+    depth_index: u64,
 }
 
 impl Default for Schedule {
@@ -171,192 +169,184 @@ fn push_bounded<const N: usize>(queue: &mut Deque<u64, N>, value: u64) {
     let _ = queue.push_back(value);
 }
 
-fn offset_tick(base: u64, delta: i64) -> u64 {
+pub(crate) fn offset_tick(base: u64, delta: i64) -> u64 {
     base.saturating_add_signed(delta)
 }
 
-impl Device {
-    fn mode(&self) -> WiredSyncMode {
-        self.sys_config.mode
+impl Schedule {
+    pub(crate) fn imu_running(&self) -> bool {
+        self.imu_running
     }
 
-    fn depth_delay(&self) -> i64 {
-        i64::from(self.sys_config.depth_delay_ticks)
+    /// IMU_STREAM_START: samples run from the device's current tick.
+    pub(crate) fn start_imu(&mut self, now_tick: u64) {
+        self.imu_running = true;
+        self.imu_next_tick = now_tick;
     }
 
-    fn zero_clock(&mut self, host_ns: u64) {
-        self.clock.zero_at(host_ns);
-        self.sched.imu_next_tick = 0;
+    pub(crate) fn stop_imu(&mut self) {
+        self.imu_running = false;
     }
 
-    pub(crate) fn on_colour_start(&mut self, now_ns: u64, fps: Fps) {
-        let s = &mut self.sched;
-        s.period = period_ticks(fps);
-        s.colour_due.clear();
-        if self.sys_config.mode == WiredSyncMode::Subordinate {
-            if !self.depth.streaming {
-                s.awaiting_first_pulse = true;
-                s.pulses = 0;
+    /// The device clock was zeroed: IMU samples restart at tick 0.
+    pub(crate) fn clock_zeroed(&mut self) {
+        self.imu_next_tick = 0;
+    }
+
+    /// The colour camera started at `fps`. Returns whether the device zeroes its clock now
+    /// (a master or standalone device; a subordinate waits for its first pulse).
+    pub(crate) fn on_colour_start(
+        &mut self,
+        fps: Fps,
+        mode: WiredSyncMode,
+        depth_streaming: bool,
+    ) -> bool {
+        self.period = period_ticks(fps);
+        self.colour_due.clear();
+        if mode == WiredSyncMode::Subordinate {
+            if !depth_streaming {
+                self.awaiting_first_pulse = true;
+                self.pulses = 0;
+            }
+            return false;
+        }
+        self.origin = Some(0);
+        self.next_colour = 1;
+        self.next_depth = 1;
+        self.next_pulse = 0;
+        true
+    }
+
+    pub(crate) fn on_colour_stop(&mut self, depth_streaming: bool) {
+        self.colour_due.clear();
+        if !depth_streaming {
+            self.origin = None;
+            self.awaiting_first_pulse = false;
+        }
+    }
+
+    /// The depth stream started at tick `now`: it joins a running colour grid, or starts its
+    /// own at `fps`.
+    pub(crate) fn on_depth_start(
+        &mut self,
+        now: u64,
+        mode: WiredSyncMode,
+        colour_on: bool,
+        fps: Fps,
+        depth_delay: i64,
+    ) {
+        self.depth_due.clear();
+        if mode == WiredSyncMode::Subordinate {
+            if !colour_on {
+                self.awaiting_first_pulse = true;
+                self.pulses = 0;
             }
             return;
         }
-        s.origin = Some(0);
-        s.next_colour = 1;
-        s.next_depth = 1;
-        s.next_pulse = 0;
-        self.zero_clock(now_ns);
-    }
-
-    pub(crate) fn on_colour_stop(&mut self) {
-        self.sched.colour_due.clear();
-        if let Some(timeline) = self.timeline.as_mut() {
-            timeline.clear_stream(Stream::Colour);
-        }
-        if !self.depth.streaming {
-            self.sched.origin = None;
-            self.sched.awaiting_first_pulse = false;
-        }
-    }
-
-    pub(crate) fn on_depth_stream_start(&mut self, _now_ns: u64) {
-        let now = self.clock.now_ticks().0;
-        let colour = self.colour.is_some();
-        let fps = self.depth.fps.unwrap_or(Fps::Fps30);
-        let delay = self.depth_delay();
-        let s = &mut self.sched;
-        s.depth_due.clear();
-        if self.sys_config.mode == WiredSyncMode::Subordinate {
-            if !colour {
-                s.awaiting_first_pulse = true;
-                s.pulses = 0;
-            }
-            return;
-        }
-        match s.origin {
-            Some(origin) if colour => {
-                let since = (now as i128) - (origin as i128) - (delay as i128);
+        match self.origin {
+            Some(origin) if colour_on => {
+                let since = (now as i128) - (origin as i128) - (depth_delay as i128);
                 let k = if since < 0 {
                     1
                 } else {
-                    (since as u128 / u128::from(s.period.max(1))) as u64 + 1
+                    (since as u128 / u128::from(self.period.max(1))) as u64 + 1
                 };
-                s.next_depth = k.max(1);
+                self.next_depth = k.max(1);
             }
             _ => {
-                s.period = period_ticks(fps);
-                s.origin = Some(now);
-                s.next_depth = 1;
+                self.period = period_ticks(fps);
+                self.origin = Some(now);
+                self.next_depth = 1;
             }
         }
     }
 
-    pub(crate) fn on_depth_stream_stop(&mut self) {
-        self.sched.depth_due.clear();
-        if let Some(timeline) = self.timeline.as_mut() {
-            timeline.clear_stream(Stream::Depth);
-        }
-        if self.colour.is_none() {
-            self.sched.origin = None;
-            self.sched.awaiting_first_pulse = false;
+    pub(crate) fn on_depth_stop(&mut self, colour_on: bool) {
+        self.depth_due.clear();
+        if !colour_on {
+            self.origin = None;
+            self.awaiting_first_pulse = false;
         }
     }
 
-    pub(crate) fn on_imu_start(&mut self) {
-        self.sched.imu_running = true;
-        self.sched.imu_next_tick = self.clock.now_ticks().0;
+    /// A subordinate repeats its Sync In pulse at `host_ns` on Sync Out.
+    pub(crate) fn repeat_pulse(&mut self, host_ns: u64) {
+        push_bounded(&mut self.sync_out, host_ns);
     }
 
-    /// A pulse on Sync In at a host instant. A subordinate repeats it on Sync Out; while a
-    /// subordinate's cameras run, the first pulse zeroes its clock and later pulses trigger
-    /// captures.
-    pub fn on_sync_in_pulse(&mut self, host_ns: u64) {
-        if self.faults.gone || self.mode() != WiredSyncMode::Subordinate {
-            return;
+    /// Counts a Sync In pulse while the cameras run. Returns whether it is the first (the
+    /// device zeroes its clock) and whether it triggers captures: pulses after the first and
+    /// after the `swallowed` ones the firmware ignores.
+    pub(crate) fn count_pulse(&mut self, swallowed: u32) -> (bool, bool) {
+        let first = self.awaiting_first_pulse;
+        if first {
+            self.awaiting_first_pulse = false;
+            self.pulses = 0;
         }
-        self.clock.advance_to(host_ns);
-        push_bounded(&mut self.sched.sync_out, host_ns);
-        if !self.cameras_streaming() {
-            return;
-        }
-        if self.sched.awaiting_first_pulse {
-            self.zero_clock(host_ns);
-            self.sched.awaiting_first_pulse = false;
-            self.sched.pulses = 0;
-        }
-        self.sched.pulses = self.sched.pulses.saturating_add(1);
-        if self.sched.pulses <= 1 + u64::from(self.params.swallowed_pulses) {
-            return;
-        }
-        let pulse = self.clock.ticks_at(host_ns).0;
-        let colour_centre =
-            pulse.saturating_add(u64::from(self.sys_config.subordinate_delay_ticks));
-        let depth_centre = offset_tick(colour_centre, self.depth_delay());
-        if self.colour.is_some() {
-            push_bounded(&mut self.sched.colour_due, colour_centre);
-        }
-        if self.depth.streaming {
-            push_bounded(&mut self.sched.depth_due, depth_centre);
+        self.pulses = self.pulses.saturating_add(1);
+        (first, self.pulses > 1 + u64::from(swallowed))
+    }
+
+    /// A subordinate capture of `stream` centred on tick `centre`.
+    pub(crate) fn capture_due(&mut self, stream: Stream, centre: u64) {
+        match stream {
+            Stream::Depth => push_bounded(&mut self.depth_due, centre),
+            _ => push_bounded(&mut self.colour_due, centre),
         }
     }
 
-    /// The next Sync Out pulse at or before `now_ns`, as a host instant: a master's colour
-    /// VSYNC, or a subordinate's repeat of its Sync In.
-    pub fn poll_sync_out(&mut self, now_ns: u64) -> Option<u64> {
-        if self.faults.gone {
+    /// A subordinate's next repeated pulse at or before `now_ns`.
+    pub(crate) fn pop_repeated_pulse(&mut self, now_ns: u64) -> Option<u64> {
+        if self.sync_out.front().is_some_and(|&t| t <= now_ns) {
+            self.sync_out.pop_front()
+        } else {
+            None
+        }
+    }
+
+    /// A master's next Sync Out pulse tick, if the device clock (`now`) has reached it.
+    pub(crate) fn next_master_pulse(&mut self, now: u64) -> Option<u64> {
+        let origin = self.origin?;
+        let tick = origin.saturating_add(self.next_pulse.saturating_mul(self.period));
+        if tick > now {
             return None;
         }
-        self.clock.advance_to(now_ns);
-        match self.mode() {
-            WiredSyncMode::Subordinate => {
-                if self.sched.sync_out.front().is_some_and(|&t| t <= now_ns) {
-                    self.sched.sync_out.pop_front()
-                } else {
-                    None
-                }
-            }
-            WiredSyncMode::Master => {
-                self.colour?;
-                let origin = self.sched.origin?;
-                let tick =
-                    origin.saturating_add(self.sched.next_pulse.saturating_mul(self.sched.period));
-                if tick > self.clock.now_ticks().0 {
-                    return None;
-                }
-                self.sched.next_pulse += 1;
-                Some(self.clock.host_ns_at(Ticks90k(tick)))
-            }
-            WiredSyncMode::Standalone => None,
-        }
+        self.next_pulse += 1;
+        Some(tick)
     }
 
-    fn next_frame(&mut self, stream: Stream) -> Option<u64> {
-        let now = self.clock.now_ticks().0;
-        let latency = u64::from(self.params.readout_latency_ticks);
+    /// The centre tick of the next frame of `stream` readable at tick `now` after a readout
+    /// latency: a subordinate's next due capture, or the next frame of the grid (`offset`
+    /// ticks off it), losing frames beyond the backlog.
+    pub(crate) fn next_frame(
+        &mut self,
+        stream: Stream,
+        now: u64,
+        latency: u64,
+        mode: WiredSyncMode,
+        offset: i64,
+    ) -> Option<u64> {
         let ready = now.saturating_sub(latency);
-        if self.mode() == WiredSyncMode::Subordinate {
+        if mode == WiredSyncMode::Subordinate {
             let queue = match stream {
-                Stream::Depth => &mut self.sched.depth_due,
-                _ => &mut self.sched.colour_due,
+                Stream::Depth => &mut self.depth_due,
+                _ => &mut self.colour_due,
             };
             return match queue.front() {
                 Some(&centre) if centre <= ready && now >= latency => queue.pop_front(),
                 _ => None,
             };
         }
-        let origin = self.sched.origin?;
-        let offset = match stream {
-            Stream::Depth => self.depth_delay(),
-            _ => 0,
-        };
-        let period = self.sched.period.max(1);
+        let origin = self.origin?;
+        let period = self.period.max(1);
         let since = (ready as i128) - (origin as i128) - (offset as i128);
         if since < 0 || now < latency {
             return None;
         }
         let latest = (since as u128 / u128::from(period)) as u64;
         let next = match stream {
-            Stream::Depth => &mut self.sched.next_depth,
-            _ => &mut self.sched.next_colour,
+            Stream::Depth => &mut self.next_depth,
+            _ => &mut self.next_colour,
         };
         if *next > latest {
             return None;
@@ -373,241 +363,72 @@ impl Device {
         ))
     }
 
-    fn deliverable(&mut self, stream: Stream) -> Option<(u64, u64)> {
-        if self.timeline.is_some() {
-            return self.next_followed(stream);
+    /// The next sequence number of `stream` (colour or depth).
+    pub(crate) fn next_index(&mut self, stream: Stream) -> u64 {
+        let counter = match stream {
+            Stream::Depth => &mut self.depth_index,
+            _ => &mut self.colour_index,
+        };
+        let index = *counter;
+        *counter += 1;
+        index
+    }
+
+    /// The first tick and index of the next IMU packet whose last sample is taken by tick
+    /// `now`, losing packets beyond the backlog.
+    pub(crate) fn next_imu_packet(&mut self, now: u64) -> Option<(u64, u64)> {
+        if !self.imu_running {
+            return None;
         }
         loop {
-            let centre = self.next_frame(stream)?;
-            let counter = match stream {
-                Stream::Depth => &mut self.sched.depth_index,
-                _ => &mut self.sched.colour_index,
-            };
-            let index = *counter;
-            *counter += 1;
-            if !self.faults.take_drop(stream) {
-                return Some((index, centre));
-            }
-        }
-    }
-
-    fn frame_len(
-        &mut self,
-        stream: Stream,
-        size: usize,
-        capacity: usize,
-    ) -> Result<usize, TransferError> {
-        let endpoint = stream.endpoint();
-        let len = if self.faults.take_short(stream) {
-            size / 2
-        } else if self.faults.take_oversized(stream) {
-            if capacity > size {
-                capacity
-            } else {
-                return Err(TransferError::Overflow {
-                    endpoint,
-                    capacity,
-                    got: size.saturating_add(1024),
-                });
-            }
-        } else {
-            size
-        };
-        if len > capacity {
-            return Err(TransferError::Overflow {
-                endpoint,
-                capacity,
-                got: len,
-            });
-        }
-        Ok(len)
-    }
-
-    /// The next raw depth frame if one is ready at `now_ns`: exactly
-    /// `SensorMode::raw_frame_size` bytes of deterministic content ending in the 40-byte
-    /// trailer with the centre-of-exposure tick and temperatures.
-    pub fn poll_depth_frame(
-        &mut self,
-        now_ns: u64,
-        out: &mut [u8],
-    ) -> Result<Option<FrameInfo>, TransferError> {
-        let Some(depth) = self.next_depth(now_ns, out.len())? else {
-            return Ok(None);
-        };
-        let frame = out.get_mut(..depth.info.len).unwrap_or(&mut []);
-        depth.render(0, frame);
-        Ok(Some(depth.info))
-    }
-
-    /// [`poll_depth_frame`](Self::poll_depth_frame) for a host whose IN transfer holds
-    /// `transfer_len` bytes, writing only the frame's last `min(info.len, out.len())` bytes
-    /// into the start of `out`: the same frame, faults and bytes, without generating megabytes
-    /// a test only needs the trailer of. `info.len` is the whole transfer's length.
-    pub fn poll_depth_frame_tail(
-        &mut self,
-        now_ns: u64,
-        transfer_len: usize,
-        out: &mut [u8],
-    ) -> Result<Option<FrameInfo>, TransferError> {
-        let Some(depth) = self.next_depth(now_ns, transfer_len)? else {
-            return Ok(None);
-        };
-        let tail = out.len().min(depth.info.len);
-        let start = depth.info.len.saturating_sub(tail);
-        depth.render(start, out.get_mut(..tail).unwrap_or(&mut []));
-        Ok(Some(depth.info))
-    }
-
-    fn next_depth(
-        &mut self,
-        now_ns: u64,
-        capacity: usize,
-    ) -> Result<Option<DepthFrame>, TransferError> {
-        self.faults.check(Stream::Depth.endpoint())?;
-        self.clock.advance_to(now_ns);
-        let Some(mode) = self.depth.mode.filter(|_| self.depth.streaming) else {
-            return Ok(None);
-        };
-        let Some((index, centre)) = self.deliverable(Stream::Depth) else {
-            return Ok(None);
-        };
-        let size = mode.raw_frame_size();
-        let len = self.frame_len(Stream::Depth, size, capacity)?;
-        Ok(Some(DepthFrame {
-            info: FrameInfo {
-                stream: Stream::Depth,
-                index,
-                device_ticks: Ticks90k(centre),
-                len,
-            },
-            size,
-            word: SplitMix64::new(self.params.seed ^ index.rotate_left(32)).next_u64(),
-        }))
-    }
-
-    /// The next colour frame's image bytes if one is ready: the grey JPEG padded to a realistic
-    /// size ([`mjpg_frame_len`](super::mjpg_frame_len)) for MJPG (and BGRA32, which travels as
-    /// MJPG), or a mid-grey NV12/YUY2 frame of the exact size.
-    /// The frame index is stamped little-endian into the first 8 bytes of NV12/YUY2 frames.
-    pub fn poll_colour_frame(
-        &mut self,
-        now_ns: u64,
-        out: &mut [u8],
-    ) -> Result<Option<FrameInfo>, TransferError> {
-        self.faults.check(Stream::Colour.endpoint())?;
-        self.clock.advance_to(now_ns);
-        let Some(config) = self.colour else {
-            return Ok(None);
-        };
-        let Some((index, centre)) = self.deliverable(Stream::Colour) else {
-            return Ok(None);
-        };
-        let format = config.wire_format();
-        let len = self.frame_len(Stream::Colour, config.frame_len(), out.len())?;
-        let frame = out.get_mut(..len).unwrap_or(&mut []);
-        if format == ColorFormat::Mjpg {
-            write_mjpg_frame(config.resolution, frame);
-        } else {
-            frame.fill(0x80);
-            for (dst, src) in frame.iter_mut().zip(index.to_le_bytes()) {
-                *dst = src;
-            }
-        }
-        Ok(Some(FrameInfo {
-            stream: Stream::Colour,
-            index,
-            device_ticks: Ticks90k(centre),
-            len,
-        }))
-    }
-
-    /// The next 252-byte IMU packet (8 gyro + 8 accelerometer samples, 54 ticks apart, about
-    /// 208 packets per second) if its last sample has been taken by `now_ns`.
-    pub fn poll_imu_packet(
-        &mut self,
-        now_ns: u64,
-        out: &mut [u8; TRANSFER_LEN],
-    ) -> Result<Option<FrameInfo>, TransferError> {
-        self.faults.check(Stream::Imu.endpoint())?;
-        self.clock.advance_to(now_ns);
-        if !self.sched.imu_running {
-            return Ok(None);
-        }
-        let now = self.clock.now_ticks().0;
-        loop {
-            let first = self.sched.imu_next_tick;
+            let first = self.imu_next_tick;
             let last = first + PACKET_TICKS - IMU_SAMPLE_TICKS;
             if last > now {
-                return Ok(None);
+                return None;
             }
             let behind = (now - last) / PACKET_TICKS;
             if behind >= IMU_BACKLOG {
                 let skip = behind + 1 - IMU_BACKLOG;
-                self.sched.imu_next_tick += skip * PACKET_TICKS;
-                self.sched.imu_index += skip;
+                self.imu_next_tick += skip * PACKET_TICKS;
+                self.imu_index += skip;
                 continue;
             }
-            self.sched.imu_next_tick += PACKET_TICKS;
-            let index = self.sched.imu_index;
-            self.sched.imu_index += 1;
-            if self.faults.take_drop(Stream::Imu) {
-                continue;
-            }
-            let repr = self.imu_packet(first);
-            let mut full = [0u8; TRANSFER_LEN];
-            let _ = repr.emit(&mut ImuPacket::new_unchecked(&mut full[..]));
-            let len = if self.faults.take_short(Stream::Imu) {
-                27
-            } else if self.faults.take_oversized(Stream::Imu) {
-                return Err(TransferError::Overflow {
-                    endpoint: Stream::Imu.endpoint(),
-                    capacity: TRANSFER_LEN,
-                    got: TRANSFER_LEN + 14,
-                });
-            } else {
-                TRANSFER_LEN
-            };
-            let src = full.get(..len).unwrap_or(&[]);
-            if let Some(dst) = out.get_mut(..len) {
-                dst.copy_from_slice(src);
-            }
-            return Ok(Some(FrameInfo {
-                stream: Stream::Imu,
-                index,
-                device_ticks: Ticks90k(first),
-                len,
-            }));
+            self.imu_next_tick += PACKET_TICKS;
+            let index = self.imu_index;
+            self.imu_index += 1;
+            return Some((first, index));
         }
     }
+}
 
-    fn imu_packet(&self, first_tick: u64) -> ImuPacketRepr {
-        let mut repr = ImuPacketRepr {
-            temperature_period_usec: 1_000_000,
-            temperature_sensitivity: 256,
-            temperature_raw: 20 * 256,
-            gyro_sensitivity: GYRO_SENSITIVITY,
-            gyro_period_usec: 600,
-            accel_sensitivity: ACCEL_SENSITIVITY,
-            accel_period_usec: 600,
-            ..ImuPacketRepr::default()
+/// The IMU packet starting at `first_tick`: seeded noise around rest, 1 g on Z.
+pub(crate) fn imu_packet(seed: u64, first_tick: u64) -> ImuPacketRepr {
+    let mut repr = ImuPacketRepr {
+        temperature_period_usec: 1_000_000,
+        temperature_sensitivity: 256,
+        temperature_raw: 20 * 256,
+        gyro_sensitivity: GYRO_SENSITIVITY,
+        gyro_period_usec: 600,
+        accel_sensitivity: ACCEL_SENSITIVITY,
+        accel_period_usec: 600,
+        ..ImuPacketRepr::default()
+    };
+    for i in 0..IMU_SAMPLES_PER_PACKET {
+        let tick = first_tick + i * IMU_SAMPLE_TICKS;
+        let mut rng = SplitMix64::new(seed ^ tick.wrapping_mul(0x1F3D_5B79));
+        let mut noise = |scale: u64| ((rng.next_u64() % (2 * scale + 1)) as i16) - scale as i16;
+        let gyro = ImuRecord {
+            ticks: Ticks90k(tick),
+            raw: [noise(3), noise(3), noise(3)],
         };
-        for i in 0..IMU_SAMPLES_PER_PACKET {
-            let tick = first_tick + i * IMU_SAMPLE_TICKS;
-            let mut rng = SplitMix64::new(self.params.seed ^ tick.wrapping_mul(0x1F3D_5B79));
-            let mut noise = |scale: u64| ((rng.next_u64() % (2 * scale + 1)) as i16) - scale as i16;
-            let gyro = ImuRecord {
-                ticks: Ticks90k(tick),
-                raw: [noise(3), noise(3), noise(3)],
-            };
-            let accel = ImuRecord {
-                ticks: Ticks90k(tick),
-                raw: [noise(8), noise(8), ONE_G_RAW + noise(8)],
-            };
-            let _ = repr.gyro.push(gyro);
-            let _ = repr.accel.push(accel);
-        }
-        repr
+        let accel = ImuRecord {
+            ticks: Ticks90k(tick),
+            raw: [noise(8), noise(8), ONE_G_RAW + noise(8)],
+        };
+        let _ = repr.gyro.push(gyro);
+        let _ = repr.accel.push(accel);
     }
+    repr
 }
 
 /// Metadata the emulator attaches to a colour frame: a frame-align-info item whose PTS is

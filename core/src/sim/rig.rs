@@ -391,46 +391,13 @@ impl<const N: usize, const F: usize> Events<'_, N, F> {
                 continue;
             }
             let arrival_nsec = true_nsec + config.cable.arrival_delay_nsec(device);
-            let Some(run) = self.devices.get_mut(device) else {
+            let Some((device_nsec, zeroed)) =
+                self.pulse_device_time(device, arrival_nsec, master_nsec, pulse)
+            else {
                 continue;
             };
-            if run.unplugged {
+            let Some(run) = self.devices.get_mut(device) else {
                 continue;
-            }
-            let osc = sim.oscillator;
-            let mut zeroed = device == MASTER && pulse == Pulse::Regular(0);
-            let pulse_device_time = if device == MASTER {
-                master_nsec
-            } else {
-                match (run.anchor, pulse) {
-                    (None, Pulse::Extra(_)) => continue,
-                    (None, Pulse::Regular(k)) => {
-                        run.anchor = Some(Anchor {
-                            true_nsec: arrival_nsec,
-                            device_nsec: 0,
-                        });
-                        run.zero_pulse = k;
-                        zeroed = true;
-                        0
-                    }
-                    (Some(_), Pulse::Regular(k))
-                        if config.clock_mode == ClockMode::RealignEveryPulse =>
-                    {
-                        let realigned = pulse_device_nsec(
-                            config.fps,
-                            u64::from(k.saturating_sub(run.zero_pulse)),
-                        );
-                        run.anchor = Some(Anchor {
-                            true_nsec: arrival_nsec,
-                            device_nsec: realigned,
-                        });
-                        realigned
-                    }
-                    (Some(anchor), _) => {
-                        anchor.device_nsec
-                            + osc.device_elapsed_nsec(arrival_nsec - anchor.true_nsec)
-                    }
-                }
             };
             let swallowed = matches!(pulse, Pulse::Regular(_)) && run.swallow > 0;
             if swallowed {
@@ -458,60 +425,134 @@ impl<const N: usize, const F: usize> Events<'_, N, F> {
                     colour_delay_nsec + sim.depth_delay_nsec(),
                 ),
             ];
+            let at = PulseAt {
+                pulse,
+                arrival_nsec,
+                device_nsec,
+                period_nsec,
+            };
             for (stream, on, delay_nsec) in streams {
-                if !on {
-                    continue;
+                if on {
+                    self.expose(device, sim, stream, delay_nsec, &at);
                 }
-                let jitter_nsec = self.rng.symmetric(osc.jitter_nsec);
-                let Some(run) = self.devices.get_mut(device) else {
-                    continue;
-                };
-                let exposure_device_nsec = pulse_device_time + delay_nsec;
-                let Some(ticks) =
-                    device_nsec_to_ticks(exposure_device_nsec + osc.offset_nsec + jitter_nsec)
-                else {
-                    continue;
-                };
-                let exposure_true_nsec = arrival_nsec + osc.true_elapsed_nsec(delay_nsec);
-                let dropped = core::mem::take(run.drop_next.get_mut(stream))
-                    || (self.random_drop_ppm > 0 && self.rng.chance_ppm(self.random_drop_ppm));
-                let Some(run) = self.devices.get_mut(device) else {
-                    continue;
-                };
-                let starved = run.starvation_nsec
-                    > (period_nsec.unsigned_abs()).saturating_mul(STARVED_FRAMES_BUFFERED);
-                let cause = if dropped {
-                    Some(LossCause::Dropped)
-                } else if starved {
-                    Some(LossCause::Starved)
-                } else {
-                    None
-                };
-                if let Some(cause) = cause {
-                    self.emit(SimEvent::FrameLost {
-                        device,
-                        stream,
-                        pulse,
-                        at_nsec: exposure_true_nsec,
-                        cause,
-                    });
-                    continue;
-                }
-                let frame = SimFrame {
-                    device,
-                    stream,
-                    ticks,
-                    device_ts_usec: ticks.to_usec(),
-                    exposure_true_nsec,
-                    delivered_at_nsec: exposure_true_nsec
-                        .saturating_add(i64::try_from(run.starvation_nsec).unwrap_or(i64::MAX)),
-                    pulse,
-                    defect: run.defect_next.get_mut(stream).take(),
-                };
-                self.emit(SimEvent::Frame(frame));
             }
         }
     }
+
+    /// The device time of a pulse reaching `device`, and whether it zeroed the device clock:
+    /// the master's own clock, or a subordinate's anchor (set by its first regular pulse,
+    /// realigned on every pulse in [`ClockMode::RealignEveryPulse`]). `None` when the device
+    /// is unplugged or the pulse is an extra one before the subordinate has an anchor.
+    fn pulse_device_time(
+        &mut self,
+        device: usize,
+        arrival_nsec: i64,
+        master_nsec: i64,
+        pulse: Pulse,
+    ) -> Option<(i64, bool)> {
+        let config = &self.rig.config;
+        let osc = config.devices.get(device)?.oscillator;
+        let run = self.devices.get_mut(device)?;
+        if run.unplugged {
+            return None;
+        }
+        if device == MASTER {
+            return Some((master_nsec, pulse == Pulse::Regular(0)));
+        }
+        Some(match (run.anchor, pulse) {
+            (None, Pulse::Extra(_)) => return None,
+            (None, Pulse::Regular(k)) => {
+                run.anchor = Some(Anchor {
+                    true_nsec: arrival_nsec,
+                    device_nsec: 0,
+                });
+                run.zero_pulse = k;
+                (0, true)
+            }
+            (Some(_), Pulse::Regular(k)) if config.clock_mode == ClockMode::RealignEveryPulse => {
+                let realigned =
+                    pulse_device_nsec(config.fps, u64::from(k.saturating_sub(run.zero_pulse)));
+                run.anchor = Some(Anchor {
+                    true_nsec: arrival_nsec,
+                    device_nsec: realigned,
+                });
+                (realigned, false)
+            }
+            (Some(anchor), _) => (
+                anchor.device_nsec + osc.device_elapsed_nsec(arrival_nsec - anchor.true_nsec),
+                false,
+            ),
+        })
+    }
+
+    /// One stream's exposure `delay_nsec` after a pulse: a frame, or its loss (dropped by a
+    /// fault or by chance, or starved).
+    fn expose(
+        &mut self,
+        device: usize,
+        sim: &DeviceSim,
+        stream: FrameKind,
+        delay_nsec: i64,
+        at: &PulseAt,
+    ) {
+        let osc = sim.oscillator;
+        let jitter_nsec = self.rng.symmetric(osc.jitter_nsec);
+        let Some(run) = self.devices.get_mut(device) else {
+            return;
+        };
+        let exposure_device_nsec = at.device_nsec + delay_nsec;
+        let Some(ticks) =
+            device_nsec_to_ticks(exposure_device_nsec + osc.offset_nsec + jitter_nsec)
+        else {
+            return;
+        };
+        let exposure_true_nsec = at.arrival_nsec + osc.true_elapsed_nsec(delay_nsec);
+        let dropped = core::mem::take(run.drop_next.get_mut(stream))
+            || (self.random_drop_ppm > 0 && self.rng.chance_ppm(self.random_drop_ppm));
+        let Some(run) = self.devices.get_mut(device) else {
+            return;
+        };
+        let starved = run.starvation_nsec
+            > (at.period_nsec.unsigned_abs()).saturating_mul(STARVED_FRAMES_BUFFERED);
+        let cause = if dropped {
+            Some(LossCause::Dropped)
+        } else if starved {
+            Some(LossCause::Starved)
+        } else {
+            None
+        };
+        if let Some(cause) = cause {
+            self.emit(SimEvent::FrameLost {
+                device,
+                stream,
+                pulse: at.pulse,
+                at_nsec: exposure_true_nsec,
+                cause,
+            });
+            return;
+        }
+        let frame = SimFrame {
+            device,
+            stream,
+            ticks,
+            device_ts_usec: ticks.to_usec(),
+            exposure_true_nsec,
+            delivered_at_nsec: exposure_true_nsec
+                .saturating_add(i64::try_from(run.starvation_nsec).unwrap_or(i64::MAX)),
+            pulse: at.pulse,
+            defect: run.defect_next.get_mut(stream).take(),
+        };
+        self.emit(SimEvent::Frame(frame));
+    }
+}
+
+/// A pulse as it reached one device.
+struct PulseAt {
+    pulse: Pulse,
+    arrival_nsec: i64,
+    /// The device's clock at the pulse, ns.
+    device_nsec: i64,
+    period_nsec: i64,
 }
 
 impl<const N: usize, const F: usize> Iterator for Events<'_, N, F> {

@@ -4,6 +4,7 @@
 //!
 //! * [`config`] — `DeviceConfig`, its validation in the SDK's rule order, and the command
 //!   sequence a validated configuration turns into, with tick-truncated effective delays.
+//! * [`sequence`] — the depth MCU's depth start and stop command sequences.
 //! * [`jack`] — the sync-jack state machine of one device over a session.
 //! * [`plan`] — rig topology checks, depth-laser interleaving and the start order.
 //! * [`pairing`] — the SDK's colour/depth capture pairing queues.
@@ -14,3 +15,4 @@ pub mod config;
 pub mod jack;
 pub mod pairing;
 pub mod plan;
+pub mod sequence;

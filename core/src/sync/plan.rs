@@ -388,6 +388,40 @@ fn serial_of(index: usize, serial: &str) -> Result<Serial, PlanError> {
     })
 }
 
+/// The rig's devices with their serials checked once, for naming a device in an error.
+struct Named<'d, 'a> {
+    devices: &'d [RigDevice<'a>],
+    serials: heapless::Vec<Serial, MAX_RIG_DEVICES>,
+}
+
+impl<'d, 'a> Named<'d, 'a> {
+    fn new(devices: &'d [RigDevice<'a>]) -> Result<Self, PlanError> {
+        let mut serials = heapless::Vec::new();
+        for (i, d) in devices.iter().enumerate() {
+            let serial = serial_of(i, d.serial)?;
+            if serials.push(serial).is_err() {
+                break;
+            }
+        }
+        Ok(Named { devices, serials })
+    }
+
+    fn serial(&self, i: usize) -> Result<Serial, PlanError> {
+        match self.serials.get(i) {
+            Some(s) => Ok(s.clone()),
+            None => serial_of(i, self.devices.get(i).map_or("", |d| d.serial)),
+        }
+    }
+
+    fn validate(&self, i: usize, config: &DeviceConfig) -> Result<ValidatedConfig, PlanError> {
+        let jack = self.devices.get(i).map(|d| d.jack);
+        config.validate(jack).map_err(|error| match self.serial(i) {
+            Ok(serial) => PlanError::InvalidConfig { serial, error },
+            Err(e) => e,
+        })
+    }
+}
+
 /// Checks a rig and assigns its delays; the first broken rule wins, in this order:
 /// serials, standalone-in-rig, master count, master cables, subordinate cables, subordinate
 /// count for the topology, each device's own validation (§7.5), equal fps / depth mode /
@@ -400,31 +434,45 @@ pub fn plan_rig(
     if devices.is_empty() {
         return Err(PlanError::NoDevices);
     }
-    let mut serials: heapless::Vec<Serial, MAX_RIG_DEVICES> = heapless::Vec::new();
+    let rig = Named::new(devices)?;
+    let master = find_master(&rig)?;
+    let master_device = master.and_then(|i| devices.get(i));
+    check_cables(&rig, master, topology)?;
     for (i, d) in devices.iter().enumerate() {
-        let serial = serial_of(i, d.serial)?;
-        if serials.push(serial).is_err() {
-            break;
-        }
+        rig.validate(i, &d.config)?;
     }
-    let serial = |i: usize| match serials.get(i) {
-        Some(s) => Ok(s.clone()),
-        None => serial_of(i, devices.get(i).map_or("", |d| d.serial)),
-    };
+    let reference = master_device.map_or(DeviceConfig::default(), |m| m.config);
+    check_modes_match(&rig, master, &reference)?;
+    let depth_count = devices.iter().filter(|d| d.config.depth_enabled()).count();
+    if depth_count > MAX_INTERLEAVED_DEPTH_CAMERAS {
+        return Err(PlanError::TooManyDepthCameras {
+            count: depth_count,
+            max: MAX_INTERLEAVED_DEPTH_CAMERAS,
+        });
+    }
+    let plan = assign_delays(&rig, master, topology, interleave, depth_count)?;
+    check_depth_spacing(&plan, reference.fps)?;
+    Ok(plan)
+}
 
-    let single = devices.len() == 1;
+/// The master's index: no standalone device in a rig of several, at most one master, and one
+/// unless the rig is a single standalone device.
+fn find_master(rig: &Named<'_, '_>) -> Result<Option<usize>, PlanError> {
+    let single = rig.devices.len() == 1;
     let mut master = None;
-    for (i, d) in devices.iter().enumerate() {
+    for (i, d) in rig.devices.iter().enumerate() {
         match d.config.sync_mode {
             WiredSyncMode::Standalone if !single => {
-                return Err(PlanError::StandaloneInRig { serial: serial(i)? })
+                return Err(PlanError::StandaloneInRig {
+                    serial: rig.serial(i)?,
+                })
             }
             WiredSyncMode::Master => match master {
                 None => master = Some(i),
                 Some(first) => {
                     return Err(PlanError::MultipleMasters {
-                        a: serial(first)?,
-                        b: serial(i)?,
+                        a: rig.serial(first)?,
+                        b: rig.serial(i)?,
                     })
                 }
             },
@@ -432,27 +480,43 @@ pub fn plan_rig(
         }
     }
     let standalone_alone = single
-        && devices
+        && rig
+            .devices
             .first()
             .is_some_and(|d| d.config.sync_mode == WiredSyncMode::Standalone);
-    let master_device = match master.and_then(|i| devices.get(i)) {
-        Some(m) => Some(m),
-        None if standalone_alone => None,
-        None => return Err(PlanError::NoMaster),
-    };
-    if let (Some(i), Some(m)) = (master, master_device) {
+    match master {
+        Some(i) if rig.devices.get(i).is_some() => Ok(Some(i)),
+        _ if standalone_alone => Ok(None),
+        _ => Err(PlanError::NoMaster),
+    }
+}
+
+/// The master's jacks (Sync Out only), every subordinate's Sync In, and the subordinate count
+/// the topology allows.
+fn check_cables(
+    rig: &Named<'_, '_>,
+    master: Option<usize>,
+    topology: Topology,
+) -> Result<(), PlanError> {
+    if let Some((i, m)) = master.and_then(|i| rig.devices.get(i).map(|m| (i, m))) {
         if !m.jack.sync_out {
-            return Err(PlanError::MasterWithoutSyncOut { serial: serial(i)? });
+            return Err(PlanError::MasterWithoutSyncOut {
+                serial: rig.serial(i)?,
+            });
         }
         if m.jack.sync_in {
-            return Err(PlanError::MasterHasSyncIn { serial: serial(i)? });
+            return Err(PlanError::MasterHasSyncIn {
+                serial: rig.serial(i)?,
+            });
         }
     }
     let mut subordinates = 0usize;
-    for (i, d) in devices.iter().enumerate() {
+    for (i, d) in rig.devices.iter().enumerate() {
         if d.config.sync_mode == WiredSyncMode::Subordinate {
             if !d.jack.sync_in {
-                return Err(PlanError::SubordinateWithoutSyncIn { serial: serial(i)? });
+                return Err(PlanError::SubordinateWithoutSyncIn {
+                    serial: rig.serial(i)?,
+                });
             }
             subordinates += 1;
         }
@@ -464,32 +528,30 @@ pub fn plan_rig(
             topology,
         });
     }
+    Ok(())
+}
 
-    for (i, d) in devices.iter().enumerate() {
-        d.config
-            .validate(Some(d.jack))
-            .map_err(|error| match serial(i) {
-                Ok(serial) => PlanError::InvalidConfig { serial, error },
-                Err(e) => e,
-            })?;
-    }
-
-    let reference = master_device.map_or(DeviceConfig::default(), |m| m.config);
-    for (i, d) in devices.iter().enumerate() {
+/// Every device other than the master runs the master's fps, depth mode and colour mode.
+fn check_modes_match(
+    rig: &Named<'_, '_>,
+    master: Option<usize>,
+    reference: &DeviceConfig,
+) -> Result<(), PlanError> {
+    for (i, d) in rig.devices.iter().enumerate() {
         if Some(i) == master {
             continue;
         }
         let c = &d.config;
         if c.fps != reference.fps {
             return Err(PlanError::MismatchedFps {
-                serial: serial(i)?,
+                serial: rig.serial(i)?,
                 expected: reference.fps,
                 found: c.fps,
             });
         }
         if c.depth_enabled() && reference.depth_enabled() && c.depth_mode != reference.depth_mode {
             return Err(PlanError::MismatchedDepthMode {
-                serial: serial(i)?,
+                serial: rig.serial(i)?,
                 expected: reference.depth_mode,
                 found: c.depth_mode,
             });
@@ -498,21 +560,24 @@ pub fn plan_rig(
         let expected = (reference.color_resolution, reference.color_format);
         if c.colour_enabled() && colour != expected {
             return Err(PlanError::MismatchedColourMode {
-                serial: serial(i)?,
+                serial: rig.serial(i)?,
                 expected,
                 found: colour,
             });
         }
     }
+    Ok(())
+}
 
-    let depth_count = devices.iter().filter(|d| d.config.depth_enabled()).count();
-    if depth_count > MAX_INTERLEAVED_DEPTH_CAMERAS {
-        return Err(PlanError::TooManyDepthCameras {
-            count: depth_count,
-            max: MAX_INTERLEAVED_DEPTH_CAMERAS,
-        });
-    }
-
+/// Each device's final configuration with the delays of the interleaving strategy, validated
+/// again with them.
+fn assign_delays(
+    rig: &Named<'_, '_>,
+    master: Option<usize>,
+    topology: Topology,
+    interleave: Interleave,
+    depth_count: usize,
+) -> Result<RigPlan, PlanError> {
     let centred = centred_depth_ticks(depth_count)?;
     let mut plan = RigPlan {
         devices: heapless::Vec::new(),
@@ -521,7 +586,7 @@ pub fn plan_rig(
     };
     let mut depth_slot = 0usize;
     let mut sub_slot = 0i32;
-    for (i, d) in devices.iter().enumerate() {
+    for (i, d) in rig.devices.iter().enumerate() {
         let mut config = d.config;
         let depth_on = config.depth_enabled();
         match interleave {
@@ -530,7 +595,9 @@ pub fn plan_rig(
                 config.subordinate_delay_off_master_usec = 0;
                 if depth_on {
                     if !config.colour_enabled() && depth_count > 1 {
-                        return Err(PlanError::DepthDelayNeedsColour { serial: serial(i)? });
+                        return Err(PlanError::DepthDelayNeedsColour {
+                            serial: rig.serial(i)?,
+                        });
                     }
                     let ticks = centred.get(depth_slot).copied().unwrap_or(0);
                     config.depth_delay_off_color_usec = if config.colour_enabled() {
@@ -551,26 +618,18 @@ pub fn plan_rig(
                 }
             }
         }
-        let validated = config
-            .validate(Some(d.jack))
-            .map_err(|error| match serial(i) {
-                Ok(serial) => PlanError::InvalidConfig { serial, error },
-                Err(e) => e,
-            })?;
         let device = DevicePlan {
-            serial: serial(i)?,
-            config: validated,
+            serial: rig.serial(i)?,
+            config: rig.validate(i, &config)?,
         };
         if plan.devices.push(device).is_err() {
             return Err(PlanError::TooManySubordinates {
-                count: devices.len().saturating_sub(1),
+                count: rig.devices.len().saturating_sub(1),
                 max: topology.max_subordinates(),
                 topology,
             });
         }
     }
-
-    check_depth_spacing(&plan, reference.fps)?;
     Ok(plan)
 }
 

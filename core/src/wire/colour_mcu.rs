@@ -12,7 +12,9 @@
 use crate::error::Result;
 use crate::time::{usec_to_ticks_i32, usec_to_ticks_u32};
 use crate::types::WiredSyncMode;
-use crate::wire::field::{i32_le, set_i32_le, set_u32_le, set_u8, u32_le, u8_at, Field};
+use crate::wire::field::{
+    check_len_within, i32_le, room, set_i32_le, set_u32_le, set_u8, u32_le, u8_at, Field,
+};
 use crate::WireError;
 
 mod field {
@@ -69,21 +71,8 @@ impl SysConfig {
     /// Parses exactly 13 bytes; an unknown mode or an LED byte other than 0/1 names its field.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() < Self::LEN {
-            return Err(WireError::Truncated {
-                packet: SYS_CONFIG,
-                field: "whole structure",
-                needed: Self::LEN,
-                got: bytes.len(),
-            });
-        }
-        if bytes.len() > Self::LEN {
-            return Err(WireError::TooLong {
-                packet: SYS_CONFIG,
-                max: Self::LEN,
-                got: bytes.len(),
-            });
-        }
+        let len = bytes.len();
+        check_len_within(SYS_CONFIG, "whole structure", len, Self::LEN, Self::LEN)?;
         let raw_mode = u32_le(bytes, field::MODE);
         let mode = WiredSyncMode::from_wire(raw_mode).ok_or(WireError::BadValue {
             packet: SYS_CONFIG,
@@ -112,7 +101,7 @@ impl SysConfig {
     /// Writes the 13 packed bytes at the start of `buf`.
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
-        crate::wire::field::room(SYS_CONFIG, buf.len(), Self::LEN)?;
+        room(SYS_CONFIG, buf.len(), Self::LEN)?;
         self.write(buf);
         Ok(())
     }

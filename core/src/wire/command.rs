@@ -20,7 +20,8 @@ use crate::wire::depth_mcu::{
     calibration_read_size, ComponentVersions, FirmwareUpdateStatus, NV_DATA_READ_SIZE,
     SERIAL_READ_SIZE,
 };
-use crate::wire::field::{set_u32_le, set_u8, u32_le, u8_at};
+use crate::wire::field::{check_len_within, room, set_u32_le, set_u8, u32_le, u8_at};
+pub use crate::wire::usb::Mcu;
 use crate::WireError;
 
 /// packet_type of every command packet (bytes `09 20 02 06`).
@@ -49,25 +50,6 @@ pub mod field {
     pub const DATA: usize = 20;
 }
 
-/// Which microcontroller a command is addressed to (its USB function and interface).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Mcu {
-    /// PID 0x097C, interface 0, cmd OUT 0x02, resp IN 0x81, depth stream IN 0x83.
-    Depth,
-    /// PID 0x097D, interface 2, cmd OUT 0x04, resp IN 0x83, IMU stream IN 0x82.
-    Colour,
-}
-
-impl fmt::Display for Mcu {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mcu::Depth => "depth",
-            Mcu::Colour => "colour",
-        })
-    }
-}
-
 /// The data phase that follows a command packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -80,143 +62,70 @@ pub enum DataPhase {
     Write,
 }
 
-/// Every command of the reference's catalogues, with its typed command-data argument.
+/// One row of the command catalogue: what the reference says about a command code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Command {
-    /// 0x00000000, depth MCU reset.
-    DepthReset,
-    /// 0x00000002, defined by the SDK but never sent.
-    VersionGet,
-    /// 0x00000009.
-    DepthStart,
-    /// 0x0000000A.
-    DepthStop,
-    /// 0x00000022 with a u32 NV tag; read data phase.
-    NvDataGet { tag: u32 },
-    /// 0x000000E1 with the sensor mode.
-    DepthModeSet { mode: SensorMode },
-    /// 0x000000EF.
-    DepthPowerOff,
-    /// 0x000000F0.
-    DepthPowerOn,
-    /// 0x000000F1.
-    DepthStreamStart,
-    /// 0x000000F2.
-    DepthStreamStop,
-    /// 0x00000103 with the literal frame rate.
-    DepthFpsSet { fps: Fps },
-    /// 0x00000111; read data phase (calibration JSON).
-    ReadCalibration,
-    /// 0x00000115; read data phase (ASCII serial).
-    ReadProductSn,
-    /// 0x00000201; read data phase (18-byte versions).
-    ComponentVersionGet,
-    /// 0x00000202 with 2 bytes of package info; write data phase (the firmware image).
-    DownloadFirmware {
-        last_package: u8,
-        package_size_low: u8,
-    },
-    /// 0x00000203; read data phase (8-byte status).
-    GetFirmwareUpdateStatus,
-    /// 0x80000000, colour MCU reset.
-    ColourReset,
-    /// 0x80000001 with the 13-byte packed sync configuration.
-    SetSysCfg(SysConfig),
-    /// 0x80000002, defined by the SDK but never sent.
-    GetSysCfg,
-    /// 0x80000003.
-    ImuStreamStart,
-    /// 0x80000004.
-    ImuStreamStop,
-    /// 0x80000006; read data phase (1 byte of jack bits).
-    GetJackState,
+pub struct CodeInfo {
+    /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
+    pub sdk_name: &'static str,
+    pub mcu: Mcu,
+    pub data_phase: DataPhase,
+    /// Exact length of the command data the code carries.
+    pub data_len: usize,
 }
 
-/// A command code as it appears in the header, including codes neither MCU defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum CommandCode {
-    DepthReset,
-    VersionGet,
-    DepthStart,
-    DepthStop,
-    NvDataGet,
-    DepthModeSet,
-    DepthPowerOff,
-    DepthPowerOn,
-    DepthStreamStart,
-    DepthStreamStop,
-    DepthFpsSet,
-    ReadCalibration,
-    ReadProductSn,
-    ComponentVersionGet,
-    DownloadFirmware,
-    GetFirmwareUpdateStatus,
-    ColourReset,
-    SetSysCfg,
-    GetSysCfg,
-    ImuStreamStart,
-    ImuStreamStop,
-    GetJackState,
-    Unknown(u32),
+/// `Some(Command::X)` for a command without arguments, `None` for one with.
+macro_rules! unit_command {
+    ($variant:ident) => {
+        Some(Command::$variant)
+    };
+    ($variant:ident $($arguments:tt)+) => {
+        None
+    };
 }
 
-macro_rules! command_codes {
-    ($($variant:ident = $raw:literal, $name:literal, $mcu:ident, $phase:ident, $data_len:literal;)*) => {
+/// The catalogue, one row per command: [`Command`] with its typed argument, [`CommandCode`]
+/// with its raw value and [`CodeInfo`], and the mapping between them.
+macro_rules! catalogue {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident $({ $($field:ident: $field_ty:ty),+ })? $(($tuple:ty))?
+            = $raw:literal, $name:literal, $mcu:ident, $phase:ident, $data_len:literal;
+    )+) => {
+        /// Every command of the reference's catalogues, with its typed command-data argument.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum Command {
+            $( $(#[$doc])* $variant $({ $($field: $field_ty),+ })? $(($tuple))?, )+
+        }
+
+        enum_with_unknown! {
+            /// A command code as it appears in the header, including codes neither MCU
+            /// defines. `ALL` lists the catalogue order (depth MCU, then colour MCU).
+            pub enum CommandCode(u32), unknown Unknown, info -> CodeInfo {
+                $( $variant = $raw => CodeInfo {
+                    sdk_name: $name,
+                    mcu: Mcu::$mcu,
+                    data_phase: DataPhase::$phase,
+                    data_len: $data_len,
+                }, )+
+            }
+        }
+
+        impl Command {
+            #[inline]
+            pub const fn code(&self) -> CommandCode {
+                match self {
+                    $( Command::$variant { .. } => CommandCode::$variant, )+
+                }
+            }
+        }
+
         impl CommandCode {
-            /// Every defined code, in catalogue order (depth MCU, then colour MCU).
-            pub const ALL: &'static [CommandCode] = &[$(CommandCode::$variant),*];
-
+            /// The command of a code whose command carries no data; `None` otherwise.
             #[inline]
-            pub const fn from_raw(raw: u32) -> Self {
-                match raw {
-                    $($raw => CommandCode::$variant,)*
-                    other => CommandCode::Unknown(other),
-                }
-            }
-
-            #[inline]
-            pub const fn raw(self) -> u32 {
+            const fn unit_command(self) -> Option<Command> {
                 match self {
-                    $(CommandCode::$variant => $raw,)*
-                    CommandCode::Unknown(raw) => raw,
-                }
-            }
-
-            /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
-            #[inline]
-            pub const fn sdk_name(self) -> &'static str {
-                match self {
-                    $(CommandCode::$variant => $name,)*
-                    CommandCode::Unknown(_) => "UNKNOWN",
-                }
-            }
-
-            /// The MCU that defines this code, `None` for unknown codes.
-            #[inline]
-            pub const fn mcu(self) -> Option<Mcu> {
-                match self {
-                    $(CommandCode::$variant => Some(Mcu::$mcu),)*
-                    CommandCode::Unknown(_) => None,
-                }
-            }
-
-            /// The data phase of this command; `None` for unknown codes. VERSION_GET and
-            /// GET_SYS_CFG are never sent by the SDK and are modelled without one.
-            #[inline]
-            pub const fn data_phase(self) -> Option<DataPhase> {
-                match self {
-                    $(CommandCode::$variant => Some(DataPhase::$phase),)*
-                    CommandCode::Unknown(_) => None,
-                }
-            }
-
-            /// Exact length of the command data this code carries; `None` for unknown codes.
-            #[inline]
-            pub const fn data_len(self) -> Option<usize> {
-                match self {
-                    $(CommandCode::$variant => Some($data_len),)*
+                    $( CommandCode::$variant => unit_command!($variant $({ $($field)+ })? $(($tuple))?), )+
                     CommandCode::Unknown(_) => None,
                 }
             }
@@ -224,29 +133,83 @@ macro_rules! command_codes {
     };
 }
 
-command_codes! {
+catalogue! {
+    /// Depth MCU reset.
     DepthReset = 0x0000_0000, "RESET", Depth, None, 0;
+    /// Defined by the SDK but never sent.
     VersionGet = 0x0000_0002, "VERSION_GET", Depth, None, 0;
     DepthStart = 0x0000_0009, "DEPTH_START", Depth, None, 0;
     DepthStop = 0x0000_000A, "DEPTH_STOP", Depth, None, 0;
-    NvDataGet = 0x0000_0022, "NV_DATA_GET", Depth, Read, 4;
-    DepthModeSet = 0x0000_00E1, "DEPTH_MODE_SET", Depth, None, 4;
+    /// With a u32 NV tag; read data phase.
+    NvDataGet { tag: u32 } = 0x0000_0022, "NV_DATA_GET", Depth, Read, 4;
+    /// With the sensor mode.
+    DepthModeSet { mode: SensorMode } = 0x0000_00E1, "DEPTH_MODE_SET", Depth, None, 4;
     DepthPowerOff = 0x0000_00EF, "DEPTH_POWER_OFF", Depth, None, 0;
     DepthPowerOn = 0x0000_00F0, "DEPTH_POWER_ON", Depth, None, 0;
     DepthStreamStart = 0x0000_00F1, "DEPTH_STREAM_START", Depth, None, 0;
     DepthStreamStop = 0x0000_00F2, "DEPTH_STREAM_STOP", Depth, None, 0;
-    DepthFpsSet = 0x0000_0103, "DEPTH_FPS_SET", Depth, None, 4;
+    /// With the literal frame rate.
+    DepthFpsSet { fps: Fps } = 0x0000_0103, "DEPTH_FPS_SET", Depth, None, 4;
+    /// Read data phase (calibration JSON).
     ReadCalibration = 0x0000_0111, "DEPTH_READ_CALIBRATION_DATA", Depth, Read, 0;
+    /// Read data phase (ASCII serial).
     ReadProductSn = 0x0000_0115, "DEPTH_READ_PRODUCT_SN", Depth, Read, 0;
+    /// Read data phase (18-byte versions).
     ComponentVersionGet = 0x0000_0201, "COMPONENT_VERSION_GET", Depth, Read, 0;
-    DownloadFirmware = 0x0000_0202, "DOWNLOAD_FIRMWARE", Depth, Write, 2;
+    /// With 2 bytes of package info; write data phase (the firmware image).
+    DownloadFirmware { last_package: u8, package_size_low: u8 }
+        = 0x0000_0202, "DOWNLOAD_FIRMWARE", Depth, Write, 2;
+    /// Read data phase (8-byte status).
     GetFirmwareUpdateStatus = 0x0000_0203, "GET_FIRMWARE_UPDATE_STATUS", Depth, Read, 0;
+    /// Colour MCU reset.
     ColourReset = 0x8000_0000, "RESET", Colour, None, 0;
-    SetSysCfg = 0x8000_0001, "SET_SYS_CFG", Colour, None, 13;
+    /// With the 13-byte packed sync configuration.
+    SetSysCfg(SysConfig) = 0x8000_0001, "SET_SYS_CFG", Colour, None, 13;
+    /// Defined by the SDK but never sent.
     GetSysCfg = 0x8000_0002, "GET_SYS_CFG", Colour, None, 0;
     ImuStreamStart = 0x8000_0003, "IMU_STREAM_START", Colour, None, 0;
     ImuStreamStop = 0x8000_0004, "IMU_STREAM_STOP", Colour, None, 0;
+    /// Read data phase (1 byte of jack bits).
     GetJackState = 0x8000_0006, "GET_JACK_STATE", Colour, Read, 0;
+}
+
+impl CommandCode {
+    /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
+    #[inline]
+    pub const fn sdk_name(self) -> &'static str {
+        match self.info() {
+            Some(info) => info.sdk_name,
+            None => "UNKNOWN",
+        }
+    }
+
+    /// The MCU that defines this code, `None` for unknown codes.
+    #[inline]
+    pub const fn mcu(self) -> Option<Mcu> {
+        match self.info() {
+            Some(info) => Some(info.mcu),
+            None => None,
+        }
+    }
+
+    /// The data phase of this command; `None` for unknown codes. VERSION_GET and
+    /// GET_SYS_CFG are never sent by the SDK and are modelled without one.
+    #[inline]
+    pub const fn data_phase(self) -> Option<DataPhase> {
+        match self.info() {
+            Some(info) => Some(info.data_phase),
+            None => None,
+        }
+    }
+
+    /// Exact length of the command data this code carries; `None` for unknown codes.
+    #[inline]
+    pub const fn data_len(self) -> Option<usize> {
+        match self.info() {
+            Some(info) => Some(info.data_len),
+            None => None,
+        }
+    }
 }
 
 impl fmt::Display for CommandCode {
@@ -295,34 +258,6 @@ impl core::error::Error for CommandError {}
 
 impl Command {
     #[inline]
-    pub const fn code(&self) -> CommandCode {
-        match self {
-            Command::DepthReset => CommandCode::DepthReset,
-            Command::VersionGet => CommandCode::VersionGet,
-            Command::DepthStart => CommandCode::DepthStart,
-            Command::DepthStop => CommandCode::DepthStop,
-            Command::NvDataGet { .. } => CommandCode::NvDataGet,
-            Command::DepthModeSet { .. } => CommandCode::DepthModeSet,
-            Command::DepthPowerOff => CommandCode::DepthPowerOff,
-            Command::DepthPowerOn => CommandCode::DepthPowerOn,
-            Command::DepthStreamStart => CommandCode::DepthStreamStart,
-            Command::DepthStreamStop => CommandCode::DepthStreamStop,
-            Command::DepthFpsSet { .. } => CommandCode::DepthFpsSet,
-            Command::ReadCalibration => CommandCode::ReadCalibration,
-            Command::ReadProductSn => CommandCode::ReadProductSn,
-            Command::ComponentVersionGet => CommandCode::ComponentVersionGet,
-            Command::DownloadFirmware { .. } => CommandCode::DownloadFirmware,
-            Command::GetFirmwareUpdateStatus => CommandCode::GetFirmwareUpdateStatus,
-            Command::ColourReset => CommandCode::ColourReset,
-            Command::SetSysCfg(_) => CommandCode::SetSysCfg,
-            Command::GetSysCfg => CommandCode::GetSysCfg,
-            Command::ImuStreamStart => CommandCode::ImuStreamStart,
-            Command::ImuStreamStop => CommandCode::ImuStreamStop,
-            Command::GetJackState => CommandCode::GetJackState,
-        }
-    }
-
-    #[inline]
     pub const fn mcu(&self) -> Mcu {
         match self.code().mcu() {
             Some(mcu) => mcu,
@@ -369,7 +304,7 @@ impl Command {
     #[inline]
     pub fn emit_data(&self, buf: &mut [u8]) -> Result<usize> {
         let len = self.data_len();
-        crate::wire::field::room("command data", buf.len(), len)?;
+        room("command data", buf.len(), len)?;
         match *self {
             Command::NvDataGet { tag } => set_u32_le(buf, 0..4, tag),
             Command::DepthModeSet { mode } => set_u32_le(buf, 0..4, mode.wire_value()),
@@ -399,104 +334,64 @@ impl Command {
             });
         };
         let packet = code.sdk_name();
-        if data.len() < needed {
-            return Err(WireError::Truncated {
-                packet,
-                field: "command data",
-                needed,
-                got: data.len(),
-            });
-        }
-        if data.len() > needed {
-            return Err(WireError::TooLong {
-                packet,
-                max: needed,
-                got: data.len(),
-            });
+        check_len_within(packet, "command data", data.len(), needed, needed)?;
+        if let Some(command) = code.unit_command() {
+            return Ok(command);
         }
         let word = u32_le(data, 0..4);
+        let bad = |field, value: u32| WireError::BadValue {
+            packet,
+            field,
+            value: value.into(),
+        };
         Ok(match code {
-            CommandCode::DepthReset => Command::DepthReset,
-            CommandCode::VersionGet => Command::VersionGet,
-            CommandCode::DepthStart => Command::DepthStart,
-            CommandCode::DepthStop => Command::DepthStop,
             CommandCode::NvDataGet => Command::NvDataGet { tag: word },
             CommandCode::DepthModeSet => Command::DepthModeSet {
-                mode: SensorMode::from_wire(word).ok_or(WireError::BadValue {
-                    packet,
-                    field: "sensor mode",
-                    value: word.into(),
-                })?,
+                mode: SensorMode::from_wire(word).ok_or(bad("sensor mode", word))?,
             },
-            CommandCode::DepthPowerOff => Command::DepthPowerOff,
-            CommandCode::DepthPowerOn => Command::DepthPowerOn,
-            CommandCode::DepthStreamStart => Command::DepthStreamStart,
-            CommandCode::DepthStreamStop => Command::DepthStreamStop,
             CommandCode::DepthFpsSet => Command::DepthFpsSet {
-                fps: Fps::from_hz(word).ok_or(WireError::BadValue {
-                    packet,
-                    field: "fps",
-                    value: word.into(),
-                })?,
+                fps: Fps::from_hz(word).ok_or(bad("fps", word))?,
             },
-            CommandCode::ReadCalibration => Command::ReadCalibration,
-            CommandCode::ReadProductSn => Command::ReadProductSn,
-            CommandCode::ComponentVersionGet => Command::ComponentVersionGet,
             CommandCode::DownloadFirmware => Command::DownloadFirmware {
                 last_package: u8_at(data, 0),
                 package_size_low: u8_at(data, 1),
             },
-            CommandCode::GetFirmwareUpdateStatus => Command::GetFirmwareUpdateStatus,
-            CommandCode::ColourReset => Command::ColourReset,
             CommandCode::SetSysCfg => Command::SetSysCfg(SysConfig::parse(data)?),
-            CommandCode::GetSysCfg => Command::GetSysCfg,
-            CommandCode::ImuStreamStart => Command::ImuStreamStart,
-            CommandCode::ImuStreamStop => Command::ImuStreamStop,
-            CommandCode::GetJackState => Command::GetJackState,
-            CommandCode::Unknown(raw) => {
-                return Err(WireError::BadValue {
-                    packet: PACKET,
-                    field: "command",
-                    value: raw.into(),
-                })
-            }
+            other => return Err(bad("command", other.raw())),
         })
     }
 }
 
-/// A zero-copy view of one command OUT transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommandPacket<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A zero-copy view of one command OUT transfer.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct CommandPacket, checked by check;
+}
+
+fields! {
+    impl CommandPacket {
+        packet_type, set_packet_type: u32 = field::PACKET_TYPE;
+        transaction_id, set_transaction_id: u32 = field::TRANSACTION_ID;
+        /// Length of the data phase announced by this command (not part of this transfer).
+        payload_size, set_payload_size: u32 = field::PAYLOAD_SIZE;
+        command_code, set_command_code: CommandCode = field::COMMAND;
+        reserved, set_reserved: u32 = field::RESERVED;
+    }
 }
 
 impl<T: AsRef<[u8]>> CommandPacket<T> {
-    /// Wraps a buffer without checking it; accessors on a short buffer read zeros.
+    /// A header and at most [`MAX_DATA_LEN`] bytes of command data.
     #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        CommandPacket { buffer }
+    pub fn check_len(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        check_len_within(PACKET, "header", len, HEADER_LEN, MAX_PACKET_LEN)
     }
 
-    /// Wraps a buffer after checking length (20..=148), packet_type and the reserved word.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check()?;
-        Ok(packet)
-    }
-
-    /// The framing checks of [`new_checked`](Self::new_checked).
+    /// The framing checks of `new_checked`: [`check_len`](Self::check_len), packet_type and
+    /// the reserved word.
     #[inline]
     pub fn check(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        crate::wire::field::need(PACKET, "header", len, HEADER_LEN)?;
-        if len > MAX_PACKET_LEN {
-            return Err(WireError::TooLong {
-                packet: PACKET,
-                max: MAX_PACKET_LEN,
-                got: len,
-            });
-        }
+        self.check_len()?;
         if self.packet_type() != PACKET_TYPE {
             return Err(WireError::BadMagic {
                 packet: PACKET,
@@ -515,37 +410,6 @@ impl<T: AsRef<[u8]>> CommandPacket<T> {
         Ok(())
     }
 
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn packet_type(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::PACKET_TYPE)
-    }
-
-    #[inline]
-    pub fn transaction_id(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::TRANSACTION_ID)
-    }
-
-    /// Length of the data phase announced by this command (not part of this transfer).
-    #[inline]
-    pub fn payload_size(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::PAYLOAD_SIZE)
-    }
-
-    #[inline]
-    pub fn command_code(&self) -> CommandCode {
-        CommandCode::from_raw(u32_le(self.buffer.as_ref(), field::COMMAND))
-    }
-
-    #[inline]
-    pub fn reserved(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::RESERVED)
-    }
-
     /// The command data: everything after the header.
     #[inline]
     pub fn data(&self) -> &[u8] {
@@ -554,31 +418,6 @@ impl<T: AsRef<[u8]>> CommandPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> CommandPacket<T> {
-    #[inline]
-    pub fn set_packet_type(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::PACKET_TYPE, value);
-    }
-
-    #[inline]
-    pub fn set_transaction_id(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::TRANSACTION_ID, value);
-    }
-
-    #[inline]
-    pub fn set_payload_size(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::PAYLOAD_SIZE, value);
-    }
-
-    #[inline]
-    pub fn set_command_code(&mut self, code: CommandCode) {
-        set_u32_le(self.buffer.as_mut(), field::COMMAND, code.raw());
-    }
-
-    #[inline]
-    pub fn set_reserved(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::RESERVED, value);
-    }
-
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         self.buffer
@@ -689,7 +528,7 @@ impl CommandRepr {
     /// bytes of the view.
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut CommandPacket<T>) -> Result<()> {
-        crate::wire::field::room(PACKET, packet.buffer.as_ref().len(), self.buffer_len())?;
+        room(PACKET, packet.buffer.as_ref().len(), self.buffer_len())?;
         packet.set_packet_type(PACKET_TYPE);
         packet.set_transaction_id(self.transaction_id);
         packet.set_payload_size(self.payload_size);

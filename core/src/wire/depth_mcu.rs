@@ -1,6 +1,6 @@
 //! Depth MCU payloads and rules (reference §3.2, §3.4): component versions and the firmware
 //! version floor, the product serial, the firmware-update status word, the calibration read
-//! retry rule, NV tags, and the command sequences that start and stop depth.
+//! retry rule, and NV tags.
 //!
 //! Enumerations that the firmware can fill with values the SDK does not name (build config,
 //! signature type, NV tag, update-stage value) keep the raw value, so a parse followed by an
@@ -9,8 +9,6 @@
 use core::fmt;
 
 use crate::error::Result;
-use crate::types::{Fps, SensorMode};
-use crate::wire::command::Command;
 use crate::wire::field::{set_u16_le, set_u8, u16_le, u8_at, Field};
 use crate::WireError;
 
@@ -49,7 +47,7 @@ pub const fn calibration_read_complete(received: usize, read_size: u32) -> bool 
 /// Checks an NV_DATA_GET result length (at least 4 bytes, reference §3.2.6).
 #[inline]
 pub fn check_nv_data_len(len: usize) -> Result<()> {
-    crate::wire::field::need("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
+    crate::wire::field::check_len("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
 }
 
 /// The firmware component a version, requirement or update status refers to.
@@ -114,35 +112,17 @@ impl fmt::Display for FirmwareVersion {
     }
 }
 
-/// Build configuration byte of COMPONENT_VERSION_GET.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum BuildConfig {
-    Release,
-    Debug,
+enum_with_unknown! {
+    /// Build configuration byte of COMPONENT_VERSION_GET.
+    pub enum BuildConfig(u8),
     /// A value the SDK does not name; it treats it as debug.
-    Other(u8),
+    unknown Other {
+        Release = 0,
+        Debug = 1,
+    }
 }
 
 impl BuildConfig {
-    #[inline]
-    pub const fn from_raw(raw: u8) -> Self {
-        match raw {
-            0 => BuildConfig::Release,
-            1 => BuildConfig::Debug,
-            other => BuildConfig::Other(other),
-        }
-    }
-
-    #[inline]
-    pub const fn raw(self) -> u8 {
-        match self {
-            BuildConfig::Release => 0,
-            BuildConfig::Debug => 1,
-            BuildConfig::Other(raw) => raw,
-        }
-    }
-
     /// The SDK's reading: anything but release is a debug build.
     #[inline]
     pub const fn is_debug(self) -> bool {
@@ -150,38 +130,18 @@ impl BuildConfig {
     }
 }
 
-/// Signature type byte of COMPONENT_VERSION_GET.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SignatureType {
-    Msft,
-    Test,
-    Unsigned,
+enum_with_unknown! {
+    /// Signature type byte of COMPONENT_VERSION_GET.
+    pub enum SignatureType(u8),
     /// A value the SDK does not name; it treats it as unsigned.
-    Other(u8),
+    unknown Other {
+        Msft = 0,
+        Test = 1,
+        Unsigned = 2,
+    }
 }
 
 impl SignatureType {
-    #[inline]
-    pub const fn from_raw(raw: u8) -> Self {
-        match raw {
-            0 => SignatureType::Msft,
-            1 => SignatureType::Test,
-            2 => SignatureType::Unsigned,
-            other => SignatureType::Other(other),
-        }
-    }
-
-    #[inline]
-    pub const fn raw(self) -> u8 {
-        match self {
-            SignatureType::Msft => 0,
-            SignatureType::Test => 1,
-            SignatureType::Unsigned => 2,
-            SignatureType::Other(raw) => raw,
-        }
-    }
-
     /// The SDK's reading of the byte: unknown values count as unsigned.
     #[inline]
     pub const fn as_sdk_reads(self) -> SignatureType {
@@ -306,7 +266,7 @@ impl ComponentVersions {
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use version_field as f;
-        crate::wire::field::need(
+        crate::wire::field::check_len(
             "COMPONENT_VERSION_GET result",
             "whole structure",
             bytes.len(),
@@ -585,7 +545,7 @@ impl FirmwareUpdateStatus {
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use update_field as f;
-        crate::wire::field::need(
+        crate::wire::field::check_len(
             "GET_FIRMWARE_UPDATE_STATUS result",
             "whole structure",
             bytes.len(),
@@ -611,133 +571,41 @@ impl FirmwareUpdateStatus {
     }
 }
 
-/// NV_DATA_GET tags (reference §3.2.6); the SDK only reads [`NvTag::IrSensorCalibration`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum NvTag {
-    NoData,
-    SerialNumber,
-    /// Also called IR P0 correction; the depth engine's "CCB" blob.
-    IrSensorCalibration,
-    IrLensDistortionCorrection,
-    IrRgbRegistrationCorrection,
-    MicBarEq,
-    LaserPower,
-    Deprecated1,
-    Deprecated2,
-    Accelerometer,
-    EnableShutdown,
-    IrDacValues,
-    MicBarEqMs,
-    IrShutterGainValues,
-    HomeCalibration,
-    IrP0HwCorrection,
-    IrColumnGainArray,
-    WakeOnVoiceGrammarModel,
-    Deprecated3,
-    UsbTub,
-    TraceEnableDefault,
-    TraceControl,
-    ProductType,
-    ProductConfiguration,
-    IrLighthouseDacValues,
-    IrSensorPropertyBlock,
-    IrMalkaEepromPropertyBlock,
-    IrMalkaEepromCalDataBlock,
-    IrMaccabiEepromPropertyBlock,
-    IrMaccabiEepromCalDataBlock,
-    Unknown(u32),
-}
-
-macro_rules! nv_tags {
-    ($($variant:ident = $raw:literal),* $(,)?) => {
-        impl NvTag {
-            /// Every named tag.
-            pub const ALL: &'static [NvTag] = &[$(NvTag::$variant),*];
-
-            #[inline]
-            pub const fn from_raw(raw: u32) -> Self {
-                match raw {
-                    $($raw => NvTag::$variant,)*
-                    other => NvTag::Unknown(other),
-                }
-            }
-
-            #[inline]
-            pub const fn raw(self) -> u32 {
-                match self {
-                    $(NvTag::$variant => $raw,)*
-                    NvTag::Unknown(raw) => raw,
-                }
-            }
-        }
-    };
-}
-
-nv_tags! {
-    NoData = 0,
-    SerialNumber = 1,
-    IrSensorCalibration = 2,
-    IrLensDistortionCorrection = 3,
-    IrRgbRegistrationCorrection = 4,
-    MicBarEq = 5,
-    LaserPower = 6,
-    Deprecated1 = 8,
-    Deprecated2 = 9,
-    Accelerometer = 10,
-    EnableShutdown = 11,
-    IrDacValues = 12,
-    MicBarEqMs = 13,
-    IrShutterGainValues = 14,
-    HomeCalibration = 15,
-    IrP0HwCorrection = 16,
-    IrColumnGainArray = 17,
-    WakeOnVoiceGrammarModel = 18,
-    Deprecated3 = 19,
-    UsbTub = 20,
-    TraceEnableDefault = 21,
-    TraceControl = 22,
-    ProductType = 23,
-    ProductConfiguration = 24,
-    IrLighthouseDacValues = 25,
-    IrSensorPropertyBlock = 30,
-    IrMalkaEepromPropertyBlock = 31,
-    IrMalkaEepromCalDataBlock = 32,
-    IrMaccabiEepromPropertyBlock = 33,
-    IrMaccabiEepromCalDataBlock = 34,
-}
-
-/// Longest depth start sequence: mode, NV read, fps, depth start, stream start.
-pub const DEPTH_START_MAX_LEN: usize = 5;
-
-/// The depth MCU commands of a depth start, in order (reference §3.4). `need_nv` adds the
-/// NV_DATA_GET tag 2 read, which the SDK repeats only until it has succeeded once per open.
-#[inline]
-pub fn depth_start_sequence(
-    mode: SensorMode,
-    fps: Fps,
-    need_nv: bool,
-) -> heapless::Vec<Command, DEPTH_START_MAX_LEN> {
-    let nv = Command::NvDataGet {
-        tag: NvTag::IrSensorCalibration.raw(),
-    };
-    let steps = [
-        Some(Command::DepthModeSet { mode }),
-        need_nv.then_some(nv),
-        Some(Command::DepthFpsSet { fps }),
-        Some(Command::DepthStart),
-        Some(Command::DepthStreamStart),
-    ];
-    steps.into_iter().flatten().collect()
-}
-
-/// The depth MCU commands of a depth stop (also sent "quietly" at open): stream stop, then
-/// depth stop; the SDK never fails on their status.
-#[inline]
-pub fn depth_stop_sequence() -> heapless::Vec<Command, 2> {
-    [Command::DepthStreamStop, Command::DepthStop]
-        .into_iter()
-        .collect()
+enum_with_unknown! {
+    /// NV_DATA_GET tags (reference §3.2.6); the SDK only reads [`NvTag::IrSensorCalibration`].
+    pub enum NvTag(u32), unknown Unknown {
+        NoData = 0,
+        SerialNumber = 1,
+        /// Also called IR P0 correction; the depth engine's "CCB" blob.
+        IrSensorCalibration = 2,
+        IrLensDistortionCorrection = 3,
+        IrRgbRegistrationCorrection = 4,
+        MicBarEq = 5,
+        LaserPower = 6,
+        Deprecated1 = 8,
+        Deprecated2 = 9,
+        Accelerometer = 10,
+        EnableShutdown = 11,
+        IrDacValues = 12,
+        MicBarEqMs = 13,
+        IrShutterGainValues = 14,
+        HomeCalibration = 15,
+        IrP0HwCorrection = 16,
+        IrColumnGainArray = 17,
+        WakeOnVoiceGrammarModel = 18,
+        Deprecated3 = 19,
+        UsbTub = 20,
+        TraceEnableDefault = 21,
+        TraceControl = 22,
+        ProductType = 23,
+        ProductConfiguration = 24,
+        IrLighthouseDacValues = 25,
+        IrSensorPropertyBlock = 30,
+        IrMalkaEepromPropertyBlock = 31,
+        IrMalkaEepromCalDataBlock = 32,
+        IrMaccabiEepromPropertyBlock = 33,
+        IrMaccabiEepromCalDataBlock = 34,
+    }
 }
 
 #[cfg(test)]
@@ -905,29 +773,5 @@ mod tests {
         assert_eq!(NvTag::Unknown(26).raw(), 26);
         assert_eq!(check_nv_data_len(4), Ok(()));
         assert!(check_nv_data_len(3).is_err());
-    }
-
-    #[test]
-    fn depth_start_sends_mode_nv_fps_start_stream_start_in_that_order() {
-        let first = depth_start_sequence(SensorMode::LongThrowNative, Fps::Fps30, true);
-        assert_eq!(
-            first.as_slice(),
-            [
-                Command::DepthModeSet {
-                    mode: SensorMode::LongThrowNative
-                },
-                Command::NvDataGet { tag: 2 },
-                Command::DepthFpsSet { fps: Fps::Fps30 },
-                Command::DepthStart,
-                Command::DepthStreamStart,
-            ]
-        );
-        let later = depth_start_sequence(SensorMode::Megapixel, Fps::Fps15, false);
-        assert_eq!(later.len(), 4);
-        assert!(!later.iter().any(|c| matches!(c, Command::NvDataGet { .. })));
-        assert_eq!(
-            depth_stop_sequence().as_slice(),
-            [Command::DepthStreamStop, Command::DepthStop]
-        );
     }
 }

@@ -14,9 +14,7 @@
 use crate::error::{Result, WireError};
 use crate::time::{Ticks90k, Usec};
 use crate::types::SensorMode;
-use crate::wire::field::{
-    f32_le, need, set_f32_le, set_u16_le, set_u32_le, set_u64_le, u16_le, u32_le, u64_le,
-};
+use crate::wire::field::{check_len, check_len_within, room};
 
 const PACKET: &str = "raw depth frame trailer";
 
@@ -43,10 +41,29 @@ pub const K4SYNC_TRAILER_BLOCK_VERSION: u16 = 0x4B01;
 /// Block size our emulator writes: the trailer's own length.
 pub const K4SYNC_TRAILER_BLOCK_SIZE: u16 = TRAILER_LEN as u16;
 
-/// Zero-copy view of a depth frame trailer.
-#[derive(Debug, Clone)]
-pub struct DepthTrailer<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// Zero-copy view of a depth frame trailer.
+    #[derive(Debug, Clone)]
+    pub struct DepthTrailer;
+}
+
+fields! {
+    impl DepthTrailer =>
+    /// The owned meaning of a trailer.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    DepthTrailerRepr {
+        signature, set_signature: u32 = field::SIGNATURE;
+        block_size, set_block_size: u16 = field::BLOCK_SIZE;
+        block_version, set_block_version: u16 = field::BLOCK_VERSION;
+        timestamp_ticks, set_timestamp_ticks: Ticks90k = field::TIMESTAMP_TICKS;
+        sensor_temperature_celsius, set_sensor_temperature_celsius: f32
+            = field::SENSOR_TEMPERATURE;
+        module_temperature_celsius, set_module_temperature_celsius: f32
+            = field::MODULE_TEMPERATURE;
+        usb_sof_seq, set_usb_sof_seq: u64 = field::USB_SOF_SEQ;
+        usb_sof_pts, set_usb_sof_pts: u64 = field::USB_SOF_PTS;
+    }
 }
 
 impl<'a> DepthTrailer<&'a [u8]> {
@@ -55,14 +72,13 @@ impl<'a> DepthTrailer<&'a [u8]> {
     #[inline]
     pub fn from_frame(frame: &'a [u8], expected_size: usize) -> Result<Self> {
         let got = frame.len();
-        if got > expected_size {
-            return Err(WireError::TooLong {
-                packet: "raw depth frame",
-                max: expected_size,
-                got,
-            });
-        }
-        need("raw depth frame", "frame", got, expected_size)?;
+        check_len_within(
+            "raw depth frame",
+            "frame",
+            got,
+            expected_size,
+            expected_size,
+        )?;
         let start = got.checked_sub(TRAILER_LEN).ok_or(WireError::Truncated {
             packet: "raw depth frame",
             field: "trailer",
@@ -80,31 +96,10 @@ impl<'a> DepthTrailer<&'a [u8]> {
 }
 
 impl<T: AsRef<[u8]>> DepthTrailer<T> {
+    /// At least the 40 trailer bytes (extra bytes are ignored).
     #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        DepthTrailer { buffer }
-    }
-
-    /// Wraps `buffer`, which must hold at least the 40 trailer bytes (extra bytes are ignored).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        need(PACKET, "trailer", buffer.as_ref().len(), TRAILER_LEN)?;
-        Ok(Self::new_unchecked(buffer))
-    }
-
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    #[inline]
-    pub fn signature(&self) -> u32 {
-        u32_le(self.bytes(), field::SIGNATURE)
+    pub fn check_len(&self) -> Result<()> {
+        check_len(PACKET, "trailer", self.buffer.as_ref().len(), TRAILER_LEN)
     }
 
     /// Whether this trailer carries k4sync's emulator signature.
@@ -113,60 +108,11 @@ impl<T: AsRef<[u8]>> DepthTrailer<T> {
         self.signature() == K4SYNC_TRAILER_SIGNATURE
     }
 
-    #[inline]
-    pub fn block_size(&self) -> u16 {
-        u16_le(self.bytes(), field::BLOCK_SIZE)
-    }
-
-    #[inline]
-    pub fn block_version(&self) -> u16 {
-        u16_le(self.bytes(), field::BLOCK_VERSION)
-    }
-
-    #[inline]
-    pub fn timestamp_ticks(&self) -> Ticks90k {
-        Ticks90k(u64_le(self.bytes(), field::TIMESTAMP_TICKS))
-    }
-
     /// The timestamp converted like every device timestamp (reference §6.2).
     #[inline]
     pub fn device_ts_usec(&self) -> Usec {
         self.timestamp_ticks().to_usec()
     }
-
-    #[inline]
-    pub fn sensor_temperature_celsius(&self) -> f32 {
-        f32_le(self.bytes(), field::SENSOR_TEMPERATURE)
-    }
-
-    #[inline]
-    pub fn module_temperature_celsius(&self) -> f32 {
-        f32_le(self.bytes(), field::MODULE_TEMPERATURE)
-    }
-
-    #[inline]
-    pub fn usb_sof_seq(&self) -> u64 {
-        u64_le(self.bytes(), field::USB_SOF_SEQ)
-    }
-
-    #[inline]
-    pub fn usb_sof_pts(&self) -> u64 {
-        u64_le(self.bytes(), field::USB_SOF_PTS)
-    }
-}
-
-/// The owned meaning of a trailer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct DepthTrailerRepr {
-    pub signature: u32,
-    pub block_size: u16,
-    pub block_version: u16,
-    pub timestamp_ticks: Ticks90k,
-    pub sensor_temperature_celsius: f32,
-    pub module_temperature_celsius: f32,
-    pub usb_sof_seq: u64,
-    pub usb_sof_pts: u64,
 }
 
 impl DepthTrailerRepr {
@@ -192,17 +138,8 @@ impl DepthTrailerRepr {
 
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(trailer: &DepthTrailer<T>) -> Result<Self> {
-        need(PACKET, "trailer", trailer.bytes().len(), TRAILER_LEN)?;
-        Ok(DepthTrailerRepr {
-            signature: trailer.signature(),
-            block_size: trailer.block_size(),
-            block_version: trailer.block_version(),
-            timestamp_ticks: trailer.timestamp_ticks(),
-            sensor_temperature_celsius: trailer.sensor_temperature_celsius(),
-            module_temperature_celsius: trailer.module_temperature_celsius(),
-            usb_sof_seq: trailer.usb_sof_seq(),
-            usb_sof_pts: trailer.usb_sof_pts(),
-        })
+        trailer.check_len()?;
+        Ok(Self::read(trailer))
     }
 
     #[inline]
@@ -213,30 +150,8 @@ impl DepthTrailerRepr {
     /// Writes the trailer into the first 40 bytes of `trailer`'s buffer.
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, trailer: &mut DepthTrailer<T>) -> Result<()> {
-        let buf = trailer.buffer.as_mut();
-        if buf.len() < TRAILER_LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed: TRAILER_LEN,
-                got: buf.len(),
-            });
-        }
-        set_u32_le(buf, field::SIGNATURE, self.signature);
-        set_u16_le(buf, field::BLOCK_SIZE, self.block_size);
-        set_u16_le(buf, field::BLOCK_VERSION, self.block_version);
-        set_u64_le(buf, field::TIMESTAMP_TICKS, self.timestamp_ticks.0);
-        set_f32_le(
-            buf,
-            field::SENSOR_TEMPERATURE,
-            self.sensor_temperature_celsius,
-        );
-        set_f32_le(
-            buf,
-            field::MODULE_TEMPERATURE,
-            self.module_temperature_celsius,
-        );
-        set_u64_le(buf, field::USB_SOF_SEQ, self.usb_sof_seq);
-        set_u64_le(buf, field::USB_SOF_PTS, self.usb_sof_pts);
+        room(PACKET, trailer.buffer.as_ref().len(), TRAILER_LEN)?;
+        self.write(trailer);
         Ok(())
     }
 

@@ -9,22 +9,70 @@ use core::ops::Range;
 /// A byte range inside a packet.
 pub type Field = Range<usize>;
 
-#[inline]
-fn array<const N: usize>(buf: &[u8], field: Field) -> [u8; N] {
-    let mut out = [0u8; N];
-    if let Some(src) = buf.get(field) {
-        if src.len() == N {
-            out.copy_from_slice(src);
-        }
-    }
-    out
+/// A value stored little-endian in a fixed number of bytes; its type fixes the field width.
+pub trait LeValue: Copy {
+    /// The value's bytes, `[u8; N]`.
+    type Bytes: AsRef<[u8]> + AsMut<[u8]> + Default;
+    fn from_le(bytes: Self::Bytes) -> Self;
+    fn to_le(self) -> Self::Bytes;
 }
 
+macro_rules! le_primitive {
+    ($($ty:ty),+) => {$(
+        impl LeValue for $ty {
+            type Bytes = [u8; core::mem::size_of::<$ty>()];
+
+            #[inline]
+            fn from_le(bytes: Self::Bytes) -> Self {
+                <$ty>::from_le_bytes(bytes)
+            }
+
+            #[inline]
+            fn to_le(self) -> Self::Bytes {
+                self.to_le_bytes()
+            }
+        }
+    )+};
+}
+
+le_primitive!(u8, u16, i16, u32, i32, u64, f32);
+
+impl LeValue for crate::time::Ticks90k {
+    type Bytes = [u8; 8];
+
+    #[inline]
+    fn from_le(bytes: Self::Bytes) -> Self {
+        crate::time::Ticks90k(u64::from_le_bytes(bytes))
+    }
+
+    #[inline]
+    fn to_le(self) -> Self::Bytes {
+        self.0.to_le_bytes()
+    }
+}
+
+/// Reads the `V` at `field`; zero when `buf` does not hold the whole field. A field whose
+/// width is not `V`'s is a bug in a field table and fails a debug assertion.
 #[inline]
-fn put(buf: &mut [u8], field: Field, bytes: &[u8]) {
+pub fn get<V: LeValue>(buf: &[u8], field: Field) -> V {
+    let mut bytes = V::Bytes::default();
+    debug_assert_eq!(field.len(), bytes.as_ref().len(), "field width");
+    if let Some(src) = buf.get(field) {
+        if src.len() == bytes.as_ref().len() {
+            bytes.as_mut().copy_from_slice(src);
+        }
+    }
+    V::from_le(bytes)
+}
+
+/// Writes `value` at `field`; ignored when `buf` does not hold the whole field.
+#[inline]
+pub fn set<V: LeValue>(buf: &mut [u8], field: Field, value: V) {
+    let bytes = value.to_le();
+    debug_assert_eq!(field.len(), bytes.as_ref().len(), "field width");
     if let Some(dst) = buf.get_mut(field) {
-        if dst.len() == bytes.len() {
-            dst.copy_from_slice(bytes);
+        if dst.len() == bytes.as_ref().len() {
+            dst.copy_from_slice(bytes.as_ref());
         }
     }
 }
@@ -35,75 +83,38 @@ pub fn u8_at(buf: &[u8], at: usize) -> u8 {
 }
 
 #[inline]
-pub fn u16_le(buf: &[u8], field: Field) -> u16 {
-    u16::from_le_bytes(array(buf, field))
-}
-
-#[inline]
-pub fn i16_le(buf: &[u8], field: Field) -> i16 {
-    i16::from_le_bytes(array(buf, field))
-}
-
-#[inline]
-pub fn u32_le(buf: &[u8], field: Field) -> u32 {
-    u32::from_le_bytes(array(buf, field))
-}
-
-#[inline]
-pub fn i32_le(buf: &[u8], field: Field) -> i32 {
-    i32::from_le_bytes(array(buf, field))
-}
-
-#[inline]
-pub fn u64_le(buf: &[u8], field: Field) -> u64 {
-    u64::from_le_bytes(array(buf, field))
-}
-
-#[inline]
-pub fn f32_le(buf: &[u8], field: Field) -> f32 {
-    f32::from_le_bytes(array(buf, field))
-}
-
-#[inline]
 pub fn set_u8(buf: &mut [u8], at: usize, value: u8) {
     if let Some(b) = buf.get_mut(at) {
         *b = value;
     }
 }
 
-#[inline]
-pub fn set_u16_le(buf: &mut [u8], field: Field, value: u16) {
-    put(buf, field, &value.to_le_bytes());
+macro_rules! typed_access {
+    ($($get:ident, $set:ident: $ty:ty;)+) => {$(
+        #[inline]
+        pub fn $get(buf: &[u8], field: Field) -> $ty {
+            get(buf, field)
+        }
+
+        #[inline]
+        pub fn $set(buf: &mut [u8], field: Field, value: $ty) {
+            set(buf, field, value);
+        }
+    )+};
 }
 
-#[inline]
-pub fn set_i16_le(buf: &mut [u8], field: Field, value: i16) {
-    put(buf, field, &value.to_le_bytes());
-}
-
-#[inline]
-pub fn set_u32_le(buf: &mut [u8], field: Field, value: u32) {
-    put(buf, field, &value.to_le_bytes());
-}
-
-#[inline]
-pub fn set_i32_le(buf: &mut [u8], field: Field, value: i32) {
-    put(buf, field, &value.to_le_bytes());
-}
-
-#[inline]
-pub fn set_u64_le(buf: &mut [u8], field: Field, value: u64) {
-    put(buf, field, &value.to_le_bytes());
-}
-
-#[inline]
-pub fn set_f32_le(buf: &mut [u8], field: Field, value: f32) {
-    put(buf, field, &value.to_le_bytes());
+typed_access! {
+    u16_le, set_u16_le: u16;
+    i16_le, set_i16_le: i16;
+    u32_le, set_u32_le: u32;
+    i32_le, set_i32_le: i32;
+    u64_le, set_u64_le: u64;
+    f32_le, set_f32_le: f32;
 }
 
 /// Checks that `buf` holds at least `needed` bytes for `field` of `packet`.
 #[inline]
-pub fn need(
+pub fn check_len(
     packet: &'static str,
     field: &'static str,
     buf_len: usize,
@@ -119,6 +130,27 @@ pub fn need(
     } else {
         Ok(())
     }
+}
+
+/// Checks that `len` is within `min..=max` bytes for `field` of `packet`: too short names the
+/// field, too long the whole packet.
+#[inline]
+pub fn check_len_within(
+    packet: &'static str,
+    field: &'static str,
+    len: usize,
+    min: usize,
+    max: usize,
+) -> crate::error::Result<()> {
+    check_len(packet, field, len, min)?;
+    if len > max {
+        return Err(crate::WireError::TooLong {
+            packet,
+            max,
+            got: len,
+        });
+    }
+    Ok(())
 }
 
 /// Checks that an emit target of `buf_len` bytes can hold the `needed` bytes of `packet`.

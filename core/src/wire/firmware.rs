@@ -12,15 +12,15 @@
 //! outside the file is a typed error. Offsets are absolute file offsets, as in the SDK.
 
 use crate::error::{Result, WireError};
-use crate::wire::field::{need, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
+use crate::wire::field::{check_len, room, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
 
 const PACKET: &str = "firmware package";
 
 mod field {
     use crate::wire::field::Field;
 
-    pub const SIGNATURE_TYPE: usize = 0;
-    pub const BUILD_CONFIG: usize = 1;
+    pub const SIGNATURE_TYPE: Field = 0..1;
+    pub const BUILD_CONFIG: Field = 1..2;
     pub const AUTH_BLOCK_OFFSET: Field = 2..6;
     pub const DEPTH_VERSION: usize = 6;
     pub const RGB_VERSION: usize = 18;
@@ -94,22 +94,30 @@ pub struct DepthConfigVersion {
     pub minor: u16,
 }
 
-/// Zero-copy view of the 104-byte package header.
-#[derive(Debug, Clone)]
-pub struct FirmwareHeader<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// Zero-copy view of the 104-byte package header.
+    #[derive(Debug, Clone)]
+    pub struct FirmwareHeader;
+}
+
+fields! {
+    impl FirmwareHeader {
+        /// 0 Microsoft-signed, 1 test-signed, 2 unsigned (SDK `k4a_firmware_signature_t`).
+        signature_type, set_signature_type: u8 = field::SIGNATURE_TYPE;
+        /// 0 release, 1 debug (SDK `k4a_firmware_build_t`).
+        build_config, set_build_config: u8 = field::BUILD_CONFIG;
+        /// Absolute file offset of the authentication block.
+        auth_block_offset, set_auth_block_offset: u32 = field::AUTH_BLOCK_OFFSET;
+        /// The entry count as stored; at most [`MAX_DEPTH_CONFIGS`] in a valid header.
+        depth_config_count, set_depth_config_count: u16 = field::DEPTH_CONFIG_COUNT;
+    }
 }
 
 impl<T: AsRef<[u8]>> FirmwareHeader<T> {
+    /// At least the 104 header bytes.
     #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        FirmwareHeader { buffer }
-    }
-
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        need(PACKET, "header", buffer.as_ref().len(), HEADER_LEN)?;
-        Ok(Self::new_unchecked(buffer))
+    pub fn check_len(&self) -> Result<()> {
+        check_len(PACKET, "header", self.bytes().len(), HEADER_LEN)
     }
 
     #[inline]
@@ -127,24 +135,6 @@ impl<T: AsRef<[u8]>> FirmwareHeader<T> {
         }
     }
 
-    /// 0 Microsoft-signed, 1 test-signed, 2 unsigned (SDK `k4a_firmware_signature_t`).
-    #[inline]
-    pub fn signature_type(&self) -> u8 {
-        u8_at(self.bytes(), field::SIGNATURE_TYPE)
-    }
-
-    /// 0 release, 1 debug (SDK `k4a_firmware_build_t`).
-    #[inline]
-    pub fn build_config(&self) -> u8 {
-        u8_at(self.bytes(), field::BUILD_CONFIG)
-    }
-
-    /// Absolute file offset of the authentication block.
-    #[inline]
-    pub fn auth_block_offset(&self) -> u32 {
-        u32_le(self.bytes(), field::AUTH_BLOCK_OFFSET)
-    }
-
     #[inline]
     pub fn depth_version(&self) -> ComponentVersion {
         self.version_at(field::DEPTH_VERSION)
@@ -158,12 +148,6 @@ impl<T: AsRef<[u8]>> FirmwareHeader<T> {
     #[inline]
     pub fn audio_version(&self) -> ComponentVersion {
         self.version_at(field::AUDIO_VERSION)
-    }
-
-    /// The entry count as stored; at most [`MAX_DEPTH_CONFIGS`] in a valid header.
-    #[inline]
-    pub fn depth_config_count(&self) -> u16 {
-        u16_le(self.bytes(), field::DEPTH_CONFIG_COUNT)
     }
 
     /// Entry `index` of the five slots, regardless of the count.
@@ -195,7 +179,7 @@ pub struct FirmwareHeaderRepr {
 impl FirmwareHeaderRepr {
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(header: &FirmwareHeader<T>) -> Result<Self> {
-        need(PACKET, "header", header.bytes().len(), HEADER_LEN)?;
+        header.check_len()?;
         let count = header.depth_config_count();
         if usize::from(count) > MAX_DEPTH_CONFIGS {
             return Err(WireError::BadValue {
@@ -228,18 +212,15 @@ impl FirmwareHeaderRepr {
     /// Writes the header, zeroing reserved bytes and unused entries.
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, header: &mut FirmwareHeader<T>) -> Result<()> {
+        room(PACKET, header.buffer.as_ref().len(), HEADER_LEN)?;
+        if let Some(bytes) = header.buffer.as_mut().get_mut(..HEADER_LEN) {
+            bytes.fill(0);
+        }
+        header.set_signature_type(self.signature_type);
+        header.set_build_config(self.build_config);
+        header.set_auth_block_offset(self.auth_block_offset);
+        header.set_depth_config_count(self.depth_configs.len() as u16);
         let buf = header.buffer.as_mut();
-        let Some(buf) = buf.get_mut(..HEADER_LEN) else {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed: HEADER_LEN,
-                got: buf.len(),
-            });
-        };
-        buf.fill(0);
-        set_u8(buf, field::SIGNATURE_TYPE, self.signature_type);
-        set_u8(buf, field::BUILD_CONFIG, self.build_config);
-        set_u32_le(buf, field::AUTH_BLOCK_OFFSET, self.auth_block_offset);
         for (at, v) in [
             (field::DEPTH_VERSION, self.depth),
             (field::RGB_VERSION, self.rgb),
@@ -249,11 +230,6 @@ impl FirmwareHeaderRepr {
             set_u8(buf, at + 1, v.minor);
             set_u16_le(buf, at + 2..at + 4, v.build);
         }
-        set_u16_le(
-            buf,
-            field::DEPTH_CONFIG_COUNT,
-            self.depth_configs.len() as u16,
-        );
         for (i, c) in self.depth_configs.iter().enumerate() {
             let at = field::DEPTH_CONFIGS + i * field::DEPTH_CONFIG_LEN;
             set_u16_le(buf, at..at + 2, c.major);
@@ -276,7 +252,7 @@ impl AuthBlockRepr {
     /// Reads the 6 authentication-block bytes at the start of `bytes`.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        need(PACKET, "authentication block", bytes.len(), AUTH_BLOCK_LEN)?;
+        check_len(PACKET, "authentication block", bytes.len(), AUTH_BLOCK_LEN)?;
         Ok(AuthBlockRepr {
             cert_block_offset: u32_le(bytes, field::CERT_BLOCK_OFFSET),
             cert_block_len: u16_le(bytes, field::CERT_BLOCK_LEN),
@@ -290,13 +266,7 @@ impl AuthBlockRepr {
 
     #[inline]
     pub fn emit(&self, bytes: &mut [u8]) -> Result<()> {
-        if bytes.len() < AUTH_BLOCK_LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed: AUTH_BLOCK_LEN,
-                got: bytes.len(),
-            });
-        }
+        room(PACKET, bytes.len(), AUTH_BLOCK_LEN)?;
         set_u32_le(bytes, field::CERT_BLOCK_OFFSET, self.cert_block_offset);
         set_u16_le(bytes, field::CERT_BLOCK_LEN, self.cert_block_len);
         Ok(())
@@ -330,7 +300,7 @@ impl<'a> FirmwarePackage<'a> {
     /// Checks header, CRC, authentication block and certificate block bounds.
     #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        need(PACKET, "header and CRC", bytes.len(), HEADER_LEN + CRC_LEN)?;
+        check_len(PACKET, "header and CRC", bytes.len(), HEADER_LEN + CRC_LEN)?;
         let header = FirmwareHeaderRepr::parse(&FirmwareHeader::new_checked(bytes)?)?;
         let crc_at = bytes.len().saturating_sub(CRC_LEN);
         let covered = bytes.get(..crc_at).unwrap_or(&[]);

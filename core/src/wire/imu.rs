@@ -18,9 +18,7 @@ use core::slice::ChunksExact;
 
 use crate::error::{Result, WireError};
 use crate::time::{Ticks90k, Usec};
-use crate::wire::field::{
-    i16_le, need, set_i16_le, set_u16_le, set_u32_le, set_u64_le, u16_le, u32_le, u64_le,
-};
+use crate::wire::field::{check_len, get, i16_le, room, set, set_i16_le};
 
 const PACKET: &str = "IMU packet";
 
@@ -59,7 +57,10 @@ pub const STARTUP_WINDOW_USEC: Usec = Usec(1_500_000);
 
 /// Degrees → radians factor as the SDK writes it (single precision). The SDK's truncated π
 /// is kept on purpose so converted values match it bit for bit.
-#[allow(clippy::approx_constant)]
+#[expect(
+    clippy::approx_constant,
+    reason = "the SDK's truncated pi, kept so conversions match it bit for bit"
+)]
 const RADIANS_PER_DEGREE: f32 = 3.141592_f32 / 180.0_f32;
 /// Standard gravity the SDK uses, m/s² per g.
 const GRAVITY_M_PER_S2: f32 = 9.81;
@@ -135,9 +136,9 @@ impl ImuRecord {
     /// Reads a record from the first [`RECORD_LEN`] bytes of `bytes`.
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        need("IMU record", "record", bytes.len(), RECORD_LEN)?;
+        check_len("IMU record", "record", bytes.len(), RECORD_LEN)?;
         Ok(ImuRecord {
-            ticks: Ticks90k(u64_le(bytes, field::RECORD_TICKS)),
+            ticks: get(bytes, field::RECORD_TICKS),
             raw: [
                 i16_le(bytes, field::RECORD_X),
                 i16_le(bytes, field::RECORD_Y),
@@ -149,14 +150,8 @@ impl ImuRecord {
     /// Writes the record into the first [`RECORD_LEN`] bytes of `bytes`.
     #[inline]
     pub fn emit(&self, bytes: &mut [u8]) -> Result<()> {
-        if bytes.len() < RECORD_LEN {
-            return Err(WireError::BufferTooSmall {
-                packet: "IMU record",
-                needed: RECORD_LEN,
-                got: bytes.len(),
-            });
-        }
-        set_u64_le(bytes, field::RECORD_TICKS, self.ticks.0);
+        room("IMU record", bytes.len(), RECORD_LEN)?;
+        set(bytes, field::RECORD_TICKS, self.ticks);
         set_i16_le(bytes, field::RECORD_X, self.raw[0]);
         set_i16_le(bytes, field::RECORD_Y, self.raw[1]);
         set_i16_le(bytes, field::RECORD_Z, self.raw[2]);
@@ -257,40 +252,40 @@ impl Iterator for ImuSamples<'_> {
 
 impl ExactSizeIterator for ImuSamples<'_> {}
 
-/// Zero-copy view of an IMU packet.
-#[derive(Debug, Clone)]
-pub struct ImuPacket<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// Zero-copy view of an IMU packet; `new_checked` applies the host's length rules
+    /// (reference §4.4).
+    #[derive(Debug, Clone)]
+    pub struct ImuPacket;
+}
+
+fields! {
+    impl ImuPacket {
+        temperature_period_usec, set_temperature_period_usec: u32
+            = field::TEMPERATURE_PERIOD_USEC;
+        temperature_sensitivity, set_temperature_sensitivity: u16
+            = field::TEMPERATURE_SENSITIVITY;
+        temperature_raw, set_temperature_raw: i16 = field::TEMPERATURE_RAW;
+        /// Micro-degrees-per-second per LSB.
+        gyro_sensitivity, set_gyro_sensitivity: u16 = field::GYRO_SENSITIVITY;
+        gyro_period_usec, set_gyro_period_usec: u32 = field::GYRO_PERIOD_USEC;
+        gyro_count, set_gyro_count: u32 = field::GYRO_COUNT;
+        /// Micro-g per LSB.
+        accel_sensitivity, set_accel_sensitivity: u16 = field::ACCEL_SENSITIVITY;
+        accel_period_usec, set_accel_period_usec: u32 = field::ACCEL_PERIOD_USEC;
+        accel_count, set_accel_count: u32 = field::ACCEL_COUNT;
+    }
 }
 
 impl<T: AsRef<[u8]>> ImuPacket<T> {
-    /// Wraps `buffer` without checking; accessors then read zeros where bytes are missing.
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        ImuPacket { buffer }
-    }
-
-    /// Wraps `buffer` and applies the host's length rules (reference §4.4).
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check_len()?;
-        Ok(packet)
-    }
-
     /// Checks the header, gyro block and accel block fit, in that order.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.buffer.as_ref().len();
-        need(PACKET, "header", len, HEADER_LEN)?;
+        check_len(PACKET, "header", len, HEADER_LEN)?;
         let (gyro_end, accel_end) = needed_len(self.gyro_count(), self.accel_count())?;
-        need(PACKET, "gyro samples", len, gyro_end)?;
-        need(PACKET, "accel samples", len, accel_end)
-    }
-
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
+        check_len(PACKET, "gyro samples", len, gyro_end)?;
+        check_len(PACKET, "accel samples", len, accel_end)
     }
 
     #[inline]
@@ -299,55 +294,8 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
     }
 
     #[inline]
-    pub fn temperature_period_usec(&self) -> u32 {
-        u32_le(self.bytes(), field::TEMPERATURE_PERIOD_USEC)
-    }
-
-    #[inline]
-    pub fn temperature_sensitivity(&self) -> u16 {
-        u16_le(self.bytes(), field::TEMPERATURE_SENSITIVITY)
-    }
-
-    #[inline]
-    pub fn temperature_raw(&self) -> i16 {
-        i16_le(self.bytes(), field::TEMPERATURE_RAW)
-    }
-
-    #[inline]
     pub fn temperature_celsius(&self) -> f32 {
         temperature_celsius(self.temperature_raw())
-    }
-
-    /// Micro-degrees-per-second per LSB.
-    #[inline]
-    pub fn gyro_sensitivity(&self) -> u16 {
-        u16_le(self.bytes(), field::GYRO_SENSITIVITY)
-    }
-
-    #[inline]
-    pub fn gyro_period_usec(&self) -> u32 {
-        u32_le(self.bytes(), field::GYRO_PERIOD_USEC)
-    }
-
-    #[inline]
-    pub fn gyro_count(&self) -> u32 {
-        u32_le(self.bytes(), field::GYRO_COUNT)
-    }
-
-    /// Micro-g per LSB.
-    #[inline]
-    pub fn accel_sensitivity(&self) -> u16 {
-        u16_le(self.bytes(), field::ACCEL_SENSITIVITY)
-    }
-
-    #[inline]
-    pub fn accel_period_usec(&self) -> u32 {
-        u32_le(self.bytes(), field::ACCEL_PERIOD_USEC)
-    }
-
-    #[inline]
-    pub fn accel_count(&self) -> u32 {
-        u32_le(self.bytes(), field::ACCEL_COUNT)
     }
 
     /// The byte ranges of the gyro and accel blocks, empty where the buffer is too short.
@@ -384,13 +332,6 @@ impl<T: AsRef<[u8]>> ImuPacket<T> {
             gyro_sensitivity: self.gyro_sensitivity(),
             accel_sensitivity: self.accel_sensitivity(),
         }
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> ImuPacket<T> {
-    #[inline]
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        self.buffer.as_mut()
     }
 }
 
@@ -452,31 +393,17 @@ impl ImuPacketRepr {
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ImuPacket<T>) -> Result<()> {
         let needed = self.buffer_len();
-        let buf = packet.bytes_mut();
-        if buf.len() < needed {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed,
-                got: buf.len(),
-            });
-        }
-        set_u32_le(
-            buf,
-            field::TEMPERATURE_PERIOD_USEC,
-            self.temperature_period_usec,
-        );
-        set_u16_le(
-            buf,
-            field::TEMPERATURE_SENSITIVITY,
-            self.temperature_sensitivity,
-        );
-        set_i16_le(buf, field::TEMPERATURE_RAW, self.temperature_raw);
-        set_u16_le(buf, field::GYRO_SENSITIVITY, self.gyro_sensitivity);
-        set_u32_le(buf, field::GYRO_PERIOD_USEC, self.gyro_period_usec);
-        set_u32_le(buf, field::GYRO_COUNT, self.gyro.len() as u32);
-        set_u16_le(buf, field::ACCEL_SENSITIVITY, self.accel_sensitivity);
-        set_u32_le(buf, field::ACCEL_PERIOD_USEC, self.accel_period_usec);
-        set_u32_le(buf, field::ACCEL_COUNT, self.accel.len() as u32);
+        room(PACKET, packet.buffer.as_ref().len(), needed)?;
+        packet.set_temperature_period_usec(self.temperature_period_usec);
+        packet.set_temperature_sensitivity(self.temperature_sensitivity);
+        packet.set_temperature_raw(self.temperature_raw);
+        packet.set_gyro_sensitivity(self.gyro_sensitivity);
+        packet.set_gyro_period_usec(self.gyro_period_usec);
+        packet.set_gyro_count(self.gyro.len() as u32);
+        packet.set_accel_sensitivity(self.accel_sensitivity);
+        packet.set_accel_period_usec(self.accel_period_usec);
+        packet.set_accel_count(self.accel.len() as u32);
+        let buf = packet.buffer.as_mut();
         let records = buf.get_mut(HEADER_LEN..needed).unwrap_or(&mut []);
         for (record, out) in self
             .gyro
@@ -720,7 +647,10 @@ mod tests {
 
     #[test]
     fn conversions_follow_the_sdk_single_precision_order() {
-        #[allow(clippy::approx_constant)]
+        #[expect(
+            clippy::approx_constant,
+            reason = "the SDK's truncated pi, written out as the SDK does"
+        )]
         let expected_gyro = ((1000f32 * 1000f32) * (3.141592f32 / 180f32)) / 1_000_000f32;
         assert_eq!(
             gyro_rad_per_sec(1000, 1000).to_bits(),

@@ -12,6 +12,8 @@
 //!
 //! [`WireError`]: crate::WireError
 
+#[macro_use]
+mod macros;
 pub mod field;
 
 pub mod colour_mcu;
@@ -21,4 +23,5 @@ pub mod depth_trailer;
 pub mod firmware;
 pub mod imu;
 pub mod response;
+pub mod usb;
 pub mod uvc;

@@ -8,7 +8,7 @@
 use core::fmt;
 
 use crate::error::Result;
-use crate::wire::field::{set_u32_le, u32_le, Field};
+use crate::wire::field::{check_len_within, Field};
 use crate::WireError;
 
 /// packet_type of every response packet (bytes `00 E0 6F 0A`).
@@ -28,93 +28,47 @@ pub mod field {
     pub const RESERVED: Field = 12..16;
 }
 
-/// Firmware status of a transaction. Only [`Status::Success`] is success; the others are
-/// named for diagnostics. Values outside the SDK's table are kept in [`Status::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Status {
-    Success,
-    Error,
-    InvalidParameter,
-    CommandBusy,
-    NotImplemented,
-    OutOfMemory,
-    ParamBadTag,
-    InvalidPayloadSize,
-    Failed,
-    WrongCommandState,
-    WrongDeviceState,
-    AdcInvalidChannel,
-    AdcIncorrectChannel,
-    AdcTimeout,
-    AdcUnknownDevice,
-    AdcUnsupportedDevice,
-    AdcUnsupportedSignal,
-    AdcInvalidInput,
-    AdcDataNotAvailable,
-    Unknown(u32),
-}
-
-macro_rules! statuses {
-    ($($variant:ident = $raw:literal, $name:literal;)*) => {
-        impl Status {
-            /// Every named status.
-            pub const ALL: &'static [Status] = &[$(Status::$variant),*];
-
-            #[inline]
-            pub const fn from_raw(raw: u32) -> Self {
-                match raw {
-                    $($raw => Status::$variant,)*
-                    other => Status::Unknown(other),
-                }
-            }
-
-            #[inline]
-            pub const fn raw(self) -> u32 {
-                match self {
-                    $(Status::$variant => $raw,)*
-                    Status::Unknown(raw) => raw,
-                }
-            }
-
-            /// The SDK's enum suffix (`SUCCESS`, `INVALID_PARAMETER`, …); `UNKNOWN` otherwise.
-            #[inline]
-            pub const fn sdk_name(self) -> &'static str {
-                match self {
-                    $(Status::$variant => $name,)*
-                    Status::Unknown(_) => "UNKNOWN",
-                }
-            }
-        }
-    };
-}
-
-statuses! {
-    Success = 0x000, "SUCCESS";
-    Error = 0x001, "ERROR";
-    InvalidParameter = 0x003, "INVALID_PARAMETER";
-    CommandBusy = 0x007, "COMMAND_BUSY";
-    NotImplemented = 0x008, "NOT_IMPLEMENTED";
-    OutOfMemory = 0x009, "OUT_OF_MEMORY";
-    ParamBadTag = 0x00D, "PARAM_BAD_TAG";
-    InvalidPayloadSize = 0x012, "INVALID_PAYLOAD_SIZE";
-    Failed = 0x063, "FAILED";
-    WrongCommandState = 0x101, "WRONG_COMMAND_STATE";
-    WrongDeviceState = 0x102, "WRONG_DEVICE_STATE";
-    AdcInvalidChannel = 0x480, "ADC_INVALID_CHANNEL";
-    AdcIncorrectChannel = 0x481, "ADC_INCORRECT_CHANNEL";
-    AdcTimeout = 0x482, "ADC_TIMEOUT";
-    AdcUnknownDevice = 0x483, "ADC_UNKNOWN_DEVICE";
-    AdcUnsupportedDevice = 0x484, "ADC_UNSUPPORTED_DEVICE";
-    AdcUnsupportedSignal = 0x485, "ADC_UNSUPPORTED_SIGNAL";
-    AdcInvalidInput = 0x486, "ADC_INVALID_INPUT";
-    AdcDataNotAvailable = 0x487, "ADC_DATA_NOT_AVAILABLE";
+enum_with_unknown! {
+    /// Firmware status of a transaction, with the SDK's enum suffix as its name. Only
+    /// [`Status::Success`] is success; the others are named for diagnostics.
+    pub enum Status(u32),
+    /// A value outside the SDK's table.
+    unknown Unknown, sdk_row -> &'static str {
+        Success = 0x000 => "SUCCESS",
+        Error = 0x001 => "ERROR",
+        InvalidParameter = 0x003 => "INVALID_PARAMETER",
+        CommandBusy = 0x007 => "COMMAND_BUSY",
+        NotImplemented = 0x008 => "NOT_IMPLEMENTED",
+        OutOfMemory = 0x009 => "OUT_OF_MEMORY",
+        ParamBadTag = 0x00D => "PARAM_BAD_TAG",
+        InvalidPayloadSize = 0x012 => "INVALID_PAYLOAD_SIZE",
+        Failed = 0x063 => "FAILED",
+        WrongCommandState = 0x101 => "WRONG_COMMAND_STATE",
+        WrongDeviceState = 0x102 => "WRONG_DEVICE_STATE",
+        AdcInvalidChannel = 0x480 => "ADC_INVALID_CHANNEL",
+        AdcIncorrectChannel = 0x481 => "ADC_INCORRECT_CHANNEL",
+        AdcTimeout = 0x482 => "ADC_TIMEOUT",
+        AdcUnknownDevice = 0x483 => "ADC_UNKNOWN_DEVICE",
+        AdcUnsupportedDevice = 0x484 => "ADC_UNSUPPORTED_DEVICE",
+        AdcUnsupportedSignal = 0x485 => "ADC_UNSUPPORTED_SIGNAL",
+        AdcInvalidInput = 0x486 => "ADC_INVALID_INPUT",
+        AdcDataNotAvailable = 0x487 => "ADC_DATA_NOT_AVAILABLE",
+    }
 }
 
 impl Status {
     #[inline]
     pub const fn is_success(self) -> bool {
         matches!(self, Status::Success)
+    }
+
+    /// The SDK's enum suffix (`SUCCESS`, `INVALID_PARAMETER`, …); `UNKNOWN` otherwise.
+    #[inline]
+    pub const fn sdk_name(self) -> &'static str {
+        match self.sdk_row() {
+            Some(name) => name,
+            None => "UNKNOWN",
+        }
     }
 }
 
@@ -127,38 +81,34 @@ impl fmt::Display for Status {
     }
 }
 
-/// A zero-copy view of one 16-byte response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ResponsePacket<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// A zero-copy view of one 16-byte response.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ResponsePacket, checked by check;
+}
+
+fields! {
+    impl ResponsePacket {
+        packet_type, set_packet_type: u32 = field::PACKET_TYPE;
+        transaction_id, set_transaction_id: u32 = field::TRANSACTION_ID;
+        status, set_status: Status = field::STATUS;
+        reserved, set_reserved: u32 = field::RESERVED;
+    }
 }
 
 impl<T: AsRef<[u8]>> ResponsePacket<T> {
+    /// Exactly 16 bytes.
     #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        ResponsePacket { buffer }
+    pub fn check_len(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        check_len_within(PACKET, "whole packet", len, PACKET_LEN, PACKET_LEN)
     }
 
-    /// Wraps a buffer after checking it is exactly 16 bytes with the response packet_type.
-    /// The reserved word is not checked, as the host does not check it.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let packet = Self::new_unchecked(buffer);
-        packet.check()?;
-        Ok(packet)
-    }
-
+    /// The checks of `new_checked`: [`check_len`](Self::check_len) and the response
+    /// packet_type. The reserved word is not checked, as the host does not check it.
     #[inline]
     pub fn check(&self) -> Result<()> {
-        let len = self.buffer.as_ref().len();
-        crate::wire::field::need(PACKET, "whole packet", len, PACKET_LEN)?;
-        if len > PACKET_LEN {
-            return Err(WireError::TooLong {
-                packet: PACKET,
-                max: PACKET_LEN,
-                got: len,
-            });
-        }
+        self.check_len()?;
         if self.packet_type() != PACKET_TYPE {
             return Err(WireError::BadMagic {
                 packet: PACKET,
@@ -168,53 +118,6 @@ impl<T: AsRef<[u8]>> ResponsePacket<T> {
             });
         }
         Ok(())
-    }
-
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
-    }
-
-    #[inline]
-    pub fn packet_type(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::PACKET_TYPE)
-    }
-
-    #[inline]
-    pub fn transaction_id(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::TRANSACTION_ID)
-    }
-
-    #[inline]
-    pub fn status(&self) -> Status {
-        Status::from_raw(u32_le(self.buffer.as_ref(), field::STATUS))
-    }
-
-    #[inline]
-    pub fn reserved(&self) -> u32 {
-        u32_le(self.buffer.as_ref(), field::RESERVED)
-    }
-}
-
-impl<T: AsRef<[u8]> + AsMut<[u8]>> ResponsePacket<T> {
-    #[inline]
-    pub fn set_packet_type(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::PACKET_TYPE, value);
-    }
-
-    #[inline]
-    pub fn set_transaction_id(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::TRANSACTION_ID, value);
-    }
-
-    #[inline]
-    pub fn set_status(&mut self, status: Status) {
-        set_u32_le(self.buffer.as_mut(), field::STATUS, status.raw());
-    }
-
-    #[inline]
-    pub fn set_reserved(&mut self, value: u32) {
-        set_u32_le(self.buffer.as_mut(), field::RESERVED, value);
     }
 }
 

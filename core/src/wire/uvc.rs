@@ -19,10 +19,7 @@ use core::ops::Range;
 
 use crate::error::{Result, WireError};
 use crate::time::Ticks90k;
-use crate::wire::field::{
-    i32_le, need, set_i32_le, set_u16_le, set_u32_le, set_u64_le, set_u8, u16_le, u32_le, u64_le,
-    u8_at,
-};
+use crate::wire::field::{check_len, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
 
 const PACKET: &str = "UVC payload header";
 const ITEM: &str = "UVC metadata item";
@@ -40,6 +37,7 @@ mod field {
     pub const ITEM_ID: Field = 0..4;
     pub const ITEM_SIZE: Field = 4..8;
     pub const ITEM_FLAGS: Field = 8..12;
+    pub const ITEM_RESERVED: Field = 12..16;
 
     pub const ALIGN_PTS_TICKS: Field = 16..24;
     pub const ALIGN_PTS_REFERENCE: Field = 24..28;
@@ -118,30 +116,18 @@ pub struct Scr {
     pub sof_counter: u16,
 }
 
-/// Zero-copy view of one UVC payload (header, metadata, image bytes).
-#[derive(Debug, Clone)]
-pub struct UvcPayload<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// Zero-copy view of one UVC payload (header, metadata, image bytes).
+    #[derive(Debug, Clone)]
+    pub struct UvcPayload;
 }
 
 impl<T: AsRef<[u8]>> UvcPayload<T> {
-    #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        UvcPayload { buffer }
-    }
-
-    /// Wraps `buffer` after checking the header length against the payload and the flags.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        let payload = Self::new_unchecked(buffer);
-        payload.check_len()?;
-        Ok(payload)
-    }
-
+    /// The header length against the payload and the flags.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let len = self.bytes().len();
-        need(PACKET, "header", len, MIN_HEADER_LEN)?;
+        check_len(PACKET, "header", len, MIN_HEADER_LEN)?;
         let header_len = self.header_len();
         if header_len < MIN_HEADER_LEN {
             return Err(WireError::BadValue {
@@ -150,18 +136,13 @@ impl<T: AsRef<[u8]>> UvcPayload<T> {
                 value: header_len as u64,
             });
         }
-        need(PACKET, "header length", len, header_len)?;
-        need(
+        check_len(PACKET, "header length", len, header_len)?;
+        check_len(
             PACKET,
             "PTS/SCR fields",
             header_len,
             standard_len(self.flags()),
         )
-    }
-
-    #[inline]
-    pub fn into_inner(self) -> T {
-        self.buffer
     }
 
     #[inline]
@@ -568,7 +549,7 @@ fn emit_item_header(buf: &mut [u8], id: u32, size: usize, packet: &'static str) 
 
 #[inline]
 fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result<()> {
-    need(packet, "item", bytes.len(), len)?;
+    check_len(packet, "item", bytes.len(), len)?;
     let found = u32_le(bytes, field::ITEM_ID);
     if found != id {
         return Err(WireError::BadMagic {
@@ -579,7 +560,7 @@ fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result
         });
     }
     let size = u32_le(bytes, field::ITEM_SIZE);
-    need(
+    check_len(
         packet,
         "item size",
         usize::try_from(size).unwrap_or(usize::MAX),
@@ -590,89 +571,51 @@ fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result
 const ALIGN: &str = "frame align info";
 const STATS: &str = "capture stats";
 
-/// Zero-copy view of the frame align info item (id 0x80000001).
-#[derive(Debug, Clone)]
-pub struct FrameAlignInfo<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// Zero-copy view of the frame align info item (id 0x80000001).
+    #[derive(Debug, Clone)]
+    pub struct FrameAlignInfo;
+}
+
+fields! {
+    impl FrameAlignInfo =>
+    /// The owned meaning of a frame align info item. The reserved word emits as zero.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    FrameAlignInfoRepr {
+        flags, set_flags: u32 = field::ITEM_FLAGS;
+        /// The colour device timestamp.
+        pts_ticks, set_pts_ticks: Ticks90k = field::ALIGN_PTS_TICKS;
+        pts_reference, set_pts_reference: u32 = field::ALIGN_PTS_REFERENCE;
+        usb_sof_seq, set_usb_sof_seq: u64 = field::ALIGN_USB_SOF_SEQ;
+        usb_sof_pts, set_usb_sof_pts: u64 = field::ALIGN_USB_SOF_PTS;
+    }
+}
+
+fields! {
+    impl FrameAlignInfo {
+        reserved, set_reserved: u32 = field::ITEM_RESERVED;
+    }
 }
 
 impl<T: AsRef<[u8]>> FrameAlignInfo<T> {
+    /// The item's id, its size field and the buffer length.
     #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        FrameAlignInfo { buffer }
-    }
-
-    /// Wraps an item after checking its id, its size field and the buffer length.
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
+    pub fn check_len(&self) -> Result<()> {
         check_item(
-            buffer.as_ref(),
+            self.buffer.as_ref(),
             ALIGN,
             FRAME_ALIGN_INFO_ID,
             FRAME_ALIGN_INFO_LEN,
-        )?;
-        Ok(Self::new_unchecked(buffer))
+        )
     }
-
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    #[inline]
-    pub fn flags(&self) -> u32 {
-        u32_le(self.bytes(), field::ITEM_FLAGS)
-    }
-
-    /// The colour device timestamp.
-    #[inline]
-    pub fn pts_ticks(&self) -> Ticks90k {
-        Ticks90k(u64_le(self.bytes(), field::ALIGN_PTS_TICKS))
-    }
-
-    #[inline]
-    pub fn pts_reference(&self) -> u32 {
-        u32_le(self.bytes(), field::ALIGN_PTS_REFERENCE)
-    }
-
-    #[inline]
-    pub fn usb_sof_seq(&self) -> u64 {
-        u64_le(self.bytes(), field::ALIGN_USB_SOF_SEQ)
-    }
-
-    #[inline]
-    pub fn usb_sof_pts(&self) -> u64 {
-        u64_le(self.bytes(), field::ALIGN_USB_SOF_PTS)
-    }
-}
-
-/// The owned meaning of a frame align info item. The reserved word emits as zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct FrameAlignInfoRepr {
-    pub flags: u32,
-    pub pts_ticks: Ticks90k,
-    pub pts_reference: u32,
-    pub usb_sof_seq: u64,
-    pub usb_sof_pts: u64,
 }
 
 impl FrameAlignInfoRepr {
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(item: &FrameAlignInfo<T>) -> Result<Self> {
-        check_item(
-            item.bytes(),
-            ALIGN,
-            FRAME_ALIGN_INFO_ID,
-            FRAME_ALIGN_INFO_LEN,
-        )?;
-        Ok(FrameAlignInfoRepr {
-            flags: item.flags(),
-            pts_ticks: item.pts_ticks(),
-            pts_reference: item.pts_reference(),
-            usb_sof_seq: item.usb_sof_seq(),
-            usb_sof_pts: item.usb_sof_pts(),
-        })
+        item.check_len()?;
+        Ok(Self::read(item))
     }
 
     #[inline]
@@ -682,146 +625,73 @@ impl FrameAlignInfoRepr {
 
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, item: &mut FrameAlignInfo<T>) -> Result<()> {
-        let buf = item.buffer.as_mut();
-        emit_item_header(buf, FRAME_ALIGN_INFO_ID, FRAME_ALIGN_INFO_LEN, ALIGN)?;
-        set_u32_le(buf, field::ITEM_FLAGS, self.flags);
-        set_u32_le(buf, 12..16, 0);
-        set_u64_le(buf, field::ALIGN_PTS_TICKS, self.pts_ticks.0);
-        set_u32_le(buf, field::ALIGN_PTS_REFERENCE, self.pts_reference);
-        set_u64_le(buf, field::ALIGN_USB_SOF_SEQ, self.usb_sof_seq);
-        set_u64_le(buf, field::ALIGN_USB_SOF_PTS, self.usb_sof_pts);
+        emit_item_header(
+            item.buffer.as_mut(),
+            FRAME_ALIGN_INFO_ID,
+            FRAME_ALIGN_INFO_LEN,
+            ALIGN,
+        )?;
+        item.set_reserved(0);
+        self.write(item);
         Ok(())
     }
 }
 
-/// Zero-copy view of the capture stats item (id 3).
-#[derive(Debug, Clone)]
-pub struct CaptureStats<T: AsRef<[u8]>> {
-    buffer: T,
+view! {
+    /// Zero-copy view of the capture stats item (id 3).
+    #[derive(Debug, Clone)]
+    pub struct CaptureStats;
+}
+
+fields! {
+    impl CaptureStats =>
+    /// The owned meaning of a capture stats item. The reserved word emits as zero.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    CaptureStatsRepr {
+        /// Which fields are valid (`STATS_FLAG_*`).
+        flags, set_flags: u32 = field::ITEM_FLAGS;
+        exposure_100ns, set_exposure_100ns: u64 = field::STATS_EXPOSURE_100NS;
+        exposure_compensation_flags, set_exposure_compensation_flags: u64
+            = field::STATS_EXPOSURE_COMP_FLAGS;
+        exposure_compensation_value, set_exposure_compensation_value: i32
+            = field::STATS_EXPOSURE_COMP_VALUE;
+        iso_speed, set_iso_speed: u32 = field::STATS_ISO_SPEED;
+        focus_state, set_focus_state: u32 = field::STATS_FOCUS_STATE;
+        lens_position, set_lens_position: u32 = field::STATS_LENS_POSITION;
+        white_balance_kelvin, set_white_balance_kelvin: u32 = field::STATS_WHITE_BALANCE_K;
+        flash, set_flash: u32 = field::STATS_FLASH;
+        flash_power, set_flash_power: u32 = field::STATS_FLASH_POWER;
+        zoom_factor, set_zoom_factor: u32 = field::STATS_ZOOM_FACTOR;
+        scene_mode, set_scene_mode: u64 = field::STATS_SCENE_MODE;
+        sensor_frame_rate, set_sensor_frame_rate: u64 = field::STATS_SENSOR_FRAME_RATE;
+    }
+}
+
+fields! {
+    impl CaptureStats {
+        reserved, set_reserved: u32 = field::ITEM_RESERVED;
+    }
 }
 
 impl<T: AsRef<[u8]>> CaptureStats<T> {
+    /// The item's id, its size field and the buffer length.
     #[inline]
-    pub const fn new_unchecked(buffer: T) -> Self {
-        CaptureStats { buffer }
+    pub fn check_len(&self) -> Result<()> {
+        check_item(
+            self.buffer.as_ref(),
+            STATS,
+            CAPTURE_STATS_ID,
+            CAPTURE_STATS_LEN,
+        )
     }
-
-    #[inline]
-    pub fn new_checked(buffer: T) -> Result<Self> {
-        check_item(buffer.as_ref(), STATS, CAPTURE_STATS_ID, CAPTURE_STATS_LEN)?;
-        Ok(Self::new_unchecked(buffer))
-    }
-
-    #[inline]
-    fn bytes(&self) -> &[u8] {
-        self.buffer.as_ref()
-    }
-
-    /// Which fields are valid (`STATS_FLAG_*`).
-    #[inline]
-    pub fn flags(&self) -> u32 {
-        u32_le(self.bytes(), field::ITEM_FLAGS)
-    }
-
-    #[inline]
-    pub fn exposure_100ns(&self) -> u64 {
-        u64_le(self.bytes(), field::STATS_EXPOSURE_100NS)
-    }
-
-    #[inline]
-    pub fn exposure_compensation_flags(&self) -> u64 {
-        u64_le(self.bytes(), field::STATS_EXPOSURE_COMP_FLAGS)
-    }
-
-    #[inline]
-    pub fn exposure_compensation_value(&self) -> i32 {
-        i32_le(self.bytes(), field::STATS_EXPOSURE_COMP_VALUE)
-    }
-
-    #[inline]
-    pub fn iso_speed(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_ISO_SPEED)
-    }
-
-    #[inline]
-    pub fn focus_state(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_FOCUS_STATE)
-    }
-
-    #[inline]
-    pub fn lens_position(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_LENS_POSITION)
-    }
-
-    #[inline]
-    pub fn white_balance_kelvin(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_WHITE_BALANCE_K)
-    }
-
-    #[inline]
-    pub fn flash(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_FLASH)
-    }
-
-    #[inline]
-    pub fn flash_power(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_FLASH_POWER)
-    }
-
-    #[inline]
-    pub fn zoom_factor(&self) -> u32 {
-        u32_le(self.bytes(), field::STATS_ZOOM_FACTOR)
-    }
-
-    #[inline]
-    pub fn scene_mode(&self) -> u64 {
-        u64_le(self.bytes(), field::STATS_SCENE_MODE)
-    }
-
-    #[inline]
-    pub fn sensor_frame_rate(&self) -> u64 {
-        u64_le(self.bytes(), field::STATS_SENSOR_FRAME_RATE)
-    }
-}
-
-/// The owned meaning of a capture stats item. The reserved word emits as zero.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct CaptureStatsRepr {
-    pub flags: u32,
-    pub exposure_100ns: u64,
-    pub exposure_compensation_flags: u64,
-    pub exposure_compensation_value: i32,
-    pub iso_speed: u32,
-    pub focus_state: u32,
-    pub lens_position: u32,
-    pub white_balance_kelvin: u32,
-    pub flash: u32,
-    pub flash_power: u32,
-    pub zoom_factor: u32,
-    pub scene_mode: u64,
-    pub sensor_frame_rate: u64,
 }
 
 impl CaptureStatsRepr {
     #[inline]
     pub fn parse<T: AsRef<[u8]>>(item: &CaptureStats<T>) -> Result<Self> {
-        check_item(item.bytes(), STATS, CAPTURE_STATS_ID, CAPTURE_STATS_LEN)?;
-        Ok(CaptureStatsRepr {
-            flags: item.flags(),
-            exposure_100ns: item.exposure_100ns(),
-            exposure_compensation_flags: item.exposure_compensation_flags(),
-            exposure_compensation_value: item.exposure_compensation_value(),
-            iso_speed: item.iso_speed(),
-            focus_state: item.focus_state(),
-            lens_position: item.lens_position(),
-            white_balance_kelvin: item.white_balance_kelvin(),
-            flash: item.flash(),
-            flash_power: item.flash_power(),
-            zoom_factor: item.zoom_factor(),
-            scene_mode: item.scene_mode(),
-            sensor_frame_rate: item.sensor_frame_rate(),
-        })
+        item.check_len()?;
+        Ok(Self::read(item))
     }
 
     #[inline]
@@ -831,30 +701,14 @@ impl CaptureStatsRepr {
 
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, item: &mut CaptureStats<T>) -> Result<()> {
-        let buf = item.buffer.as_mut();
-        emit_item_header(buf, CAPTURE_STATS_ID, CAPTURE_STATS_LEN, STATS)?;
-        set_u32_le(buf, field::ITEM_FLAGS, self.flags);
-        set_u32_le(buf, 12..16, 0);
-        set_u64_le(buf, field::STATS_EXPOSURE_100NS, self.exposure_100ns);
-        set_u64_le(
-            buf,
-            field::STATS_EXPOSURE_COMP_FLAGS,
-            self.exposure_compensation_flags,
-        );
-        set_i32_le(
-            buf,
-            field::STATS_EXPOSURE_COMP_VALUE,
-            self.exposure_compensation_value,
-        );
-        set_u32_le(buf, field::STATS_ISO_SPEED, self.iso_speed);
-        set_u32_le(buf, field::STATS_FOCUS_STATE, self.focus_state);
-        set_u32_le(buf, field::STATS_LENS_POSITION, self.lens_position);
-        set_u32_le(buf, field::STATS_WHITE_BALANCE_K, self.white_balance_kelvin);
-        set_u32_le(buf, field::STATS_FLASH, self.flash);
-        set_u32_le(buf, field::STATS_FLASH_POWER, self.flash_power);
-        set_u32_le(buf, field::STATS_ZOOM_FACTOR, self.zoom_factor);
-        set_u64_le(buf, field::STATS_SCENE_MODE, self.scene_mode);
-        set_u64_le(buf, field::STATS_SENSOR_FRAME_RATE, self.sensor_frame_rate);
+        emit_item_header(
+            item.buffer.as_mut(),
+            CAPTURE_STATS_ID,
+            CAPTURE_STATS_LEN,
+            STATS,
+        )?;
+        item.set_reserved(0);
+        self.write(item);
         Ok(())
     }
 

@@ -14,7 +14,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::transport::nusb::{COLOUR_PRODUCT_ID, VENDOR_ID};
+use k4sync_core::wire::usb::{COLOUR_PRODUCT_ID, VENDOR_ID};
 
 /// Environment variable naming another sysfs root (tests, containers).
 pub const SYSFS_ROOT_ENV: &str = "K4SYNC_SYSFS_ROOT";

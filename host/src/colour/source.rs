@@ -285,7 +285,7 @@ mod tests {
 
     fn function(port_chain: Vec<u8>, serial: Option<&str>) -> FunctionInfo {
         FunctionInfo {
-            product_id: crate::transport::nusb::COLOUR_PRODUCT_ID,
+            product_id: k4sync_core::wire::usb::COLOUR_PRODUCT_ID,
             bus: 2,
             address: 7,
             bus_id: "2".into(),

@@ -188,38 +188,18 @@ fn mcu_slot(mcu: Mcu) -> usize {
     }
 }
 
-/// The host endpoint of an emulator endpoint (one to one).
-pub fn host_endpoint(endpoint: emu::Endpoint) -> Endpoint {
-    match endpoint {
-        emu::Endpoint::DepthCommandOut => Endpoint::DepthCommandOut,
-        emu::Endpoint::DepthResponseIn => Endpoint::DepthResponseIn,
-        emu::Endpoint::DepthStreamIn => Endpoint::DepthStreamIn,
-        emu::Endpoint::ColourCommandOut => Endpoint::ColourCommandOut,
-        emu::Endpoint::ColourResponseIn => Endpoint::ColourResponseIn,
-        emu::Endpoint::ImuStreamIn => Endpoint::ImuStreamIn,
-        emu::Endpoint::ColourVideo => Endpoint::ColourVideo,
-    }
-}
-
 /// The host transfer error of an emulator failure; `timeout` is what the host waited.
 pub fn map_emu_error(error: emu::TransferError, timeout: Duration) -> TransferError {
     match error {
-        emu::TransferError::Timeout { endpoint } => TransferError::Timeout {
-            endpoint: host_endpoint(endpoint),
-            timeout,
-        },
-        emu::TransferError::Stall { endpoint } => TransferError::Stall {
-            endpoint: host_endpoint(endpoint),
-        },
-        emu::TransferError::Gone { endpoint } => TransferError::Disconnected {
-            endpoint: host_endpoint(endpoint),
-        },
+        emu::TransferError::Timeout { endpoint } => TransferError::Timeout { endpoint, timeout },
+        emu::TransferError::Stall { endpoint } => TransferError::Stall { endpoint },
+        emu::TransferError::Gone { endpoint } => TransferError::Disconnected { endpoint },
         emu::TransferError::Overflow {
             endpoint,
             capacity,
             got,
         } => TransferError::Overflow {
-            endpoint: host_endpoint(endpoint),
+            endpoint,
             capacity,
             got,
         },

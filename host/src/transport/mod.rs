@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use k4sync_core::time::Ticks90k;
 use k4sync_core::types::{ColorFormat, ColorResolution, Fps};
-use k4sync_core::wire::command::Mcu;
 
 use crate::error::Error;
 
@@ -27,82 +26,7 @@ pub mod emulated;
 pub mod nusb;
 pub mod transcript;
 
-/// A bulk endpoint of the camera, named after its role (reference §1.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    /// 0x02 OUT on the depth function: command packets and write data.
-    DepthCommandOut,
-    /// 0x81 IN on the depth function: read data and 16-byte responses.
-    DepthResponseIn,
-    /// 0x83 IN on the depth function: raw depth frames.
-    DepthStreamIn,
-    /// 0x04 OUT on the colour function: command packets and write data.
-    ColourCommandOut,
-    /// 0x83 IN on the colour function: read data and responses.
-    ColourResponseIn,
-    /// 0x82 IN on the colour function: IMU packets.
-    ImuStreamIn,
-    /// The UVC video stream of the colour function (V4L2 on a real camera; its endpoint
-    /// address is whatever the UVC descriptors say).
-    ColourVideo,
-}
-
-impl Endpoint {
-    /// The endpoint address on the wire; `None` for the UVC video stream.
-    pub const fn address(self) -> Option<u8> {
-        match self {
-            Endpoint::DepthCommandOut => Some(0x02),
-            Endpoint::DepthResponseIn => Some(0x81),
-            Endpoint::DepthStreamIn => Some(0x83),
-            Endpoint::ColourCommandOut => Some(0x04),
-            Endpoint::ColourResponseIn => Some(0x83),
-            Endpoint::ImuStreamIn => Some(0x82),
-            Endpoint::ColourVideo => None,
-        }
-    }
-
-    /// The USB function (and so MCU) this endpoint belongs to.
-    pub const fn mcu(self) -> Mcu {
-        match self {
-            Endpoint::DepthCommandOut | Endpoint::DepthResponseIn | Endpoint::DepthStreamIn => {
-                Mcu::Depth
-            }
-            Endpoint::ColourCommandOut
-            | Endpoint::ColourResponseIn
-            | Endpoint::ImuStreamIn
-            | Endpoint::ColourVideo => Mcu::Colour,
-        }
-    }
-
-    /// The command OUT endpoint of an MCU.
-    pub const fn command_out(mcu: Mcu) -> Endpoint {
-        match mcu {
-            Mcu::Depth => Endpoint::DepthCommandOut,
-            Mcu::Colour => Endpoint::ColourCommandOut,
-        }
-    }
-
-    /// The response IN endpoint of an MCU.
-    pub const fn response_in(mcu: Mcu) -> Endpoint {
-        match mcu {
-            Mcu::Depth => Endpoint::DepthResponseIn,
-            Mcu::Colour => Endpoint::ColourResponseIn,
-        }
-    }
-}
-
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let function = match self.mcu() {
-            Mcu::Depth => "depth",
-            Mcu::Colour => "colour",
-        };
-        match self.address() {
-            Some(address) => write!(f, "{function} endpoint {address:#04x}"),
-            None => f.write_str("colour UVC stream"),
-        }
-    }
-}
+pub use k4sync_core::wire::usb::Endpoint;
 
 /// What can go wrong on one transfer. Timeouts are recoverable on streams (§3.5); the others
 /// end the transfer for good.

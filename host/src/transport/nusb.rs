@@ -27,6 +27,10 @@ use ::nusb::descriptors::TransferType;
 use ::nusb::transfer::{Buffer, Bulk, Completion, In, Out, TransferError as UsbTransferError};
 use ::nusb::{DeviceInfo, MaybeFuture, Speed};
 use k4sync_core::types::SensorMode;
+use k4sync_core::wire::usb::{
+    COLOUR_INTERFACE, COLOUR_PRODUCT_ID, CONFIGURATION, DEPTH_INTERFACE, DEPTH_PRODUCT_ID,
+    VENDOR_ID,
+};
 
 use crate::error::Error;
 use crate::framing::{
@@ -38,18 +42,6 @@ use crate::transport::{
     StreamIn, TransferError, Transport,
 };
 
-/// Microsoft's vendor id.
-pub const VENDOR_ID: u16 = 0x045E;
-/// The depth camera + depth MCU function.
-pub const DEPTH_PRODUCT_ID: u16 = 0x097C;
-/// The colour camera + colour/IMU MCU function.
-pub const COLOUR_PRODUCT_ID: u16 = 0x097D;
-/// The configuration the camera runs in (§1.2).
-pub const CONFIGURATION: u8 = 1;
-/// Interface of the depth MCU on the depth function.
-pub const DEPTH_INTERFACE: u8 = 0;
-/// Interface of the colour/IMU MCU on the colour function.
-pub const COLOUR_INTERFACE: u8 = 2;
 /// Pause between interface-claim attempts (nusb fact 4).
 pub(crate) const CLAIM_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 /// Claim attempts: about 2 s at [`CLAIM_RETRY_INTERVAL`].

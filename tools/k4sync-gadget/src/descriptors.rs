@@ -9,6 +9,7 @@
 //! depth function and 0x04/0x83/0x82 on interface 2 of the colour function.
 
 use k4sync_core::wire::command::Mcu;
+use k4sync_core::wire::usb::{self, Endpoint};
 
 /// `FUNCTIONFS_DESCRIPTORS_MAGIC_V2`.
 pub const DESCRIPTORS_MAGIC_V2: u32 = 3;
@@ -70,22 +71,34 @@ pub struct FunctionLayout {
     pub product: &'static str,
 }
 
+/// The addresses of an MCU's bulk endpoints in FunctionFS file order.
+const fn bulk_addresses(mcu: Mcu) -> [u8; 3] {
+    const fn address(endpoint: Endpoint) -> u8 {
+        match endpoint.address() {
+            Some(address) => address,
+            None => 0,
+        }
+    }
+    let [out, response, stream] = mcu.bulk_endpoints();
+    [address(out), address(response), address(stream)]
+}
+
 impl FunctionLayout {
     pub const DEPTH: FunctionLayout = FunctionLayout {
         mcu: Mcu::Depth,
-        vendor_id: 0x045E,
-        product_id: 0x097C,
-        interface: 0,
-        endpoints: [0x02, 0x81, 0x83],
+        vendor_id: usb::VENDOR_ID,
+        product_id: usb::DEPTH_PRODUCT_ID,
+        interface: usb::DEPTH_INTERFACE,
+        endpoints: bulk_addresses(Mcu::Depth),
         product: "Azure Kinect Depth Camera",
     };
 
     pub const COLOUR: FunctionLayout = FunctionLayout {
         mcu: Mcu::Colour,
-        vendor_id: 0x045E,
-        product_id: 0x097D,
-        interface: 2,
-        endpoints: [0x04, 0x83, 0x82],
+        vendor_id: usb::VENDOR_ID,
+        product_id: usb::COLOUR_PRODUCT_ID,
+        interface: usb::COLOUR_INTERFACE,
+        endpoints: bulk_addresses(Mcu::Colour),
         product: "Azure Kinect 4K Camera",
     };
 

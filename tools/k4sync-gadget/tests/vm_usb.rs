@@ -71,11 +71,11 @@ mod vm {
     use futures_core::Stream;
     use k4sync_core::emu::{Device, DeviceParams};
     use k4sync_core::sync::config::DeviceConfig;
+    use k4sync_core::sync::sequence::depth_start_sequence;
     use k4sync_core::types::{ColorResolution, DepthMode};
     use k4sync_core::types::{Fps, SensorMode, WiredSyncMode};
     use k4sync_core::wire::colour_mcu::SysConfig;
     use k4sync_core::wire::command::{Command, CommandRepr, DataPhase, Mcu};
-    use k4sync_core::wire::depth_mcu::depth_start_sequence;
     use k4sync_core::wire::depth_trailer::DepthTrailer;
     use k4sync_core::wire::imu::ImuPacket;
     use k4sync_gadget::descriptors::Speed;

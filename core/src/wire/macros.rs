@@ -1,0 +1,194 @@
+//! The declarative parts of the wire layer: enums with an unknown fallback defined from one
+//! list, packet views and their field accessors generated from the packet's field table.
+//!
+//! Modelled on smoltcp's `enum_with_unknown!`: a code and its name are written once, and both
+//! conversions (`from_raw`, `raw`, the `From` impls) and the little-endian field impl follow.
+
+/// An enum over the named values of a raw integer plus an unknown variant that keeps any
+/// other value, so a parse followed by an emit reproduces the device's bytes.
+///
+/// With `, $info -> Type` each row also carries a constant of that type, returned by the
+/// generated `const fn $info(self) -> Option<Type>` (`None` for unknown values).
+macro_rules! enum_with_unknown {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident($raw:ty), $(#[$uattr:meta])* unknown $unknown:ident {
+            $( $(#[$vattr:meta])* $variant:ident = $value:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum $name {
+            $( $(#[$vattr])* $variant, )+
+            $(#[$uattr])*
+            $unknown($raw),
+        }
+
+        impl $name {
+            /// Every named value, in list order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            #[inline]
+            pub const fn from_raw(raw: $raw) -> Self {
+                match raw {
+                    $($value => $name::$variant,)+
+                    other => $name::$unknown(other),
+                }
+            }
+
+            #[inline]
+            pub const fn raw(self) -> $raw {
+                match self {
+                    $($name::$variant => $value,)+
+                    $name::$unknown(raw) => raw,
+                }
+            }
+        }
+
+        impl From<$raw> for $name {
+            #[inline]
+            fn from(raw: $raw) -> Self {
+                Self::from_raw(raw)
+            }
+        }
+
+        impl From<$name> for $raw {
+            #[inline]
+            fn from(value: $name) -> Self {
+                value.raw()
+            }
+        }
+
+        impl $crate::wire::field::LeValue for $name {
+            type Bytes = <$raw as $crate::wire::field::LeValue>::Bytes;
+
+            #[inline]
+            fn from_le(bytes: Self::Bytes) -> Self {
+                Self::from_raw(<$raw as $crate::wire::field::LeValue>::from_le(bytes))
+            }
+
+            #[inline]
+            fn to_le(self) -> Self::Bytes {
+                $crate::wire::field::LeValue::to_le(self.raw())
+            }
+        }
+    };
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident($raw:ty), $(#[$uattr:meta])* unknown $unknown:ident,
+        $info:ident -> $info_ty:ty {
+            $( $(#[$vattr:meta])* $variant:ident = $value:literal => $row:expr ),+ $(,)?
+        }
+    ) => {
+        enum_with_unknown! {
+            $(#[$attr])*
+            pub enum $name($raw), $(#[$uattr])* unknown $unknown {
+                $( $(#[$vattr])* $variant = $value ),+
+            }
+        }
+
+        impl $name {
+            /// This value's row of the table; `None` for unknown values.
+            #[inline]
+            pub const fn $info(self) -> Option<$info_ty> {
+                match self {
+                    $($name::$variant => Some($row),)+
+                    $name::$unknown(_) => None,
+                }
+            }
+        }
+    };
+}
+
+/// A zero-copy view over a byte buffer: the struct, `new_unchecked`, `new_checked` (which runs
+/// the view's own `check_len`, or the check named after `checked by`) and `into_inner`.
+macro_rules! view {
+    ($(#[$attr:meta])* pub struct $view:ident;) => {
+        view! { $(#[$attr])* pub struct $view, checked by check_len; }
+    };
+    ($(#[$attr:meta])* pub struct $view:ident, checked by $check:ident;) => {
+        $(#[$attr])*
+        pub struct $view<T: AsRef<[u8]>> {
+            buffer: T,
+        }
+
+        impl<T: AsRef<[u8]>> $view<T> {
+            /// Wraps a buffer without checking it; accessors on a short buffer read zeros.
+            #[inline]
+            pub const fn new_unchecked(buffer: T) -> Self {
+                $view { buffer }
+            }
+
+            /// Wraps a buffer after checking it.
+            #[inline]
+            pub fn new_checked(buffer: T) -> $crate::error::Result<Self> {
+                let view = Self::new_unchecked(buffer);
+                view.$check()?;
+                Ok(view)
+            }
+
+            #[inline]
+            pub fn into_inner(self) -> T {
+                self.buffer
+            }
+        }
+    };
+}
+
+/// Field accessors of a view, one line per field of its `mod field` table: `getter: Type =
+/// range;` reads, `getter, setter: Type = range;` also writes. `impl View => Repr { … }` also
+/// defines the representation holding exactly those fields, with private `read`/`write`. The type fixes the width, which
+/// must match the range's (a debug assertion; see [`field::get`](crate::wire::field::get)).
+macro_rules! fields {
+    (
+        impl $view:ident {
+            $( $(#[$doc:meta])* $get:ident $(, $set:ident)? : $ty:ty = $field:expr; )+
+        }
+    ) => {
+        impl<T: AsRef<[u8]>> $view<T> {
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $get(&self) -> $ty {
+                    $crate::wire::field::get(self.buffer.as_ref(), $field)
+                }
+            )+
+        }
+
+        impl<T: AsRef<[u8]> + AsMut<[u8]>> $view<T> {
+            $($(
+                #[inline]
+                pub fn $set(&mut self, value: $ty) {
+                    $crate::wire::field::set(self.buffer.as_mut(), $field, value);
+                }
+            )?)+
+        }
+    };
+    (
+        impl $view:ident => $(#[$repr_attr:meta])* $repr:ident {
+            $( $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty = $field:expr; )+
+        }
+    ) => {
+        fields! { impl $view { $( $(#[$doc])* $get, $set: $ty = $field; )+ } }
+
+        $(#[$repr_attr])*
+        pub struct $repr {
+            $( $(#[$doc])* pub $get: $ty, )+
+        }
+
+        impl $repr {
+            /// Every field of the view, as read.
+            #[inline]
+            fn read<T: AsRef<[u8]>>(view: &$view<T>) -> Self {
+                $repr { $( $get: view.$get(), )+ }
+            }
+
+            /// Writes every field into the view.
+            #[inline]
+            fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, view: &mut $view<T>) {
+                $( view.$set(self.$get); )+
+            }
+        }
+    };
+}
