@@ -6,6 +6,7 @@
 
 pub use k4sync_core as core;
 
+pub mod align;
 pub mod buffers;
 pub mod cli;
 pub mod colour;

@@ -7,6 +7,7 @@ use clap::{Arg, ArgAction, Command};
 
 use crate::discovery::Source;
 
+pub mod align;
 pub mod export;
 pub mod fault_control;
 pub mod info;
@@ -36,6 +37,8 @@ pub enum Invocation {
     },
     /// `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's options (see [`record`]).
     Record(Box<record::RecordArgs>),
+    /// `k4sync align FILE… [OPTIONS]`: frame sets of one rig's recordings (see [`align`]).
+    Align(align::AlignArgs),
 }
 
 /// The clap definition of the whole command line.
@@ -82,6 +85,7 @@ pub fn command() -> Command {
                 .arg(json()),
         )
         .subcommand(record::command())
+        .subcommand(align::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -145,6 +149,7 @@ where
             output: sub.get_one::<PathBuf>("output").cloned(),
         }),
         Some(("record", sub)) => Ok(Invocation::Record(Box::new(record::from_matches(sub)))),
+        Some(("align", sub)) => Ok(Invocation::Align(align::from_matches(sub))),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",
