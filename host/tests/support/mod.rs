@@ -9,6 +9,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use k4sync_host::core::time::Usec;
 use k4sync_host::core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
+pub mod rig;
+
 use k4sync_host::mkv::{
     Capture, DepthStorage, DeviceInfo, Image, ImuSample, MkvWriter, RecordingHeader, WriterOptions,
 };
