@@ -2,12 +2,14 @@
 1.4.2) and no device: k4a_record_create(path, NULL, config), write_header, then one
 k4a_record_write_capture per capture in the order given (the order the device delivered them),
 flush and close. Payloads are tiny (a 22-byte JPEG, 8-byte DEPTH16/IR16 buffers): `k4sync align`
-reads only block headers, and the files stay small.
+reads only block headers, and the files stay small. With "full_payloads": true a device gets
+full-size DEPTH16/IR16 images and a 200 kB JPEG-framed colour blob instead (for measuring how much
+of a realistic file align reads).
 
 usage: write_rig.py SPEC.json
 SPEC: {"devices": [{"path", "fps": "30", "color": "720P"|"OFF", "depth": "NFOV_2X2BINNED"|"OFF",
         "sync": "MASTER"|"SUBORDINATE", "sub_delay": usec, "depth_delay": usec,
-        "captures": [[colour_ts_usec | null, depth_ts_usec | null], ...]}, ...]}
+        "captures": [[colour_ts_usec | null, depth_ts_usec | null], ...], "full_payloads": false}, ...]}
 prints {"written": [path, ...]} as JSON.
 """
 
@@ -53,19 +55,23 @@ def write(k4a, rec, d):
     h = ctypes.c_void_p()
     k.check(rec.k4a_record_create(d["path"].encode(), None, cfg, ctypes.byref(h)), "k4a_record_create")
     keep = []
+    full = d.get("full_payloads", False)
+    colour_payload = JPEG[:2] + bytes(200_000) + JPEG[-2:] if full else JPEG
+    w, hgt = DEPTH_SIZE.get(d["depth"], (0, 0))
+    depth_payload = bytes(range(256)) * (w * hgt * 2 // 256) if full else TINY
     try:
         k.check(rec.k4a_record_write_header(h), "k4a_record_write_header")
         for colour_ts, depth_ts in d["captures"]:
             cap = ctypes.c_void_p()
             k.check(k4a.k4a_capture_create(ctypes.byref(cap)), "k4a_capture_create")
             if colour_ts is not None:
-                img = image(k4a, "MJPG", COLOR_SIZE[d["color"]], JPEG, colour_ts, keep)
+                img = image(k4a, "MJPG", COLOR_SIZE[d["color"]], colour_payload, colour_ts, keep)
                 k4a.k4a_capture_set_color_image(cap, img)
                 k4a.k4a_image_release(img)
             if depth_ts is not None:
                 for fmt, setter in (("DEPTH16", k4a.k4a_capture_set_depth_image),
                                     ("IR16", k4a.k4a_capture_set_ir_image)):
-                    img = image(k4a, fmt, DEPTH_SIZE[d["depth"]], TINY, depth_ts, keep)
+                    img = image(k4a, fmt, DEPTH_SIZE[d["depth"]], depth_payload, depth_ts, keep)
                     setter(cap, img)
                     k4a.k4a_image_release(img)
             k.check(rec.k4a_record_write_capture(h, cap), "k4a_record_write_capture")
