@@ -60,6 +60,42 @@ fn our_colour_and_raw_depth_files_align_and_report_headers_only_reads() {
     }
     assert_eq!(v["devices"][1]["offset_usec"]["median"], 0.0);
 
+    // The index counts the IMU BlockGroups between the frames: each position is the frame.
+    let index = d.path().join("sets.json");
+    let out = k4sync([
+        "align".as_ref(),
+        m.as_os_str(),
+        s.as_os_str(),
+        "--index".as_ref(),
+        index.as_os_str(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let index: Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
+    for (i, path) in [&m, &s].iter().enumerate() {
+        let mut reader = k4sync_host::mkv::MkvReader::open_path(path).unwrap();
+        let offset = u64::from(reader.start_offset_usec().unwrap());
+        for set in index["sets"].as_array().unwrap() {
+            for (key, track) in [("color", "COLOR"), ("depth", "RAW_DEPTH")] {
+                let at = &set["files"][i][key];
+                let number = reader
+                    .tracks
+                    .iter()
+                    .find(|t| t.name == track)
+                    .unwrap()
+                    .number;
+                let cluster = reader
+                    .read_cluster_at(at["cluster_offset"].as_u64().unwrap())
+                    .unwrap();
+                let block = &cluster.blocks[at["block"].as_u64().unwrap() as usize - 1];
+                assert_eq!(block.track, number, "{at}");
+                assert_eq!(
+                    block.time_ticks as u64 + offset,
+                    at["device_ts_usec"].as_u64().unwrap()
+                );
+            }
+        }
+    }
+
     let out = k4sync(["align".as_ref(), m.as_os_str(), s.as_os_str()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -259,4 +295,39 @@ fn an_emulated_recording_reports_exactly_the_frames_the_emulator_dropped() {
     assert!(depth[0] > depth_from, "{depth:?} after set {depth_from}");
     assert_eq!(dev["sync_lost_at_set"], Value::Null);
     assert_eq!(dev["role"], "MASTER");
+}
+
+#[test]
+fn a_manifest_adds_hosts_and_segments_by_serial() {
+    let d = dir();
+    let m = ours(d.path(), "m.mkv", WiredSyncMode::Master, Fps::Fps30);
+    let manifest = d.path().join("rig.json");
+    std::fs::write(
+        &manifest,
+        r#"{"devices": [{"serial": "000123456789", "host": "pi-3", "segment": "take-7"}]}"#,
+    )
+    .unwrap();
+    let out = k4sync([
+        "align".as_ref(),
+        m.as_os_str(),
+        "--manifest".as_ref(),
+        manifest.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["devices"][0]["host"], "pi-3");
+    assert_eq!(v["devices"][0]["segment"], "take-7");
+    let (_, without) = align_json(&[&m]);
+    assert!(without["devices"][0].get("host").is_none(), "{without}");
+
+    std::fs::write(&manifest, "{not json").unwrap();
+    let out = k4sync([
+        "align".as_ref(),
+        m.as_os_str(),
+        "--manifest".as_ref(),
+        manifest.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rig.json"), "{}", stderr(&out));
 }

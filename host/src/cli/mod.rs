@@ -223,4 +223,20 @@ mod tests {
         assert!(parse(["info"]).is_err());
         assert!(parse(["export", "a.mkv"]).is_err());
     }
+
+    #[test]
+    fn align_takes_files_and_its_outputs() {
+        assert_eq!(
+            parse(["align", "a.mkv", "b.mkv", "--json", "--index", "s.json", "--plot", "t.svg"])
+                .ok(),
+            Some(Invocation::Align(align::AlignArgs {
+                files: vec!["a.mkv".into(), "b.mkv".into()],
+                manifest: None,
+                json: true,
+                index: Some("s.json".into()),
+                plot: Some("t.svg".into()),
+            }))
+        );
+        assert!(parse(["align"]).is_err());
+    }
 }
