@@ -23,7 +23,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 mod support;
-use support::rig::{DeviceTruth, Recorded, RestartClock, Scenario, Truth};
+use support::rig::{indexed_frame, DeviceTruth, Recorded, RestartClock, Scenario, Truth};
 use support::{interop_python, k4sync, repo_root, stderr, stdout};
 
 const STREAMS: [FrameKind; 2] = [FrameKind::Colour, FrameKind::Depth];
@@ -222,24 +222,6 @@ fn the_library_reports_exactly_the_truth_of_each_file_scenario() {
     }
 }
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("k4sync-align-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Writes one file per device with Microsoft's writer; returns the paths.
 fn write_with_microsofts_writer(python: &Path, dir: &Path, s: &Scenario) -> Vec<PathBuf> {
     let (recorded, _) = s.run();
@@ -360,8 +342,8 @@ fn microsofts_writer_files_align_to_exactly_the_true_sets_and_faults() {
         return;
     };
     for (name, s) in scenarios() {
-        let dir = Scratch::new(name);
-        let files = write_with_microsofts_writer(&python, &dir.0, &s);
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_with_microsofts_writer(&python, dir.path(), &s);
         let (recorded, truth) = s.run();
         naive_pairings_differ(&recorded, &truth);
         let mut args: Vec<String> = vec!["align".into()];
@@ -404,10 +386,13 @@ fn the_index_points_at_each_sets_blocks_and_the_plot_has_one_lane_per_device() {
     let Some(python) = interop_python() else {
         return;
     };
-    let dir = Scratch::new("index");
+    let dir = tempfile::tempdir().unwrap();
     let s = nine_device_rig();
-    let files = write_with_microsofts_writer(&python, &dir.0, &s);
-    let (index, plot) = (dir.0.join("sets.json"), dir.0.join("timeline.svg"));
+    let files = write_with_microsofts_writer(&python, dir.path(), &s);
+    let (index, plot) = (
+        dir.path().join("sets.json"),
+        dir.path().join("timeline.svg"),
+    );
     let mut args: Vec<String> = vec!["align".into()];
     args.extend(files.iter().map(|f| f.display().to_string()));
     args.extend(["--index".into(), index.display().to_string()]);
@@ -440,21 +425,13 @@ fn the_index_points_at_each_sets_blocks_and_the_plot_has_one_lane_per_device() {
                 if want.is_none() {
                     continue;
                 }
-                let reader = &mut readers[d];
-                let offset = reader.start_offset_usec().unwrap() as i64;
-                let cluster = reader
-                    .read_cluster_at(at["cluster_offset"].as_u64().unwrap())
-                    .unwrap();
-                let block = &cluster.blocks[at["block"].as_u64().unwrap() as usize - 1];
                 let name = if *key == "color" { "COLOR" } else { "DEPTH" };
-                let track = reader
-                    .tracks
-                    .iter()
-                    .find(|t| t.name == name)
-                    .unwrap()
-                    .number;
-                assert_eq!(block.track, track, "set {set} device {d} {key}");
-                assert_eq!(Some((block.time_ticks + offset) as u64), want);
+                let got = indexed_frame(&mut readers[d], at);
+                assert_eq!(
+                    got,
+                    (name.to_owned(), want.unwrap()),
+                    "set {set} device {d}"
+                );
                 checked += 1;
             }
         }

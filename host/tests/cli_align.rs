@@ -13,6 +13,7 @@ use k4sync_host::mkv::DepthStorage;
 use serde_json::Value;
 
 mod support;
+use support::rig::indexed_frame;
 use support::{header, k4sync, record, stderr, stdout};
 
 fn dir() -> tempfile::TempDir {
@@ -73,25 +74,11 @@ fn our_colour_and_raw_depth_files_align_and_report_headers_only_reads() {
     let index: Value = serde_json::from_str(&std::fs::read_to_string(&index).unwrap()).unwrap();
     for (i, path) in [&m, &s].iter().enumerate() {
         let mut reader = k4sync_host::mkv::MkvReader::open_path(path).unwrap();
-        let offset = u64::from(reader.start_offset_usec().unwrap());
         for set in index["sets"].as_array().unwrap() {
             for (key, track) in [("color", "COLOR"), ("depth", "RAW_DEPTH")] {
                 let at = &set["files"][i][key];
-                let number = reader
-                    .tracks
-                    .iter()
-                    .find(|t| t.name == track)
-                    .unwrap()
-                    .number;
-                let cluster = reader
-                    .read_cluster_at(at["cluster_offset"].as_u64().unwrap())
-                    .unwrap();
-                let block = &cluster.blocks[at["block"].as_u64().unwrap() as usize - 1];
-                assert_eq!(block.track, number, "{at}");
-                assert_eq!(
-                    block.time_ticks as u64 + offset,
-                    at["device_ts_usec"].as_u64().unwrap()
-                );
+                let want = (track.to_owned(), at["device_ts_usec"].as_u64().unwrap());
+                assert_eq!(indexed_frame(&mut reader, at), want, "{at}");
             }
         }
     }
@@ -221,35 +208,22 @@ fn an_emulated_recording_reports_exactly_the_frames_the_emulator_dropped() {
         .unwrap();
     let mut control = child.stdin.take().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next = || -> Value { serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap() };
-    loop {
-        let v = next();
-        if v["state"] == "streaming" && v["depth_frames"].as_u64() > Some(10) {
-            break;
+    let mut until = |wanted: &dyn Fn(&Value) -> bool| -> Value {
+        loop {
+            let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+            if wanted(&v) {
+                return v;
+            }
         }
-    }
+    };
+    until(&|v| v["state"] == "streaming" && v["depth_frames"].as_u64() > Some(10));
     writeln!(control, "starve colour 2").unwrap();
     control.flush().unwrap();
-    let colour_fault = loop {
-        let v = next();
-        if v["event"] == "fault" {
-            break v;
-        }
-    };
+    let colour_fault = until(&|v| v["event"] == "fault");
     writeln!(control, "starve depth 3").unwrap();
     control.flush().unwrap();
-    let depth_fault = loop {
-        let v = next();
-        if v["event"] == "fault" {
-            break v;
-        }
-    };
-    let done = loop {
-        let v = next();
-        if v.get("ok").is_some() {
-            break v;
-        }
-    };
+    let depth_fault = until(&|v| v["event"] == "fault");
+    let done = until(&|v| v.get("ok").is_some());
     assert_eq!(done["ok"], true, "{done}");
     assert!(child.wait().unwrap().success());
 

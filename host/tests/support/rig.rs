@@ -451,3 +451,21 @@ fn max_offset_usec(s: &Scenario, sets: &[[Vec<Option<u64>>; 2]], d: usize) -> f6
         .filter_map(|set| Some((reference(set, d)? - reference(set, 0)?) as f64 / 1000.0))
         .fold(0.0, |m: f64, o| m.max(o.abs()))
 }
+
+/// The block an `--index` position names, read back: its track name and device time (µs).
+pub fn indexed_frame(
+    reader: &mut k4sync_host::mkv::MkvReader<std::io::BufReader<std::fs::File>>,
+    at: &serde_json::Value,
+) -> (String, u64) {
+    let offset = i64::from(reader.start_offset_usec().unwrap());
+    let cluster = reader
+        .read_cluster_at(at["cluster_offset"].as_u64().unwrap())
+        .unwrap();
+    let block = &cluster.blocks[at["block"].as_u64().unwrap() as usize - 1];
+    let track = reader
+        .tracks
+        .iter()
+        .find(|t| t.number == block.track)
+        .unwrap();
+    (track.name.clone(), (block.time_ticks + offset) as u64)
+}
