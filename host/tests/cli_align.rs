@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use k4sync_host::core::types::{ColorFormat, Fps, WiredSyncMode};
+use k4sync_host::core::types::{ColorFormat, DepthMode, Fps, WiredSyncMode};
 use k4sync_host::mkv::DepthStorage;
 use serde_json::Value;
 
@@ -20,14 +20,16 @@ fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-/// One of our raw-depth recordings of 20 captures from 1 s device time, in `mode`.
+/// One of our raw-depth recordings (passive IR: the smallest raw frames) of 12 captures from 1 s
+/// device time, in `mode`.
 fn ours(dir: &Path, name: &str, mode: WiredSyncMode, fps: Fps) -> PathBuf {
     let path = dir.join(name);
     let mut h = header(ColorFormat::Mjpg);
     h.depth_storage = DepthStorage::Raw;
     h.wired_sync_mode = mode;
     h.fps = fps;
-    record(&path, &h, 20).finalize().unwrap();
+    h.depth_mode = DepthMode::PassiveIr;
+    record(&path, &h, 12).finalize().unwrap();
     path
 }
 
@@ -48,12 +50,12 @@ fn our_colour_and_raw_depth_files_align_and_report_headers_only_reads() {
     let s = ours(d.path(), "s.mkv", WiredSyncMode::Subordinate, Fps::Fps30);
     let (ok, v) = align_json(&[&m, &s]);
     assert!(ok, "{v}");
-    assert_eq!(v["summary"]["sets"], 20, "{v}");
-    assert_eq!(v["summary"]["complete"], 20, "{v}");
+    assert_eq!(v["summary"]["sets"], 12, "{v}");
+    assert_eq!(v["summary"]["complete"], 12, "{v}");
     for dev in v["devices"].as_array().unwrap() {
-        assert_eq!(dev["frames"]["color"], 20);
+        assert_eq!(dev["frames"]["color"], 12);
         assert_eq!(
-            dev["frames"]["depth"], 20,
+            dev["frames"]["depth"], 12,
             "the RAW_DEPTH track is the depth stream"
         );
         assert_eq!(dev["serial"], "000123456789");
@@ -87,10 +89,10 @@ fn our_colour_and_raw_depth_files_align_and_report_headers_only_reads() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("20 sets at 30 fps: 20 complete, 0 incomplete, 0 unsynced frames"),
+        text.contains("12 sets at 30 fps: 12 complete, 0 incomplete, 0 unsynced frames"),
         "{text}"
     );
-    // Raw depth frames are ~200 KB each: the headers are a small fraction of the files.
+    // Raw depth frames are megabytes each: the headers are a small fraction of the files.
     let read = text.lines().last().unwrap();
     let percent: f64 = read
         .split('(')

@@ -53,6 +53,18 @@ impl Recording {
         ir.pos.get(i).copied()
     }
 
+    /// The effective (tick-truncated) subordinate delay in ns; 0 for the master.
+    pub fn effective_subordinate_delay_nsec(&self) -> i64 {
+        DeviceFrames {
+            role: self.role().unwrap_or(Role::Subordinate),
+            subordinate_delay_usec: self.index.subordinate_delay_usec,
+            depth_delay_usec: self.index.depth_delay_usec,
+            colour: None,
+            depth: None,
+        }
+        .effective_subordinate_delay_nsec()
+    }
+
     fn frames(&self, role: Role) -> DeviceFrames {
         let ts = |t: &Option<TrackFrames>| t.as_ref().map(|t| t.ts_usec.clone());
         DeviceFrames {
@@ -126,11 +138,7 @@ pub fn read_recordings(
 /// Checks the rig rules that need file names and aligns.
 pub fn align_recordings(recordings: &[Recording]) -> Result<Alignment, FilesError> {
     let fps = check_rig(recordings)?;
-    let frames: Vec<DeviceFrames> = recordings
-        .iter()
-        .map(|r| r.frames(r.role().unwrap_or(Role::Subordinate)))
-        .collect();
-    Ok(align(fps, &frames)?)
+    Ok(align(fps, &device_frames(recordings))?)
 }
 
 /// The device frames of `recordings` (after [`check_rig`]).

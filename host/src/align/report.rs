@@ -107,10 +107,7 @@ fn json_device<'a>(
     d: &'a DeviceReport,
     manifest: Option<&'a Manifest>,
 ) -> JsonDevice<'a> {
-    let frames = super::files::device_frames(std::slice::from_ref(r));
-    let effective_nsec = frames
-        .first()
-        .map_or(0, super::DeviceFrames::effective_subordinate_delay_nsec);
+    let effective_nsec = r.effective_subordinate_delay_nsec();
     let extra = manifest.and_then(|m| m.device(r.index.serial.as_deref()));
     JsonDevice {
         file: r.label(),
@@ -215,10 +212,7 @@ pub fn to_text(a: &Alignment, recordings: &[Recording], manifest: Option<&Manife
         "state".into(),
     ]];
     for (r, d) in recordings.iter().zip(&a.devices) {
-        let frames = super::files::device_frames(std::slice::from_ref(r));
-        let expected = frames
-            .first()
-            .map_or(0, super::DeviceFrames::effective_subordinate_delay_nsec);
+        let expected = r.effective_subordinate_delay_nsec();
         let mut state = d.state.name().to_owned();
         if let Some(lost) = d.sync_lost_at_set {
             state.push_str(&format!(" at set {lost}"));
