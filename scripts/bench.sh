@@ -5,9 +5,11 @@
 #   record  scripts/bench-record.sh: recorder throughput against dd and ffmpeg, and the
 #           recorder's instructions per recorded second (its targets live in that script);
 #   rss     scripts/rss.sh RSS_SECONDS (default 60): peak and growth of the recorder's RSS in
-#           the heaviest mode (its limits live in that script).
+#           the heaviest mode (its limits live in that script);
+#   align   host/benches/align.rs: CPU time of `k4sync align` on a synthetic 9-device index of
+#           1/4 to 1 hour (target < 1 s for the hour, per-frame cost linear; in that file).
 #
-#   scripts/bench.sh [--check] [--only core|record|rss] [-- bench-record.sh options]
+#   scripts/bench.sh [--check] [--only core|record|rss|align] [-- bench-record.sh options]
 #   --check exits 1 when any row of either section misses its target (both sections still run)
 #
 # Installs its own prerequisites idempotently: valgrind (Debian) and the gungraun-runner whose
@@ -28,7 +30,7 @@ while [ $# -gt 0 ]; do
       break
       ;;
     -h | --help)
-      sed -n '2,12p' "$0"
+      sed -n '2,14p' "$0"
       exit 0
       ;;
     *)
@@ -38,8 +40,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$only" in "" | core | record | rss) ;; *)
-  echo "bench.sh: --only takes core, record or rss, not '$only'" >&2
+case "$only" in "" | core | record | rss | align) ;; *)
+  echo "bench.sh: --only takes core, record, rss or align, not '$only'" >&2
   exit 2
   ;;
 esac
@@ -188,5 +190,15 @@ if [ -z "$only" ] || [ "$only" = rss ]; then
   elif [ "$rss_status" -ne 0 ]; then
     status=1
   fi
+fi
+
+# ---- align section ----------------------------------------------------------------------------
+if [ -z "$only" ] || [ "$only" = align ]; then
+  echo
+  echo "## align"
+  echo
+  check_arg=()
+  [ "$check" -eq 0 ] || check_arg=(--check)
+  cargo bench -p k4sync-host --locked --bench align -- "${check_arg[@]}" || status=1
 fi
 exit "$status"

@@ -9,3 +9,5 @@ for t in sync_align sync_plan sync_pairing wire_control wire_streams; do
   printf '\n==> %s at %s cases\n' "$t" "$PROPTEST_CASES"
   cargo test --release -p k4sync-core --all-features --test "$t" -- --test-threads=2
 done
+printf '\n==> align_rig (k4sync align over simulated rigs) at %s cases\n' "$PROPTEST_CASES"
+cargo test --release -p k4sync --test align_rig aligned_sets -- --test-threads=2

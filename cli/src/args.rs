@@ -7,7 +7,7 @@ use clap::{Arg, ArgAction, Command};
 
 use k4sync_host::Source;
 
-use crate::record;
+use crate::{align, record};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum Invocation {
     },
     /// `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's options (see [`record`]).
     Record(Box<record::RecordArgs>),
+    /// `k4sync align FILE… [OPTIONS]`: frame sets of one rig's recordings (see [`align`]).
+    Align(align::AlignArgs),
 }
 
 /// The clap definition of the whole command line.
@@ -77,6 +79,7 @@ pub fn command() -> Command {
                 .arg(json()),
         )
         .subcommand(record::command())
+        .subcommand(align::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -140,6 +143,7 @@ where
             output: sub.get_one::<PathBuf>("output").cloned(),
         }),
         Some(("record", sub)) => Ok(Invocation::Record(Box::new(record::from_matches(sub)))),
+        Some(("align", sub)) => Ok(Invocation::Align(align::from_matches(sub))),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",
@@ -212,5 +216,21 @@ mod tests {
         );
         assert!(parse(["info"]).is_err());
         assert!(parse(["export", "a.mkv"]).is_err());
+    }
+
+    #[test]
+    fn align_takes_files_and_its_outputs() {
+        assert_eq!(
+            parse(["align", "a.mkv", "b.mkv", "--json", "--index", "s.json", "--plot", "t.svg"])
+                .ok(),
+            Some(Invocation::Align(align::AlignArgs {
+                files: vec!["a.mkv".into(), "b.mkv".into()],
+                manifest: None,
+                json: true,
+                index: Some("s.json".into()),
+                plot: Some("t.svg".into()),
+            }))
+        );
+        assert!(parse(["align"]).is_err());
     }
 }

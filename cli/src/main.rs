@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+mod align;
 mod args;
 mod demo;
 mod export;
@@ -34,5 +35,6 @@ fn main() -> ExitCode {
         Invocation::Export { file, dir, json } => export::run(&file, &dir, json),
         Invocation::Repair { file, output } => repair::run(&file, output.as_deref()),
         Invocation::Record(args) => record::run(&args),
+        Invocation::Align(args) => align::run(&args),
     }
 }

@@ -24,6 +24,7 @@
 
 pub use k4sync_core as core;
 
+pub mod align;
 mod buffers;
 mod colour;
 mod command;

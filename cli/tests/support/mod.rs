@@ -17,6 +17,8 @@ use k4sync_host::mkv::{
 mod interop;
 pub use interop::*;
 
+pub mod rig;
+
 pub const FIRST_CAPTURE_USEC: u64 = 1_000_000;
 pub const IMU_PERIOD_USEC: u64 = 1250;
 pub const JPEG: &[u8] = &[

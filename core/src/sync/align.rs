@@ -132,6 +132,11 @@ pub struct AlignerConfig<const N: usize> {
     pub max_drift_ppm: u32,
     /// A `Drift` event is reported per device every this many sets (default: 10 s).
     pub drift_report_sets: u32,
+    /// Consecutive off-grid frames after which a device is declared lost ([`OFF_GRID_LIMIT`] by
+    /// default); 0 never loses a device for that (each such frame stays an `ExtraPulse`). An
+    /// offline reader of time-sorted files sets 0: there a restarted subordinate's re-zeroed
+    /// frames come *before* its synced ones, which must still be placed.
+    pub off_grid_limit: u8,
 }
 
 impl<const N: usize> AlignerConfig<N> {
@@ -143,6 +148,7 @@ impl<const N: usize> AlignerConfig<N> {
             tolerance_usec: tolerance_usec(fps),
             max_drift_ppm: 500,
             drift_report_sets: fps.hz() * 10,
+            off_grid_limit: OFF_GRID_LIMIT,
         }
     }
 }
@@ -770,7 +776,8 @@ impl<const N: usize, const W: usize> Aligner<N, W> {
             if let Some(d) = self.devices.get_mut(device) {
                 d.tracks.get_mut(stream).off_grid = off_grid;
             }
-            if off_grid >= OFF_GRID_LIMIT {
+            let limit = self.config.off_grid_limit;
+            if limit != 0 && off_grid >= limit {
                 self.lose(device, LossReason::OutOfTolerance, out);
             } else {
                 out(AlignerOutput::Health(HealthEvent::ExtraPulse {
@@ -1367,6 +1374,29 @@ mod tests {
             a.next_pulse(device, stream, Usec(ts)).is_none(),
             "lost device"
         );
+    }
+
+    #[test]
+    fn with_no_off_grid_limit_off_grid_frames_never_lose_the_device() {
+        let sub = DeviceTiming::from_ticks(14, 0);
+        let mut config = AlignerConfig::new(Fps::Fps30, 0, [DeviceTiming::from_ticks(0, 0), sub]);
+        config.off_grid_limit = 0;
+        let mut a = Aligner::<2, 4>::new(config).unwrap();
+        feed(&mut a, &pulse(0, 0)[..2]);
+        let off_grid: Vec<_> = (0..5)
+            .map(|k| (1, FrameKind::Colour, k * P + P / 2))
+            .collect();
+        let out = feed(&mut a, &off_grid);
+        assert_eq!(health(&out).len(), 5, "{out:?}");
+        assert!(health(&out)
+            .iter()
+            .all(|h| matches!(h, HealthEvent::ExtraPulse { device: 1, .. })));
+        let mut out = feed(&mut a, &pulse(1, 0));
+        assert_eq!(a.state(1), Some(DeviceSyncState::InSync));
+        a.flush(&mut |o| out.push(o.into()));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Out::Set(s) if s.complete && s.set == 1)));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! * [`read`] — [`MkvReader`], which opens our files and real k4arecorder files, walks clusters
 //!   and derives the readout Microsoft's playback library would report (reference §13), plus a
 //!   salvage mode for files cut short.
+//! * [`index`] — [`index::read_frame_index`], every frame's device timestamp and position from
+//!   block headers alone (what `k4sync align` reads).
 //! * [`repair`] — [`repair::repair_file`], which rewrites an unfinalized or cut file into the
 //!   finalized layout.
 //!
@@ -14,6 +16,7 @@
 //! here.
 
 pub mod ebml;
+pub mod index;
 pub mod read;
 pub mod repair;
 pub mod write;

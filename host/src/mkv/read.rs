@@ -440,6 +440,11 @@ impl<R: Read + Seek> MkvReader<R> {
         self.file_len
     }
 
+    /// The underlying reader (to learn, for instance, how much of the file was read).
+    pub fn into_inner(self) -> R {
+        self.r
+    }
+
     /// The Segment header as found (size `None` = unknown).
     pub fn segment(&self) -> ElementHeader {
         self.segment
