@@ -20,7 +20,7 @@ use crate::wire::depth_mcu::{
     calibration_read_size, ComponentVersions, FirmwareUpdateStatus, NV_DATA_READ_SIZE,
     SERIAL_READ_SIZE,
 };
-use crate::wire::field::{check_len_within, room, set_u32_le, set_u8, u32_le, u8_at};
+use crate::wire::field::{check_len_within, check_magic, room, set_u32_le, set_u8, u32_le, u8_at};
 pub use crate::wire::usb::Mcu;
 use crate::WireError;
 
@@ -62,17 +62,6 @@ pub enum DataPhase {
     Write,
 }
 
-/// One row of the command catalogue: what the reference says about a command code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CodeInfo {
-    /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
-    pub sdk_name: &'static str,
-    pub mcu: Mcu,
-    pub data_phase: DataPhase,
-    /// Exact length of the command data the code carries.
-    pub data_len: usize,
-}
-
 /// `Some(Command::X)` for a command without arguments, `None` for one with.
 macro_rules! unit_command {
     ($variant:ident) => {
@@ -84,7 +73,8 @@ macro_rules! unit_command {
 }
 
 /// The catalogue, one row per command: [`Command`] with its typed argument, [`CommandCode`]
-/// with its raw value and [`CodeInfo`], and the mapping between them.
+/// with its raw value, SDK name, MCU, data phase and command-data length, and the mapping
+/// between them.
 macro_rules! catalogue {
     ($(
         $(#[$doc:meta])*
@@ -101,13 +91,47 @@ macro_rules! catalogue {
         enum_with_unknown! {
             /// A command code as it appears in the header, including codes neither MCU
             /// defines. `ALL` lists the catalogue order (depth MCU, then colour MCU).
-            pub enum CommandCode(u32), unknown Unknown, info -> CodeInfo {
-                $( $variant = $raw => CodeInfo {
-                    sdk_name: $name,
-                    mcu: Mcu::$mcu,
-                    data_phase: DataPhase::$phase,
-                    data_len: $data_len,
-                }, )+
+            pub enum CommandCode(u32), unknown Unknown {
+                $( $variant = $raw, )+
+            }
+        }
+
+        impl CommandCode {
+            /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
+            #[inline]
+            pub const fn sdk_name(self) -> &'static str {
+                match self {
+                    $( CommandCode::$variant => $name, )+
+                    CommandCode::Unknown(_) => "UNKNOWN",
+                }
+            }
+
+            /// The MCU that defines this code, `None` for unknown codes.
+            #[inline]
+            pub const fn mcu(self) -> Option<Mcu> {
+                match self {
+                    $( CommandCode::$variant => Some(Mcu::$mcu), )+
+                    CommandCode::Unknown(_) => None,
+                }
+            }
+
+            /// The data phase of this command; `None` for unknown codes. VERSION_GET and
+            /// GET_SYS_CFG are never sent by the SDK and are modelled without one.
+            #[inline]
+            pub const fn data_phase(self) -> Option<DataPhase> {
+                match self {
+                    $( CommandCode::$variant => Some(DataPhase::$phase), )+
+                    CommandCode::Unknown(_) => None,
+                }
+            }
+
+            /// Exact length of the command data this code carries; `None` for unknown codes.
+            #[inline]
+            pub const fn data_len(self) -> Option<usize> {
+                match self {
+                    $( CommandCode::$variant => Some($data_len), )+
+                    CommandCode::Unknown(_) => None,
+                }
             }
         }
 
@@ -171,45 +195,6 @@ catalogue! {
     ImuStreamStop = 0x8000_0004, "IMU_STREAM_STOP", Colour, None, 0;
     /// Read data phase (1 byte of jack bits).
     GetJackState = 0x8000_0006, "GET_JACK_STATE", Colour, Read, 0;
-}
-
-impl CommandCode {
-    /// The SDK's name without its `DEV_CMD_` prefix; both resets are `RESET`.
-    #[inline]
-    pub const fn sdk_name(self) -> &'static str {
-        match self.info() {
-            Some(info) => info.sdk_name,
-            None => "UNKNOWN",
-        }
-    }
-
-    /// The MCU that defines this code, `None` for unknown codes.
-    #[inline]
-    pub const fn mcu(self) -> Option<Mcu> {
-        match self.info() {
-            Some(info) => Some(info.mcu),
-            None => None,
-        }
-    }
-
-    /// The data phase of this command; `None` for unknown codes. VERSION_GET and
-    /// GET_SYS_CFG are never sent by the SDK and are modelled without one.
-    #[inline]
-    pub const fn data_phase(self) -> Option<DataPhase> {
-        match self.info() {
-            Some(info) => Some(info.data_phase),
-            None => None,
-        }
-    }
-
-    /// Exact length of the command data this code carries; `None` for unknown codes.
-    #[inline]
-    pub const fn data_len(self) -> Option<usize> {
-        match self.info() {
-            Some(info) => Some(info.data_len),
-            None => None,
-        }
-    }
 }
 
 impl fmt::Display for CommandCode {
@@ -335,9 +320,6 @@ impl Command {
         };
         let packet = code.sdk_name();
         check_len_within(packet, "command data", data.len(), needed, needed)?;
-        if let Some(command) = code.unit_command() {
-            return Ok(command);
-        }
         let word = u32_le(data, 0..4);
         let bad = |field, value: u32| WireError::BadValue {
             packet,
@@ -357,7 +339,7 @@ impl Command {
                 package_size_low: u8_at(data, 1),
             },
             CommandCode::SetSysCfg => Command::SetSysCfg(SysConfig::parse(data)?),
-            other => return Err(bad("command", other.raw())),
+            unit => unit.unit_command().ok_or(bad("command", unit.raw()))?,
         })
     }
 }
@@ -392,14 +374,7 @@ impl<T: AsRef<[u8]>> CommandPacket<T> {
     #[inline]
     pub fn check(&self) -> Result<()> {
         self.check_len()?;
-        if self.packet_type() != PACKET_TYPE {
-            return Err(WireError::BadMagic {
-                packet: PACKET,
-                field: "packet_type",
-                expected: PACKET_TYPE,
-                found: self.packet_type(),
-            });
-        }
+        check_magic(PACKET, "packet_type", PACKET_TYPE, self.packet_type())?;
         if self.reserved() != 0 {
             return Err(WireError::BadValue {
                 packet: PACKET,

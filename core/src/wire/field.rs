@@ -11,25 +11,47 @@ pub type Field = Range<usize>;
 
 /// A value stored little-endian in a fixed number of bytes; its type fixes the field width.
 pub trait LeValue: Copy {
-    /// The value's bytes, `[u8; N]`.
-    type Bytes: AsRef<[u8]> + AsMut<[u8]> + Default;
-    fn from_le(bytes: Self::Bytes) -> Self;
-    fn to_le(self) -> Self::Bytes;
+    /// The width in bytes.
+    const LEN: usize;
+    /// Reads the value at `field`; zero when `buf` does not hold the whole field.
+    fn read(buf: &[u8], field: Field) -> Self;
+    /// Writes the value at `field`; ignored when `buf` does not hold the whole field.
+    fn write(self, buf: &mut [u8], field: Field);
+}
+
+#[inline]
+fn array<const N: usize>(buf: &[u8], field: Field) -> [u8; N] {
+    let mut out = [0u8; N];
+    if let Some(src) = buf.get(field) {
+        if src.len() == N {
+            out.copy_from_slice(src);
+        }
+    }
+    out
+}
+
+#[inline]
+fn put(buf: &mut [u8], field: Field, bytes: &[u8]) {
+    if let Some(dst) = buf.get_mut(field) {
+        if dst.len() == bytes.len() {
+            dst.copy_from_slice(bytes);
+        }
+    }
 }
 
 macro_rules! le_primitive {
     ($($ty:ty),+) => {$(
         impl LeValue for $ty {
-            type Bytes = [u8; core::mem::size_of::<$ty>()];
+            const LEN: usize = core::mem::size_of::<$ty>();
 
-            #[inline]
-            fn from_le(bytes: Self::Bytes) -> Self {
-                <$ty>::from_le_bytes(bytes)
+            #[inline(always)]
+            fn read(buf: &[u8], field: Field) -> Self {
+                <$ty>::from_le_bytes(array(buf, field))
             }
 
-            #[inline]
-            fn to_le(self) -> Self::Bytes {
-                self.to_le_bytes()
+            #[inline(always)]
+            fn write(self, buf: &mut [u8], field: Field) {
+                put(buf, field, &self.to_le_bytes());
             }
         }
     )+};
@@ -38,43 +60,32 @@ macro_rules! le_primitive {
 le_primitive!(u8, u16, i16, u32, i32, u64, f32);
 
 impl LeValue for crate::time::Ticks90k {
-    type Bytes = [u8; 8];
+    const LEN: usize = 8;
 
     #[inline]
-    fn from_le(bytes: Self::Bytes) -> Self {
-        crate::time::Ticks90k(u64::from_le_bytes(bytes))
+    fn read(buf: &[u8], field: Field) -> Self {
+        crate::time::Ticks90k(u64::read(buf, field))
     }
 
     #[inline]
-    fn to_le(self) -> Self::Bytes {
-        self.0.to_le_bytes()
+    fn write(self, buf: &mut [u8], field: Field) {
+        self.0.write(buf, field);
     }
 }
 
 /// Reads the `V` at `field`; zero when `buf` does not hold the whole field. A field whose
 /// width is not `V`'s is a bug in a field table and fails a debug assertion.
-#[inline]
+#[inline(always)]
 pub fn get<V: LeValue>(buf: &[u8], field: Field) -> V {
-    let mut bytes = V::Bytes::default();
-    debug_assert_eq!(field.len(), bytes.as_ref().len(), "field width");
-    if let Some(src) = buf.get(field) {
-        if src.len() == bytes.as_ref().len() {
-            bytes.as_mut().copy_from_slice(src);
-        }
-    }
-    V::from_le(bytes)
+    debug_assert_eq!(field.len(), V::LEN, "field width");
+    V::read(buf, field)
 }
 
 /// Writes `value` at `field`; ignored when `buf` does not hold the whole field.
-#[inline]
+#[inline(always)]
 pub fn set<V: LeValue>(buf: &mut [u8], field: Field, value: V) {
-    let bytes = value.to_le();
-    debug_assert_eq!(field.len(), bytes.as_ref().len(), "field width");
-    if let Some(dst) = buf.get_mut(field) {
-        if dst.len() == bytes.as_ref().len() {
-            dst.copy_from_slice(bytes.as_ref());
-        }
-    }
+    debug_assert_eq!(field.len(), V::LEN, "field width");
+    value.write(buf, field);
 }
 
 #[inline]
@@ -113,7 +124,7 @@ typed_access! {
 }
 
 /// Checks that `buf` holds at least `needed` bytes for `field` of `packet`.
-#[inline]
+#[inline(always)]
 pub fn check_len(
     packet: &'static str,
     field: &'static str,
@@ -134,7 +145,7 @@ pub fn check_len(
 
 /// Checks that `len` is within `min..=max` bytes for `field` of `packet`: too short names the
 /// field, too long the whole packet.
-#[inline]
+#[inline(always)]
 pub fn check_len_within(
     packet: &'static str,
     field: &'static str,
@@ -153,8 +164,27 @@ pub fn check_len_within(
     Ok(())
 }
 
+/// Checks that the constant `field` of `packet` holds `expected`.
+#[inline(always)]
+pub fn check_magic(
+    packet: &'static str,
+    field: &'static str,
+    expected: u32,
+    found: u32,
+) -> crate::error::Result<()> {
+    if found != expected {
+        return Err(crate::WireError::BadMagic {
+            packet,
+            field,
+            expected,
+            found,
+        });
+    }
+    Ok(())
+}
+
 /// Checks that an emit target of `buf_len` bytes can hold the `needed` bytes of `packet`.
-#[inline]
+#[inline(always)]
 pub fn room(packet: &'static str, buf_len: usize, needed: usize) -> crate::error::Result<()> {
     if buf_len < needed {
         Err(crate::WireError::BufferTooSmall {

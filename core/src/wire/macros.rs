@@ -61,16 +61,16 @@ macro_rules! enum_with_unknown {
         }
 
         impl $crate::wire::field::LeValue for $name {
-            type Bytes = <$raw as $crate::wire::field::LeValue>::Bytes;
+            const LEN: usize = <$raw as $crate::wire::field::LeValue>::LEN;
 
-            #[inline]
-            fn from_le(bytes: Self::Bytes) -> Self {
-                Self::from_raw(<$raw as $crate::wire::field::LeValue>::from_le(bytes))
+            #[inline(always)]
+            fn read(buf: &[u8], field: $crate::wire::field::Field) -> Self {
+                Self::from_raw(<$raw as $crate::wire::field::LeValue>::read(buf, field))
             }
 
-            #[inline]
-            fn to_le(self) -> Self::Bytes {
-                $crate::wire::field::LeValue::to_le(self.raw())
+            #[inline(always)]
+            fn write(self, buf: &mut [u8], field: $crate::wire::field::Field) {
+                $crate::wire::field::LeValue::write(self.raw(), buf, field);
             }
         }
     };

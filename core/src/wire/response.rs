@@ -8,8 +8,7 @@
 use core::fmt;
 
 use crate::error::Result;
-use crate::wire::field::{check_len_within, Field};
-use crate::WireError;
+use crate::wire::field::{check_len_within, check_magic, Field};
 
 /// packet_type of every response packet (bytes `00 E0 6F 0A`).
 pub const PACKET_TYPE: u32 = 0x0A6F_E000;
@@ -109,14 +108,7 @@ impl<T: AsRef<[u8]>> ResponsePacket<T> {
     #[inline]
     pub fn check(&self) -> Result<()> {
         self.check_len()?;
-        if self.packet_type() != PACKET_TYPE {
-            return Err(WireError::BadMagic {
-                packet: PACKET,
-                field: "packet_type",
-                expected: PACKET_TYPE,
-                found: self.packet_type(),
-            });
-        }
+        check_magic(PACKET, "packet_type", PACKET_TYPE, self.packet_type())?;
         Ok(())
     }
 }
@@ -229,6 +221,7 @@ pub fn check_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WireError;
 
     const SERIAL_OK: [u8; 16] = [0x00, 0xE0, 0x6F, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 
