@@ -13,7 +13,8 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::mkv::read::{json_str as json_string, Damage};
+use crate::mkv::read::{json_str as json_string, Attachment, Damage};
+use crate::mkv::CALIBRATION_FILE_NAME;
 use crate::mkv::{MkvReader, Readout};
 
 /// A recording opened for the CLI.
@@ -133,7 +134,11 @@ pub fn run(path: &Path, json: bool) -> ExitCode {
     match result {
         Ok((opened, readout)) => {
             if json {
-                println!("{}", to_json(&readout, opened.salvage.as_ref()));
+                let attachments = &opened.reader.attachments;
+                println!(
+                    "{}",
+                    to_json(&readout, attachments, opened.salvage.as_ref())
+                );
             } else {
                 print!("{}", to_text(path, &opened, &readout));
             }
@@ -150,9 +155,25 @@ pub fn run(path: &Path, json: bool) -> ExitCode {
     }
 }
 
-/// The official shape, plus the salvage keys for a salvaged file.
-pub fn to_json(readout: &Readout, salvage: Option<&Salvage>) -> String {
+/// The official shape, plus the attachments beyond `calibration.json` (e.g. `depth_cal.ccb`)
+/// when there are any, and the salvage keys for a salvaged file.
+pub fn to_json(readout: &Readout, attachments: &[Attachment], salvage: Option<&Salvage>) -> String {
     let mut out = readout.to_official_json();
+    let extra: Vec<String> = attachments
+        .iter()
+        .filter(|a| a.name != CALIBRATION_FILE_NAME)
+        .map(|a| {
+            format!(
+                r#"{{"name": {}, "bytes": {}}}"#,
+                json_string(&a.name),
+                a.data.len()
+            )
+        })
+        .collect();
+    if !extra.is_empty() {
+        out.pop();
+        out.push_str(&format!(r#", "attachments": [{}]}}"#, extra.join(", ")));
+    }
     if let Some(s) = salvage {
         out.pop();
         out.push_str(&s.json_fields());
@@ -241,6 +262,10 @@ fn to_text(path: &Path, opened: &Opened, r: &Readout) -> String {
         Some(n) => format!("calibration: {n} bytes"),
         None => "calibration: none".to_owned(),
     });
+    line("attachments:".to_owned());
+    for a in &reader.attachments {
+        line(format!("  {} ({} bytes)", a.name, a.data.len()));
+    }
     line("tags:".to_owned());
     for (k, v) in &r.tags {
         line(format!("  {k} = {v}"));

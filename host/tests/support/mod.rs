@@ -57,6 +57,7 @@ pub fn header(format: ColorFormat) -> RecordingHeader {
             color_firmware: "1.6.110".into(),
             depth_firmware: "1.6.79".into(),
             calibration_json: br#"{"CalibrationInformation":{"Cameras":[]}}"#.to_vec(),
+            depth_calibration: None,
         }),
         writing_app: "k4sync-cli-test".into(),
         extra_tags: Vec::new(),
