@@ -11,6 +11,8 @@ pub mod cli;
 pub mod colour;
 pub mod command;
 pub mod demo;
+pub mod depth;
+pub mod depth_engine;
 pub mod device;
 pub mod discovery;
 pub mod error;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Invocation::Export { file, dir, json } => cli::export::run(&file, &dir, json),
         Invocation::Repair { file, output } => cli::repair::run(&file, output.as_deref()),
         Invocation::Record(args) => cli::record::run(&args),
+        Invocation::Depth(args) => cli::depth::run(&args),
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{Arg, ArgAction, Command};
 
 use crate::discovery::Source;
 
+pub mod depth;
 pub mod export;
 pub mod fault_control;
 pub mod info;
@@ -36,6 +37,8 @@ pub enum Invocation {
     },
     /// `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's options (see [`record`]).
     Record(Box<record::RecordArgs>),
+    /// `k4sync depth IN OUT | --rig MANIFEST OUTDIR`: raw depth to DEPTH16/IR16 (see [`depth`]).
+    Depth(Box<depth::DepthArgs>),
 }
 
 /// The clap definition of the whole command line.
@@ -82,6 +85,7 @@ pub fn command() -> Command {
                 .arg(json()),
         )
         .subcommand(record::command())
+        .subcommand(depth::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -145,6 +149,9 @@ where
             output: sub.get_one::<PathBuf>("output").cloned(),
         }),
         Some(("record", sub)) => Ok(Invocation::Record(Box::new(record::from_matches(sub)))),
+        Some(("depth", sub)) => depth::from_matches(sub)
+            .map(|a| Invocation::Depth(Box::new(a)))
+            .map_err(|e| command().error(clap::error::ErrorKind::ArgumentConflict, e)),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",
