@@ -333,12 +333,15 @@ fn assert_fails_with(o: &Output, out: &Path, needles: &[&str]) {
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
 
+/// Environment variables for the test engine.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn engine_codes_map_to_named_errors_and_leave_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let raw = small_recording(dir.path());
     let out = dir.path().join("out.mkv");
-    let cases: [(&[(&str, &str)], &[&str]); 4] = [
+    let cases: [(Env<'_>, &[&str]); 4] = [
         (
             &[("K4SYNC_TEST_ENGINE_CREATE_RESULT", "103")],
             &["rejected the calibration (code 103", "depth_cal.ccb"],
