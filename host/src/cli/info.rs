@@ -2,7 +2,9 @@
 //! report it (configuration, tags, calibration size, per-stream counts and timestamps, captures,
 //! length; reference §13) plus the tracks as stored.
 //!
-//! `--json` prints [`Readout::to_official_json`], the shape of `shared/samples/*.official.json`.
+//! `--json` prints [`Readout::to_official_json`], the shape of `shared/samples/*.official.json`,
+//! plus `"attachments"` when the file has attachments beyond `calibration.json`
+//! (`depth_cal.ccb`, docs/depth.md).
 //! A file that was never finalized or was cut short is read in salvage mode (every complete
 //! Cluster); the text output then starts with a warning line and the JSON gets two extra keys,
 //! `"salvaged": true` and `"damage"` (`null` or `{"offset", "what"}`), which clean files never
