@@ -156,6 +156,7 @@ pub fn convert(
             |_| Ok(()),
         )
         .map_err(|e| write_error(output, e))?;
+        let frame_len = session.output_len();
         let mut run = Run {
             plan: &plan,
             input,
@@ -174,6 +175,7 @@ pub fn convert(
                 output_bytes: 0,
             },
             raw_index: 0,
+            frame: vec![0; frame_len],
         };
         let started = Instant::now();
         let offsets = reader.cluster_offsets().to_vec();
@@ -355,6 +357,8 @@ struct Run<'a, 's, 'e> {
     writer: MkvWriter<File>,
     summary: ConvertSummary,
     raw_index: u64,
+    /// The engine's output frame, reused: DEPTH16 then IR16 (IR16 alone in passive IR).
+    frame: Vec<u8>,
 }
 
 impl Run<'_, '_, '_> {
@@ -408,11 +412,8 @@ impl Run<'_, '_, '_> {
     fn raw_frame(&mut self, mut raw: Vec<u8>, device_usec: u64) -> Result<(), DepthError> {
         let index = self.raw_index;
         self.raw_index += 1;
-        let len = self.session.output_len();
-        let mut out = crate::buffers::with_capacity(len);
-        out.resize(len, 0);
         let started = Instant::now();
-        let result = self.session.process(&mut raw, &mut out);
+        let result = self.session.process(&mut raw, &mut self.frame);
         self.summary.engine_time += started.elapsed();
         crate::buffers::recycle(raw);
         let info = match result {
@@ -443,25 +444,22 @@ impl Run<'_, '_, '_> {
             }
         };
         let ts = Usec(ticks_to_usec(info.center_of_exposure_in_ticks));
+        let image = |bytes: &[u8]| {
+            Some(ImageBuf {
+                device_ts_usec: ts,
+                data: crate::buffers::copy_of(bytes),
+            })
+        };
         let capture = if self.plan.header.depth_mode == DepthMode::PassiveIr {
             CaptureBuf {
-                ir: Some(ImageBuf {
-                    device_ts_usec: ts,
-                    data: out,
-                }),
+                ir: image(&self.frame),
                 ..CaptureBuf::default()
             }
         } else {
-            let ir = out.split_off(out.len() / 2);
+            let (depth, ir) = self.frame.split_at(self.frame.len() / 2);
             CaptureBuf {
-                depth: Some(ImageBuf {
-                    device_ts_usec: ts,
-                    data: out,
-                }),
-                ir: Some(ImageBuf {
-                    device_ts_usec: ts,
-                    data: ir,
-                }),
+                depth: image(depth),
+                ir: image(ir),
                 ..CaptureBuf::default()
             }
         };
