@@ -43,24 +43,6 @@ fn test_engine() -> &'static Path {
     })
 }
 
-/// `k4sync record --emulate -l 1 -r 5 -c 720p -d MODE OUT`.
-fn record(out: &Path, mode: &str) {
-    let o = support::k4sync([
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "-l".as_ref(),
-        "1".as_ref(),
-        "-r".as_ref(),
-        "5".as_ref(),
-        "-c".as_ref(),
-        "720p".as_ref(),
-        "-d".as_ref(),
-        mode.as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(o.status.success(), "record {mode}: {}", stderr(&o));
-}
-
 /// `k4sync depth IN OUT --engine TEST --json EXTRA` with `env` set for the engine.
 fn depth(input: &Path, output: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     depth_command(input, output, extra, env).output().unwrap()
@@ -220,7 +202,7 @@ fn every_depth_mode_converts_into_a_file_microsofts_playback_reads() {
             dir.path().join(format!("{mode}.raw.mkv")),
             dir.path().join(format!("{mode}.mkv")),
         );
-        record(&raw, mode);
+        support::record_raw_depth(&raw, mode);
         let o = depth(&raw, &out, &["--json"], &[]);
         assert!(
             o.status.success(),
@@ -315,7 +297,7 @@ fn every_depth_mode_converts_into_a_file_microsofts_playback_reads() {
 /// An emulated NFOV 2x2 recording, shared by the error tests.
 fn small_recording(dir: &Path) -> PathBuf {
     let raw = dir.join("raw.mkv");
-    record(&raw, "NFOV_2X2BINNED");
+    support::record_raw_depth(&raw, "NFOV_2X2BINNED");
     raw
 }
 
@@ -469,8 +451,8 @@ fn a_rig_manifest_converts_every_recording_in_parallel() {
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
-    record(&a.join("dev0-seg0.mkv"), "NFOV_2X2BINNED");
-    record(&b.join("dev1-seg0.mkv"), "NFOV_2X2BINNED");
+    support::record_raw_depth(&a.join("dev0-seg0.mkv"), "NFOV_2X2BINNED");
+    support::record_raw_depth(&b.join("dev1-seg0.mkv"), "NFOV_2X2BINNED");
     let manifest = dir.path().join("rig.json");
     std::fs::write(
         &manifest,

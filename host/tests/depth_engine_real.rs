@@ -79,18 +79,7 @@ fn k4sync_depth_names_the_calibration_error_on_an_emulator_recording_without_a_d
     let engine = real_engine(&python);
     let dir = tempfile::tempdir().unwrap();
     let (raw, out) = (dir.path().join("raw.mkv"), dir.path().join("out.mkv"));
-    let rec = support::k4sync([
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "-l".as_ref(),
-        "1".as_ref(),
-        "-r".as_ref(),
-        "5".as_ref(),
-        "-d".as_ref(),
-        "NFOV_2X2BINNED".as_ref(),
-        raw.as_os_str(),
-    ]);
-    assert!(rec.status.success(), "{}", stderr(&rec));
+    support::record_raw_depth(&raw, "NFOV_2X2BINNED");
     let o = Command::new(env!("CARGO_BIN_EXE_k4sync"))
         .env_remove("DISPLAY")
         .env(k4sync_host::depth_engine::ENGINE_ENV, &engine)

@@ -230,3 +230,22 @@ pub fn official_readout(python: &Path, path: &Path, ours: &serde_json::Value) ->
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// `k4sync record --emulate -l 1 -r 5 -c 720p -d MODE OUT`: a raw-depth recording with the
+/// emulator's synthetic `depth_cal.ccb` (docs/depth.md).
+pub fn record_raw_depth(out: &Path, mode: &str) {
+    let o = k4sync([
+        "record".as_ref(),
+        "--emulate".as_ref(),
+        "-l".as_ref(),
+        "1".as_ref(),
+        "-r".as_ref(),
+        "5".as_ref(),
+        "-c".as_ref(),
+        "720p".as_ref(),
+        "-d".as_ref(),
+        mode.as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "record {mode}: {}", stderr(&o));
+}
