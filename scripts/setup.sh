@@ -21,6 +21,8 @@ need_debs=()
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_debs+=(gcc-aarch64-linux-gnu)
 [ -e /usr/aarch64-linux-gnu/lib/libc.so.6 ] || need_debs+=(libc6-dev-arm64-cross)
 command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1 || need_debs+=(qemu-user-static)
+# A C compiler: host/tests/cli_depth.rs builds the test depth engine (tests/engine/*.c) with cc.
+command -v cc >/dev/null 2>&1 || need_debs+=(gcc)
 # MKVToolNix: an independent Matroska reader for host/tests/mkv_independent.rs.
 command -v mkvmerge >/dev/null 2>&1 && command -v mkvinfo >/dev/null 2>&1 || need_debs+=(mkvtoolnix)
 if [ ${#need_debs[@]} -gt 0 ]; then

@@ -7,7 +7,7 @@ use clap::{Arg, ArgAction, Command};
 
 use k4sync_host::Source;
 
-use crate::{align, record};
+use crate::{align, depth, record};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub enum Invocation {
     Record(Box<record::RecordArgs>),
     /// `k4sync align FILE… [OPTIONS]`: frame sets of one rig's recordings (see [`align`]).
     Align(align::AlignArgs),
+    /// `k4sync depth IN OUT | --rig MANIFEST OUTDIR`: raw depth to DEPTH16/IR16 (see [`depth`]).
+    Depth(Box<depth::DepthArgs>),
 }
 
 /// The clap definition of the whole command line.
@@ -80,6 +82,7 @@ pub fn command() -> Command {
         )
         .subcommand(record::command())
         .subcommand(align::command())
+        .subcommand(depth::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -144,6 +147,9 @@ where
         }),
         Some(("record", sub)) => Ok(Invocation::Record(Box::new(record::from_matches(sub)))),
         Some(("align", sub)) => Ok(Invocation::Align(align::from_matches(sub))),
+        Some(("depth", sub)) => depth::from_matches(sub)
+            .map(|a| Invocation::Depth(Box::new(a)))
+            .map_err(|e| command().error(clap::error::ErrorKind::ArgumentConflict, e)),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",

@@ -2,7 +2,9 @@
 //! report it (configuration, tags, calibration size, per-stream counts and timestamps, captures,
 //! length; reference §13) plus the tracks as stored.
 //!
-//! `--json` prints [`Readout::to_official_json`], the shape of `shared/samples/*.official.json`.
+//! `--json` prints [`Readout::to_official_json`], the shape of `shared/samples/*.official.json`,
+//! plus `"attachments"` when the file has attachments beyond `calibration.json`
+//! (`depth_cal.ccb`, docs/depth.md).
 //! A file that was never finalized or was cut short is read in salvage mode (every complete
 //! Cluster); the text output then starts with a warning line and the JSON gets two extra keys,
 //! `"salvaged": true` and `"damage"` (`null` or `{"offset", "what"}`), which clean files never
@@ -13,7 +15,8 @@ use std::io::BufReader;
 use std::path::Path;
 use std::process::ExitCode;
 
-use k4sync_host::mkv::read::Damage;
+use k4sync_host::mkv::read::{Attachment, Damage};
+use k4sync_host::mkv::CALIBRATION_FILE_NAME;
 use k4sync_host::mkv::{MkvReader, Readout};
 
 use crate::output::json_str as json_string;
@@ -135,7 +138,11 @@ pub fn run(path: &Path, json: bool) -> ExitCode {
     match result {
         Ok((opened, readout)) => {
             if json {
-                println!("{}", to_json(&readout, opened.salvage.as_ref()));
+                let attachments = &opened.reader.attachments;
+                println!(
+                    "{}",
+                    to_json(&readout, attachments, opened.salvage.as_ref())
+                );
             } else {
                 print!("{}", to_text(path, &opened, &readout));
             }
@@ -152,9 +159,25 @@ pub fn run(path: &Path, json: bool) -> ExitCode {
     }
 }
 
-/// The official shape, plus the salvage keys for a salvaged file.
-pub fn to_json(readout: &Readout, salvage: Option<&Salvage>) -> String {
+/// The official shape, plus the attachments beyond `calibration.json` (e.g. `depth_cal.ccb`)
+/// when there are any, and the salvage keys for a salvaged file.
+pub fn to_json(readout: &Readout, attachments: &[Attachment], salvage: Option<&Salvage>) -> String {
     let mut out = readout.to_official_json();
+    let extra: Vec<String> = attachments
+        .iter()
+        .filter(|a| a.name != CALIBRATION_FILE_NAME)
+        .map(|a| {
+            format!(
+                r#"{{"name": {}, "bytes": {}}}"#,
+                json_string(&a.name),
+                a.data.len()
+            )
+        })
+        .collect();
+    if !extra.is_empty() {
+        out.pop();
+        out.push_str(&format!(r#", "attachments": [{}]}}"#, extra.join(", ")));
+    }
     if let Some(s) = salvage {
         out.pop();
         out.push_str(&s.json_fields());
@@ -243,6 +266,10 @@ fn to_text(path: &Path, opened: &Opened, r: &Readout) -> String {
         Some(n) => format!("calibration: {n} bytes"),
         None => "calibration: none".to_owned(),
     });
+    line("attachments:".to_owned());
+    for a in &reader.attachments {
+        line(format!("  {} ({} bytes)", a.name, a.data.len()));
+    }
     line("tags:".to_owned());
     for (k, v) in &r.tags {
         line(format!("  {k} = {v}"));

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod align;
 mod args;
 mod demo;
+mod depth;
 mod export;
 mod fault_control;
 mod info;
@@ -36,5 +37,6 @@ fn main() -> ExitCode {
         Invocation::Repair { file, output } => repair::run(&file, output.as_deref()),
         Invocation::Record(args) => record::run(&args),
         Invocation::Align(args) => align::run(&args),
+        Invocation::Depth(args) => depth::run(&args),
     }
 }

@@ -457,7 +457,15 @@ fn official_library_reads_one_recording_per_mode_family_like_we_do() {
         args.extend(["-l".as_ref(), "1".as_ref(), path.as_os_str()]);
         let out = k4sync(&args);
         assert!(out.status.success(), "{family:?}: {}", stderr(&out));
-        let ours = info_json(&path);
+        let mut ours = info_json(&path);
+        // Ours only: the attachments beyond calibration.json (docs/depth.md).
+        let attachments = ours.as_object_mut().unwrap().remove("attachments");
+        let depth_on = ours["config"]["depth_mode"] != "OFF";
+        assert_eq!(
+            attachments.as_ref().map(|a| a[0]["name"].clone()),
+            depth_on.then(|| Value::from("depth_cal.ccb")),
+            "{family:?}: the depth calibration blob is attached with raw depth only"
+        );
         let official = official_readout(&python, &path, &ours);
         println!("{family:?}: {official}");
         assert_eq!(official, ours, "{family:?}");

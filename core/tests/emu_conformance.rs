@@ -347,7 +347,7 @@ fn component_versions_default_to_the_recommended_release_firmware() {
 fn nv_tag_2_is_a_blob_and_other_tags_are_bad_tags() {
     let mut host = Host::seeded(10);
     let blob = host.ok(Command::NvDataGet { tag: 2 }).unwrap();
-    assert_eq!(blob.len(), 1024);
+    assert_eq!(blob.len(), k4sync_core::emu::NV_BLOB_LEN);
     assert_eq!(host.ok(Command::NvDataGet { tag: 2 }).unwrap(), blob);
     let other = host.cmd(Command::NvDataGet { tag: 3 });
     assert_eq!(other.status, Status::ParamBadTag);

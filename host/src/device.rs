@@ -528,7 +528,8 @@ pub struct Device {
     serial: String,
     versions: ComponentVersions,
     calibration: Vec<u8>,
-    nv_read: bool,
+    /// The IR sensor calibration blob (NV_DATA_GET tag 2), once read.
+    depth_calibration: Option<Vec<u8>>,
     running: Option<ValidatedConfig>,
     depth: Option<Reader>,
     colour: Option<Reader>,
@@ -582,7 +583,7 @@ impl Device {
             serial,
             versions,
             calibration,
-            nv_read: false,
+            depth_calibration: None,
             running: None,
             depth: None,
             colour: None,
@@ -619,6 +620,12 @@ impl Device {
     /// The factory calibration JSON exactly as read (§3.2.5, §9).
     pub fn calibration(&self) -> &[u8] {
         &self.calibration
+    }
+
+    /// The IR sensor calibration blob the depth engine needs (NV_DATA_GET tag 2, §3.2.6),
+    /// read during the first depth start after open; `None` before that.
+    pub fn depth_calibration(&self) -> Option<&[u8]> {
+        self.depth_calibration.as_deref()
     }
 
     /// Which sync jacks hold a plug (GET_JACK_STATE, §4.3).
@@ -677,7 +684,10 @@ impl Device {
             source,
         })?;
         self.running = Some(validated);
-        for step in validated.start_sequence(!self.nv_read).iter() {
+        for step in validated
+            .start_sequence(self.depth_calibration.is_none())
+            .iter()
+        {
             let already_read =
                 jack.is_some() && matches!(step, Step::Command(_, Command::GetJackState));
             if already_read {
@@ -789,7 +799,7 @@ impl Device {
                 endpoint: Endpoint::response_in(command.mcu()),
                 source,
             })?;
-            self.nv_read = true;
+            self.depth_calibration = Some(data);
         }
         Ok(())
     }

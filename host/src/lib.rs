@@ -28,6 +28,8 @@ pub mod align;
 mod buffers;
 mod colour;
 mod command;
+pub mod depth;
+pub mod depth_engine;
 mod device;
 mod discovery;
 mod error;

@@ -41,7 +41,7 @@ use k4sync_core::sync::config::{ConfigError, DeviceConfig, ValidatedConfig};
 use k4sync_core::sync::pairing::HELD_PER_STREAM;
 #[cfg(feature = "emulator")]
 use k4sync_core::types::ColorResolution;
-use k4sync_core::types::{ColorFormat, Fps, WiredSyncMode};
+use k4sync_core::types::{ColorFormat, DepthMode, Fps, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::JackState;
 
 use crate::device::{Capture, Device, DropReason, Event, ImuSample};
@@ -556,6 +556,9 @@ pub fn header_for(
             color_firmware: versions.rgb.to_string(),
             depth_firmware: versions.depth.to_string(),
             calibration_json,
+            depth_calibration: (c.depth_mode != DepthMode::Off)
+                .then(|| device.depth_calibration().map(<[u8]>::to_vec))
+                .flatten(),
         }),
         writing_app: RecordingHeader::k4arecorder_defaults().writing_app,
         extra_tags: vec![(EXPOSURE_TAG.to_owned(), exposure.to_string())],
@@ -832,14 +835,20 @@ pub fn record<W: Durable>(
 ) -> Result<Summary, RecordError> {
     let validated = validate_without_jack(&options.config).map_err(RecordError::Config)?;
     pin_malloc_mmap_threshold();
+    // The depth start reads the depth calibration blob the header attaches (§3.4).
+    device.start(&options.config)?;
     let header = header_for(device, &validated, options.exposure);
     let sink = CountingSink::new(sink);
     let written = sink.counter();
     let writer =
         MkvWriter::create_with_sync(sink, header, options.writer.clone(), |w| w.sync_data())
-            .map_err(|source| RecordError::Create {
-                path: path.to_owned(),
-                source,
+            .map_err(|source| {
+                let _ = device.stop_imu();
+                let _ = device.stop();
+                RecordError::Create {
+                    path: path.to_owned(),
+                    source,
+                }
             })?;
 
     let mut stats = RecordStats {
@@ -964,7 +973,6 @@ fn pump(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<(Option<u64>, Option<u64>), RecordError> {
     let config = validated.config();
-    device.start(&options.config)?;
     stats.sync = if config.sync_mode == WiredSyncMode::Subordinate {
         SyncState::WaitingForMaster
     } else {

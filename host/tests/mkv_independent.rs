@@ -50,6 +50,7 @@ fn header(depth_storage: DepthStorage, depth_mode: DepthMode) -> RecordingHeader
             color_firmware: "1.6.110".into(),
             depth_firmware: "1.6.80".into(),
             calibration_json: br#"{"CalibrationInformation":{}}"#.to_vec(),
+            depth_calibration: None,
         }),
         writing_app: "k4sync-independent-reader-test".into(),
         extra_tags: Vec::new(),

@@ -190,6 +190,7 @@ fn device() -> DeviceInfo {
         color_firmware: "1.6.110".into(),
         depth_firmware: "1.6.79".into(),
         calibration_json: br#"{"CalibrationInformation":{"Cameras":[]}}"#.to_vec(),
+        depth_calibration: None,
     }
 }
 

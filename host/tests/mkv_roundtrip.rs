@@ -32,6 +32,7 @@ fn header() -> RecordingHeader {
             color_firmware: "1.6.110".into(),
             depth_firmware: "1.6.79".into(),
             calibration_json: [CALIBRATION, b"\0"].concat(),
+            depth_calibration: None,
         }),
         writing_app: "k4sync-test".into(),
         extra_tags: vec![("K4SYNC_RIG".into(), "bench".into())],

@@ -154,6 +154,7 @@ def load():
     _sig(k4a, "k4a_image_create_from_buffer", i, i, i, i, i, bp, sz, ctypes.c_void_p, ctypes.c_void_p, P_HANDLE)
     _sig(k4a, "k4a_image_get_buffer", bp, HANDLE)
     _sig(k4a, "k4a_image_get_size", sz, HANDLE)
+    _sig(k4a, "k4a_image_get_format", i, HANDLE)
     _sig(k4a, "k4a_image_get_width_pixels", i, HANDLE)
     _sig(k4a, "k4a_image_get_height_pixels", i, HANDLE)
     _sig(k4a, "k4a_image_get_device_timestamp_usec", u64, HANDLE)

@@ -55,6 +55,7 @@ pub fn header(format: ColorFormat) -> RecordingHeader {
             color_firmware: "1.6.110".into(),
             depth_firmware: "1.6.79".into(),
             calibration_json: br#"{"CalibrationInformation":{"Cameras":[]}}"#.to_vec(),
+            depth_calibration: None,
         }),
         writing_app: "k4sync-cli-test".into(),
         extra_tags: Vec::new(),
@@ -122,4 +123,23 @@ pub fn record(path: &Path, h: &RecordingHeader, captures: u64) -> MkvWriter<std:
         .unwrap();
     }
     w
+}
+
+/// `k4sync record --emulate -l 1 -r 5 -c 720p -d MODE OUT`: a raw-depth recording with the
+/// emulator's synthetic `depth_cal.ccb` (docs/depth.md).
+pub fn record_raw_depth(out: &Path, mode: &str) {
+    let o = k4sync([
+        "record".as_ref(),
+        "--emulate".as_ref(),
+        "-l".as_ref(),
+        "1".as_ref(),
+        "-r".as_ref(),
+        "5".as_ref(),
+        "-c".as_ref(),
+        "720p".as_ref(),
+        "-d".as_ref(),
+        mode.as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(o.status.success(), "record {mode}: {}", stderr(&o));
 }

@@ -40,7 +40,7 @@ pub use device::{
 pub use fault::{Endpoint, Fault, Stream, TransferError};
 pub use follow::host_ns;
 pub use jpeg::{mjpg_frame_len, write_mjpg_frame, GREY_16X16, JPEG_SIZE, MJPG_BYTES_PER_PIXEL};
-pub use params::{DeviceParams, DEFAULT_VERSIONS};
+pub use params::{DeviceParams, DEFAULT_VERSIONS, NV_BLOB_LEN};
 pub use rig::{device_seed, EmuRig, RigStartError};
 pub use streams::{
     colour_payload_header, FrameInfo, ACCEL_SENSITIVITY, COLOUR_METADATA_LEN, FRAME_BACKLOG,

@@ -18,6 +18,10 @@ pub const DEFAULT_VERSIONS: ComponentVersions = ComponentVersions {
     signature_type: SignatureType::Msft,
 };
 
+/// Default length of the synthetic IR sensor calibration blob (NV_DATA_GET tag 2): 1 MiB, the
+/// size class of a real device's blob, within the host's 2,000,000-byte read (reference §3.2.6).
+pub const NV_BLOB_LEN: usize = 1 << 20;
+
 /// Construction parameters of a [`Device`](super::Device).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceParams {
@@ -36,7 +40,8 @@ pub struct DeviceParams {
     pub start_ticks: u64,
     /// Plugs in the sync jacks, as GET_JACK_STATE reports them.
     pub jack: JackState,
-    /// Length of the NV tag 2 blob.
+    /// Length of the NV tag 2 blob (the IR sensor calibration; synthetic bytes, which a real
+    /// depth engine rejects).
     pub nv_blob_len: usize,
     /// Time from a frame's centre of exposure until it can be read, in ticks.
     pub readout_latency_ticks: u32,
@@ -46,7 +51,7 @@ pub struct DeviceParams {
 
 impl DeviceParams {
     /// A device whose 12-digit serial and container ID derive from `seed`, with the default
-    /// firmware, an exact oscillator, no plugs, a 1 KiB NV blob and 10 ms readout latency.
+    /// firmware, an exact oscillator, no plugs, a 1 MiB NV blob (the size class of a real IR sensor calibration) and 10 ms readout latency.
     pub fn from_seed(seed: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
         let mut serial = heapless::String::new();
@@ -76,7 +81,7 @@ impl DeviceParams {
             drift_ppb: 0,
             start_ticks: rng.next_u64() % 1_000_000_000,
             jack: JackState::default(),
-            nv_blob_len: 1024,
+            nv_blob_len: NV_BLOB_LEN,
             readout_latency_ticks: 900,
             swallowed_pulses: 0,
         }

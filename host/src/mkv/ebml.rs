@@ -395,9 +395,16 @@ pub fn read_span<R: Read + Seek>(
         });
     }
     let len = usize::try_from(len).map_err(|_| MkvError::Malformed { offset, what })?;
-    let mut data = vec![0u8; len];
+    // read_to_end fills the spare capacity without zeroing it first (a cluster is megabytes).
+    let mut data = Vec::with_capacity(len);
     r.seek(SeekFrom::Start(offset))?;
-    r.read_exact(&mut data)?;
+    let read = r.by_ref().take(len as u64).read_to_end(&mut data)?;
+    if read < len {
+        return Err(MkvError::Truncated {
+            offset: offset + read as u64,
+            what,
+        });
+    }
     Ok(data)
 }
 

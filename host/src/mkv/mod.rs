@@ -93,6 +93,10 @@ pub const IMU_SAMPLE_LEN: usize = 40;
 /// Name of the calibration attachment (reference §6).
 pub const CALIBRATION_FILE_NAME: &str = "calibration.json";
 
+/// Name of the attachment holding the IR sensor calibration blob the depth engine needs
+/// (NV_DATA_GET tag 2; docs/depth.md).
+pub const DEPTH_CALIBRATION_FILE_NAME: &str = "depth_cal.ccb";
+
 /// FOURCC codes of the BITMAPINFOHEADER (reference §5.1), as little-endian u32.
 pub mod fourcc {
     pub const MJPG: u32 = u32::from_le_bytes(*b"MJPG");

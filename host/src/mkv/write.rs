@@ -28,8 +28,8 @@ use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSync
 use super::ebml::{self, id, ReservedMaster};
 use super::{
     codec, color_bitmap_params, color_mode_format_name, fourcc, track_name, MkvError, Result,
-    CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC, TRACK_TYPE_SUBTITLE,
-    TRACK_TYPE_VIDEO,
+    CALIBRATION_FILE_NAME, DEPTH_CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC,
+    TRACK_TYPE_SUBTITLE, TRACK_TYPE_VIDEO,
 };
 
 /// Span reserved for the SeekHead at the start of the Segment (reference §1, item 3).
@@ -102,6 +102,9 @@ pub struct DeviceInfo {
     pub depth_firmware: String,
     /// The raw calibration blob (a trailing NUL is dropped before storing it).
     pub calibration_json: Vec<u8>,
+    /// The IR sensor calibration blob the depth engine needs (NV_DATA_GET tag 2), stored as the
+    /// attachment `depth_cal.ccb` after `calibration.json` (docs/depth.md).
+    pub depth_calibration: Option<Vec<u8>>,
 }
 
 /// Everything fixed before the first frame: configuration, device identity, extra tags.
@@ -335,6 +338,11 @@ impl<W: Write + Seek> MkvWriter<W> {
         let mut uids = UidSource::new(options.uid_seed);
         let tracks = plan_tracks(&header, &mut uids);
         let calibration_uid = header.device.as_ref().map(|_| uids.next_uid());
+        let depth_calibration_uid = header
+            .device
+            .as_ref()
+            .and_then(|d| d.depth_calibration.as_ref())
+            .map(|_| uids.next_uid());
         let date = options.date.unwrap_or_else(SystemTime::now);
         let date_unix_secs = date
             .duration_since(UNIX_EPOCH)
@@ -379,7 +387,7 @@ impl<W: Write + Seek> MkvWriter<W> {
         this.render_tracks(&mut out)?;
         if let (Some(device), Some(uid)) = (&this.header.device, this.calibration_uid) {
             this.attachments_offset = Some(out.len() as u64);
-            render_attachments(&mut out, device, uid)?;
+            render_attachments(&mut out, device, uid, depth_calibration_uid)?;
         }
         this.tags_offset = out.len() as u64;
         let tags_len = this.render_tags(&mut out)?;
@@ -1097,18 +1105,30 @@ pub(crate) fn render_ebml_header(out: &mut Vec<u8>) -> Result<()> {
     })
 }
 
-fn render_attachments(out: &mut Vec<u8>, device: &DeviceInfo, uid: u64) -> Result<()> {
+fn render_attachments(
+    out: &mut Vec<u8>,
+    device: &DeviceInfo,
+    uid: u64,
+    depth_calibration_uid: Option<u64>,
+) -> Result<()> {
     let data = device
         .calibration_json
         .strip_suffix(&[0])
         .unwrap_or(&device.calibration_json);
-    ebml::put_master(out, id::ATTACHMENTS, |a| {
+    let file = |a: &mut Vec<u8>, name: &str, data: &[u8], uid: u64| {
         ebml::put_master(a, id::ATTACHED_FILE, |f| {
-            ebml::put_string(f, id::FILE_NAME, CALIBRATION_FILE_NAME)?;
+            ebml::put_string(f, id::FILE_NAME, name)?;
             ebml::put_string(f, id::FILE_MIME_TYPE, "application/octet-stream")?;
             ebml::put_binary(f, id::FILE_DATA, data)?;
             ebml::put_uint(f, id::FILE_UID, uid)
         })
+    };
+    ebml::put_master(out, id::ATTACHMENTS, |a| {
+        file(a, CALIBRATION_FILE_NAME, data, uid)?;
+        match (&device.depth_calibration, depth_calibration_uid) {
+            (Some(blob), Some(uid)) => file(a, DEPTH_CALIBRATION_FILE_NAME, blob, uid),
+            _ => Ok(()),
+        }
     })
 }
 
