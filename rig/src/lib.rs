@@ -9,13 +9,23 @@
 //! * [`init`] — `rig init`: the rig's CA, node certificates and zenoh configurations with
 //!   mutual TLS and access control by certificate name.
 //! * [`net`] — loading a node's configuration and opening its session.
+//! * [`agent`] — `k4sync agent`: one camera, its state, its commands.
+//! * [`coordinator`] — `k4sync rig status|check|plan`: the whole rig from any machine.
+//!
+//! The camera itself is reached only through `camera` (crate-private), the one module that
+//! uses `k4sync-host`.
 
+pub mod agent;
+mod camera;
+pub mod coordinator;
 pub mod init;
 pub mod keys;
 pub mod msg;
 pub mod net;
 
 use std::path::{Path, PathBuf};
+
+pub use camera::CameraSource;
 
 /// What went wrong in the rig, saying what and where.
 #[derive(Debug, thiserror::Error)]
