@@ -7,7 +7,7 @@ use clap::{Arg, ArgAction, Command};
 
 use k4sync_host::discovery::Source;
 
-use crate::record;
+use crate::{agent, record, rig};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,10 @@ pub enum Invocation {
     },
     /// `k4sync record [OPTIONS] OUTPUT.mkv`: k4arecorder's options (see [`record`]).
     Record(Box<record::RecordArgs>),
+    /// `k4sync agent ...`: serve a camera to a rig (see [`agent`]).
+    Agent(Box<k4sync_rig::agent::AgentOptions>),
+    /// `k4sync rig ...`: the rig's coordinator (see [`rig`]).
+    Rig(Box<rig::RigArgs>),
 }
 
 /// The clap definition of the whole command line.
@@ -77,6 +81,8 @@ pub fn command() -> Command {
                 .arg(json()),
         )
         .subcommand(record::command())
+        .subcommand(agent::command())
+        .subcommand(rig::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -140,6 +146,10 @@ where
             output: sub.get_one::<PathBuf>("output").cloned(),
         }),
         Some(("record", sub)) => Ok(Invocation::Record(Box::new(record::from_matches(sub)))),
+        Some(("agent", sub)) => agent::from_matches(sub)
+            .map(|options| Invocation::Agent(Box::new(options)))
+            .map_err(|e| command().error(clap::error::ErrorKind::MissingRequiredArgument, e)),
+        Some(("rig", sub)) => Ok(Invocation::Rig(Box::new(rig::from_matches(sub)))),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",

@@ -1,8 +1,9 @@
 //! `k4sync`: the command-line entry point. It parses the arguments ([`args`]) and dispatches to
-//! one module per subcommand; the work itself is done by `k4sync-host`.
+//! one module per subcommand; the work itself is done by `k4sync-host` and, for `agent` and `rig`, `k4sync-rig`.
 
 use std::process::ExitCode;
 
+mod agent;
 mod args;
 mod demo;
 mod export;
@@ -12,6 +13,7 @@ mod list;
 mod output;
 mod record;
 mod repair;
+mod rig;
 
 use args::Invocation;
 
@@ -34,5 +36,7 @@ fn main() -> ExitCode {
         Invocation::Export { file, dir, json } => export::run(&file, &dir, json),
         Invocation::Repair { file, output } => repair::run(&file, output.as_deref()),
         Invocation::Record(args) => record::run(&args),
+        Invocation::Agent(options) => agent::run(*options),
+        Invocation::Rig(args) => rig::run(*args),
     }
 }

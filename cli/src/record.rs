@@ -58,7 +58,7 @@ pub struct RecordArgs {
     pub fault_control: Option<PathBuf>,
 }
 
-const COLOR_MODES: [&str; 9] = [
+pub(crate) const COLOR_MODES: [&str; 9] = [
     "3072p",
     "2160p",
     "1536p",
@@ -69,7 +69,7 @@ const COLOR_MODES: [&str; 9] = [
     "720p_YUY2",
     "OFF",
 ];
-const DEPTH_MODES: [&str; 6] = [
+pub(crate) const DEPTH_MODES: [&str; 6] = [
     "NFOV_2X2BINNED",
     "NFOV_UNBINNED",
     "WFOV_2X2BINNED",
@@ -191,7 +191,7 @@ fn parse_length(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{text} s: {e}"))
 }
 
-fn parse_exposure(text: &str) -> Result<Exposure, String> {
+pub(crate) fn parse_exposure(text: &str) -> Result<Exposure, String> {
     if text.eq_ignore_ascii_case("auto") {
         return Ok(Exposure::Auto);
     }
@@ -203,7 +203,7 @@ fn parse_exposure(text: &str) -> Result<Exposure, String> {
     }
 }
 
-fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
+pub(crate) fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
     let upper = text.to_ascii_uppercase();
     let (resolution, format) = match upper.split_once('_') {
         Some((r, "NV12")) => (r.to_string(), ColorFormat::Nv12),
@@ -222,7 +222,7 @@ fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
     (resolution, format)
 }
 
-fn depth_mode(text: &str) -> DepthMode {
+pub(crate) fn depth_mode(text: &str) -> DepthMode {
     let upper = text.to_ascii_uppercase();
     DepthMode::ALL
         .into_iter()
