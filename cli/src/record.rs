@@ -58,7 +58,7 @@ pub struct RecordArgs {
     pub fault_control: Option<PathBuf>,
 }
 
-pub(crate) const COLOR_MODES: [&str; 9] = [
+const COLOR_MODES: [&str; 9] = [
     "3072p",
     "2160p",
     "1536p",
@@ -69,7 +69,7 @@ pub(crate) const COLOR_MODES: [&str; 9] = [
     "720p_YUY2",
     "OFF",
 ];
-pub(crate) const DEPTH_MODES: [&str; 6] = [
+const DEPTH_MODES: [&str; 6] = [
     "NFOV_2X2BINNED",
     "NFOV_UNBINNED",
     "WFOV_2X2BINNED",
@@ -77,6 +77,28 @@ pub(crate) const DEPTH_MODES: [&str; 6] = [
     "PASSIVE_IR",
     "OFF",
 ];
+
+/// `-c` and `-d` with k4arecorder's names, values and defaults (`rig check` takes them too).
+pub(crate) fn mode_args() -> [Arg; 2] {
+    [
+        Arg::new("color-mode")
+            .long("color-mode")
+            .action(ArgAction::Set)
+            .help("colour camera mode")
+            .short('c')
+            .value_parser(COLOR_MODES)
+            .ignore_case(true)
+            .default_value("1080p"),
+        Arg::new("depth-mode")
+            .long("depth-mode")
+            .action(ArgAction::Set)
+            .help("depth camera mode")
+            .short('d')
+            .value_parser(DEPTH_MODES)
+            .ignore_case(true)
+            .default_value("NFOV_UNBINNED"),
+    ]
+}
 
 /// The `record` subcommand's clap definition.
 pub fn command() -> Command {
@@ -99,20 +121,7 @@ pub fn command() -> Command {
                 .short('l')
                 .value_parser(parse_length),
         )
-        .arg(
-            value("color-mode", "colour camera mode")
-                .short('c')
-                .value_parser(COLOR_MODES)
-                .ignore_case(true)
-                .default_value("1080p"),
-        )
-        .arg(
-            value("depth-mode", "depth camera mode")
-                .short('d')
-                .value_parser(DEPTH_MODES)
-                .ignore_case(true)
-                .default_value("NFOV_UNBINNED"),
-        )
+        .args(mode_args())
         .arg(
             value("depth-delay", "depth capture delay relative to colour, µs")
                 .value_parser(clap::value_parser!(i32))

@@ -17,7 +17,7 @@ use k4sync_rig::coordinator::{self, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec};
 use k4sync_rig::RigError;
 
-use crate::record::{colour_mode, depth_mode, parse_exposure, COLOR_MODES, DEPTH_MODES};
+use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure};
 
 /// What `k4sync rig` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,41 +66,28 @@ fn connect_args(cmd: Command) -> Command {
 }
 
 fn settings_args(cmd: Command) -> Command {
-    cmd.arg(
-        value("color-mode", "colour camera mode")
-            .short('c')
-            .value_parser(COLOR_MODES)
-            .ignore_case(true)
-            .default_value("1080p"),
-    )
-    .arg(
-        value("depth-mode", "depth camera mode")
-            .short('d')
-            .value_parser(DEPTH_MODES)
-            .ignore_case(true)
-            .default_value("NFOV_UNBINNED"),
-    )
-    .arg(
-        value("rate", "camera frame rate, fps")
-            .short('r')
-            .value_parser(["30", "15", "5"])
-            .default_value("30"),
-    )
-    .arg(
-        value(
-            "exposure-control",
-            "manual colour exposure exponent -11..1, or auto",
+    cmd.args(mode_args())
+        .arg(
+            value("rate", "camera frame rate, fps")
+                .short('r')
+                .value_parser(["30", "15", "5"])
+                .default_value("30"),
         )
-        .short('e')
-        .allow_negative_numbers(true)
-        .value_parser(parse_exposure)
-        .default_value("auto"),
-    )
-    .arg(
-        value("interleave", "how depth lasers are kept 160 µs apart")
-            .value_parser(["depth-delay", "subordinate-delay", "as-configured"])
-            .default_value("depth-delay"),
-    )
+        .arg(
+            value(
+                "exposure-control",
+                "manual colour exposure exponent -11..1, or auto",
+            )
+            .short('e')
+            .allow_negative_numbers(true)
+            .value_parser(parse_exposure)
+            .default_value("auto"),
+        )
+        .arg(
+            value("interleave", "how depth lasers are kept 160 µs apart")
+                .value_parser(["depth-delay", "subordinate-delay", "as-configured"])
+                .default_value("depth-delay"),
+        )
 }
 
 /// The `rig` subcommand's clap definition.
