@@ -7,7 +7,7 @@ use clap::{Arg, ArgAction, Command};
 
 use k4sync_host::Source;
 
-use crate::{align, depth, record};
+use crate::{agent, align, depth, record, rig};
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,10 @@ pub enum Invocation {
     Align(align::AlignArgs),
     /// `k4sync depth IN OUT | --rig MANIFEST OUTDIR`: raw depth to DEPTH16/IR16 (see [`depth`]).
     Depth(Box<depth::DepthArgs>),
+    /// `k4sync agent ...`: serve a camera to a rig (see [`agent`]).
+    Agent(Box<k4sync_rig::agent::AgentOptions>),
+    /// `k4sync rig ...`: the rig's coordinator (see [`rig`]).
+    Rig(Box<rig::RigArgs>),
 }
 
 /// The clap definition of the whole command line.
@@ -83,6 +87,8 @@ pub fn command() -> Command {
         .subcommand(record::command())
         .subcommand(align::command())
         .subcommand(depth::command())
+        .subcommand(agent::command())
+        .subcommand(rig::command())
         .subcommand(
             Command::new("repair")
                 .about("rewrite a recording cut by a crash so that every reader opens it")
@@ -150,6 +156,10 @@ where
         Some(("depth", sub)) => depth::from_matches(sub)
             .map(|a| Invocation::Depth(Box::new(a)))
             .map_err(|e| command().error(clap::error::ErrorKind::ArgumentConflict, e)),
+        Some(("agent", sub)) => agent::from_matches(sub)
+            .map(|options| Invocation::Agent(Box::new(options)))
+            .map_err(|e| command().error(clap::error::ErrorKind::MissingRequiredArgument, e)),
+        Some(("rig", sub)) => Ok(Invocation::Rig(Box::new(rig::from_matches(sub)))),
         _ => Err(command().error(
             clap::error::ErrorKind::MissingSubcommand,
             "a subcommand is required",

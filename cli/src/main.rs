@@ -1,8 +1,9 @@
 //! `k4sync`: the command-line entry point. It parses the arguments ([`args`]) and dispatches to
-//! one module per subcommand; the work itself is done by `k4sync-host`.
+//! one module per subcommand; the work itself is done by `k4sync-host` and, for `agent` and `rig`, `k4sync-rig`.
 
 use std::process::ExitCode;
 
+mod agent;
 mod align;
 mod args;
 mod demo;
@@ -14,6 +15,7 @@ mod list;
 mod output;
 mod record;
 mod repair;
+mod rig;
 
 use args::Invocation;
 
@@ -38,5 +40,7 @@ fn main() -> ExitCode {
         Invocation::Record(args) => record::run(&args),
         Invocation::Align(args) => align::run(&args),
         Invocation::Depth(args) => depth::run(&args),
+        Invocation::Agent(options) => agent::run(*options),
+        Invocation::Rig(args) => rig::run(*args),
     }
 }

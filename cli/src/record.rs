@@ -78,6 +78,28 @@ const DEPTH_MODES: [&str; 6] = [
     "OFF",
 ];
 
+/// `-c` and `-d` with k4arecorder's names, values and defaults (`rig check` takes them too).
+pub(crate) fn mode_args() -> [Arg; 2] {
+    [
+        Arg::new("color-mode")
+            .long("color-mode")
+            .action(ArgAction::Set)
+            .help("colour camera mode")
+            .short('c')
+            .value_parser(COLOR_MODES)
+            .ignore_case(true)
+            .default_value("1080p"),
+        Arg::new("depth-mode")
+            .long("depth-mode")
+            .action(ArgAction::Set)
+            .help("depth camera mode")
+            .short('d')
+            .value_parser(DEPTH_MODES)
+            .ignore_case(true)
+            .default_value("NFOV_UNBINNED"),
+    ]
+}
+
 /// The `record` subcommand's clap definition.
 pub fn command() -> Command {
     let value = |name: &'static str, help: &'static str| {
@@ -99,20 +121,7 @@ pub fn command() -> Command {
                 .short('l')
                 .value_parser(parse_length),
         )
-        .arg(
-            value("color-mode", "colour camera mode")
-                .short('c')
-                .value_parser(COLOR_MODES)
-                .ignore_case(true)
-                .default_value("1080p"),
-        )
-        .arg(
-            value("depth-mode", "depth camera mode")
-                .short('d')
-                .value_parser(DEPTH_MODES)
-                .ignore_case(true)
-                .default_value("NFOV_UNBINNED"),
-        )
+        .args(mode_args())
         .arg(
             value("depth-delay", "depth capture delay relative to colour, µs")
                 .value_parser(clap::value_parser!(i32))
@@ -191,7 +200,7 @@ fn parse_length(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{text} s: {e}"))
 }
 
-fn parse_exposure(text: &str) -> Result<Exposure, String> {
+pub(crate) fn parse_exposure(text: &str) -> Result<Exposure, String> {
     if text.eq_ignore_ascii_case("auto") {
         return Ok(Exposure::Auto);
     }
@@ -203,7 +212,7 @@ fn parse_exposure(text: &str) -> Result<Exposure, String> {
     }
 }
 
-fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
+pub(crate) fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
     let upper = text.to_ascii_uppercase();
     let (resolution, format) = match upper.split_once('_') {
         Some((r, "NV12")) => (r.to_string(), ColorFormat::Nv12),
@@ -222,7 +231,7 @@ fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
     (resolution, format)
 }
 
-fn depth_mode(text: &str) -> DepthMode {
+pub(crate) fn depth_mode(text: &str) -> DepthMode {
     let upper = text.to_ascii_uppercase();
     DepthMode::ALL
         .into_iter()

@@ -1,0 +1,99 @@
+//! `k4sync agent --rig NAME --config FILE [--device SERIAL | --emulate] [--data-dir DIR]`:
+//! serve one camera to the rig until Ctrl-C or SIGTERM ([`k4sync_rig::agent`]).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use k4sync_rig::agent::{self, AgentOptions};
+use k4sync_rig::msg::Jacks;
+use k4sync_rig::CameraSource;
+
+/// The `agent` subcommand's clap definition.
+pub fn command() -> Command {
+    let value = |name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).action(ArgAction::Set).help(help)
+    };
+    Command::new("agent")
+        .about("serve this computer's camera to a rig (one agent per camera computer)")
+        .arg(value("rig", "the rig's name (as given to `rig init`)").required(true))
+        .arg(
+            value("config", "this node's zenoh.json5 from `rig init`")
+                .required(true)
+                .value_parser(clap::value_parser!(PathBuf)),
+        )
+        .arg(value("device", "the camera's serial").conflicts_with("emulate"))
+        .arg(
+            Arg::new("emulate")
+                .long("emulate")
+                .action(ArgAction::SetTrue)
+                .help("serve an emulated camera (real-time)"),
+        )
+        .arg(
+            value("emulate-index", "which emulated camera (emu:<n>)")
+                .value_parser(clap::value_parser!(u32))
+                .default_value("0")
+                .hide(true),
+        )
+        .arg(
+            value(
+                "emulate-jacks",
+                "plugged jacks of the emulated camera: none, in, out or in,out",
+            )
+            .value_parser(["none", "in", "out", "in,out"])
+            .default_value("none")
+            .hide(true),
+        )
+        .arg(
+            value(
+                "data-dir",
+                "where takes are written (<DIR>/<take>/<agent>.mkv)",
+            )
+            .value_parser(clap::value_parser!(PathBuf))
+            .default_value("."),
+        )
+}
+
+/// Reads the `agent` subcommand's matches.
+pub fn from_matches(sub: &ArgMatches) -> Result<AgentOptions, String> {
+    let text = |name: &str| sub.get_one::<String>(name).cloned().unwrap_or_default();
+    let source = if sub.get_flag("emulate") {
+        let jacks = text("emulate-jacks");
+        CameraSource::Emulated {
+            index: sub.get_one::<u32>("emulate-index").copied().unwrap_or(0),
+            jacks: Jacks {
+                sync_in: jacks.contains("in"),
+                sync_out: jacks.contains("out"),
+            },
+        }
+    } else {
+        match sub.get_one::<String>("device") {
+            Some(serial) => CameraSource::Usb {
+                serial: serial.clone(),
+            },
+            None => return Err("give --device SERIAL or --emulate".into()),
+        }
+    };
+    Ok(AgentOptions {
+        config: sub
+            .get_one::<PathBuf>("config")
+            .cloned()
+            .unwrap_or_default(),
+        rig: text("rig"),
+        source,
+        data_dir: sub
+            .get_one::<PathBuf>("data-dir")
+            .cloned()
+            .unwrap_or_default(),
+    })
+}
+
+pub fn run(options: AgentOptions) -> ExitCode {
+    match k4sync_rig::block_on(agent::serve(options)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("k4sync agent: {e}");
+            ExitCode::from(if e.is_usage() { 2 } else { 1 })
+        }
+    }
+}

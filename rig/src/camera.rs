@@ -1,0 +1,260 @@
+//! The agent's camera: the one module of the rig that uses `k4sync-host`.
+//!
+//! It opens the device (USB by serial, or an emulated camera), reads its identity and jacks,
+//! and records through the host's recorder — the same pipeline, files and crash safety as
+//! `k4sync record` — on a thread of its own that owns the device while it records and hands
+//! it back when the take ends. Everything here blocks; the agent calls it from blocking tasks.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use k4sync_core::sync::config::DeviceConfig;
+use k4sync_host::transport::emulated::{params_for, EmulatedRig, Pacing};
+use k4sync_host::{
+    record_to_file, Device, Exposure, RecordError, RecordOptions, RecordStats, Selector, Source,
+    SyncState,
+};
+
+use crate::msg::{Firmware, Jacks, RecorderState};
+use crate::RigError;
+
+/// Which camera an agent owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraSource {
+    /// A camera on this computer's USB bus.
+    Usb { serial: String },
+    /// Emulated camera `emu:<index>`, paced in real time, with these jacks plugged (the plugs
+    /// lead to idle cameras: presence without pulses, like a cable whose other end is off).
+    Emulated { index: u32, jacks: Jacks },
+}
+
+/// What the camera says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub serial: String,
+    pub firmware: Firmware,
+    pub usb_speed: Option<String>,
+    pub emulated: bool,
+}
+
+struct Recording {
+    take: String,
+    file: PathBuf,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Mutex<(SyncState, u64)>>,
+    thread: JoinHandle<(Device, Result<u64, RecordError>)>,
+}
+
+/// An opened camera and, while it records, its recording.
+pub struct Camera {
+    identity: Identity,
+    device: Option<Device>,
+    recording: Option<Recording>,
+    last: RecorderState,
+    jacks: Option<Jacks>,
+    _emulated_rig: Option<EmulatedRig>,
+}
+
+impl Camera {
+    pub fn open(source: &CameraSource) -> Result<Camera, RigError> {
+        let camera_error = |e: k4sync_host::Error| RigError::Camera(e.to_string());
+        let (device, rig, usb_speed) = match source {
+            CameraSource::Usb { serial } => {
+                let device =
+                    Device::open(&Selector::Serial(serial.clone())).map_err(camera_error)?;
+                let speed = k4sync_host::list(&Source::Usb).ok().and_then(|reports| {
+                    reports
+                        .into_iter()
+                        .find(|r| r.serial() == Some(serial.as_str()))
+                        .and_then(|r| r.speed)
+                });
+                (device, None, speed)
+            }
+            CameraSource::Emulated { index, jacks } => {
+                let upstream = index.saturating_add(1000);
+                let downstream = index.saturating_add(2000);
+                let rig = EmulatedRig::new(
+                    [
+                        params_for(*index),
+                        params_for(upstream),
+                        params_for(downstream),
+                    ],
+                    Pacing::RealTime,
+                );
+                if jacks.sync_in {
+                    rig.connect(1, 0);
+                }
+                if jacks.sync_out {
+                    rig.connect(0, 2);
+                }
+                let device =
+                    Device::from_transport(Box::new(rig.transport(0))).map_err(camera_error)?;
+                (device, Some(rig), Some("emulated".to_string()))
+            }
+        };
+        let v = device.versions();
+        let identity = Identity {
+            serial: device.serial().to_string(),
+            firmware: Firmware {
+                rgb: v.rgb.to_string(),
+                depth: v.depth.to_string(),
+                audio: v.audio.to_string(),
+            },
+            usb_speed,
+            emulated: rig.is_some(),
+        };
+        let mut camera = Camera {
+            identity,
+            device: Some(device),
+            recording: None,
+            last: RecorderState::Idle,
+            jacks: None,
+            _emulated_rig: rig,
+        };
+        camera.refresh_jacks();
+        Ok(camera)
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The jack state: read from the device when it is idle, the last reading while it
+    /// records (the recorder owns the device then).
+    pub fn jacks(&self) -> Option<Jacks> {
+        self.jacks
+    }
+
+    pub fn refresh_jacks(&mut self) {
+        if let Some(device) = self.device.as_mut() {
+            self.jacks = device.jack_state().ok().map(Jacks::from);
+        }
+    }
+
+    /// The recorder's state; collects a recording whose thread has ended.
+    pub fn recorder_state(&mut self) -> RecorderState {
+        if self
+            .recording
+            .as_ref()
+            .is_some_and(|r| r.thread.is_finished())
+        {
+            self.finish();
+        }
+        match &self.recording {
+            None => self.last.clone(),
+            Some(r) => {
+                let (sync, frames) = *r.progress.lock().unwrap_or_else(PoisonError::into_inner);
+                let file = r.file.display().to_string();
+                match sync {
+                    SyncState::Starting | SyncState::WaitingForMaster => {
+                        RecorderState::WaitingForPulses {
+                            take: r.take.clone(),
+                            file,
+                        }
+                    }
+                    _ => RecorderState::Recording {
+                        take: r.take.clone(),
+                        file,
+                        frames,
+                    },
+                }
+            }
+        }
+    }
+
+    /// Starts recording `config` into `file` on the recorder thread.
+    pub fn start(
+        &mut self,
+        take: &str,
+        file: &Path,
+        config: DeviceConfig,
+        exposure: Option<i8>,
+    ) -> Result<(), RigError> {
+        if self.recording.is_some() {
+            return Err(RigError::Usage(
+                "a recording is already in progress; stop it first".into(),
+            ));
+        }
+        let mut device = self.device.take().ok_or_else(|| {
+            RigError::Camera("the camera was lost by an earlier recording".into())
+        })?;
+        let mut options = RecordOptions::new(config);
+        options.exposure = exposure.map_or(Exposure::Auto, Exposure::Manual);
+        let stop = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Mutex::new((SyncState::Starting, 0u64)));
+        let (thread_stop, thread_progress, path) =
+            (stop.clone(), progress.clone(), file.to_owned());
+        let thread = std::thread::Builder::new()
+            .name("k4sync-agent-recorder".into())
+            .spawn(move || {
+                let result = record_to_file(
+                    &mut device,
+                    &path,
+                    &options,
+                    &thread_stop,
+                    &mut |s: &RecordStats| {
+                        *thread_progress
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) =
+                            (s.sync, s.colour_frames.max(s.depth_frames));
+                    },
+                )
+                .map(|summary| summary.stats.colour_frames.max(summary.stats.depth_frames));
+                (device, result)
+            })
+            .map_err(|e| RigError::Camera(format!("could not start the recorder thread: {e}")))?;
+        self.recording = Some(Recording {
+            take: take.to_string(),
+            file: file.to_owned(),
+            stop,
+            progress,
+            thread,
+        });
+        Ok(())
+    }
+
+    /// Stops the recording in progress and waits until its file is finalised.
+    pub fn stop(&mut self) -> RecorderState {
+        if let Some(r) = &self.recording {
+            r.stop.store(true, Ordering::SeqCst);
+        }
+        self.finish();
+        self.last.clone()
+    }
+
+    fn finish(&mut self) {
+        let Some(r) = self.recording.take() else {
+            return;
+        };
+        let file = r.file.display().to_string();
+        self.last = match r.thread.join() {
+            Ok((device, result)) => {
+                self.device = Some(device);
+                match result {
+                    Ok(frames) => RecorderState::Finished {
+                        take: r.take,
+                        file,
+                        frames,
+                    },
+                    Err(e) => RecorderState::Failed {
+                        take: r.take,
+                        reason: e.to_string(),
+                    },
+                }
+            }
+            Err(_) => RecorderState::Failed {
+                take: r.take,
+                reason: "the recorder thread panicked; the camera must be reopened".into(),
+            },
+        };
+        self.refresh_jacks();
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

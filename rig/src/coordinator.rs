@@ -1,0 +1,497 @@
+//! The coordinator: `k4sync rig status|check|plan` from any machine that holds the rig's
+//! coordinator certificate.
+//!
+//! It reads the rig file (agents in chain order: the first is the master, the others its
+//! subordinates in cable order), connects to every agent's endpoint, and asks. `check` runs
+//! the core sync engine's rig planner ([`k4sync_core::sync::plan::plan_rig`]) over what the
+//! agents report — serials, jack states — and the settings a take would use, adds the
+//! rig-wide rules the planner cannot see (every agent reachable, equal firmware) and warns
+//! when colour exposure is automatic. Every finding names the agent and the rule.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k4sync_core::sync::config::DeviceConfig;
+use k4sync_core::sync::plan::{plan_rig, Interleave, RigDevice, RigPlan, Topology};
+use k4sync_core::types::WiredSyncMode;
+use serde::Serialize;
+use zenoh::Session;
+
+use crate::init::{RigFile, CONFIG_FILE};
+use crate::keys::{self, COORDINATOR};
+use crate::msg::{self, AgentState, Command, CommandReply, RecorderState};
+use crate::{net, RigError};
+
+/// How long a state query waits for answers.
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a command waits for its answer (a stop finalises a file first).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A connected coordinator.
+pub struct Coordinator {
+    session: Session,
+    rig: RigFile,
+}
+
+/// One agent as `rig status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentStatus {
+    pub name: String,
+    /// Role by chain position: the first agent is the master.
+    pub role: String,
+    /// Whether its liveliness token is visible (the link is up and the agent runs).
+    pub link: bool,
+    pub state: Option<AgentState>,
+    /// Why there is no state.
+    pub problem: Option<String>,
+}
+
+impl Coordinator {
+    /// Opens the coordinator's session from the rig directory `dir` (as written by `rig init`)
+    /// and waits up to `wait` for every agent's token.
+    pub async fn connect(dir: &Path, wait: Duration) -> Result<Coordinator, RigError> {
+        let rig = RigFile::read(dir)?;
+        let config_path = dir.join(COORDINATOR).join(CONFIG_FILE);
+        let node = net::load_config(&config_path)?;
+        if node.node != COORDINATOR || node.rig != rig.rig {
+            return Err(RigError::Config {
+                path: config_path,
+                reason: format!(
+                    "belongs to node {:?} of rig {:?}, not the coordinator of rig {:?}",
+                    node.node, node.rig, rig.rig
+                ),
+            });
+        }
+        let session = net::open(node.zenoh).await?;
+        let coordinator = Coordinator { session, rig };
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if coordinator.alive().await?.len() >= coordinator.rig.agents.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(coordinator)
+    }
+
+    pub fn rig(&self) -> &RigFile {
+        &self.rig
+    }
+
+    /// Names of the agents whose liveliness token is visible.
+    pub async fn alive(&self) -> Result<Vec<String>, RigError> {
+        let replies = self
+            .session
+            .liveliness()
+            .get(keys::all_alive(&self.rig.rig))
+            .timeout(Duration::from_millis(500))
+            .await
+            .map_err(RigError::zenoh)?;
+        let mut names = Vec::new();
+        while let Ok(reply) = replies.recv_async().await {
+            if let Ok(sample) = reply.result() {
+                if let Some(name) = keys::agent_of(&self.rig.rig, sample.key_expr().as_str()) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// Every agent of the rig file, in chain order, with its state.
+    pub async fn status(&self) -> Result<Vec<AgentStatus>, RigError> {
+        let alive = self.alive().await?;
+        let replies = self
+            .session
+            .get(keys::all_states(&self.rig.rig))
+            .timeout(QUERY_TIMEOUT)
+            .await
+            .map_err(RigError::zenoh)?;
+        let mut states: BTreeMap<String, Result<AgentState, String>> = BTreeMap::new();
+        while let Ok(reply) = replies.recv_async().await {
+            let Ok(sample) = reply.result() else { continue };
+            let key = sample.key_expr().as_str();
+            let Some(name) = keys::agent_of(&self.rig.rig, key) else {
+                continue;
+            };
+            let decoded = msg::decode::<AgentState>(key, &sample.payload().to_bytes())
+                .map_err(|e| e.to_string());
+            states.insert(name.to_string(), decoded);
+        }
+        let count = self.rig.agents.len();
+        Ok(self
+            .rig
+            .agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let link = alive.contains(&a.name);
+                let (state, problem) = match states.remove(&a.name) {
+                    Some(Ok(s)) => (Some(s), None),
+                    Some(Err(e)) => (None, Some(e)),
+                    None if link => (None, Some("no answer to the state query".into())),
+                    None => (None, Some(format!("not connected ({})", a.endpoint()))),
+                };
+                AgentStatus {
+                    name: a.name.clone(),
+                    role: role_for(i, count).to_string(),
+                    link,
+                    state,
+                    problem,
+                }
+            })
+            .collect())
+    }
+
+    /// Sends `command` to agent `agent` and returns the recorder state it reports.
+    pub async fn command(&self, agent: &str, command: &Command) -> Result<RecorderState, RigError> {
+        let key = keys::cmd(&self.rig.rig, agent);
+        let replies = self
+            .session
+            .get(&key)
+            .payload(msg::encode(command))
+            .timeout(COMMAND_TIMEOUT)
+            .await
+            .map_err(RigError::zenoh)?;
+        let reply = replies.recv_async().await.map_err(|_| RigError::NoAnswer {
+            agent: agent.to_string(),
+            what: "the command".into(),
+            timeout_ms: COMMAND_TIMEOUT.as_millis() as u64,
+        })?;
+        let sample = reply.result().map_err(|e| RigError::Refused {
+            agent: agent.to_string(),
+            reason: String::from_utf8_lossy(&e.payload().to_bytes()).into_owned(),
+        })?;
+        match msg::decode::<CommandReply>(&key, &sample.payload().to_bytes())? {
+            CommandReply::Done { recorder } => Ok(recorder),
+            CommandReply::Refused { reason } => Err(RigError::Refused {
+                agent: agent.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    pub async fn close(self) -> Result<(), RigError> {
+        self.session.close().await.map_err(RigError::zenoh)
+    }
+}
+
+fn role_for(index: usize, count: usize) -> WiredSyncMode {
+    match (index, count) {
+        (_, 1) => WiredSyncMode::Standalone,
+        (0, _) => WiredSyncMode::Master,
+        _ => WiredSyncMode::Subordinate,
+    }
+}
+
+/// The settings a take would use, apart from each device's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RigSettings {
+    pub config: DeviceConfig,
+    /// Manual colour exposure exponent; `None` is automatic.
+    pub exposure: Option<i8>,
+    pub interleave: Interleave,
+}
+
+/// One broken rule or warning, naming the agent when one is at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub agent: Option<String>,
+    pub rule: String,
+    pub message: String,
+}
+
+/// One device of the plan, in start order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedDevice {
+    pub agent: String,
+    pub serial: String,
+    pub role: String,
+    pub requested_subordinate_delay_usec: u32,
+    pub effective_subordinate_delay_nsec: i64,
+    pub requested_depth_delay_usec: i32,
+    pub effective_depth_delay_nsec: i64,
+    /// Depth capture relative to the master's colour capture; `None` with depth off.
+    pub depth_offset_nsec: Option<i64>,
+}
+
+/// What `rig check` and `rig plan` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckReport {
+    pub errors: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+    /// The start order with effective delays, when every rule passed.
+    pub plan: Option<Vec<PlannedDevice>>,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// The core's rule name: the error's variant (`SubordinateWithoutSyncIn`, `InvalidConfig`).
+fn rule_name(error: &impl std::fmt::Debug) -> String {
+    format!("{error:?}")
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect()
+}
+
+fn finding(agent: Option<&str>, rule: &str, message: String) -> Finding {
+    Finding {
+        agent: agent.map(str::to_string),
+        rule: rule.to_string(),
+        message,
+    }
+}
+
+/// Runs the preflight over the rig's agents (in chain order) for a take with `settings`.
+pub fn check(agents: &[AgentStatus], settings: &RigSettings) -> CheckReport {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut reported: Vec<(&AgentStatus, &AgentState)> = Vec::new();
+    for a in agents {
+        match &a.state {
+            Some(s) if s.jacks.is_none() => errors.push(finding(
+                Some(&a.name),
+                "JackStateUnavailable",
+                format!(
+                    "agent {}: the jack state of {} could not be read",
+                    a.name, s.serial
+                ),
+            )),
+            Some(s) => reported.push((a, s)),
+            None => errors.push(finding(
+                Some(&a.name),
+                "AgentUnreachable",
+                format!(
+                    "agent {}: {}; start it or check its network and certificate",
+                    a.name,
+                    a.problem.as_deref().unwrap_or("no state")
+                ),
+            )),
+        }
+    }
+    if settings.exposure.is_none() && settings.config.colour_enabled() {
+        warnings.push(finding(
+            None,
+            "AutomaticExposure",
+            "colour exposure is automatic: it changes each camera's exposure and with it the \
+             timing, so devices drift out of sync; set one manual exposure (-e) for the whole rig"
+                .into(),
+        ));
+    }
+    if !errors.is_empty() {
+        return CheckReport {
+            errors,
+            warnings,
+            plan: None,
+        };
+    }
+    if let Some((master, m)) = reported.first() {
+        for (a, s) in reported.iter().skip(1) {
+            if s.firmware != m.firmware {
+                errors.push(finding(
+                    Some(&a.name),
+                    "MismatchedFirmware",
+                    format!(
+                        "agent {} ({}) runs firmware rgb {} depth {}, agent {} ({}) rgb {} depth {}; \
+                         update every camera to the same firmware",
+                        a.name, s.serial, s.firmware.rgb, s.firmware.depth, master.name, m.serial,
+                        m.firmware.rgb, m.firmware.depth
+                    ),
+                ));
+            }
+        }
+    }
+    let count = reported.len();
+    let devices: Vec<RigDevice<'_>> = reported
+        .iter()
+        .enumerate()
+        .map(|(i, (_, s))| RigDevice {
+            serial: &s.serial,
+            jack: s.jacks.map(Into::into).unwrap_or_default(),
+            config: DeviceConfig {
+                sync_mode: role_for(i, count),
+                ..settings.config
+            },
+        })
+        .collect();
+    let plan = match plan_rig(&devices, Topology::DaisyChain, settings.interleave) {
+        Ok(plan) => Some(plan),
+        Err(e) => {
+            let message = e.to_string();
+            let agent = reported
+                .iter()
+                .find(|(_, s)| message.contains(s.serial.as_str()))
+                .map(|(a, _)| a.name.as_str());
+            let message = match agent {
+                Some(name) => format!("agent {name}: {message}"),
+                None => message,
+            };
+            errors.push(finding(agent, &rule_name(&e), message));
+            None
+        }
+    };
+    let plan = plan
+        .filter(|_| errors.is_empty())
+        .map(|p| planned(&p, &reported));
+    CheckReport {
+        errors,
+        warnings,
+        plan,
+    }
+}
+
+fn planned(plan: &RigPlan, reported: &[(&AgentStatus, &AgentState)]) -> Vec<PlannedDevice> {
+    plan.start_order()
+        .map(|d| {
+            let agent = reported
+                .iter()
+                .find(|(_, s)| s.serial == d.serial.as_str())
+                .map_or_else(String::new, |(a, _)| a.name.clone());
+            PlannedDevice {
+                agent,
+                serial: d.serial.to_string(),
+                role: d.mode().to_string(),
+                requested_subordinate_delay_usec: d.requested_subordinate_delay_usec(),
+                effective_subordinate_delay_nsec: d.config.effective_subordinate_delay_nsec(),
+                requested_depth_delay_usec: d.requested_depth_delay_usec(),
+                effective_depth_delay_nsec: d.config.effective_depth_delay_nsec(),
+                depth_offset_nsec: d.depth_offset_nsec(),
+            }
+        })
+        .collect()
+}
+
+fn gib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(
+        || "?".into(),
+        |b| format!("{:.1} GiB", b as f64 / f64::from(1u32 << 30)),
+    )
+}
+
+fn jack_text(state: &AgentState) -> String {
+    match state.jacks {
+        None => "?".into(),
+        Some(j) => format!(
+            "in:{} out:{}",
+            if j.sync_in { "plug" } else { "-" },
+            if j.sync_out { "plug" } else { "-" }
+        ),
+    }
+}
+
+/// `rig status` as a table.
+pub fn status_text(agents: &[AgentStatus]) -> String {
+    let mut rows = vec![[
+        "AGENT",
+        "ROLE",
+        "LINK",
+        "SERIAL",
+        "JACKS",
+        "FREE DISK",
+        "USB",
+        "RECORDER",
+    ]
+    .map(str::to_string)];
+    for a in agents {
+        let link = if a.link { "up" } else { "down" }.to_string();
+        rows.push(match &a.state {
+            Some(s) => [
+                a.name.clone(),
+                a.role.clone(),
+                link,
+                s.serial.clone(),
+                jack_text(s),
+                gib(s.free_disk_bytes),
+                s.usb_speed.clone().unwrap_or_else(|| "?".into()),
+                s.recorder.label().to_string(),
+            ],
+            None => [
+                a.name.clone(),
+                a.role.clone(),
+                link,
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                a.problem.clone().unwrap_or_default(),
+            ],
+        });
+    }
+    table(&rows)
+}
+
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    out
+}
+
+/// `rig check` / `rig plan` as text.
+pub fn check_text(report: &CheckReport) -> String {
+    let mut out = String::new();
+    for e in &report.errors {
+        out += &format!("error [{}]: {}\n", e.rule, e.message);
+    }
+    for w in &report.warnings {
+        out += &format!("warning [{}]: {}\n", w.rule, w.message);
+    }
+    if let Some(plan) = &report.plan {
+        let mut rows = vec![[
+            "START",
+            "AGENT",
+            "SERIAL",
+            "ROLE",
+            "SUB DELAY µs (req → eff)",
+            "DEPTH DELAY µs (req → eff)",
+            "DEPTH AT µs",
+        ]
+        .map(str::to_string)];
+        for (i, d) in plan.iter().enumerate() {
+            rows.push([
+                (i + 1).to_string(),
+                d.agent.clone(),
+                d.serial.clone(),
+                d.role.clone(),
+                format!(
+                    "{} → {:.3}",
+                    d.requested_subordinate_delay_usec,
+                    d.effective_subordinate_delay_nsec as f64 / 1000.0
+                ),
+                format!(
+                    "{} → {:.3}",
+                    d.requested_depth_delay_usec,
+                    d.effective_depth_delay_nsec as f64 / 1000.0
+                ),
+                d.depth_offset_nsec
+                    .map_or_else(|| "-".into(), |n| format!("{:.3}", n as f64 / 1000.0)),
+            ]);
+        }
+        out += &table(&rows);
+        out += "subordinates start first and wait for pulses; the master starts last\n";
+    }
+    if report.passed() {
+        out += "check passed\n";
+    }
+    out
+}

@@ -1,0 +1,100 @@
+//! # k4sync-rig
+//!
+//! A rig of Azure Kinect cameras, one small computer beside each, run as one system over
+//! zenoh (peer to peer, no broker). This crate holds everything networked and asynchronous;
+//! `k4sync-core` and `k4sync-host` stay free of both.
+//!
+//! * [`keys`] — the key-expression scheme, written in one place.
+//! * [`msg`] — the messages (serde, JSON, with a protocol version checked on receipt).
+//! * [`init`] — `rig init`: the rig's CA, node certificates and zenoh configurations with
+//!   mutual TLS and access control by certificate name.
+//! * [`net`] — loading a node's configuration and opening its session.
+//! * [`agent`] — `k4sync agent`: one camera, its state, its commands.
+//! * [`coordinator`] — `k4sync rig status|check|plan`: the whole rig from any machine.
+//!
+//! The camera itself is reached only through `camera` (crate-private), the one module that
+//! uses `k4sync-host`.
+
+pub mod agent;
+mod camera;
+pub mod coordinator;
+pub mod init;
+pub mod keys;
+pub mod msg;
+pub mod net;
+
+use std::path::{Path, PathBuf};
+
+pub use camera::CameraSource;
+
+/// What went wrong in the rig, saying what and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RigError {
+    /// The command line asked for something impossible.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A configuration or rig file could not be used.
+    #[error("{}: {reason}", path.display())]
+    Config { path: PathBuf, reason: String },
+    #[error("certificate generation failed: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error(transparent)]
+    Name(#[from] keys::NameError),
+    #[error(transparent)]
+    Message(#[from] msg::MessageError),
+    #[error("zenoh: {0}")]
+    Zenoh(String),
+    #[error("camera: {0}")]
+    Camera(String),
+    /// An agent answered a command with a refusal.
+    #[error("agent {agent} refused: {reason}")]
+    Refused { agent: String, reason: String },
+    /// No answer in time: the agent is down, unreachable, or its access control dropped the
+    /// request.
+    #[error("agent {agent} did not answer {what} within {timeout_ms} ms; is it running and is this the rig's coordinator certificate?")]
+    NoAnswer {
+        agent: String,
+        what: String,
+        timeout_ms: u64,
+    },
+}
+
+impl RigError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> RigError {
+        RigError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn zenoh(e: impl std::fmt::Display) -> RigError {
+        RigError::Zenoh(e.to_string())
+    }
+
+    /// Whether the user's input is at fault (CLI exit status 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            RigError::Usage(_) | RigError::Name(_) | RigError::Config { .. }
+        )
+    }
+}
+
+/// Runs `future` to completion on a multi-thread tokio runtime (zenoh refuses the
+/// current-thread one); the command line's way into this crate.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, RigError>>,
+) -> Result<T, RigError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| RigError::Zenoh(format!("could not start the async runtime: {e}")))?
+        .block_on(future)
+}

@@ -1,0 +1,424 @@
+//! The rig over real zenoh sessions on loopback: agents with emulated cameras, the
+//! coordinator, and peers that must be kept out (no certificate, another CA's certificate,
+//! a rig certificate that is not the coordinator's).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k4sync_core::sync::config::DeviceConfig;
+use k4sync_core::sync::plan::Interleave;
+use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
+use k4sync_rig::agent::{Agent, AgentOptions};
+use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
+use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
+use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
+use k4sync_rig::{keys, net, CameraSource, RigError};
+
+const RIG: &str = "testrig";
+const WAIT: Duration = Duration::from_secs(5);
+/// How long a peer that should be kept out gets to try.
+const KEPT_OUT_FOR: Duration = Duration::from_secs(3);
+
+/// A loopback port nobody listens on right now (the kernel's pick).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn jacks(sync_in: bool, sync_out: bool) -> Jacks {
+    Jacks { sync_in, sync_out }
+}
+
+/// Writes a rig with agents `names` on fresh loopback ports.
+fn init_rig(dir: &Path, names: &[&str]) -> Vec<AgentSpec> {
+    let specs: Vec<AgentSpec> = names
+        .iter()
+        .map(|n| AgentSpec::parse(&format!("{n}=127.0.0.1:{}", free_port())).unwrap())
+        .collect();
+    init::init(dir, RIG, &specs).unwrap();
+    specs
+}
+
+async fn start_agent(dir: &Path, name: &str, index: u32, jacks: Jacks, data: &Path) -> Agent {
+    Agent::start(AgentOptions {
+        config: dir.join(name).join(CONFIG_FILE),
+        rig: RIG.into(),
+        source: CameraSource::Emulated { index, jacks },
+        data_dir: data.to_owned(),
+    })
+    .await
+    .unwrap()
+}
+
+fn small_settings(exposure: Option<i8>) -> RigSettings {
+    RigSettings {
+        config: DeviceConfig {
+            color_resolution: ColorResolution::R720p,
+            color_format: ColorFormat::Mjpg,
+            depth_mode: DepthMode::Nfov2x2Binned,
+            fps: Fps::Fps5,
+            ..DeviceConfig::default()
+        },
+        exposure,
+        interleave: Interleave::DepthDelay,
+    }
+}
+
+/// A session with `config` but `edit` applied (the peers that must be kept out).
+async fn session_with(config: &Path, edit: impl FnOnce(&mut zenoh::Config)) -> zenoh::Session {
+    let mut node = net::load_config(config).unwrap();
+    edit(&mut node.zenoh);
+    net::open(node.zenoh).await.unwrap()
+}
+
+fn set(config: &mut zenoh::Config, key: &str, json5: &str) {
+    config.insert_json5(key, json5).unwrap();
+}
+
+/// Agent names whose liveliness tokens `session` can see.
+async fn visible_agents(session: &zenoh::Session) -> Vec<String> {
+    let replies = session
+        .liveliness()
+        .get(keys::all_alive(RIG))
+        .timeout(Duration::from_millis(500))
+        .await
+        .unwrap();
+    let mut names = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        if let Ok(sample) = reply.result() {
+            names.extend(keys::agent_of(RIG, sample.key_expr().as_str()).map(str::to_string));
+        }
+    }
+    names
+}
+
+/// Polls `session`'s view until `want` or `KEPT_OUT_FOR` passes; returns the last view.
+async fn watch_agents(session: &zenoh::Session, want: &[&str]) -> Vec<String> {
+    let deadline = Instant::now() + KEPT_OUT_FOR;
+    loop {
+        let seen = visible_agents(session).await;
+        if want.iter().all(|w| seen.iter().any(|s| s == w)) || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn by_name<'a>(agents: &'a [AgentStatus], name: &str) -> &'a AgentStatus {
+    agents.iter().find(|a| a.name == name).expect(name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_appear_in_status_and_the_rig_is_checked_and_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a", "b", "c"]);
+    let a = start_agent(dir.path(), "a", 0, jacks(false, true), data.path()).await;
+    let b = start_agent(dir.path(), "b", 1, jacks(true, true), data.path()).await;
+    let c = start_agent(dir.path(), "c", 2, jacks(false, false), data.path()).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let agents = coordinator.status().await.unwrap();
+
+    assert_eq!(
+        agents.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
+    for (agent, role) in agents.iter().zip(["MASTER", "SUBORDINATE", "SUBORDINATE"]) {
+        assert!(agent.link, "{agent:?}");
+        assert_eq!(agent.role, role);
+        let state = agent.state.as_ref().expect("state");
+        assert_eq!(state.name, agent.name);
+        assert_eq!(state.recorder, RecorderState::Idle);
+        assert!(state.free_disk_bytes.is_some_and(|b| b > 0), "{state:?}");
+    }
+    let serials: Vec<&str> = agents
+        .iter()
+        .map(|a| a.state.as_ref().unwrap().serial.as_str())
+        .collect();
+    assert_eq!(serials[0], a.state().await.serial);
+    assert_ne!(serials[0], serials[1]);
+    assert_eq!(
+        by_name(&agents, "b").state.as_ref().unwrap().jacks,
+        Some(jacks(true, true))
+    );
+    let table = coordinator::status_text(&agents);
+    for s in &serials {
+        assert!(table.contains(s), "{table}");
+    }
+
+    // c has no cable in Sync In: the check names c and the core's rule.
+    let report = coordinator::check(&agents, &small_settings(Some(-6)));
+    assert!(!report.passed());
+    assert_eq!(report.errors.len(), 1, "{report:?}");
+    assert_eq!(report.errors[0].agent.as_deref(), Some("c"));
+    assert_eq!(report.errors[0].rule, "SubordinateWithoutSyncIn");
+    assert!(report.errors[0].message.contains(serials[2]), "{report:?}");
+    assert!(report.plan.is_none());
+    c.shutdown().await.unwrap();
+    drop(coordinator);
+
+    let c = start_agent(dir.path(), "c", 2, jacks(true, false), data.path()).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let agents = coordinator.status().await.unwrap();
+    let report = coordinator::check(&agents, &small_settings(Some(-6)));
+    assert!(report.passed(), "{report:?}");
+    assert!(report.warnings.is_empty(), "{report:?}");
+    let plan = report.plan.expect("plan");
+    let order: Vec<&str> = plan.iter().map(|d| d.agent.as_str()).collect();
+    assert_eq!(
+        order,
+        ["b", "c", "a"],
+        "subordinates in chain order, master last"
+    );
+    // Depth delays interleaved in whole ticks, ≥ 160 µs apart after truncation.
+    let mut offsets: Vec<i64> = plan.iter().map(|d| d.depth_offset_nsec.unwrap()).collect();
+    offsets.sort();
+    for w in offsets.windows(2) {
+        assert!(w[1] - w[0] >= 160_000, "{offsets:?}");
+    }
+    for d in &plan {
+        let ticks = (d.effective_depth_delay_nsec as f64 * 9.0 / 100_000.0).round() as i64;
+        assert_eq!(ticks * 100_000 / 9, d.effective_depth_delay_nsec, "{d:?}");
+    }
+
+    let auto = coordinator::check(&agents, &small_settings(None));
+    assert!(auto.passed());
+    assert_eq!(auto.warnings.len(), 1);
+    assert_eq!(auto.warnings[0].rule, "AutomaticExposure");
+
+    b.shutdown().await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    let gone = loop {
+        let agents = coordinator.status().await.unwrap();
+        if !by_name(&agents, "b").link || Instant::now() > deadline {
+            break agents;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let b_status = by_name(&gone, "b");
+    assert!(!b_status.link && b_status.state.is_none(), "{b_status:?}");
+    let report = coordinator::check(&gone, &small_settings(Some(-6)));
+    assert_eq!(report.errors[0].rule, "AgentUnreachable");
+    assert_eq!(report.errors[0].agent.as_deref(), Some("b"));
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_a_certificate_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a"]);
+    let a = start_agent(dir.path(), "a", 0, jacks(false, false), data.path()).await;
+    let coordinator_config = dir.path().join("coordinator").join(CONFIG_FILE);
+
+    let anonymous = session_with(&coordinator_config, |c| {
+        for key in [
+            "connect_certificate",
+            "connect_private_key",
+            "listen_certificate",
+            "listen_private_key",
+        ] {
+            set(c, &format!("transport/link/tls/{key}"), "null");
+        }
+        set(c, "transport/link/tls/enable_mtls", "false");
+        set(c, "access_control/enabled", "false");
+    })
+    .await;
+    let seen = watch_agents(&anonymous, &["a"]).await;
+    assert!(seen.is_empty(), "a peer without a certificate saw {seen:?}");
+    assert_eq!(anonymous.info().peers_zid().await.count(), 0);
+
+    // The same configuration with its certificate gets in: the refusal above is the
+    // certificate's absence, not a broken set-up.
+    let member = session_with(&coordinator_config, |_| {}).await;
+    assert_eq!(watch_agents(&member, &["a"]).await, ["a"]);
+    anonymous.close().await.unwrap();
+    member.close().await.unwrap();
+    a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_with_a_certificate_from_another_ca_cannot_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let specs = init_rig(dir.path(), &["a"]);
+    // Another rig of the same name and endpoints, so only the CA differs.
+    init::init(other.path(), RIG, &specs).unwrap();
+    let a = start_agent(dir.path(), "a", 0, jacks(false, false), data.path()).await;
+
+    let foreign = Coordinator::connect(other.path(), KEPT_OUT_FOR)
+        .await
+        .unwrap();
+    let agents = foreign.status().await.unwrap();
+    assert!(!agents[0].link && agents[0].state.is_none(), "{agents:?}");
+    foreign.close().await.unwrap();
+
+    let own = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let agents = own.status().await.unwrap();
+    assert!(agents[0].link && agents[0].state.is_some(), "{agents:?}");
+    own.close().await.unwrap();
+    a.shutdown().await.unwrap();
+}
+
+/// Sends `command` to agent `agent` from `session` and returns the replies' payloads.
+async fn raw_command(session: &zenoh::Session, agent: &str, command: &Command) -> Vec<Vec<u8>> {
+    let replies = session
+        .get(keys::cmd(RIG, agent))
+        .payload(msg::encode(command))
+        .timeout(KEPT_OUT_FOR)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while let Ok(reply) = replies.recv_async().await {
+        match reply.result() {
+            Ok(sample) => out.push(sample.payload().to_bytes().into_owned()),
+            Err(e) => out.push(e.payload().to_bytes().into_owned()),
+        }
+    }
+    out
+}
+
+async fn recorder_of(coordinator: &Coordinator, agent: &str) -> RecorderState {
+    let agents = coordinator.status().await.unwrap();
+    by_name(&agents, agent)
+        .state
+        .as_ref()
+        .expect("state")
+        .recorder
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rig_member_that_is_not_the_coordinator_reads_state_but_cannot_start_or_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let specs = init_rig(dir.path(), &["a", "b"]);
+    let a = start_agent(dir.path(), "a", 0, jacks(false, true), data.path()).await;
+    // b's valid rig certificate (CN "b"), connecting to a like a coordinator would.
+    let intruder = session_with(&dir.path().join("b").join(CONFIG_FILE), |c| {
+        set(c, "listen/endpoints", "[]");
+        set(
+            c,
+            "connect/endpoints",
+            &format!("[\"{}\"]", specs[0].endpoint()),
+        );
+        set(c, "access_control/enabled", "false");
+    })
+    .await;
+    assert_eq!(watch_agents(&intruder, &["a"]).await, ["a"]);
+
+    let replies = intruder
+        .get(keys::state(RIG, "a"))
+        .timeout(KEPT_OUT_FOR)
+        .await
+        .unwrap();
+    let reply = replies
+        .recv_async()
+        .await
+        .expect("a answers the intruder's state query");
+    let sample = reply.result().expect("a state, not an error");
+    let state: AgentState = msg::decode("state", &sample.payload().to_bytes()).unwrap();
+    assert_eq!(state.name, "a");
+
+    let mut config = small_settings(Some(-6)).config;
+    config.sync_mode = WiredSyncMode::Master;
+    let start = Command::Start {
+        take: "take1".into(),
+        settings: Settings::new(&config, Some(-6)),
+    };
+    assert!(
+        raw_command(&intruder, "a", &start).await.is_empty(),
+        "the intruder's start was answered"
+    );
+
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    assert_eq!(recorder_of(&coordinator, "a").await, RecorderState::Idle);
+    assert!(coordinator.command("a", &start).await.unwrap().is_active());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(recorder_of(&coordinator, "a").await, RecorderState::Recording { frames, .. } if frames > 0)
+    {
+        assert!(Instant::now() < deadline, "a never recorded a frame");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    assert!(
+        raw_command(&intruder, "a", &Command::Stop).await.is_empty(),
+        "the intruder's stop was answered"
+    );
+    assert!(
+        recorder_of(&coordinator, "a").await.is_active(),
+        "the intruder stopped the recording"
+    );
+
+    let finished = coordinator.command("a", &Command::Stop).await.unwrap();
+    let RecorderState::Finished { file, frames, .. } = finished else {
+        panic!("{finished:?}");
+    };
+    assert!(frames > 0);
+    let file = PathBuf::from(file);
+    assert_eq!(file, data.path().join("take1").join("a.mkv"));
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+
+    // The coordinator's own commands are checked by the agent too: arming a master is refused.
+    let arm = Command::Arm {
+        take: "take2".into(),
+        settings: Settings::new(&config, Some(-6)),
+    };
+    match coordinator.command("a", &arm).await {
+        Err(RigError::Refused { agent, reason }) => {
+            assert_eq!(agent, "a");
+            assert!(reason.contains("SUBORDINATE"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    intruder.close().await.unwrap();
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a"]);
+    // A stand-in for a newer agent: a's own configuration, answering with version 2.
+    let newer = session_with(&dir.path().join("a").join(CONFIG_FILE), |_| {}).await;
+    let _token = newer
+        .liveliness()
+        .declare_token(keys::alive(RIG, "a"))
+        .await
+        .unwrap();
+    let queryable = newer
+        .declare_queryable(keys::state(RIG, "a"))
+        .await
+        .unwrap();
+    let responder = tokio::spawn(async move {
+        while let Ok(query) = queryable.recv_async().await {
+            let body = serde_json::json!({ "name": "a", "something": "new" });
+            query
+                .reply(keys::state(RIG, "a"), msg::encode_as(&body, 2))
+                .await
+                .unwrap();
+        }
+    });
+
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let agents = coordinator.status().await.unwrap();
+    let problem = agents[0].problem.as_deref().expect("a problem");
+    assert!(agents[0].state.is_none());
+    assert!(
+        problem.contains(&format!(
+            "version 2, this k4sync speaks version {}",
+            msg::PROTOCOL_VERSION
+        )),
+        "{problem}"
+    );
+    assert!(problem.contains("same k4sync release"), "{problem}");
+    responder.abort();
+    coordinator.close().await.unwrap();
+    newer.close().await.unwrap();
+}
