@@ -107,7 +107,7 @@ pub struct RecordOptions {
     pub record_length: Option<Duration>,
     pub exposure: Exposure,
     pub queue_len: usize,
-    /// Image bytes the queue may hold ([`DEFAULT_QUEUE_BYTES`]).
+    /// Image bytes the queue may hold (default 16 MiB).
     pub queue_bytes: usize,
     pub drop_policy: DropPolicy,
     pub writer: WriterOptions,
