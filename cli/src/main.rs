@@ -13,6 +13,7 @@ mod fault_control;
 mod info;
 mod list;
 mod output;
+mod process;
 mod record;
 mod repair;
 mod rig;
@@ -37,7 +38,10 @@ fn main() -> ExitCode {
         Invocation::Info { file, json } => info::run(&file, json),
         Invocation::Export { file, dir, json } => export::run(&file, &dir, json),
         Invocation::Repair { file, output } => repair::run(&file, output.as_deref()),
-        Invocation::Record(args) => record::run(&args),
+        Invocation::Record(args) => {
+            process::pin_malloc_mmap_threshold();
+            record::run(&args)
+        }
         Invocation::Align(args) => align::run(&args),
         Invocation::Depth(args) => depth::run(&args),
         Invocation::Agent(options) => agent::run(*options),

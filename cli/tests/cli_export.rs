@@ -1,7 +1,10 @@
 //! `k4sync export`: one file per frame in the stream's format, one CSV row per frame and per IMU
 //! sample, progress lines, and clear errors.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod support;
 

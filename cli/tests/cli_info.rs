@@ -2,8 +2,6 @@
 //! readout of it), a marked salvage readout on cut files, and `ok: false` with exit 1 on files
 //! that cannot be read.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod support;
 
 use k4sync_host::core::types::ColorFormat;

@@ -1,7 +1,5 @@
 //! `k4sync list` where the kernel shows no USB subsystem: a clear message and a failing exit.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::process::Command;
 
 #[test]

@@ -5,7 +5,10 @@
 //! `info`; and, with `K4SYNC_INTEROP_PYTHON` set (skip rules of `mkv_interop.rs`), one recording
 //! per mode family reads the same in Microsoft's library.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod support;
 

@@ -4,7 +4,10 @@
 //! as in `mkv_interop.rs`) — also where it refused the unrepaired file — and a failed repair
 //! leaves the original untouched.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 mod support;
 

@@ -13,7 +13,8 @@ use k4sync_core::wire::command::CommandCode;
 use k4sync_core::wire::response::{ResponseError, Status};
 use k4sync_core::WireError;
 
-use crate::transport::{Endpoint, TransferError};
+use crate::colour::ColourProblem;
+use crate::transfer::{Endpoint, TransferError};
 
 /// Path of the udev rule in the source tree.
 pub const UDEV_RULE_PATH: &str = "host/udev/99-k4sync.rules";
@@ -200,7 +201,7 @@ pub enum Error {
     Colour {
         serial: Option<String>,
         node: String,
-        problem: crate::colour::ColourProblem,
+        problem: ColourProblem,
     },
 }
 

@@ -37,6 +37,7 @@ mod framing;
 pub mod mkv;
 mod record;
 mod sync_behind;
+mod transfer;
 pub mod transport;
 
 pub use command::{CommandChannel, DepthStopStatus};

@@ -107,7 +107,7 @@ pub struct RecordOptions {
     pub record_length: Option<Duration>,
     pub exposure: Exposure,
     pub queue_len: usize,
-    /// Image bytes the queue may hold ([`DEFAULT_QUEUE_BYTES`]).
+    /// Image bytes the queue may hold (default 16 MiB).
     pub queue_bytes: usize,
     pub drop_policy: DropPolicy,
     pub writer: WriterOptions,
@@ -803,22 +803,6 @@ fn write_item<W: Write + Seek>(
     }
 }
 
-/// Frame buffers are megabytes each, allocated on the device's reader threads and freed on the
-/// writer thread. glibc raises its mmap threshold to the largest mapping freed so far (up to
-/// 32 MiB), after which frames come from per-thread arenas whose freed space is mostly kept:
-/// the recorder's RSS then drifts upwards with fragmentation. Pinning the threshold at 1 MiB
-/// makes every frame buffer its own mapping, returned to the kernel when freed; the buffers of
-/// written frames are reused through [`crate::buffers`] rather than mapped anew.
-fn pin_malloc_mmap_threshold() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    #[allow(unsafe_code)]
-    // SAFETY: mallopt only tunes glibc's allocator; M_MMAP_THRESHOLD accepts any value up to
-    // 32 MiB and has no precondition on the caller or on memory already allocated.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
-}
-
 /// Records from `device` into `sink` (positioned at its start); `path` names it in errors.
 ///
 /// Validates the configuration first (jack plugs deferred to the start), starts the device,
@@ -834,7 +818,6 @@ pub fn record<W: Durable>(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<Summary, RecordError> {
     let validated = validate_without_jack(&options.config).map_err(RecordError::Config)?;
-    pin_malloc_mmap_threshold();
     // The depth start reads the depth calibration blob the header attaches (§3.4).
     device.start(&options.config)?;
     let header = header_for(device, &validated, options.exposure);
@@ -959,7 +942,10 @@ fn capture_span_usec(c: &Capture) -> Option<(u64, u64)> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pump's state is handed over whole; to become a struct (issue 17)"
+)]
 fn pump(
     device: &mut Device,
     validated: &ValidatedConfig,

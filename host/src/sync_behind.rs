@@ -142,7 +142,7 @@ fn sync_loop(file: &File, shared: &Shared) {
 #[cfg(target_os = "linux")]
 fn start_writeback(file: &File) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    #[allow(unsafe_code)]
+    #[expect(unsafe_code, reason = "sync_file_range has no safe binding")]
     // SAFETY: sync_file_range only reads its integer arguments; the descriptor belongs to
     // `file`, which outlives the call.
     let rc = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };

@@ -2,7 +2,11 @@
 //! the calibration retry, the readiness poll, status handling and typed failures
 //! (reference §2.3–2.4, §3.2, §3.4; nusb fact 1).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,11 @@
 //! here. `scripts/setup.sh` installs MKVToolNix; without it the tests print why they skip,
 //! unless `K4SYNC_MKVTOOLNIX_REQUIRED=1` (set by `scripts/test.sh`) makes that a failure.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::io::Cursor;
 use std::path::Path;

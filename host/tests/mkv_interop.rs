@@ -11,7 +11,11 @@
 //! `scripts/interop-venv.sh`). Without it these tests print why and pass, unless
 //! `K4SYNC_INTEROP_REQUIRED=1`, which makes a missing interpreter a failure.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,9 @@
 //! Laws of the EBML layer and the reader's behaviour on damaged input.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::io::Cursor;
 use std::time::{Duration, UNIX_EPOCH};

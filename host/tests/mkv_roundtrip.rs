@@ -1,7 +1,10 @@
 //! Writer → reader round trips and the conformance checklist of the recording reference (§18)
 //! on files our writer produces.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::io::Cursor;
 use std::time::{Duration, UNIX_EPOCH};

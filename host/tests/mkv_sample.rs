@@ -1,7 +1,11 @@
 //! Reading the real k4arecorder sample must reproduce what Microsoft's playback library reports
 //! for it (`shared/samples/pyk4a_recording.official.json`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::path::PathBuf;
 

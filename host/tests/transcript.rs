@@ -5,7 +5,10 @@
 //! The committed file `tests/data/open.k4t` is regenerated with
 //! `K4SYNC_BLESS=1 cargo test -p k4sync-host --test transcript`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::time::Duration;
 

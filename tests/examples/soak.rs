@@ -26,7 +26,11 @@
 //!   reported.
 
 // A test harness, like the integration tests: a broken invariant of its own is a panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

@@ -3,7 +3,11 @@
 //! §5.4, §6.4), the IMU rate (§4.4), a master + subordinate rig (§7.4, §10), and every fault
 //! class surfacing as the right typed error or counted drop.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::time::Duration;
 

@@ -4,7 +4,10 @@
 //! shows "waiting for master"; a slow disk drops whole captures only; a full disk stops the
 //! recording with a typed error and leaves every flushed cluster readable.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 use std::fs::File;

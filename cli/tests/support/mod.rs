@@ -1,7 +1,12 @@
 //! Shared pieces of the command line's integration tests: the built binary and generated
 //! recordings; the samples and the interop interpreter come from the host's test support.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    dead_code,
+    reason = "included by several test binaries, each using a different part (so not `expect`)"
+)]
 
 use std::path::Path;
 use std::process::{Command, Output};

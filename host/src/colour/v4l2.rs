@@ -6,7 +6,10 @@
 //! QBUF, DQBUF, STREAMON/OFF, poll) on the file descriptor of a device `linuxvideo` has
 //! configured. The `struct v4l2_buffer` layout below follows `<linux/videodev2.h>`; the ioctl
 //! numbers use the generic `_IOWR` encoding (x86, ARM, AArch64, RISC-V).
-#![allow(unsafe_code)]
+#![expect(
+    unsafe_code,
+    reason = "the V4L2 streaming ioctls and mmap have no safe binding that exposes sequence and timestamp"
+)]
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

@@ -7,12 +7,12 @@
 //!    descriptor ([`in_transfer_len`]);
 //! 2. a transfer ending in `Fault` is checked against enumeration before it is called a data
 //!    error, since an unplug ends pending transfers with `Fault` about half the time
-//!    ([`map_transfer_error`]);
+//!    (`map_transfer_error`);
 //! 3. hotplug events need udevd, so [`wait_for_camera`] polls enumeration instead of listening;
 //! 4. the interface claim is retried for about 2 s on `NotFound`/`Busy`, because a freshly
-//!    connected device may not be configured yet ([`retry_claim`]);
-//! 5. stream frames and IMU packets are cut from the data itself ([`DepthFramer`],
-//!    [`ImuFramer`]), never from transfer boundaries;
+//!    connected device may not be configured yet (`retry_claim`);
+//! 5. stream frames and IMU packets are cut from the data itself (`DepthFramer`,
+//!    `ImuFramer`), never from transfer boundaries;
 //! 6. stream readers keep several transfers in flight (depth: the SDK's pool rule, IMU: 8) and
 //!    re-arm each on completion.
 //!
@@ -563,7 +563,7 @@ impl NusbTransport {
         Self::open_camera(&camera, &depth, &colour)
     }
 
-    /// Opens a camera found by [`scan`].
+    /// Opens a camera found by enumeration (`scan`).
     pub fn open_functions(camera: &CameraFunctions) -> Result<Self, Error> {
         let (depth, colour) = scan_functions()?;
         Self::open_camera(camera, &depth, &colour)
@@ -614,9 +614,8 @@ impl NusbTransport {
         })
     }
 
-    /// Plugs in this camera's colour (UVC) path, normally
-    /// [`V4l2ColourSource`](crate::colour::source::V4l2ColourSource) through
-    /// [`attach`](crate::colour::source::attach); without one, [`Transport::start_colour`]
+    /// Plugs in this camera's colour (UVC) path, normally the crate's V4L2 colour source
+    /// (attached by `Device::open`); without one, [`Transport::start_colour`]
     /// fails with [`Error::Unavailable`].
     pub fn set_colour_source(&mut self, source: Box<dyn ColourSource>) {
         self.colour_source = Some(source);

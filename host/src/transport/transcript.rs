@@ -98,10 +98,6 @@ impl RecordedError {
             TransferError::Io { message, .. } => RecordedError::Io {
                 message: message.clone(),
             },
-            #[allow(unreachable_patterns)]
-            other => RecordedError::Io {
-                message: other.to_string(),
-            },
         }
     }
 

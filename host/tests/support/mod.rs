@@ -2,7 +2,12 @@
 //! (which includes this file): the real samples, the interop interpreter with its skip rules and
 //! Microsoft's readout of a file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    dead_code,
+    reason = "included by several test binaries, each using a different part (so not `expect`)"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -20,7 +20,10 @@
 //! by `scripts/vm-usb/throughput.sh`) and fails if the host lost a frame the gadget sent.
 
 // A test binary without the libtest harness: clippy does not see it as test code.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use std::process::ExitCode;
 
