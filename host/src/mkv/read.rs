@@ -58,30 +58,22 @@ pub struct Attachment {
     pub uid: u64,
 }
 
-/// A SimpleBlock or a BlockGroup's Block, delaced.
+/// A SimpleBlock or a BlockGroup's Block, delaced; its frames are owned bytes, or in a
+/// [`BlockSpan`] ranges of the Cluster's data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
+pub struct Block<F = Vec<u8>> {
     pub track: u64,
     /// Cluster Timestamp + relative timecode, in file ticks (µs in k4a files).
     pub time_ticks: i64,
     /// BlockDuration in file ticks (BlockGroups only).
     pub duration_ticks: Option<u64>,
     pub simple: bool,
-    pub frames: Vec<Vec<u8>>,
+    pub frames: Vec<F>,
 }
 
 /// A block of a Cluster read with [`MkvReader::read_cluster_into`]: its frames are ranges of
 /// the Cluster's data in the caller's buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockSpan {
-    pub track: u64,
-    /// Cluster Timestamp + relative timecode, in file ticks (µs in k4a files).
-    pub time_ticks: i64,
-    /// BlockDuration in file ticks (BlockGroups only).
-    pub duration_ticks: Option<u64>,
-    pub simple: bool,
-    pub frames: Vec<Range<usize>>,
-}
+pub type BlockSpan = Block<Range<usize>>;
 
 /// One Cluster, read whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
