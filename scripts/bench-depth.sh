@@ -7,7 +7,10 @@
 # Baseline ("copy"): the memcpy-bound copy of the same bytes — read the whole input (cat) and
 # write as many bytes as the converted file has (dd conv=fdatasync), on the same disk.
 # Ratio = best wall time of `k4sync depth` / best wall time of the copy; target <= 1.10. Both
-# run --reps times, interleaved, after one warm-up that puts the input in the page cache.
+# run --reps times, interleaved, after one warm-up that puts the input in the page cache. The
+# ratio "around the engine" leaves out the time inside the engine's process call (the copy
+# engine's memcpy of the output, which is the engine's work, not ours); --check applies the
+# target to the full ratio, the stricter of the two.
 #
 #   scripts/bench-depth.sh [--check] [--seconds N] [--reps R]
 #
@@ -24,7 +27,7 @@ while [ $# -gt 0 ]; do
     --check) check=1 ;;
     --seconds) seconds=$2; shift ;;
     --reps) reps=$2; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -68,9 +71,11 @@ frames=$(grep -o '"frames": [0-9]*' "$dir/summary.json" | head -1 | grep -o '[0-
 conv_times=()
 copy_times=()
 engine_times=()
+around_times=()
 for _ in $(seq "$reps"); do
   conv_times+=("$(convert)")
   engine_times+=("$(grep -o '"engine_s": [0-9.]*' "$dir/summary.json" | grep -o '[0-9.]*$')")
+  around_times+=("$(echo "${conv_times[-1]} - ${engine_times[-1]}" | bc -l)")
   copy_times+=("$(copy)")
 done
 best() { printf '%s\n' "$@" | sort -g | head -1; }
@@ -82,8 +87,12 @@ printf 'input %d bytes (%d raw frames), output %d bytes, %d repetitions\n' "$in_
 printf '%-28s best %.3f s  median %.3f s  (%s)\n' "k4sync depth (copy engine)" "$bc_conv" "$(median "${conv_times[@]}")" "${conv_times[*]}"
 printf '%-28s best %.3f s  median %.3f s\n' "  of which inside the engine" "$(best "${engine_times[@]}")" "$(median "${engine_times[@]}")"
 printf '%-28s best %.3f s  median %.3f s  (%s)\n' "copy (cat + dd fdatasync)" "$bc_copy" "$(median "${copy_times[@]}")" "${copy_times[*]}"
-printf 'ratio (best/best) %.3f, target <= %s: %s\n' "$ratio" "$TARGET" \
-  "$(echo "$ratio <= $TARGET" | bc -l | sed 's/1/met/;s/0/MISSED/')"
+ratio_median=$(echo "$(median "${conv_times[@]}") / $(median "${copy_times[@]}")" | bc -l)
+around=$(echo "$(best "${around_times[@]}") / $bc_copy" | bc -l)
+around_median=$(echo "$(median "${around_times[@]}") / $(median "${copy_times[@]}")" | bc -l)
+verdict() { echo "$1 <= $TARGET" | bc -l | sed 's/1/met/;s/0/MISSED/'; }
+printf 'ratio (best/best) %.3f, median/median %.3f, target <= %s: %s\n' "$ratio" "$ratio_median" "$TARGET" "$(verdict "$ratio")"
+printf 'around the engine (best/best) %.3f, median/median %.3f: %s\n' "$around" "$around_median" "$(verdict "$around")"
 if [ "$check" = 1 ] && [ "$(echo "$ratio <= $TARGET" | bc -l)" != 1 ]; then
   exit 1
 fi

@@ -22,10 +22,10 @@ use k4sync_core::time::{ticks_to_usec, Usec};
 use k4sync_core::types::{DepthMode, WiredSyncMode};
 
 use crate::depth_engine::{self, Engine, EngineError};
-use crate::mkv::write::{CaptureBuf, DepthStorage, DeviceInfo, ImageBuf, WriterOptions};
+use crate::mkv::write::{DepthStorage, DeviceInfo, WriterOptions};
 use crate::mkv::{
-    track_name, ImuSample, MkvError, MkvReader, MkvWriter, RecordingHeader,
-    DEPTH_CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC,
+    track_name, BlockSpan, Capture, Image, ImuSample, MkvError, MkvReader, MkvWriter,
+    RecordingHeader, DEPTH_CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC,
 };
 
 /// How a conversion treats a frame the engine rejects.
@@ -179,15 +179,16 @@ pub fn convert(
         };
         let started = Instant::now();
         let offsets = reader.cluster_offsets().to_vec();
+        let mut data = Vec::new();
         for (i, at) in offsets.iter().enumerate() {
             if stop.load(Ordering::Acquire) {
                 return Err(DepthError::Interrupted {
                     path: output.to_owned(),
                 });
             }
-            let cluster = reader.read_cluster_at(*at).map_err(read)?;
-            for block in cluster.blocks {
-                run.block(block, stop)?;
+            let (_, blocks) = reader.read_cluster_into(*at, &mut data).map_err(read)?;
+            for block in blocks {
+                run.block(&block, &mut data, stop)?;
             }
             progress(&Progress {
                 clusters_done: i + 1,
@@ -362,13 +363,23 @@ struct Run<'a, 's, 'e> {
 }
 
 impl Run<'_, '_, '_> {
-    fn block(&mut self, block: crate::mkv::Block, stop: &AtomicBool) -> Result<(), DepthError> {
+    /// Converts or copies the frames of `block`, ranges of the Cluster's `data`.
+    fn block(
+        &mut self,
+        block: &BlockSpan,
+        data: &mut [u8],
+        stop: &AtomicBool,
+    ) -> Result<(), DepthError> {
         let device_usec = u64::try_from(block.time_ticks)
             .unwrap_or(0)
             .saturating_add(self.plan.offset_usec);
         let track = Some(block.track);
         if track == self.plan.imu {
-            for frame in &block.frames {
+            for frame in block
+                .frames
+                .iter()
+                .map(|r| data.get(r.clone()).unwrap_or_default())
+            {
                 let sample = imu_sample(frame).ok_or_else(|| DepthError::Read {
                     path: self.input.to_owned(),
                     source: MkvError::ImageSize {
@@ -383,39 +394,43 @@ impl Run<'_, '_, '_> {
                 self.summary.imu_samples += 1;
             }
         } else if track == self.plan.color {
-            for data in block.frames {
-                let capture = CaptureBuf {
-                    color: Some(ImageBuf {
+            for frame in block
+                .frames
+                .iter()
+                .map(|r| data.get(r.clone()).unwrap_or_default())
+            {
+                let capture = Capture {
+                    color: Some(Image {
                         device_ts_usec: Usec(device_usec),
-                        data,
+                        data: frame,
                     }),
-                    ..CaptureBuf::default()
+                    ..Capture::default()
                 };
                 self.writer
-                    .write_capture_owned(capture)
+                    .write_capture(&capture)
                     .map_err(|e| write_error(self.output, e))?;
                 self.summary.color_frames += 1;
             }
         } else if block.track == self.plan.raw {
-            for raw in block.frames {
+            for range in &block.frames {
                 if stop.load(Ordering::Acquire) {
                     return Err(DepthError::Interrupted {
                         path: self.output.to_owned(),
                     });
                 }
+                let raw = data.get_mut(range.clone()).unwrap_or_default();
                 self.raw_frame(raw, device_usec)?;
             }
         }
         Ok(())
     }
 
-    fn raw_frame(&mut self, mut raw: Vec<u8>, device_usec: u64) -> Result<(), DepthError> {
+    fn raw_frame(&mut self, raw: &mut [u8], device_usec: u64) -> Result<(), DepthError> {
         let index = self.raw_index;
         self.raw_index += 1;
         let started = Instant::now();
-        let result = self.session.process(&mut raw, &mut self.frame);
+        let result = self.session.process(raw, &mut self.frame);
         self.summary.engine_time += started.elapsed();
-        crate::buffers::recycle(raw);
         let info = match result {
             Ok(info) => info,
             Err(EngineError::Frame { code }) => {
@@ -444,27 +459,27 @@ impl Run<'_, '_, '_> {
             }
         };
         let ts = Usec(ticks_to_usec(info.center_of_exposure_in_ticks));
-        let image = |bytes: &[u8]| {
-            Some(ImageBuf {
+        let image = |data| {
+            Some(Image {
                 device_ts_usec: ts,
-                data: crate::buffers::copy_of(bytes),
+                data,
             })
         };
         let capture = if self.plan.header.depth_mode == DepthMode::PassiveIr {
-            CaptureBuf {
+            Capture {
                 ir: image(&self.frame),
-                ..CaptureBuf::default()
+                ..Capture::default()
             }
         } else {
             let (depth, ir) = self.frame.split_at(self.frame.len() / 2);
-            CaptureBuf {
+            Capture {
                 depth: image(depth),
                 ir: image(ir),
-                ..CaptureBuf::default()
+                ..Capture::default()
             }
         };
         self.writer
-            .write_capture_owned(capture)
+            .write_capture(&capture)
             .map_err(|e| write_error(self.output, e))?;
         self.summary.frames += 1;
         Ok(())

@@ -385,6 +385,21 @@ pub fn read_span<R: Read + Seek>(
     file_len: u64,
     what: &'static str,
 ) -> Result<Vec<u8>> {
+    let mut data = Vec::new();
+    read_span_into(r, offset, len, file_len, what, &mut data)?;
+    Ok(data)
+}
+
+/// [`read_span`] into `data` (cleared first), so a caller reading span after span reuses one
+/// buffer instead of faulting in fresh pages for each.
+pub fn read_span_into<R: Read + Seek>(
+    r: &mut R,
+    offset: u64,
+    len: u64,
+    file_len: u64,
+    what: &'static str,
+    data: &mut Vec<u8>,
+) -> Result<()> {
     let end = offset
         .checked_add(len)
         .ok_or(MkvError::Malformed { offset, what })?;
@@ -396,16 +411,17 @@ pub fn read_span<R: Read + Seek>(
     }
     let len = usize::try_from(len).map_err(|_| MkvError::Malformed { offset, what })?;
     // read_to_end fills the spare capacity without zeroing it first (a cluster is megabytes).
-    let mut data = Vec::with_capacity(len);
+    data.clear();
+    data.reserve(len);
     r.seek(SeekFrom::Start(offset))?;
-    let read = r.by_ref().take(len as u64).read_to_end(&mut data)?;
+    let read = r.by_ref().take(len as u64).read_to_end(data)?;
     if read < len {
         return Err(MkvError::Truncated {
             offset: offset + read as u64,
             what,
         });
     }
-    Ok(data)
+    Ok(())
 }
 
 /// One child of a master held in memory.

@@ -21,7 +21,9 @@ pub mod read;
 pub mod repair;
 pub mod write;
 
-pub use read::{Block, Cluster, ImuStats, MkvReader, Readout, RecordConfig, TrackInfo, TrackStats};
+pub use read::{
+    Block, BlockSpan, Cluster, ImuStats, MkvReader, Readout, RecordConfig, TrackInfo, TrackStats,
+};
 pub use write::{
     Capture, DepthStorage, DeviceInfo, Image, ImuSample, MkvWriter, RecordingHeader, WriterOptions,
 };

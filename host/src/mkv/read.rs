@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
@@ -57,17 +58,22 @@ pub struct Attachment {
     pub uid: u64,
 }
 
-/// A SimpleBlock or a BlockGroup's Block, delaced.
+/// A SimpleBlock or a BlockGroup's Block, delaced; its frames are owned bytes, or in a
+/// [`BlockSpan`] ranges of the Cluster's data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Block {
+pub struct Block<F = Vec<u8>> {
     pub track: u64,
     /// Cluster Timestamp + relative timecode, in file ticks (µs in k4a files).
     pub time_ticks: i64,
     /// BlockDuration in file ticks (BlockGroups only).
     pub duration_ticks: Option<u64>,
     pub simple: bool,
-    pub frames: Vec<Vec<u8>>,
+    pub frames: Vec<F>,
 }
+
+/// A block of a Cluster read with [`MkvReader::read_cluster_into`]: its frames are ranges of
+/// the Cluster's data in the caller's buffer.
+pub type BlockSpan = Block<Range<usize>>;
 
 /// One Cluster, read whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -462,6 +468,37 @@ impl<R: Read + Seek> MkvReader<R> {
 
     /// Reads and delaces the Cluster whose ID is at file offset `at`.
     pub fn read_cluster_at(&mut self, at: u64) -> Result<Cluster> {
+        let mut data = Vec::new();
+        let (timestamp_ticks, spans) = self.read_cluster_into(at, &mut data)?;
+        let blocks = spans
+            .into_iter()
+            .map(|b| Block {
+                track: b.track,
+                time_ticks: b.time_ticks,
+                duration_ticks: b.duration_ticks,
+                simple: b.simple,
+                frames: b
+                    .frames
+                    .into_iter()
+                    .map(|r| data.get(r).unwrap_or_default().to_vec())
+                    .collect(),
+            })
+            .collect();
+        Ok(Cluster {
+            offset: at,
+            timestamp_ticks,
+            blocks,
+        })
+    }
+
+    /// Reads the data of the Cluster at file offset `at` into `data` (reused, so that a
+    /// caller walking a file faults in no fresh pages per Cluster and copies no frame out of
+    /// it) and returns its Timestamp and its delaced blocks.
+    pub fn read_cluster_into(
+        &mut self,
+        at: u64,
+        data: &mut Vec<u8>,
+    ) -> Result<(u64, Vec<BlockSpan>)> {
         let h = ebml::read_header(&mut self.r, at, self.file_len, "Cluster header")?;
         if h.id != id::CLUSTER {
             return Err(MkvError::Malformed {
@@ -473,11 +510,15 @@ impl<R: Read + Seek> MkvReader<R> {
             offset: at,
             what: "Cluster of unknown size",
         })?;
-        let data = ebml::read_span(&mut self.r, h.data_offset, size, self.file_len, "Cluster")?;
-        parse_cluster(&Child {
-            header: h,
-            data: &data,
-        })
+        ebml::read_span_into(
+            &mut self.r,
+            h.data_offset,
+            size,
+            self.file_len,
+            "Cluster",
+            data,
+        )?;
+        parse_cluster(&Child { header: h, data })
     }
 
     /// Every Cluster in file order.
@@ -1130,7 +1171,8 @@ fn parse_cues(e: &Child<'_>) -> Result<Vec<(u64, u64)>> {
     Ok(cues)
 }
 
-fn parse_cluster(e: &Child<'_>) -> Result<Cluster> {
+/// The Cluster's Timestamp and blocks; frame ranges are relative to `e.data`.
+fn parse_cluster(e: &Child<'_>) -> Result<(u64, Vec<BlockSpan>)> {
     let mut timestamp = 0u64;
     let mut raw: Vec<(Child<'_>, bool, Option<u64>)> = Vec::new();
     for c in e.children() {
@@ -1163,21 +1205,22 @@ fn parse_cluster(e: &Child<'_>) -> Result<Cluster> {
     })?;
     let blocks = raw
         .into_iter()
-        .map(|(c, simple, duration)| parse_block(&c, base, simple, duration))
+        .map(|(c, simple, duration)| {
+            let start = c.header.data_offset - e.header.data_offset;
+            parse_block(&c, start, base, simple, duration)
+        })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Cluster {
-        offset: e.header.offset,
-        timestamp_ticks: timestamp,
-        blocks,
-    })
+    Ok((timestamp, blocks))
 }
 
+/// The block `c`, whose data starts `start` bytes into its Cluster's data.
 fn parse_block(
     c: &Child<'_>,
+    start: u64,
     cluster_ticks: i64,
     simple: bool,
     duration: Option<u64>,
-) -> Result<Block> {
+) -> Result<BlockSpan> {
     let at = c.header.data_offset;
     let bad = |what| MkvError::Malformed { offset: at, what };
     let track = ebml::decode_vint(c.data).map_err(|_| bad("block track number"))?;
@@ -1191,8 +1234,13 @@ fn parse_block(
         _ => return Err(bad("block header")),
     };
     let payload = c.data.get(track.len + 3..).unwrap_or(&[]);
-    let frames = delace(payload, (flags >> 1) & 3).ok_or(bad("block lacing"))?;
-    Ok(Block {
+    let payload_start = usize::try_from(start).map_err(|_| bad("block offset"))? + track.len + 3;
+    let frames = delace(payload, (flags >> 1) & 3)
+        .ok_or(bad("block lacing"))?
+        .into_iter()
+        .map(|r| r.start + payload_start..r.end + payload_start)
+        .collect();
+    Ok(BlockSpan {
         track: track_number,
         time_ticks: cluster_ticks + i64::from(rel),
         duration_ticks: duration,
@@ -1201,10 +1249,11 @@ fn parse_block(
     })
 }
 
-/// Splits a block payload by its lacing (0 none, 1 Xiph, 2 fixed, 3 EBML); `None` if malformed.
-fn delace(payload: &[u8], lacing: u8) -> Option<Vec<Vec<u8>>> {
+/// Splits a block payload by its lacing (0 none, 1 Xiph, 2 fixed, 3 EBML) into frame ranges;
+/// `None` if malformed.
+fn delace(payload: &[u8], lacing: u8) -> Option<Vec<Range<usize>>> {
     if lacing == 0 {
-        return Some(vec![payload.to_vec()]);
+        return Some(std::iter::once(0..payload.len()).collect());
     }
     let count = usize::from(*payload.first()?) + 1;
     let mut pos = 1usize;
@@ -1247,10 +1296,14 @@ fn delace(payload: &[u8], lacing: u8) -> Option<Vec<Vec<u8>>> {
     }
     let mut frames = Vec::with_capacity(count);
     for size in sizes {
-        frames.push(payload.get(pos..pos.checked_add(size)?)?.to_vec());
-        pos += size;
+        let end = pos.checked_add(size).filter(|&end| end <= payload.len())?;
+        frames.push(pos..end);
+        pos = end;
     }
-    frames.push(payload.get(pos..)?.to_vec());
+    if pos > payload.len() {
+        return None;
+    }
+    frames.push(pos..payload.len());
     Some(frames)
 }
 
@@ -1270,18 +1323,26 @@ mod tests {
 
     #[test]
     fn all_four_lacings_split_frames() {
-        assert_eq!(delace(&[0, 1, 2], 0), Some(vec![vec![0, 1, 2]]));
+        let split = |payload: &[u8], lacing| {
+            delace(payload, lacing).map(|frames| {
+                frames
+                    .into_iter()
+                    .map(|r| payload[r].to_vec())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(split(&[0, 1, 2], 0), Some(vec![vec![0, 1, 2]]));
         assert_eq!(
-            delace(&[1, 1, 2, 3, 4], 2),
+            split(&[1, 1, 2, 3, 4], 2),
             Some(vec![vec![1, 2], vec![3, 4]])
         );
-        assert_eq!(delace(&[1, 1, 2, 3, 4], 1), Some(vec![vec![2], vec![3, 4]]));
+        assert_eq!(split(&[1, 1, 2, 3, 4], 1), Some(vec![vec![2], vec![3, 4]]));
         assert_eq!(
-            delace(&[2, 0x81, 0xBE, 9, 8, 7], 3),
+            split(&[2, 0x81, 0xBE, 9, 8, 7], 3),
             Some(vec![vec![9], vec![], vec![8, 7]])
         );
-        assert_eq!(delace(&[1, 1, 2, 3], 2), None);
-        assert_eq!(delace(&[], 1), None);
+        assert_eq!(split(&[1, 1, 2, 3], 2), None);
+        assert_eq!(split(&[], 1), None);
     }
 
     fn video(name: &str, period: Option<u64>, size: (u32, u32)) -> TrackInfo {

@@ -278,6 +278,8 @@ struct Item {
     track: u64,
     imu: bool,
     data: Vec<u8>,
+    /// CRC-32 of `data` when it was computed as the data was copied in.
+    crc: Option<crc32fast::Hasher>,
 }
 
 /// Streams captures and IMU samples into a k4arecorder-layout Matroska file.
@@ -416,7 +418,8 @@ impl<W: Write + Seek> MkvWriter<W> {
     }
 
     /// [`Self::write_capture`] taking the images' buffers, so that frame bytes are not copied
-    /// (DEPTH and IR samples are byte-swapped in place).
+    /// (DEPTH and IR samples are byte-swapped in place; [`Self::write_capture`] swaps them
+    /// while it copies).
     pub fn write_capture_owned(&mut self, capture: CaptureBuf) -> Result<()> {
         self.queue_capture(
             [capture.color, capture.depth, capture.ir, capture.raw_depth]
@@ -465,15 +468,26 @@ impl<W: Write + Seek> MkvWriter<W> {
             return Err(self.too_late(late));
         }
         for (kind, track, ts_nsec, data) in checked {
-            let mut data = data.into_owned();
-            if matches!(kind, TrackKind::Depth | TrackKind::Ir) {
-                data.chunks_exact_mut(2).for_each(|s| s.swap(0, 1));
-            }
+            let swap = matches!(kind, TrackKind::Depth | TrackKind::Ir);
+            let (data, crc) = match data {
+                Cow::Owned(mut data) => {
+                    if swap {
+                        swap_samples(&mut data);
+                    }
+                    (data, None)
+                }
+                Cow::Borrowed(bytes) if swap => {
+                    let (data, crc) = swapped_copy(bytes);
+                    (data, Some(crc))
+                }
+                Cow::Borrowed(bytes) => (crate::buffers::copy_of(bytes), None),
+            };
             self.queue(Item {
                 ts_nsec,
                 track,
                 imu: false,
                 data,
+                crc,
             })?;
         }
         Ok(())
@@ -494,6 +508,7 @@ impl<W: Write + Seek> MkvWriter<W> {
             track,
             imu: true,
             data: sample.to_bytes().to_vec(),
+            crc: None,
         })
     }
 
@@ -670,6 +685,17 @@ impl<W: Write + Seek> MkvWriter<W> {
             if !head.is_empty() {
                 self.w.write_all(&head)?;
                 head.clear();
+            }
+            let known = match piece {
+                Piece::Data(i) => items.get(*i).and_then(|item| item.crc.as_ref()),
+                Piece::Meta(_) => None,
+            };
+            if let Some(data_crc) = known {
+                let mut running = crc32fast::Hasher::new_with_initial(crc);
+                running.combine(data_crc);
+                crc = running.finalize();
+                self.w.write_all(bytes)?;
+                continue;
             }
             for slice in bytes.chunks(CRC_SLICE) {
                 crc = super::crc32_update(crc, slice);
@@ -971,6 +997,38 @@ impl<W: Write + Seek> MkvWriter<W> {
             Ok(())
         })
     }
+}
+
+/// DEPTH16/IR16 samples are little-endian; b16g (what k4arecorder stores) is big-endian.
+fn swap_samples(data: &mut [u8]) {
+    data.chunks_exact_mut(2).for_each(|s| s.swap(0, 1));
+}
+
+/// [`swap_samples`] of a copy of `bytes`, and its CRC-32, in one pass over memory: samples
+/// are swapped in fixed-size blocks, which the compiler turns into vector code (the generic
+/// swap above runs sample by sample), and checksummed while the copy is still in L1.
+fn swapped_copy(bytes: &[u8]) -> (Vec<u8>, crc32fast::Hasher) {
+    const BLOCK: usize = 64;
+    const CRC_RUN: usize = 4096;
+    let mut out = crate::buffers::with_capacity(bytes.len());
+    let mut crc = crc32fast::Hasher::new();
+    for run in bytes.chunks(CRC_RUN) {
+        let from = out.len();
+        let mut chunks = run.chunks_exact(BLOCK);
+        for chunk in &mut chunks {
+            let mut block = [0u8; BLOCK];
+            for (to, from) in block.chunks_exact_mut(2).zip(chunk.chunks_exact(2)) {
+                to[0] = from[1];
+                to[1] = from[0];
+            }
+            out.extend_from_slice(&block);
+        }
+        let mut rest = chunks.remainder().to_vec();
+        swap_samples(&mut rest);
+        out.extend_from_slice(&rest);
+        crc.update(out.get(from..).unwrap_or_default());
+    }
+    (out, crc)
 }
 
 fn usec_to_nsec(ts: Usec) -> Result<u64> {
@@ -1556,6 +1614,22 @@ mod tests {
         let ours = write(CLUSTER_WRITE_DELAY_NSEC, true);
         assert!(sdk.len() > 90 * raw.len());
         assert!(sdk == ours, "the files differ");
+    }
+
+    #[test]
+    fn a_swapped_copy_swaps_every_sample_of_any_length() {
+        for len in (0..200).chain([4095, 4096, 4097, 10_001]) {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut expected = bytes.clone();
+            swap_samples(&mut expected);
+            let (copy, crc) = swapped_copy(&bytes);
+            assert_eq!(copy, expected, "{len} bytes");
+            assert_eq!(
+                crc.finalize(),
+                super::super::crc32(&expected),
+                "{len} bytes"
+            );
+        }
     }
 
     #[test]
