@@ -25,6 +25,8 @@ command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/
 command -v cc >/dev/null 2>&1 || need_debs+=(gcc)
 # MKVToolNix: an independent Matroska reader for host/tests/mkv_independent.rs.
 command -v mkvmerge >/dev/null 2>&1 && command -v mkvinfo >/dev/null 2>&1 || need_debs+=(mkvtoolnix)
+# musl-gcc: the C parts of the rig's TLS stack (ring) in the static k4sync the VM tests run.
+command -v musl-gcc >/dev/null 2>&1 || need_debs+=(musl-tools)
 if [ ${#need_debs[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
