@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 TARGET=1.10
 
-cargo build --release --locked -p k4sync-host --bin k4sync >&2
+cargo build --release --locked -p k4sync --bin k4sync >&2
 bin=target/release/k4sync
 dir=target/bench/depth
 rm -rf "$dir"
