@@ -53,6 +53,8 @@ fi
 
 step "workspace tests (x86_64)"
 export K4SYNC_MKVTOOLNIX_REQUIRED=1
+# The shared sample recording beside the repository (../shared/samples): a test fails without it.
+export K4SYNC_SAMPLES_REQUIRED=1
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --doc --locked
   cargo nextest run --workspace --all-features --locked --no-fail-fast

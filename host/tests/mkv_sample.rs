@@ -31,6 +31,11 @@ fn load() -> Option<(
     let mkv = samples_dir().join("pyk4a_recording.mkv");
     let json = samples_dir().join("pyk4a_recording.official.json");
     if !mkv.exists() || !json.exists() {
+        assert!(
+            std::env::var("K4SYNC_SAMPLES_REQUIRED").as_deref() != Ok("1"),
+            "K4SYNC_SAMPLES_REQUIRED=1 but the sample recording is not at {}",
+            mkv.display()
+        );
         println!("skipped: sample recording not found at {}", mkv.display());
         return None;
     }

@@ -75,14 +75,30 @@ pub fn interop_python() -> Option<PathBuf> {
     }
 }
 
-/// `shared/samples/pyk4a_recording.mkv` and its official JSON, if present beside the repository.
+/// Whether the test command requires the shared samples (`K4SYNC_SAMPLES_REQUIRED=1`, set by
+/// scripts/test.sh): a test that would skip for want of them fails instead.
+pub fn samples_required() -> bool {
+    std::env::var("K4SYNC_SAMPLES_REQUIRED").is_ok_and(|v| v == "1")
+}
+
+/// `shared/samples/pyk4a_recording.mkv` and its official JSON, if present beside the repository;
+/// fails instead of `None` when [`samples_required`].
 pub fn sample() -> Option<(PathBuf, PathBuf)> {
-    let dir = samples_dir()?;
-    let (mkv, json) = (
-        dir.join("pyk4a_recording.mkv"),
-        dir.join("pyk4a_recording.official.json"),
+    let found = samples_dir()
+        .map(|dir| {
+            (
+                dir.join("pyk4a_recording.mkv"),
+                dir.join("pyk4a_recording.official.json"),
+            )
+        })
+        .filter(|(mkv, json)| mkv.exists() && json.exists());
+    assert!(
+        found.is_some() || !samples_required(),
+        "K4SYNC_SAMPLES_REQUIRED=1 but shared/samples/pyk4a_recording.mkv and its official JSON \
+         are not beside the repository ({})",
+        repo_root().display()
     );
-    (mkv.exists() && json.exists()).then_some((mkv, json))
+    found
 }
 
 /// Whether Microsoft's library opens and reads `path` at all.
