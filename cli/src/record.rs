@@ -100,6 +100,17 @@ pub(crate) fn mode_args() -> [Arg; 2] {
     ]
 }
 
+/// `-r/--rate`, shared by `record` and the rig's `check` and `plan`.
+pub(crate) fn rate_arg() -> Arg {
+    Arg::new("rate")
+        .long("rate")
+        .action(ArgAction::Set)
+        .help("camera frame rate, fps")
+        .short('r')
+        .value_parser(["30", "15", "5"])
+        .default_value("30")
+}
+
 /// The `record` subcommand's clap definition.
 pub fn command() -> Command {
     let value = |name: &'static str, help: &'static str| {
@@ -128,12 +139,7 @@ pub fn command() -> Command {
                 .allow_negative_numbers(true)
                 .default_value("0"),
         )
-        .arg(
-            value("rate", "camera frame rate, fps")
-                .short('r')
-                .value_parser(["30", "15", "5"])
-                .default_value("30"),
-        )
+        .arg(rate_arg())
         .arg(
             value("imu", "record the IMU")
                 .value_parser(["ON", "OFF"])

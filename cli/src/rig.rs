@@ -17,7 +17,7 @@ use k4sync_rig::coordinator::{self, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec};
 use k4sync_rig::RigError;
 
-use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure};
+use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
 
 /// What `k4sync rig` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,12 +67,7 @@ fn connect_args(cmd: Command) -> Command {
 
 fn settings_args(cmd: Command) -> Command {
     cmd.args(mode_args())
-        .arg(
-            value("rate", "camera frame rate, fps")
-                .short('r')
-                .value_parser(["30", "15", "5"])
-                .default_value("30"),
-        )
+        .arg(rate_arg())
         .arg(
             value(
                 "exposure-control",
