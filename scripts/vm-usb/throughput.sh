@@ -36,7 +36,8 @@ trap 'rm -f "$out"' EXIT
 log "building ($profile) and booting the VM; ${seconds} s of streaming per speed"
 rc=0
 cargo build --profile "$profile" --target "$target" -p k4sync --bin k4sync >&2
-K4SYNC_VM_TESTS=1 K4SYNC_VM_THROUGHPUT="$seconds" \
+boot_limit=$(awk -v s="$seconds" 'BEGIN { printf "%d", 300 + 4 * s }')
+K4SYNC_VM_TESTS=1 K4SYNC_VM_THROUGHPUT="$seconds" K4SYNC_VM_TIMEOUT="${K4SYNC_VM_TIMEOUT:-$boot_limit}" \
   cargo test --profile "$profile" --target "$target" -p k4sync-gadget --test vm_usb 2>&1 |
   tr -d '\r' | tee "$out" >&2 || rc=$?
 
