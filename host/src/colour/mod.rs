@@ -22,7 +22,7 @@ pub mod metadata;
 pub mod negotiate;
 mod problem;
 pub mod source;
-pub mod v4l2;
+mod v4l2;
 
 use std::collections::VecDeque;
 use std::io;
@@ -501,11 +501,12 @@ impl ColourCamera {
             };
             let data = (!buf.is_error()).then(|| crate::buffers::copy_of(running.video.data(&buf)));
             let clock_monotonic_ns = if buf.has_monotonic_timestamp() {
-                buf.timestamp_ns
+                buf.timestamp_ns()
             } else {
                 v4l2::monotonic_now_ns()
             };
-            let requeued = running.video.requeue(buf.index);
+            let sequence = buf.sequence();
+            let requeued = running.video.requeue(buf);
             if let Err(source) = requeued {
                 return Err(self.err(
                     &path,
@@ -522,7 +523,7 @@ impl ColourCamera {
             let device_ticks = running
                 .meta
                 .as_mut()
-                .and_then(|meta| meta.ticks_for(buf.sequence));
+                .and_then(|meta| meta.ticks_for(sequence));
             let mode = running.mode;
             return Ok(V4l2Frame {
                 frame: transport_frame(data, device_ticks, clock_monotonic_ns, running.clock),
@@ -531,7 +532,7 @@ impl ColourCamera {
                 width: mode.width,
                 height: mode.height,
                 stride_bytes: running.stride_bytes,
-                sequence: buf.sequence,
+                sequence,
             });
         }
     }
@@ -547,14 +548,15 @@ impl MetaStream {
                 return;
             };
             let ticks = metadata::device_ticks(self.stream.data(&buf), self.layout);
-            if let Err(e) = self.stream.requeue(buf.index) {
+            let sequence = buf.sequence();
+            if let Err(e) = self.stream.requeue(buf) {
                 log::warn!("metadata VIDIOC_QBUF failed: {e}");
                 return;
             }
             if self.pending.len() == PENDING_META {
                 self.pending.pop_front();
             }
-            self.pending.push_back((buf.sequence, ticks));
+            self.pending.push_back((sequence, ticks));
         }
     }
 

@@ -13,6 +13,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// V4L2_BUF_TYPE_VIDEO_CAPTURE.
@@ -140,16 +141,18 @@ struct Mapping {
     len: usize,
 }
 
-/// A dequeued buffer; its bytes stay valid until it is requeued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A filled buffer the driver handed back: the only key to its bytes ([`MmapStream::data`])
+/// and the only way to give it back ([`MmapStream::requeue`], which consumes it). Neither
+/// `Copy` nor `Clone`, with private fields, so no safe call sequence reads a buffer after it
+/// went back to the driver, or forges a key to one the driver still fills.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Dequeued {
-    pub index: u32,
-    pub bytesused: u32,
-    pub flags: u32,
-    pub sequence: u32,
-    /// The buffer's timestamp in ns (CLOCK_MONOTONIC when
-    /// `flags & BUF_FLAG_TIMESTAMP_MASK == BUF_FLAG_TIMESTAMP_MONOTONIC`).
-    pub timestamp_ns: u64,
+    stream: u64,
+    index: u32,
+    bytesused: u32,
+    flags: u32,
+    sequence: u32,
+    timestamp_ns: u64,
 }
 
 impl Dequeued {
@@ -160,11 +163,26 @@ impl Dequeued {
     pub const fn has_monotonic_timestamp(&self) -> bool {
         self.flags & BUF_FLAG_TIMESTAMP_MASK == BUF_FLAG_TIMESTAMP_MONOTONIC
     }
+
+    /// The driver's frame counter.
+    pub const fn sequence(&self) -> u32 {
+        self.sequence
+    }
+
+    /// The buffer's timestamp in ns (CLOCK_MONOTONIC when
+    /// [`has_monotonic_timestamp`](Self::has_monotonic_timestamp)).
+    pub const fn timestamp_ns(&self) -> u64 {
+        self.timestamp_ns
+    }
 }
+
+/// Tells streams apart, so a key from one stream opens nothing in another.
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(0);
 
 /// A configured V4L2 device (owned, so its descriptor outlives the mappings) streaming into
 /// memory-mapped buffers. Dropping it stops the stream and unmaps the buffers.
 pub struct MmapStream<D: AsRawFd> {
+    id: u64,
     maps: Vec<Mapping>,
     buf_type: u32,
     streaming: bool,
@@ -180,6 +198,7 @@ impl<D: AsRawFd> MmapStream<D> {
     /// Requests `count` mmap buffers of `buf_type` on `device`, maps and queues them all.
     pub fn new(device: D, buf_type: u32, count: u32) -> io::Result<Self> {
         let mut stream = MmapStream {
+            id: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
             maps: Vec::new(),
             buf_type,
             streaming: false,
@@ -224,7 +243,7 @@ impl<D: AsRawFd> MmapStream<D> {
             stream.maps.push(Mapping { ptr, len });
         }
         for index in 0..req.count {
-            stream.requeue(index)?;
+            stream.queue(index)?;
         }
         Ok(stream)
     }
@@ -283,6 +302,7 @@ impl<D: AsRawFd> MmapStream<D> {
             .saturating_mul(1_000_000_000)
             .saturating_add((buf.timestamp.tv_usec as u64).saturating_mul(1000));
         Ok(Dequeued {
+            stream: self.id,
             index: buf.index,
             bytesused: buf.bytesused,
             flags: buf.flags,
@@ -291,20 +311,35 @@ impl<D: AsRawFd> MmapStream<D> {
         })
     }
 
-    /// The used bytes of a dequeued buffer (empty for an index the driver never gave).
+    /// The used bytes of a dequeued buffer (empty for another stream's buffer).
     pub fn data(&self, buf: &Dequeued) -> &[u8] {
-        let Some(map) = self.maps.get(buf.index as usize) else {
+        let Some(map) = self
+            .maps
+            .get(buf.index as usize)
+            .filter(|_| buf.stream == self.id)
+        else {
             return &[];
         };
         let len = (buf.bytesused as usize).min(map.len);
         // SAFETY: the mapping is `map.len` readable bytes that live until `self` is dropped,
-        // and `len` does not exceed it. The driver does not write a dequeued buffer until it
-        // is requeued, which needs `&mut self`, so the borrow cannot see it change.
+        // and `len` does not exceed it. The driver does not write a buffer between DQBUF and
+        // QBUF; QBUF happens only in `requeue`, which consumes the `Dequeued` this slice
+        // borrows, so the slice cannot outlive the buffer's time with us.
         unsafe { std::slice::from_raw_parts(map.ptr as *const u8, len) }
     }
 
-    /// Hands a buffer back to the driver.
-    pub fn requeue(&mut self, index: u32) -> io::Result<()> {
+    /// Hands a dequeued buffer back to the driver.
+    pub fn requeue(&mut self, buf: Dequeued) -> io::Result<()> {
+        if buf.stream != self.id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a buffer dequeued from another V4L2 stream",
+            ));
+        }
+        self.queue(buf.index)
+    }
+
+    fn queue(&mut self, index: u32) -> io::Result<()> {
         let mut buf = Buffer::new(self.buf_type, index);
         // SAFETY: VIDIOC_QBUF takes one struct v4l2_buffer.
         unsafe { ioctl(self.fd(), VIDIOC_QBUF, &mut buf) }
@@ -353,6 +388,22 @@ mod tests {
         assert_eq!(VIDIOC_DQBUF, 0xc058_5611);
         assert_eq!(VIDIOC_STREAMON, 0x4004_5612);
         assert_eq!(VIDIOC_STREAMOFF, 0x4004_5613);
+    }
+
+    /// Were `Dequeued` `Clone` (or `Copy`, which implies it), a duplicate kept past `requeue`
+    /// would read a buffer the driver is filling: the old API's misuse. Then the call below
+    /// has two candidate impls and this test no longer compiles.
+    #[test]
+    fn a_dequeued_buffer_cannot_be_duplicated() {
+        trait Duplicable<Marker> {
+            fn check() -> bool {
+                true
+            }
+        }
+        impl<T: ?Sized> Duplicable<()> for T {}
+        struct IsClone;
+        impl<T: Clone> Duplicable<IsClone> for T {}
+        assert!(<Dequeued as Duplicable<_>>::check());
     }
 
     #[test]
