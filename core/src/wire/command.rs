@@ -311,35 +311,44 @@ impl Command {
     /// requires and its values in range.
     #[inline]
     pub fn parse_data(code: CommandCode, data: &[u8]) -> Result<Command> {
-        let Some(needed) = code.data_len() else {
-            return Err(WireError::BadValue {
-                packet: PACKET,
-                field: "command",
-                value: code.raw().into(),
-            });
+        let exact = |needed: usize| {
+            check_len_within(code.sdk_name(), "command data", data.len(), needed, needed)
         };
-        let packet = code.sdk_name();
-        check_len_within(packet, "command data", data.len(), needed, needed)?;
-        let word = u32_le(data, 0..4);
+        let word = || exact(4).map(|()| u32_le(data, 0..4));
         let bad = |field, value: u32| WireError::BadValue {
-            packet,
+            packet: code.sdk_name(),
             field,
             value: value.into(),
         };
         Ok(match code {
-            CommandCode::NvDataGet => Command::NvDataGet { tag: word },
-            CommandCode::DepthModeSet => Command::DepthModeSet {
-                mode: SensorMode::from_wire(word).ok_or(bad("sensor mode", word))?,
-            },
-            CommandCode::DepthFpsSet => Command::DepthFpsSet {
-                fps: Fps::from_hz(word).ok_or(bad("fps", word))?,
-            },
-            CommandCode::DownloadFirmware => Command::DownloadFirmware {
-                last_package: u8_at(data, 0),
-                package_size_low: u8_at(data, 1),
-            },
+            CommandCode::NvDataGet => Command::NvDataGet { tag: word()? },
+            CommandCode::DepthModeSet => {
+                let word = word()?;
+                let mode = SensorMode::from_wire(word).ok_or(bad("sensor mode", word))?;
+                Command::DepthModeSet { mode }
+            }
+            CommandCode::DepthFpsSet => {
+                let word = word()?;
+                let fps = Fps::from_hz(word).ok_or(bad("fps", word))?;
+                Command::DepthFpsSet { fps }
+            }
+            CommandCode::DownloadFirmware => {
+                exact(2)?;
+                Command::DownloadFirmware {
+                    last_package: u8_at(data, 0),
+                    package_size_low: u8_at(data, 1),
+                }
+            }
             CommandCode::SetSysCfg => Command::SetSysCfg(SysConfig::parse(data)?),
-            unit => unit.unit_command().ok_or(bad("command", unit.raw()))?,
+            unit => {
+                let command = unit.unit_command().ok_or(WireError::BadValue {
+                    packet: PACKET,
+                    field: "command",
+                    value: unit.raw().into(),
+                })?;
+                exact(0)?;
+                command
+            }
         })
     }
 }
