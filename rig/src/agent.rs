@@ -37,14 +37,37 @@ pub struct AgentOptions {
     /// The rig name given on the command line; must match the configuration's.
     pub rig: String,
     pub source: CameraSource,
-    /// Where takes are written (`<data_dir>/<take>/<agent>.mkv`).
+    /// Where takes are written (see [`TakeLayout`]).
     pub data_dir: PathBuf,
+    pub layout: TakeLayout,
+}
+
+/// Where an agent writes a take's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TakeLayout {
+    /// `<data_dir>/<take>/<agent>.mkv`: many takes, one directory each (an SBC's agent).
+    #[default]
+    PerTake,
+    /// `<data_dir>/<agent>.mkv`: one take, every camera's file side by side (the agents of
+    /// `rig record --emulate`, which share one output directory).
+    Flat,
+}
+
+impl TakeLayout {
+    fn file(self, data_dir: &Path, take: &str, agent: &str) -> PathBuf {
+        let name = format!("{agent}.mkv");
+        match self {
+            TakeLayout::PerTake => data_dir.join(take).join(name),
+            TakeLayout::Flat => data_dir.join(name),
+        }
+    }
 }
 
 struct Shared {
     name: String,
     rig: String,
     data_dir: PathBuf,
+    layout: TakeLayout,
     camera: Mutex<Camera>,
     changed: Notify,
 }
@@ -86,6 +109,7 @@ impl Agent {
             name: node.node.clone(),
             rig: node.rig.clone(),
             data_dir: options.data_dir,
+            layout: options.layout,
             camera: Mutex::new(camera),
             changed: Notify::new(),
         });
@@ -302,11 +326,20 @@ fn start(
     config
         .validate(camera.jacks().map(Into::into))
         .map_err(|e| format!("device {}: {e}", camera.identity().serial))?;
-    let dir = shared.data_dir.join(take);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file = dir.join(format!("{}.mkv", shared.name));
+    let file = shared.layout.file(&shared.data_dir, take, &shared.name);
+    if file.exists() {
+        return Err(format!(
+            "{} already exists; choose another take or output directory (a recording is never \
+             overwritten)",
+            file.display()
+        ));
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let length = settings.length_usec.map(Duration::from_micros);
     camera
-        .start(take, &file, config, settings.exposure)
+        .start(take, &file, config, settings.exposure, length)
         .map_err(|e| e.to_string())?;
     Ok(camera.recorder_state())
 }

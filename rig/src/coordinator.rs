@@ -146,6 +146,28 @@ impl Coordinator {
             .collect())
     }
 
+    /// One agent's current state (a query on its `state` key).
+    pub async fn state_of(&self, agent: &str) -> Result<AgentState, RigError> {
+        let key = keys::state(&self.rig.rig, agent);
+        let replies = self
+            .session
+            .get(&key)
+            .timeout(QUERY_TIMEOUT)
+            .await
+            .map_err(RigError::zenoh)?;
+        let no_answer = || RigError::NoAnswer {
+            agent: agent.to_string(),
+            what: "the state query".into(),
+            timeout_ms: QUERY_TIMEOUT.as_millis() as u64,
+        };
+        let reply = replies.recv_async().await.map_err(|_| no_answer())?;
+        let sample = reply.result().map_err(|_| no_answer())?;
+        Ok(msg::decode::<AgentState>(
+            &key,
+            &sample.payload().to_bytes(),
+        )?)
+    }
+
     /// Sends `command` to agent `agent` and returns the recorder state it reports.
     pub async fn command(&self, agent: &str, command: &Command) -> Result<RecorderState, RigError> {
         let key = keys::cmd(&self.rig.rig, agent);
@@ -179,6 +201,18 @@ impl Coordinator {
     }
 }
 
+/// `rig stop`: stops every agent's recording, the master first (so that the subordinates'
+/// files end at the master's last pulse), and returns each agent's answer in chain order.
+pub async fn stop_all(c: &Coordinator) -> Vec<(String, Result<RecorderState, RigError>)> {
+    let names: Vec<String> = c.rig.agents.iter().map(|a| a.name.clone()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let result = c.command(&name, &Command::Stop).await;
+        out.push((name, result));
+    }
+    out
+}
+
 fn role_for(index: usize, count: usize) -> WiredSyncMode {
     match (index, count) {
         (_, 1) => WiredSyncMode::Standalone,
@@ -207,6 +241,9 @@ pub struct Finding {
 /// One device of the plan, in start order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedDevice {
+    /// The device configuration the take sends this agent (role and requested delays set).
+    #[serde(skip)]
+    pub config: DeviceConfig,
     pub agent: String,
     pub serial: String,
     pub role: String,
@@ -355,6 +392,7 @@ fn planned(plan: &RigPlan, reported: &[(&AgentStatus, &AgentState)]) -> Vec<Plan
                 .find(|(_, s)| s.serial == d.serial.as_str())
                 .map_or_else(String::new, |(a, _)| a.name.clone());
             PlannedDevice {
+                config: *d.config.config(),
                 agent,
                 serial: d.serial.to_string(),
                 role: d.mode().to_string(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::sync::plan::Interleave;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
-use k4sync_rig::agent::{Agent, AgentOptions};
+use k4sync_rig::agent::{Agent, AgentOptions, TakeLayout};
 use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
 use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
@@ -47,6 +47,7 @@ async fn start_agent(dir: &Path, name: &str, index: u32, jacks: Jacks, data: &Pa
         rig: RIG.into(),
         source: CameraSource::Emulated { index, jacks },
         data_dir: data.to_owned(),
+        layout: TakeLayout::PerTake,
     })
     .await
     .unwrap()
@@ -385,7 +386,7 @@ async fn a_rig_member_that_is_not_the_coordinator_reads_state_but_cannot_start_o
 async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     init_rig(dir.path(), &["a"]);
-    // A stand-in for a newer agent: a's own configuration, answering with version 2.
+    // A stand-in for a newer agent: a's own configuration, answering with the next version.
     let newer = session_with(&dir.path().join("a").join(CONFIG_FILE), |_| {}).await;
     let _token = newer
         .liveliness()
@@ -400,7 +401,10 @@ async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
         while let Ok(query) = queryable.recv_async().await {
             let body = serde_json::json!({ "name": "a", "something": "new" });
             query
-                .reply(keys::state(RIG, "a"), msg::encode_as(&body, 2))
+                .reply(
+                    keys::state(RIG, "a"),
+                    msg::encode_as(&body, msg::PROTOCOL_VERSION + 1),
+                )
                 .await
                 .unwrap();
         }
@@ -412,7 +416,8 @@ async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
     assert!(agents[0].state.is_none());
     assert!(
         problem.contains(&format!(
-            "version 2, this k4sync speaks version {}",
+            "version {}, this k4sync speaks version {}",
+            msg::PROTOCOL_VERSION + 1,
             msg::PROTOCOL_VERSION
         )),
         "{problem}"
