@@ -50,11 +50,12 @@ pub enum RigArgs {
     },
 }
 
-/// Modes `rig record` uses when none are given: k4arecorder's for a real rig; for
-/// `--emulate`, modes three emulated cameras hold in real time on a 2-core machine
-/// (docs/rig.md, "One machine, N cameras").
-const REAL_MODES: [&str; 3] = ["1080p", "NFOV_UNBINNED", "30"];
-pub const EMULATED_MODES: [&str; 3] = ["720p", "PASSIVE_IR", "15"];
+/// Colour mode, depth mode, rate and interleave `rig record` uses when none are given:
+/// k4arecorder's modes for a real rig; for `--emulate`, modes three emulated cameras hold in
+/// real time on a 2-core machine, and distinct subordinate delays, so the files show the
+/// delays (docs/rig.md, "One machine, N cameras").
+const REAL_MODES: [&str; 4] = ["1080p", "NFOV_UNBINNED", "30", "depth-delay"];
+const EMULATED_MODES: [&str; 4] = ["720p", "PASSIVE_IR", "15", "subordinate-delay"];
 
 fn value(name: &'static str, help: &'static str) -> Arg {
     Arg::new(name).long(name).action(ArgAction::Set).help(help)
@@ -79,9 +80,18 @@ fn connect_args(cmd: Command) -> Command {
     )
 }
 
-fn settings_args(cmd: Command) -> Command {
-    cmd.args(mode_args())
-        .arg(rate_arg())
+/// `-c`, `-d`, `-r`, `-e` and `--interleave`; the modes, rate and interleave without their
+/// defaults when `defaults` is false (`rig record` picks them by `--emulate`).
+fn settings_args(cmd: Command, defaults: bool) -> Command {
+    let keep = |a: Arg| {
+        if defaults {
+            a
+        } else {
+            a.default_value(None::<&'static str>)
+        }
+    };
+    cmd.args(mode_args().map(keep))
+        .arg(keep(rate_arg()))
         .arg(
             value(
                 "exposure-control",
@@ -92,11 +102,11 @@ fn settings_args(cmd: Command) -> Command {
             .value_parser(parse_exposure)
             .default_value("auto"),
         )
-        .arg(
+        .arg(keep(
             value("interleave", "how depth lasers are kept 160 µs apart")
                 .value_parser(["depth-delay", "subordinate-delay", "as-configured"])
                 .default_value("depth-delay"),
-        )
+        ))
 }
 
 /// The `rig` subcommand's clap definition.
@@ -129,12 +139,19 @@ pub fn command() -> Command {
         .subcommand(connect_args(
             Command::new("status").about("show every agent: serial, role, jacks, disk, link"),
         ))
-        .subcommand(settings_args(connect_args(
-            Command::new("check").about("preflight the whole rig for a take with these settings"),
-        )))
-        .subcommand(settings_args(connect_args(
-            Command::new("plan").about("effective (tick-truncated) delays and the start order"),
-        )))
+        .subcommand(settings_args(
+            connect_args(
+                Command::new("check")
+                    .about("preflight the whole rig for a take with these settings"),
+            ),
+            true,
+        ))
+        .subcommand(settings_args(
+            connect_args(
+                Command::new("plan").about("effective (tick-truncated) delays and the start order"),
+            ),
+            true,
+        ))
         .subcommand(record_command())
         .subcommand(connect_args(
             Command::new("stop").about("stop every agent's recording, the master first"),
@@ -142,28 +159,12 @@ pub fn command() -> Command {
 }
 
 fn record_command() -> Command {
-    let no_default = |a: Arg| a.default_value(None::<&'static str>);
     let cmd = Command::new("record").about(
-        "record one take: preflight, arm subordinates, start the master, stop all, manifest",
+        "record one take: preflight, arm subordinates, start the master, stop all, manifest \
+         (modes default to k4arecorder's; with --emulate to 720p, PASSIVE_IR, 15 fps and \
+         subordinate-delay interleave)",
     );
-    connect_args(cmd)
-        .args(mode_args().map(no_default))
-        .arg(no_default(rate_arg()))
-        .arg(
-            value(
-                "exposure-control",
-                "manual colour exposure exponent -11..1, or auto",
-            )
-            .short('e')
-            .allow_negative_numbers(true)
-            .value_parser(parse_exposure)
-            .default_value("auto"),
-        )
-        .arg(
-            value("interleave", "how depth lasers are kept 160 µs apart")
-                .value_parser(["depth-delay", "subordinate-delay", "as-configured"])
-                .default_value("depth-delay"),
-        )
+    settings_args(connect_args(cmd), false)
         .arg(
             value(
                 "record-length",
@@ -202,13 +203,13 @@ fn record_command() -> Command {
         )
 }
 
-fn settings(sub: &ArgMatches, defaults: [&str; 3]) -> RigSettings {
+fn settings(sub: &ArgMatches, defaults: [&str; 4]) -> RigSettings {
     let text = |name: &str, default: &str| {
         sub.get_one::<String>(name)
             .cloned()
             .unwrap_or_else(|| default.to_string())
     };
-    let [colour, depth, rate] = defaults;
+    let [colour, depth, rate, interleave] = defaults;
     let (color_resolution, color_format) = colour_mode(&text("color-mode", colour));
     let fps = match text("rate", rate).as_str() {
         "5" => Fps::Fps5,
@@ -228,7 +229,7 @@ fn settings(sub: &ArgMatches, defaults: [&str; 3]) -> RigSettings {
             ..DeviceConfig::default()
         },
         exposure,
-        interleave: match text("interleave", "depth-delay").as_str() {
+        interleave: match text("interleave", interleave).as_str() {
             "subordinate-delay" => Interleave::SubordinateDelay,
             "as-configured" => Interleave::AsConfigured,
             _ => Interleave::DepthDelay,
