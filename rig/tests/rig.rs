@@ -1,10 +1,11 @@
 //! The rig over real zenoh sessions on loopback: agents with emulated cameras, the
 //! coordinator, and peers that must be kept out (no certificate, another CA's certificate,
-//! a rig certificate that is not the coordinator's).
+//! a rig certificate that is not the coordinator's), and a take whose subordinate gets no pulses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use k4sync_core::sync::config::DeviceConfig;
@@ -14,6 +15,7 @@ use k4sync_rig::agent::{Agent, AgentOptions, TakeLayout};
 use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
 use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
+use k4sync_rig::take::{self, TakeOptions};
 use k4sync_rig::{keys, net, CameraSource, RigError};
 
 const RIG: &str = "testrig";
@@ -426,4 +428,73 @@ async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
     responder.abort();
     coordinator.close().await.unwrap();
     newer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subordinate_without_pulses_is_named_within_the_pulse_timeout_and_everything_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a", "b"]);
+    // Both plugs are there, but b's cable leads to an idle camera: no pulse ever reaches it.
+    let a = start_agent(dir.path(), "a", 0, jacks(false, true), data.path()).await;
+    let b = start_agent(dir.path(), "b", 1, jacks(true, false), data.path()).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let mut options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "nopulse".into(),
+        out.path().to_owned(),
+    );
+    options.pulse_timeout = Duration::from_secs(2);
+
+    let began = Instant::now();
+    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        began.elapsed()
+    );
+    match &result.error {
+        Some(RigError::Timeout { agent, what }) => {
+            assert_eq!(agent, "b");
+            assert!(what.contains("no sync pulses"), "{what}");
+            assert!(what.contains("a's Sync Out to b's Sync In"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "failed");
+    assert!(m.error.as_deref().unwrap().contains("agent b"), "{m:?}");
+    assert_eq!(result.manifest_path, out.path().join(take::MANIFEST_FILE));
+    let written: take::Manifest =
+        serde_json::from_str(&std::fs::read_to_string(&result.manifest_path).unwrap()).unwrap();
+    assert_eq!(&written, m);
+    let order: Vec<(&str, &str)> = m
+        .events
+        .iter()
+        .filter_map(|e| Some((e.agent.as_deref()?, e.event.as_str())))
+        .filter(|(_, e)| ["armed", "start", "first_image"].contains(e))
+        .collect();
+    assert_eq!(
+        order,
+        [("b", "armed"), ("a", "start"), ("a", "first_image")],
+        "b armed, a started and recorded, b never got an image"
+    );
+    // Nothing keeps waiting, and the master's frames are kept in a finalised file.
+    for name in ["a", "b"] {
+        assert!(!recorder_of(&coordinator, name).await.is_active(), "{name}");
+    }
+    let master = &m.devices[0];
+    assert_eq!(
+        (master.agent.as_str(), master.role.as_str()),
+        ("a", "MASTER")
+    );
+    assert!(master.segments[0].frames > 0, "{master:?}");
+    assert!(std::fs::metadata(&master.files[0]).unwrap().len() > 0);
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }
