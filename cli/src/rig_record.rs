@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use k4sync_rig::coordinator::{Coordinator, RigSettings};
 use k4sync_rig::msg::RecorderState;
-use k4sync_rig::take::{self, Manifest, Progress, TakeOptions, TakeResult};
+use k4sync_rig::take::{self, DeviceProgress, Manifest, Progress, TakeOptions, TakeResult};
 use k4sync_rig::{emulate, RigError};
 use serde::Serialize;
 
@@ -65,6 +65,11 @@ pub fn run(args: RecordArgs) -> Result<bool, RigError> {
 
 fn print_progress(p: &Progress) {
     match p {
+        Progress::Event(e) if e.event == "alarm" => {
+            let who = e.agent.as_deref().unwrap_or("rig");
+            let detail = e.detail.as_deref().unwrap_or_default();
+            eprintln!("[{:7.3} s] ALARM {who}: {detail}", e.t_s);
+        }
         Progress::Event(e) => {
             let who = e.agent.as_deref().unwrap_or("rig");
             let detail = e
@@ -78,10 +83,7 @@ fn print_progress(p: &Progress) {
             length,
             devices,
         } => {
-            let cells: Vec<String> = devices
-                .iter()
-                .map(|d| format!("{} {}", d.agent, state_cell(d.state.as_ref())))
-                .collect();
+            let cells: Vec<String> = devices.iter().map(device_cell).collect();
             eprintln!(
                 "recording {:.0}/{:.0} s  {}",
                 elapsed.as_secs_f64(),
@@ -90,6 +92,17 @@ fn print_progress(p: &Progress) {
             );
         }
     }
+}
+
+/// One device in the live line: its state and, from its latest health summary, the device
+/// time of its newest colour (else depth) image.
+fn device_cell(d: &DeviceProgress) -> String {
+    let at = d
+        .health
+        .as_ref()
+        .and_then(|h| h.last_colour_usec.or(h.last_depth_usec))
+        .map_or_else(String::new, |t| format!(" at {:.3} s", t as f64 / 1e6));
+    format!("{} {}{at}", d.agent, state_cell(d.state.as_ref()))
 }
 
 fn state_cell(state: Option<&RecorderState>) -> String {

@@ -22,12 +22,15 @@ use zenoh::Session;
 
 use crate::camera::{Camera, CameraSource};
 use crate::keys::{self, COORDINATOR};
-use crate::msg::{self, AgentState, Command, CommandReply, RecorderState, Settings};
+use crate::msg::{self, AgentState, Command, CommandReply, Health, RecorderState, Settings};
 use crate::{net, RigError};
 
 /// How often the state is published when nothing changes (also the heartbeat a live table
 /// shows).
 pub const STATE_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often a recording agent publishes its [`Health`] summary.
+pub const HEALTH_PERIOD: Duration = Duration::from_secs(1);
 
 /// What `k4sync agent` was asked to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +133,7 @@ impl Agent {
             tokio::spawn(publish_states(session.clone(), shared.clone(), token)),
             tokio::spawn(answer_state_queries(state_queries, shared.clone())),
             tokio::spawn(answer_commands(commands, shared.clone())),
+            tokio::spawn(publish_health(session.clone(), shared.clone())),
         ];
         log::info!("agent {} of rig {} serving", shared.name, shared.rig);
         Ok(Agent {
@@ -220,6 +224,62 @@ async fn publish_states(
             _ = shared.changed.notified() => {}
         }
     }
+}
+
+/// Publishes a [`Health`] summary every [`HEALTH_PERIOD`] while a recording is active, and
+/// once more after it ends (its final counts).
+async fn publish_health(session: Session, shared: Arc<Shared>) {
+    let key = keys::health(&shared.rig, &shared.name);
+    let mut was_active = false;
+    loop {
+        tokio::time::sleep(HEALTH_PERIOD).await;
+        let from = shared.clone();
+        let Ok(health) = tokio::task::spawn_blocking(move || health_of(&from)).await else {
+            continue;
+        };
+        let active = health.as_ref().is_some_and(|(_, active)| *active);
+        if let Some((health, _)) = health.filter(|_| active || was_active) {
+            if let Err(e) = session.put(&key, msg::encode(&health)).await {
+                log::warn!("{key}: publishing health failed: {e}");
+            }
+        }
+        was_active = active;
+    }
+}
+
+/// The health summary of the take in progress or just ended, and whether it is in progress.
+fn health_of(shared: &Shared) -> Option<(Health, bool)> {
+    let mut camera = lock(&shared.camera);
+    let recorder = camera.recorder_state();
+    let (last_colour_usec, last_depth_usec) = camera.last_device_usec();
+    let (take, frames, dropped) = match &recorder {
+        RecorderState::Idle => return None,
+        RecorderState::Starting { take, .. }
+        | RecorderState::WaitingForPulses { take, .. }
+        | RecorderState::Failed { take, .. } => (take.clone(), 0, 0),
+        RecorderState::Recording {
+            take,
+            frames,
+            dropped,
+            ..
+        }
+        | RecorderState::Finished {
+            take,
+            frames,
+            dropped,
+            ..
+        } => (take.clone(), *frames, *dropped),
+    };
+    let health = Health {
+        name: shared.name.clone(),
+        take,
+        recorder: recorder.label().to_string(),
+        frames,
+        dropped,
+        last_colour_usec,
+        last_depth_usec,
+    };
+    Some((health, recorder.is_active()))
 }
 
 async fn answer_state_queries(

@@ -102,6 +102,8 @@ struct Progress {
     sync: SyncState,
     frames: u64,
     dropped: u64,
+    last_colour_usec: Option<u64>,
+    last_depth_usec: Option<u64>,
 }
 
 impl Progress {
@@ -110,6 +112,8 @@ impl Progress {
             sync: s.sync,
             frames: s.colour_frames.max(s.depth_frames),
             dropped: s.dropped_queue_captures + s.dropped_late + s.dropped_device,
+            last_colour_usec: s.delivered_ts_usec.colour,
+            last_depth_usec: s.delivered_ts_usec.depth,
         }
     }
 }
@@ -244,6 +248,15 @@ impl Camera {
         }
     }
 
+    /// Device timestamps (µs) of the newest colour and depth images the recording in progress
+    /// handed to its writer.
+    pub fn last_device_usec(&self) -> (Option<u64>, Option<u64>) {
+        self.recording.as_ref().map_or((None, None), |r| {
+            let p = *r.progress.lock().unwrap_or_else(PoisonError::into_inner);
+            (p.last_colour_usec, p.last_depth_usec)
+        })
+    }
+
     /// Starts recording `config` into `file` on the recorder thread; with `length`, the
     /// recorder stops by itself after that much device time from the first image.
     pub fn start(
@@ -270,6 +283,8 @@ impl Camera {
             sync: SyncState::Starting,
             frames: 0,
             dropped: 0,
+            last_colour_usec: None,
+            last_depth_usec: None,
         }));
         let (thread_stop, thread_progress, path) =
             (stop.clone(), progress.clone(), file.to_owned());

@@ -20,7 +20,7 @@ use zenoh::Session;
 
 use crate::init::{RigFile, CONFIG_FILE};
 use crate::keys::{self, COORDINATOR};
-use crate::msg::{self, AgentState, Command, CommandReply, RecorderState};
+use crate::msg::{self, AgentState, Command, CommandReply, Health, RecorderState};
 use crate::{net, RigError};
 
 /// How long a state query waits for answers.
@@ -196,8 +196,81 @@ impl Coordinator {
         }
     }
 
+    /// Subscribes to every agent's health summaries and liveliness changes (a take's live
+    /// view).
+    pub async fn watch(&self) -> Result<Watch, RigError> {
+        let health = self
+            .session
+            .declare_subscriber(keys::all_health(&self.rig.rig))
+            .await
+            .map_err(RigError::zenoh)?;
+        let alive = self
+            .session
+            .liveliness()
+            .declare_subscriber(keys::all_alive(&self.rig.rig))
+            .await
+            .map_err(RigError::zenoh)?;
+        Ok(Watch {
+            rig: self.rig.rig.clone(),
+            health,
+            alive,
+        })
+    }
+
     pub async fn close(self) -> Result<(), RigError> {
         self.session.close().await.map_err(RigError::zenoh)
+    }
+}
+
+type SampleSubscriber =
+    zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>;
+
+/// A take's live view of the rig: health summaries and liveliness changes as they arrive.
+pub struct Watch {
+    rig: String,
+    health: SampleSubscriber,
+    alive: SampleSubscriber,
+}
+
+/// Something [`Watch::drain`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Health(Health),
+    /// The agent's liveliness token vanished.
+    Lost(String),
+    /// The agent's liveliness token appeared (again).
+    Back(String),
+    /// A health message that could not be read (another release, or garbage), with why.
+    Unreadable(String),
+}
+
+impl Watch {
+    /// Everything received since the last call, without waiting.
+    pub fn drain(&self) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        while let Ok(Some(sample)) = self.alive.try_recv() {
+            let key = sample.key_expr().as_str();
+            if let Some(agent) = keys::agent_of(&self.rig, key) {
+                seen.push(match sample.kind() {
+                    zenoh::sample::SampleKind::Delete => Seen::Lost(agent.to_string()),
+                    zenoh::sample::SampleKind::Put => Seen::Back(agent.to_string()),
+                });
+            }
+        }
+        while let Ok(Some(sample)) = self.health.try_recv() {
+            let key = sample.key_expr().as_str();
+            let Some(agent) = keys::agent_of(&self.rig, key) else {
+                continue;
+            };
+            seen.push(
+                match msg::decode::<Health>(key, &sample.payload().to_bytes()) {
+                    Ok(h) if h.name == agent => Seen::Health(h),
+                    Ok(h) => Seen::Unreadable(format!("{key}: names agent {:?}", h.name)),
+                    Err(e) => Seen::Unreadable(e.to_string()),
+                },
+            );
+        }
+        seen
     }
 }
 

@@ -66,9 +66,9 @@ pub enum RigError {
     /// An agent did not reach the state a take needs in time.
     #[error("agent {agent}: {what}")]
     Timeout { agent: String, what: String },
-    /// The take was interrupted (Ctrl-C) before it could finish.
-    #[error("interrupted")]
-    Interrupted,
+    /// An agent's liveliness token vanished during a take.
+    #[error("agent {agent} is gone (its liveliness token vanished): its process, computer or network went away")]
+    AgentLost { agent: String },
     /// No answer in time: the agent is down, unreachable, or its access control dropped the
     /// request.
     #[error("agent {agent} did not answer {what} within {timeout_ms} ms; is it running and is this the rig's coordinator certificate?")]

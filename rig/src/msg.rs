@@ -278,6 +278,22 @@ impl Settings {
     }
 }
 
+/// One agent's per-second recording summary, published on its `health` key while it records
+/// (and once more when the take ends). About 200 bytes a second per device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub name: String,
+    pub take: String,
+    /// The recorder state's label (`waiting-for-pulses`, `recording`, `finished`, …).
+    pub recorder: String,
+    /// Captures written so far, and captures or images lost on the way.
+    pub frames: u64,
+    pub dropped: u64,
+    /// Device timestamps of the newest colour and depth images handed to the writer, µs.
+    pub last_colour_usec: Option<u64>,
+    pub last_depth_usec: Option<u64>,
+}
+
 /// A command from the coordinator to one agent (a query on its `cmd` key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case")]

@@ -12,12 +12,14 @@
 //!    check, instead of the take waiting forever.
 //! 4. **Watch** until every device has recorded the take's length of device time (each
 //!    agent's recorder stops itself after the same length from its first image, so the files
-//!    end at the same pulse), or Ctrl-C.
+//!    end at the same pulse), or Ctrl-C. Each agent's per-second [`Health`] summary feeds the
+//!    live table; an agent whose liveliness token vanishes raises an alarm and fails the take.
 //! 5. **Stop all**, the master first, whatever happened before; then write the manifest
 //!    ([`Manifest`], `manifest.json` in the output directory) with every device's delays,
 //!    files and the events with their times — also when the take failed, since its files are
 //!    kept.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,8 +27,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use k4sync_core::types::WiredSyncMode;
 use serde::{Deserialize, Serialize};
 
-use crate::coordinator::{self, Coordinator, PlannedDevice, RigSettings};
-use crate::msg::{AgentState, Command, RecorderState, Settings};
+use crate::coordinator::{self, Coordinator, PlannedDevice, RigSettings, Seen, Watch};
+use crate::msg::{AgentState, Command, Health, RecorderState, Settings};
 use crate::RigError;
 
 /// File name of the manifest in the output directory.
@@ -92,8 +94,8 @@ pub struct Event {
     pub unix_ms: u64,
     /// The agent concerned; `None` for the whole rig.
     pub agent: Option<String>,
-    /// `preflight`, `warning`, `arm`, `armed`, `start`, `first_image`, `finished`, `stop`,
-    /// `stopped`, `interrupted`, `failed`.
+    /// `preflight`, `warning`, `arm`, `armed`, `start`, `first_image`, `finished`, `overrun`,
+    /// `alarm`, `agent_back`, `stop`, `stopped`, `interrupted`, `failed`.
     pub event: String,
     pub detail: Option<String>,
 }
@@ -174,6 +176,8 @@ pub struct TakeResult {
 pub struct DeviceProgress {
     pub agent: String,
     pub state: Option<RecorderState>,
+    /// The agent's latest health summary.
+    pub health: Option<Health>,
 }
 
 /// What [`record`] reports as it goes.
@@ -197,6 +201,11 @@ struct Take<'a> {
     begun: Instant,
     events: Vec<Event>,
     progress: &'a mut dyn FnMut(&Progress),
+    watch: Watch,
+    /// The latest health summary of each agent.
+    health: BTreeMap<String, Health>,
+    /// Agents whose liveliness token vanished.
+    lost: Vec<String>,
 }
 
 /// Runs one take (see the module documentation). `Err` only when the preflight fails or the
@@ -215,6 +224,7 @@ pub async fn record(
         Some(plan) if report.passed() => plan,
         _ => return Err(RigError::Preflight(coordinator::check_text(&report))),
     };
+    let watch = coordinator.watch().await?;
     let mut take = Take {
         coordinator,
         options,
@@ -222,6 +232,9 @@ pub async fn record(
         begun: Instant::now(),
         events: Vec::new(),
         progress,
+        watch,
+        health: BTreeMap::new(),
+        lost: Vec::new(),
     };
     take.event(None, "preflight", Some("check passed".into()));
     for w in &report.warnings {
@@ -274,6 +287,48 @@ impl Take<'_> {
         };
         (self.progress)(&Progress::Event(e.clone()));
         self.events.push(e);
+    }
+
+    /// Takes in what the watch received: health summaries, and liveliness changes — an agent
+    /// of the take that is gone raises an alarm and ends the take.
+    fn look(&mut self) -> Result<(), RigError> {
+        for seen in self.watch.drain() {
+            match seen {
+                Seen::Health(h) => {
+                    self.health.insert(h.name.clone(), h);
+                }
+                Seen::Lost(agent) if self.plan.iter().any(|d| d.agent == agent) => {
+                    if !self.lost.contains(&agent) {
+                        let detail = "liveliness token gone: the agent, its computer or its \
+                                      network went away";
+                        self.event(Some(&agent), "alarm", Some(detail.into()));
+                        self.lost.push(agent.clone());
+                    }
+                }
+                Seen::Back(agent) if self.lost.contains(&agent) => {
+                    self.event(Some(&agent), "agent_back", None);
+                }
+                Seen::Unreadable(why) => self.event(None, "warning", Some(why)),
+                Seen::Lost(_) | Seen::Back(_) => {}
+            }
+        }
+        match self.lost.first() {
+            Some(agent) => Err(RigError::AgentLost {
+                agent: agent.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// An agent's state; when it does not answer, an agent lost meanwhile is the error.
+    async fn state_of(&mut self, agent: &str) -> Result<AgentState, RigError> {
+        match self.coordinator.state_of(agent).await {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                self.look()?;
+                Err(e)
+            }
+        }
     }
 
     fn settings_for(&self, d: &PlannedDevice) -> Settings {
@@ -332,7 +387,8 @@ impl Take<'_> {
         self.coordinator.command(&d.agent, &command).await?;
         let deadline = Instant::now() + self.options.arm_timeout;
         loop {
-            let state = self.coordinator.state_of(&d.agent).await?;
+            self.look()?;
+            let state = self.state_of(&d.agent).await?;
             let plugged = state.jacks.is_some_and(|j| j.sync_in);
             match &state.recorder {
                 RecorderState::WaitingForPulses { .. } if plugged => break,
@@ -360,9 +416,10 @@ impl Take<'_> {
             if stop.load(Ordering::Relaxed) {
                 return Ok(false);
             }
+            self.look()?;
             let mut still = Vec::new();
             for d in waiting {
-                let state = self.coordinator.state_of(&d.agent).await?;
+                let state = self.state_of(&d.agent).await?;
                 match state.recorder {
                     RecorderState::Recording { frames, .. } if frames > 0 => {
                         self.event(Some(&d.agent), "first_image", None)
@@ -415,6 +472,7 @@ impl Take<'_> {
             if stop.load(Ordering::Relaxed) {
                 return Ok(false);
             }
+            self.look()?;
             let devices = self.poll_all().await?;
             for p in &devices {
                 if let Some(RecorderState::Finished { frames, .. }) = &p.state {
@@ -452,14 +510,15 @@ impl Take<'_> {
     /// Every device's state; a recorder that failed or an agent that went away ends the take.
     async fn poll_all(&mut self) -> Result<Vec<DeviceProgress>, RigError> {
         let mut out = Vec::new();
-        for d in &self.plan {
-            let state = self.coordinator.state_of(&d.agent).await?;
+        for d in self.plan.clone() {
+            let state = self.state_of(&d.agent).await?;
             if let RecorderState::Failed { reason, .. } = &state.recorder {
                 return Err(timeout(&d.agent, format!("recording failed: {reason}")));
             }
             out.push(DeviceProgress {
                 agent: d.agent.clone(),
                 state: Some(state.recorder),
+                health: self.health.get(&d.agent).cloned(),
             });
         }
         Ok(out)
@@ -472,6 +531,12 @@ impl Take<'_> {
         order.extend(self.plan.iter().filter(|d| !is_master(d)).cloned());
         let mut out = Vec::new();
         for d in order {
+            if self.lost.contains(&d.agent) {
+                let detail = "not sent: the agent is gone (an agent that exits finalises its \
+                              file; after a crash `k4sync repair` recovers it)";
+                self.event(Some(&d.agent), "stop", Some(detail.into()));
+                continue;
+            }
             self.event(Some(&d.agent), "stop", None);
             match self.coordinator.command(&d.agent, &Command::Stop).await {
                 Ok(state) => {
