@@ -16,7 +16,7 @@ use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
 use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
 use k4sync_rig::take::{self, TakeOptions};
-use k4sync_rig::{keys, net, CameraSource, RigError};
+use k4sync_rig::{keys, net, CameraSource, EmulatedChain, RigError};
 
 const RIG: &str = "testrig";
 const WAIT: Duration = Duration::from_secs(5);
@@ -497,4 +497,89 @@ async fn a_subordinate_without_pulses_is_named_within_the_pulse_timeout_and_ever
     coordinator.close().await.unwrap();
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
+}
+
+async fn start_chained(dir: &Path, name: &str, chain: &EmulatedChain, index: u32) -> Agent {
+    Agent::start(AgentOptions {
+        config: dir.join(name).join(CONFIG_FILE),
+        rig: RIG.into(),
+        source: CameraSource::Chained {
+            chain: chain.clone(),
+            index,
+        },
+        data_dir: dir.join("data"),
+        layout: TakeLayout::PerTake,
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a", "b"]);
+    let chain = EmulatedChain::new(2);
+    let a = start_chained(dir.path(), "a", &chain, 0).await;
+    let b = start_chained(dir.path(), "b", &chain, 1).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "lost".into(),
+        out.path().to_owned(),
+    );
+    // b's agent exits once the live view shows it recording.
+    let (go, gone) = tokio::sync::oneshot::channel::<()>();
+    let leaver = tokio::spawn(async move {
+        if gone.await.is_ok() {
+            b.shutdown().await.unwrap();
+        }
+    });
+    let mut go = Some(go);
+    let mut healthy_b = None;
+    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |p| {
+        if let take::Progress::Tick { devices, .. } = p {
+            let h = devices
+                .iter()
+                .find(|d| d.agent == "b")
+                .and_then(|d| d.health.clone());
+            if let Some(h) = h.filter(|h| h.frames >= 2) {
+                healthy_b = Some(h);
+                if let Some(go) = go.take() {
+                    let _ = go.send(());
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    leaver.await.unwrap();
+
+    let h = healthy_b.expect("b's health was shown while it recorded");
+    assert_eq!((h.name.as_str(), h.take.as_str()), ("b", "lost"));
+    assert_eq!(h.recorder, "recording");
+    assert!(h.last_colour_usec.is_some_and(|t| t > 0), "{h:?}");
+    match &result.error {
+        Some(RigError::AgentLost { agent }) => assert_eq!(agent, "b"),
+        other => panic!("{other:?}"),
+    }
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "failed");
+    let alarm = m
+        .events
+        .iter()
+        .find(|e| e.event == "alarm")
+        .expect("an alarm event");
+    assert_eq!(alarm.agent.as_deref(), Some("b"));
+    assert!(
+        alarm.detail.as_deref().unwrap().contains("liveliness"),
+        "{alarm:?}"
+    );
+    // The master is stopped with its file kept; b, gone, is not waited for.
+    let master = &m.devices[0];
+    assert!(master.segments[0].frames >= 2, "{master:?}");
+    assert!(!recorder_of(&coordinator, "a").await.is_active());
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
 }
