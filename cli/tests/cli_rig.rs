@@ -25,17 +25,20 @@ fn json_of(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {} / {}", stdout(out), stderr(out)))
 }
 
+/// `k4sync rig record --emulate 3 -l SECONDS [--json] OUT`.
+fn rig_record(out: &Path, seconds: &str, json: bool) -> std::process::Output {
+    let mut args: Vec<&std::ffi::OsStr> = ["rig", "record", "--emulate", "3", "-l", seconds]
+        .map(AsRef::as_ref)
+        .to_vec();
+    if json {
+        args.push("--json".as_ref());
+    }
+    args.push(out.as_os_str());
+    k4sync(args)
+}
+
 fn record_emulated(out: &Path) -> Value {
-    let run = k4sync([
-        "rig".as_ref(),
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "3".as_ref(),
-        "-l".as_ref(),
-        "3".as_ref(),
-        "--json".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = rig_record(out, "3", true);
     let v = json_of(&run);
     assert!(run.status.success(), "{v}\n{}", stderr(&run));
     v
@@ -178,15 +181,7 @@ fn an_emulated_rig_never_overwrites_an_earlier_take() {
     let out = dir.path().join("take");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("cam1.mkv"), b"earlier take").unwrap();
-    let run = k4sync([
-        "rig".as_ref(),
-        "record".as_ref(),
-        "--emulate".as_ref(),
-        "3".as_ref(),
-        "-l".as_ref(),
-        "1".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = rig_record(&out, "1", false);
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
     assert!(
         stderr(&run).contains("cam1.mkv already exists"),
