@@ -45,7 +45,7 @@ pub fn run(args: RecordArgs) -> Result<bool, RigError> {
     let mut options = TakeOptions::new(args.settings, args.length, take, out);
     options.pulse_timeout = args.pulse_timeout;
     let json = args.json;
-    let stop = crate::process::stop_flag_on_signals().map_err(RigError::Camera)?;
+    let stop = crate::process::stop_flag_on_signals().map_err(RigError::Setup)?;
     let result = k4sync_rig::block_on(async move {
         let mut progress = print_progress;
         let result = match args.emulate {

@@ -57,6 +57,9 @@ pub enum RigError {
     Zenoh(String),
     #[error("camera: {0}")]
     Camera(String),
+    /// The process could not set itself up (signal handlers, the async runtime).
+    #[error("{0}")]
+    Setup(String),
     /// An agent answered a command with a refusal.
     #[error("agent {agent} refused: {reason}")]
     Refused { agent: String, reason: String },
@@ -109,6 +112,6 @@ pub fn block_on<T>(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| RigError::Zenoh(format!("could not start the async runtime: {e}")))?
+        .map_err(|e| RigError::Setup(format!("could not start the async runtime: {e}")))?
         .block_on(future)
 }

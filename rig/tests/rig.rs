@@ -16,7 +16,7 @@ use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
 use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
 use k4sync_rig::take::{self, TakeOptions};
-use k4sync_rig::{keys, net, CameraSource, EmulatedChain, RigError};
+use k4sync_rig::{emulate, keys, net, CameraSource, EmulatedChain, RigError};
 
 const RIG: &str = "testrig";
 const WAIT: Duration = Duration::from_secs(5);
@@ -582,4 +582,39 @@ async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() 
     assert!(!recorder_of(&coordinator, "a").await.is_active());
     coordinator.close().await.unwrap();
     a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_emulated_take_stops_every_camera_and_keeps_its_files() {
+    let out = tempfile::tempdir().unwrap();
+    let options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "interrupted".into(),
+        out.path().to_owned(),
+    );
+    let stop = AtomicBool::new(false);
+    let result = emulate::record(2, &options, &stop, &mut |p| {
+        if let take::Progress::Tick { devices, .. } = p {
+            let recording = |d: &take::DeviceProgress| {
+                matches!(d.state, Some(RecorderState::Recording { frames, .. }) if frames >= 2)
+            };
+            if devices.iter().all(recording) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "interrupted");
+    assert!(m.events.iter().any(|e| e.event == "interrupted"));
+    assert_eq!(m.devices.len(), 2);
+    for d in &m.devices {
+        assert!(d.segments[0].frames >= 2, "{d:?}");
+        let file = out.path().join(&d.files[0]);
+        assert_eq!(file, out.path().join(format!("{}.mkv", d.agent)));
+        assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    }
 }
