@@ -103,6 +103,10 @@ impl Agent {
         }
         std::fs::create_dir_all(&options.data_dir)
             .map_err(|e| RigError::io(&options.data_dir, e))?;
+        // Absolute, so the files it reports name a place on this computer, whatever the
+        // coordinator's working directory.
+        let data_dir = std::fs::canonicalize(&options.data_dir)
+            .map_err(|e| RigError::io(&options.data_dir, e))?;
         let source = options.source.clone();
         let camera = tokio::task::spawn_blocking(move || Camera::open(&source))
             .await
@@ -111,7 +115,7 @@ impl Agent {
         let shared = Arc::new(Shared {
             name: node.node.clone(),
             rig: node.rig.clone(),
-            data_dir: options.data_dir,
+            data_dir,
             layout: options.layout,
             camera: Mutex::new(camera),
             changed: Notify::new(),
