@@ -13,7 +13,8 @@
 //! 4. **Watch** until every device has recorded the take's length of device time (each
 //!    agent's recorder stops itself after the same length from its first image, so the files
 //!    end at the same pulse), or Ctrl-C. Each agent's per-second [`Health`] summary feeds the
-//!    live table; an agent whose liveliness token vanishes raises an alarm and fails the take.
+//!    live table and raises an alarm when it counts new drops; an agent whose liveliness token
+//!    vanishes raises an alarm and fails the take.
 //! 5. **Stop all**, the master first, whatever happened before; then write the manifest
 //!    ([`Manifest`], `manifest.json` in the output directory) with every device's delays,
 //!    files and the events with their times — also when the take failed, since its files are
@@ -295,6 +296,9 @@ impl Take<'_> {
         for seen in self.watch.drain() {
             match seen {
                 Seen::Health(h) => {
+                    if let Some(alarm) = drop_alarm(self.health.get(&h.name), &h) {
+                        self.event(Some(&h.name), "alarm", Some(alarm));
+                    }
                     self.health.insert(h.name.clone(), h);
                 }
                 Seen::Lost(agent) if self.plan.iter().any(|d| d.agent == agent) => {
@@ -644,6 +648,21 @@ impl Take<'_> {
     }
 }
 
+/// The alarm a health summary raises when the device dropped more since the previous one.
+fn drop_alarm(previous: Option<&Health>, now: &Health) -> Option<String> {
+    let before = previous
+        .filter(|p| p.take == now.take)
+        .map_or(0, |p| p.dropped);
+    (now.dropped > before).then(|| {
+        format!(
+            "{} captures or images dropped in the last second ({} in this take): the computer, \
+             its disk or its USB link cannot keep up",
+            now.dropped - before,
+            now.dropped
+        )
+    })
+}
+
 fn timeout(agent: &str, what: String) -> RigError {
     RigError::Timeout {
         agent: agent.to_string(),
@@ -662,4 +681,36 @@ fn not_armed(state: &AgentState, waited: Duration) -> String {
         waited.as_secs_f64(),
         state.recorder.label()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(take: &str, dropped: u64) -> Health {
+        Health {
+            name: "a".into(),
+            take: take.into(),
+            recorder: "recording".into(),
+            frames: 10,
+            dropped,
+            last_colour_usec: Some(1),
+            last_depth_usec: None,
+        }
+    }
+
+    #[test]
+    fn new_drops_raise_an_alarm_with_the_counts_and_old_ones_do_not() {
+        assert_eq!(drop_alarm(None, &health("t", 0)), None);
+        let alarm = drop_alarm(None, &health("t", 3)).unwrap();
+        assert!(alarm.starts_with("3 captures or images dropped"), "{alarm}");
+        let alarm = drop_alarm(Some(&health("t", 3)), &health("t", 5)).unwrap();
+        assert!(alarm.contains("2 captures") && alarm.contains("(5 in this take)"));
+        assert_eq!(drop_alarm(Some(&health("t", 5)), &health("t", 5)), None);
+        let alarm = drop_alarm(Some(&health("old", 9)), &health("t", 1)).unwrap();
+        assert!(
+            alarm.starts_with("1 captures"),
+            "another take counts from 0: {alarm}"
+        );
+    }
 }
