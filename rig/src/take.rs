@@ -568,7 +568,6 @@ impl Take<'_> {
         finals: Vec<(String, RecorderState)>,
     ) -> Manifest {
         let config = self.options.settings.config;
-        let count = self.plan.len();
         let devices = self
             .coordinator
             .rig()
@@ -588,7 +587,7 @@ impl Take<'_> {
                     host: a.host.clone(),
                     serial: d.serial.clone(),
                     role: d.role.clone(),
-                    start_order: if is_master(d) { count } else { i + 1 },
+                    start_order: i + 1,
                     requested_subordinate_delay_usec: d.requested_subordinate_delay_usec,
                     effective_subordinate_delay_nsec: d.effective_subordinate_delay_nsec,
                     requested_depth_delay_usec: d.requested_depth_delay_usec,
