@@ -494,6 +494,17 @@ async fn a_subordinate_without_pulses_is_named_within_the_pulse_timeout_and_ever
     );
     assert!(master.segments[0].frames > 0, "{master:?}");
     assert!(std::fs::metadata(&master.files[0]).unwrap().len() > 0);
+    // `rig stop` afterwards: every agent answers, in chain order, nothing recording.
+    let answers = coordinator::stop_all(&coordinator).await;
+    let names: Vec<&str> = answers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    for (name, answer) in &answers {
+        let state = answer.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            matches!(state, RecorderState::Finished { .. }),
+            "{name}: {state:?}"
+        );
+    }
     coordinator.close().await.unwrap();
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
