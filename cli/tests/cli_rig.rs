@@ -1,5 +1,6 @@
 //! `k4sync rig record --emulate 3`: a whole emulated rig in one process, coordinated over
-//! zenoh on loopback, then `k4sync align` and `k4sync info` on what it wrote.
+//! zenoh on loopback, then `k4sync align` and `k4sync info` on what it wrote; and `rig record`
+//! / `rig stop` against `k4sync agent` processes of a rig made by `rig init`.
 //!
 //! Exact expectations, and why they hold: the subordinates are armed (running, waiting for
 //! pulses) before the master starts, so each one's first image comes with the master's first
@@ -193,4 +194,121 @@ fn an_emulated_rig_never_overwrites_an_earlier_take() {
         b"earlier take"
     );
     assert!(!out.join("manifest.json").exists());
+}
+
+/// `k4sync agent` processes, killed when dropped.
+struct Agents(Vec<std::process::Child>);
+
+impl Drop for Agents {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts agent `name` of the rig in `rig` with an emulated camera whose jacks are `jacks`.
+fn agent(rig: &Path, name: &str, index: &str, jacks: &str) -> std::process::Child {
+    let config = rig.join(name).join("zenoh.json5");
+    std::process::Command::new(env!("CARGO_BIN_EXE_k4sync"))
+        .args(["agent", "--rig", "r", "--emulate", "--emulate-index", index])
+        .args(["--emulate-jacks", jacks, "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(rig.join("data"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn rig_record_against_agent_processes_names_the_subordinate_without_pulses() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("r");
+    let agents = format!("a=127.0.0.1:{},b=127.0.0.1:{}", free_port(), free_port());
+    let init = k4sync([
+        "rig".as_ref(),
+        "init".as_ref(),
+        rig.as_os_str(),
+        "--agents".as_ref(),
+        agents.as_ref(),
+    ]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    // Separate agent processes share no emulated cable: b's plug gets no pulses.
+    let _agents = Agents(vec![
+        agent(&rig, "a", "0", "out"),
+        agent(&rig, "b", "1", "in"),
+    ]);
+    let out = dir.path().join("take");
+    let mut args: Vec<&std::ffi::OsStr> = ["rig", "record", "--json", "--wait", "10", "-c", "720p"]
+        .map(AsRef::as_ref)
+        .to_vec();
+    args.extend(
+        [
+            "-d",
+            "PASSIVE_IR",
+            "-r",
+            "15",
+            "-e",
+            "-6",
+            "-l",
+            "3",
+            "--pulse-timeout",
+            "2",
+        ]
+        .map(AsRef::<std::ffi::OsStr>::as_ref),
+    );
+    args.extend([
+        "--take".as_ref(),
+        "t1".as_ref(),
+        "--dir".as_ref(),
+        rig.as_os_str(),
+    ]);
+    args.extend(["--out".as_ref(), out.as_os_str()]);
+    let run = k4sync(args);
+    let v = json_of(&run);
+    assert_eq!(run.status.code(), Some(1), "{v}\n{}", stderr(&run));
+    assert_eq!(v["ok"], false);
+    let error = v["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("agent b: no image within 2.0 s"),
+        "{error}"
+    );
+    assert!(error.contains("no sync pulses"), "{error}");
+    assert_eq!(v["manifest"]["outcome"], "failed");
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(written, v["manifest"]);
+    let master_file = written["devices"][0]["files"][0].as_str().unwrap();
+    assert!(Path::new(master_file).is_absolute(), "{master_file}");
+    assert!(std::fs::metadata(master_file).unwrap().len() > 0);
+
+    let stop = k4sync([
+        "rig".as_ref(),
+        "stop".as_ref(),
+        "--json".as_ref(),
+        "--dir".as_ref(),
+        rig.as_os_str(),
+    ]);
+    let answers = json_of(&stop);
+    assert!(stop.status.success(), "{answers}");
+    let agents: Vec<&str> = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["agent"].as_str().unwrap())
+        .collect();
+    assert_eq!(agents, ["a", "b"]);
+    for a in answers.as_array().unwrap() {
+        assert_eq!(a["recorder"]["state"], "finished", "{a}");
+    }
 }
