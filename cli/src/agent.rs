@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use k4sync_rig::agent::{self, AgentOptions};
+use k4sync_rig::agent::{self, AgentOptions, TakeLayout};
 use k4sync_rig::msg::Jacks;
 use k4sync_rig::CameraSource;
 
@@ -85,6 +85,7 @@ pub fn from_matches(sub: &ArgMatches) -> Result<AgentOptions, String> {
             .get_one::<PathBuf>("data-dir")
             .cloned()
             .unwrap_or_default(),
+        layout: TakeLayout::PerTake,
     })
 }
 

@@ -276,15 +276,15 @@ impl ProgressPrinter {
     }
 }
 
-/// A rig manifest (docs/depth.md): recordings per device, in segment order.
+/// A rig manifest (docs/depth.md): recordings per device, in segment order. The fields read
+/// here are those of the manifest `k4sync rig record` writes (`k4sync_rig::take::Manifest`);
+/// its other fields are not needed here.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RigManifest {
     pub devices: Vec<RigDevice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RigDevice {
     #[serde(default)]
     pub serial: Option<String>,
@@ -508,5 +508,26 @@ mod tests {
             .contains("collide"));
         std::fs::write(&m, r#"{"cameras": []}"#).unwrap();
         assert!(rig_jobs(&m, Path::new("out")).is_err());
+    }
+
+    #[test]
+    fn the_manifest_rig_record_writes_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join(k4sync_rig::take::MANIFEST_FILE);
+        std::fs::write(
+            &m,
+            r#"{"format": "k4sync-rig-manifest", "version": 1, "rig": "r", "take": "t",
+                "outcome": "completed", "events": [],
+                "devices": [{"agent": "cam0", "host": "127.0.0.1", "serial": "1",
+                             "role": "MASTER", "files": ["cam0.mkv"],
+                             "segments": [{"segment": 0, "file": "cam0.mkv", "frames": 3,
+                                           "dropped": 0}]}]}"#,
+        )
+        .unwrap();
+        let jobs = rig_jobs(&m, Path::new("out")).unwrap();
+        assert_eq!(
+            jobs,
+            vec![(dir.path().join("cam0.mkv"), PathBuf::from("out/cam0.mkv"))]
+        );
     }
 }

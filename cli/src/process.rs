@@ -16,3 +16,15 @@ pub fn pin_malloc_mmap_threshold() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
+
+/// A flag that SIGINT (Ctrl-C) and SIGTERM set, so a long command can stop cleanly; a second
+/// signal while stopping ends the process at once.
+pub fn stop_flag_on_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, String> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone());
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| format!("could not install the signal handler: {e}"))?;
+    }
+    Ok(stop)
+}

@@ -196,7 +196,7 @@ pub fn command() -> Command {
         )
 }
 
-fn parse_length(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_length(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number of seconds"))?;

@@ -1,8 +1,9 @@
-//! `k4sync rig init|status|check|plan`: the coordinator's commands ([`k4sync_rig`]).
+//! `k4sync rig init|status|check|plan|record|stop`: the coordinator's commands
+//! ([`k4sync_rig`]).
 //!
 //! `init` writes a rig directory; the others read it (`--dir`, default `.`), connect as the
-//! rig's coordinator and ask the agents. `check` and `plan` take the take's camera settings
-//! with `k4sync record`'s option names.
+//! rig's coordinator and ask the agents. `check`, `plan` and `record` take the take's camera
+//! settings with `k4sync record`'s option names; `record` itself runs in [`crate::rig_record`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,8 @@ use k4sync_rig::coordinator::{self, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec};
 use k4sync_rig::RigError;
 
-use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
+use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, parse_length, rate_arg};
+use crate::rig_record::{self, RecordArgs};
 
 /// What `k4sync rig` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +42,20 @@ pub enum RigArgs {
         /// `plan`: print the plan (the check runs either way).
         plan: bool,
     },
+    Record(RecordArgs),
+    Stop {
+        dir: PathBuf,
+        wait: Duration,
+        json: bool,
+    },
 }
+
+/// Colour mode, depth mode, rate and interleave `rig record` uses when none are given:
+/// k4arecorder's modes for a real rig; for `--emulate`, modes three emulated cameras hold in
+/// real time on a 2-core machine, and distinct subordinate delays, so the files show the
+/// delays (docs/rig.md, "One machine, N cameras").
+const REAL_MODES: [&str; 4] = ["1080p", "NFOV_UNBINNED", "30", "depth-delay"];
+const EMULATED_MODES: [&str; 4] = ["720p", "PASSIVE_IR", "15", "subordinate-delay"];
 
 fn value(name: &'static str, help: &'static str) -> Arg {
     Arg::new(name).long(name).action(ArgAction::Set).help(help)
@@ -65,9 +80,18 @@ fn connect_args(cmd: Command) -> Command {
     )
 }
 
-fn settings_args(cmd: Command) -> Command {
-    cmd.args(mode_args())
-        .arg(rate_arg())
+/// `-c`, `-d`, `-r`, `-e` and `--interleave`; the modes, rate and interleave without their
+/// defaults when `defaults` is false (`rig record` picks them by `--emulate`).
+fn settings_args(cmd: Command, defaults: bool) -> Command {
+    let keep = |a: Arg| {
+        if defaults {
+            a
+        } else {
+            a.default_value(None::<&'static str>)
+        }
+    };
+    cmd.args(mode_args().map(keep))
+        .arg(keep(rate_arg()))
         .arg(
             value(
                 "exposure-control",
@@ -78,11 +102,11 @@ fn settings_args(cmd: Command) -> Command {
             .value_parser(parse_exposure)
             .default_value("auto"),
         )
-        .arg(
+        .arg(keep(
             value("interleave", "how depth lasers are kept 160 µs apart")
                 .value_parser(["depth-delay", "subordinate-delay", "as-configured"])
                 .default_value("depth-delay"),
-        )
+        ))
 }
 
 /// The `rig` subcommand's clap definition.
@@ -115,18 +139,79 @@ pub fn command() -> Command {
         .subcommand(connect_args(
             Command::new("status").about("show every agent: serial, role, jacks, disk, link"),
         ))
-        .subcommand(settings_args(connect_args(
-            Command::new("check").about("preflight the whole rig for a take with these settings"),
-        )))
-        .subcommand(settings_args(connect_args(
-            Command::new("plan").about("effective (tick-truncated) delays and the start order"),
-        )))
+        .subcommand(settings_args(
+            connect_args(
+                Command::new("check")
+                    .about("preflight the whole rig for a take with these settings"),
+            ),
+            true,
+        ))
+        .subcommand(settings_args(
+            connect_args(
+                Command::new("plan").about("effective (tick-truncated) delays and the start order"),
+            ),
+            true,
+        ))
+        .subcommand(record_command())
+        .subcommand(connect_args(
+            Command::new("stop").about("stop every agent's recording, the master first"),
+        ))
 }
 
-fn settings(sub: &ArgMatches) -> RigSettings {
-    let text = |name: &str| sub.get_one::<String>(name).cloned().unwrap_or_default();
-    let (color_resolution, color_format) = colour_mode(&text("color-mode"));
-    let fps = match text("rate").as_str() {
+fn record_command() -> Command {
+    let cmd = Command::new("record").about(
+        "record one take: preflight, arm subordinates, start the master, stop all, manifest \
+         (modes default to k4arecorder's; with --emulate to 720p, PASSIVE_IR, 15 fps and \
+         subordinate-delay interleave)",
+    );
+    settings_args(connect_args(cmd), false)
+        .arg(
+            value(
+                "record-length",
+                "seconds of device time to record from the first image",
+            )
+            .short('l')
+            .required(true)
+            .value_parser(parse_length),
+        )
+        .arg(
+            Arg::new("OUTDIR")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("where the manifest (and with --emulate the recordings) go"),
+        )
+        .arg(
+            value("out", "same as OUTDIR (default: ./<take>)")
+                .value_parser(clap::value_parser!(PathBuf))
+                .conflicts_with("OUTDIR"),
+        )
+        .arg(value("take", "the take's name (default: take-<unix time>)"))
+        .arg(
+            value(
+                "pulse-timeout",
+                "seconds every subordinate has to show its first image after the master starts",
+            )
+            .value_parser(clap::value_parser!(f64))
+            .default_value("5"),
+        )
+        .arg(
+            value(
+                "emulate",
+                "run N emulated cameras on one simulated sync cable, each behind its own agent, \
+                 in this process (no rig directory needed)",
+            )
+            .value_parser(clap::value_parser!(u32)),
+        )
+}
+
+fn settings(sub: &ArgMatches, defaults: [&str; 4]) -> RigSettings {
+    let text = |name: &str, default: &str| {
+        sub.get_one::<String>(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let [colour, depth, rate, interleave] = defaults;
+    let (color_resolution, color_format) = colour_mode(&text("color-mode", colour));
+    let fps = match text("rate", rate).as_str() {
         "5" => Fps::Fps5,
         "15" => Fps::Fps15,
         _ => Fps::Fps30,
@@ -139,12 +224,12 @@ fn settings(sub: &ArgMatches) -> RigSettings {
         config: DeviceConfig {
             color_resolution,
             color_format,
-            depth_mode: depth_mode(&text("depth-mode")),
+            depth_mode: depth_mode(&text("depth-mode", depth)),
             fps,
             ..DeviceConfig::default()
         },
         exposure,
-        interleave: match text("interleave").as_str() {
+        interleave: match text("interleave", interleave).as_str() {
             "subordinate-delay" => Interleave::SubordinateDelay,
             "as-configured" => Interleave::AsConfigured,
             _ => Interleave::DepthDelay,
@@ -173,11 +258,17 @@ pub fn from_matches(sub: &ArgMatches) -> RigArgs {
             wait: wait(m),
             json: m.get_flag("json"),
         },
+        Some(("record", m)) => RigArgs::Record(record_args(m, dir(m), wait(m))),
+        Some(("stop", m)) => RigArgs::Stop {
+            dir: dir(m),
+            wait: wait(m),
+            json: m.get_flag("json"),
+        },
         Some((name, m)) => RigArgs::Check {
             dir: dir(m),
             wait: wait(m),
             json: m.get_flag("json"),
-            settings: settings(m),
+            settings: settings(m, REAL_MODES),
             plan: name == "plan",
         },
         None => RigArgs::Status {
@@ -188,8 +279,44 @@ pub fn from_matches(sub: &ArgMatches) -> RigArgs {
     }
 }
 
+fn record_args(m: &ArgMatches, dir: PathBuf, wait: Duration) -> RecordArgs {
+    let emulate = m.get_one::<u32>("emulate").copied();
+    let defaults = if emulate.is_some() {
+        EMULATED_MODES
+    } else {
+        REAL_MODES
+    };
+    RecordArgs {
+        dir,
+        wait,
+        json: m.get_flag("json"),
+        settings: settings(m, defaults),
+        length: m
+            .get_one::<Duration>("record-length")
+            .copied()
+            .unwrap_or(Duration::from_secs(1)),
+        out: m
+            .get_one::<PathBuf>("OUTDIR")
+            .or_else(|| m.get_one::<PathBuf>("out"))
+            .cloned(),
+        take: m.get_one::<String>("take").cloned(),
+        pulse_timeout: Duration::try_from_secs_f64(
+            m.get_one::<f64>("pulse-timeout").copied().unwrap_or(5.0),
+        )
+        .unwrap_or(Duration::from_secs(5)),
+        emulate,
+    }
+}
+
 pub fn run(args: RigArgs) -> ExitCode {
     let result = match args {
+        RigArgs::Record(args) => rig_record::run(args),
+        RigArgs::Stop { dir, wait, json } => k4sync_rig::block_on(async move {
+            let c = Coordinator::connect(&dir, wait).await?;
+            let answers = coordinator::stop_all(&c).await;
+            c.close().await?;
+            Ok::<bool, RigError>(rig_record::print_stops(json, &answers))
+        }),
         RigArgs::Init { dir, name, agents } => run_init(&dir, name.as_deref(), &agents),
         RigArgs::Status { dir, wait, json } => k4sync_rig::block_on(async move {
             let c = Coordinator::connect(&dir, wait).await?;
@@ -226,7 +353,11 @@ pub fn run(args: RigArgs) -> ExitCode {
     }
 }
 
-fn print_result<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+pub(crate) fn print_result<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) {
     if json {
         match serde_json::to_string_pretty(value) {
             Ok(s) => println!("{s}"),

@@ -22,12 +22,15 @@ use zenoh::Session;
 
 use crate::camera::{Camera, CameraSource};
 use crate::keys::{self, COORDINATOR};
-use crate::msg::{self, AgentState, Command, CommandReply, RecorderState, Settings};
+use crate::msg::{self, AgentState, Command, CommandReply, Health, RecorderState, Settings};
 use crate::{net, RigError};
 
 /// How often the state is published when nothing changes (also the heartbeat a live table
 /// shows).
 pub const STATE_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often a recording agent publishes its [`Health`] summary.
+pub const HEALTH_PERIOD: Duration = Duration::from_secs(1);
 
 /// What `k4sync agent` was asked to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,14 +40,37 @@ pub struct AgentOptions {
     /// The rig name given on the command line; must match the configuration's.
     pub rig: String,
     pub source: CameraSource,
-    /// Where takes are written (`<data_dir>/<take>/<agent>.mkv`).
+    /// Where takes are written (see [`TakeLayout`]).
     pub data_dir: PathBuf,
+    pub layout: TakeLayout,
+}
+
+/// Where an agent writes a take's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TakeLayout {
+    /// `<data_dir>/<take>/<agent>.mkv`: many takes, one directory each (an SBC's agent).
+    #[default]
+    PerTake,
+    /// `<data_dir>/<agent>.mkv`: one take, every camera's file side by side (the agents of
+    /// `rig record --emulate`, which share one output directory).
+    Flat,
+}
+
+impl TakeLayout {
+    fn file(self, data_dir: &Path, take: &str, agent: &str) -> PathBuf {
+        let name = format!("{agent}.mkv");
+        match self {
+            TakeLayout::PerTake => data_dir.join(take).join(name),
+            TakeLayout::Flat => data_dir.join(name),
+        }
+    }
 }
 
 struct Shared {
     name: String,
     rig: String,
     data_dir: PathBuf,
+    layout: TakeLayout,
     camera: Mutex<Camera>,
     changed: Notify,
 }
@@ -77,6 +103,10 @@ impl Agent {
         }
         std::fs::create_dir_all(&options.data_dir)
             .map_err(|e| RigError::io(&options.data_dir, e))?;
+        // Absolute, so the files it reports name a place on this computer, whatever the
+        // coordinator's working directory.
+        let data_dir = std::fs::canonicalize(&options.data_dir)
+            .map_err(|e| RigError::io(&options.data_dir, e))?;
         let source = options.source.clone();
         let camera = tokio::task::spawn_blocking(move || Camera::open(&source))
             .await
@@ -85,7 +115,8 @@ impl Agent {
         let shared = Arc::new(Shared {
             name: node.node.clone(),
             rig: node.rig.clone(),
-            data_dir: options.data_dir,
+            data_dir,
+            layout: options.layout,
             camera: Mutex::new(camera),
             changed: Notify::new(),
         });
@@ -106,6 +137,7 @@ impl Agent {
             tokio::spawn(publish_states(session.clone(), shared.clone(), token)),
             tokio::spawn(answer_state_queries(state_queries, shared.clone())),
             tokio::spawn(answer_commands(commands, shared.clone())),
+            tokio::spawn(publish_health(session.clone(), shared.clone())),
         ];
         log::info!("agent {} of rig {} serving", shared.name, shared.rig);
         Ok(Agent {
@@ -196,6 +228,62 @@ async fn publish_states(
             _ = shared.changed.notified() => {}
         }
     }
+}
+
+/// Publishes a [`Health`] summary every [`HEALTH_PERIOD`] while a recording is active, and
+/// once more after it ends (its final counts).
+async fn publish_health(session: Session, shared: Arc<Shared>) {
+    let key = keys::health(&shared.rig, &shared.name);
+    let mut was_active = false;
+    loop {
+        tokio::time::sleep(HEALTH_PERIOD).await;
+        let from = shared.clone();
+        let Ok(health) = tokio::task::spawn_blocking(move || health_of(&from)).await else {
+            continue;
+        };
+        let active = health.as_ref().is_some_and(|(_, active)| *active);
+        if let Some((health, _)) = health.filter(|_| active || was_active) {
+            if let Err(e) = session.put(&key, msg::encode(&health)).await {
+                log::warn!("{key}: publishing health failed: {e}");
+            }
+        }
+        was_active = active;
+    }
+}
+
+/// The health summary of the take in progress or just ended, and whether it is in progress.
+fn health_of(shared: &Shared) -> Option<(Health, bool)> {
+    let mut camera = lock(&shared.camera);
+    let recorder = camera.recorder_state();
+    let (last_colour_usec, last_depth_usec) = camera.last_device_usec();
+    let (take, frames, dropped) = match &recorder {
+        RecorderState::Idle => return None,
+        RecorderState::Starting { take, .. }
+        | RecorderState::WaitingForPulses { take, .. }
+        | RecorderState::Failed { take, .. } => (take.clone(), 0, 0),
+        RecorderState::Recording {
+            take,
+            frames,
+            dropped,
+            ..
+        }
+        | RecorderState::Finished {
+            take,
+            frames,
+            dropped,
+            ..
+        } => (take.clone(), *frames, *dropped),
+    };
+    let health = Health {
+        name: shared.name.clone(),
+        take,
+        recorder: recorder.label().to_string(),
+        frames,
+        dropped,
+        last_colour_usec,
+        last_depth_usec,
+    };
+    Some((health, recorder.is_active()))
 }
 
 async fn answer_state_queries(
@@ -302,11 +390,20 @@ fn start(
     config
         .validate(camera.jacks().map(Into::into))
         .map_err(|e| format!("device {}: {e}", camera.identity().serial))?;
-    let dir = shared.data_dir.join(take);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let file = dir.join(format!("{}.mkv", shared.name));
+    let file = shared.layout.file(&shared.data_dir, take, &shared.name);
+    if file.exists() {
+        return Err(format!(
+            "{} already exists; choose another take or output directory (a recording is never \
+             overwritten)",
+            file.display()
+        ));
+    }
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let length = settings.length_usec.map(Duration::from_micros);
     camera
-        .start(take, &file, config, settings.exposure)
+        .start(take, &file, config, settings.exposure, length)
         .map_err(|e| e.to_string())?;
     Ok(camera.recorder_state())
 }

@@ -4,11 +4,17 @@
 //! and records through the host's recorder — the same pipeline, files and crash safety as
 //! `k4sync record` — on a thread of its own that owns the device while it records and hands
 //! it back when the take ends. Everything here blocks; the agent calls it from blocking tasks.
+//!
+//! [`EmulatedChain`] is the one-machine rig (`rig record --emulate N`): N emulated cameras on
+//! one simulated daisy-chain cable, so each agent's camera gets its pulses from the camera
+//! before it, with the real semantics (a subordinate produces nothing until pulses arrive).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_host::transport::emulated::{params_for, EmulatedRig, Pacing};
@@ -28,7 +34,50 @@ pub enum CameraSource {
     /// Emulated camera `emu:<index>`, paced in real time, with these jacks plugged (the plugs
     /// lead to idle cameras: presence without pulses, like a cable whose other end is off).
     Emulated { index: u32, jacks: Jacks },
+    /// Camera `index` of an emulated daisy chain shared by the agents of one process.
+    Chained { chain: EmulatedChain, index: u32 },
 }
+
+/// Emulated cameras `emu:0` … `emu:<n − 1>` on one simulated daisy-chain cable, paced in real
+/// time: camera 0's Sync Out feeds camera 1's Sync In, and so on (camera 0 is the master's
+/// place). Clones share the cameras.
+#[derive(Clone)]
+pub struct EmulatedChain {
+    rig: EmulatedRig,
+    id: u64,
+}
+
+impl EmulatedChain {
+    pub fn new(cameras: u32) -> EmulatedChain {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        EmulatedChain {
+            rig: EmulatedRig::daisy_chain(cameras, Pacing::RealTime),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rig.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rig.is_empty()
+    }
+}
+
+impl fmt::Debug for EmulatedChain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmulatedChain#{} ({} cameras)", self.id, self.len())
+    }
+}
+
+impl PartialEq for EmulatedChain {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for EmulatedChain {}
 
 /// What the camera says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +92,30 @@ struct Recording {
     take: String,
     file: PathBuf,
     stop: Arc<AtomicBool>,
-    progress: Arc<Mutex<(SyncState, u64)>>,
-    thread: JoinHandle<(Device, Result<u64, RecordError>)>,
+    progress: Arc<Mutex<Progress>>,
+    thread: JoinHandle<(Device, Result<Progress, RecordError>)>,
+}
+
+/// Where the recorder thread stands: its state, captures written, images dropped.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    sync: SyncState,
+    frames: u64,
+    dropped: u64,
+    last_colour_usec: Option<u64>,
+    last_depth_usec: Option<u64>,
+}
+
+impl Progress {
+    fn of(s: &RecordStats) -> Progress {
+        Progress {
+            sync: s.sync,
+            frames: s.colour_frames.max(s.depth_frames),
+            dropped: s.dropped_queue_captures + s.dropped_late + s.dropped_device,
+            last_colour_usec: s.delivered_ts_usec.colour,
+            last_depth_usec: s.delivered_ts_usec.depth,
+        }
+    }
 }
 
 /// An opened camera and, while it records, its recording.
@@ -92,6 +163,22 @@ impl Camera {
                 let device =
                     Device::from_transport(Box::new(rig.transport(0))).map_err(camera_error)?;
                 (device, Some(rig), Some("emulated".to_string()))
+            }
+            CameraSource::Chained { chain, index } => {
+                let index = *index as usize;
+                if index >= chain.len() {
+                    return Err(RigError::Usage(format!(
+                        "the emulated chain has {} cameras, no camera {index}",
+                        chain.len()
+                    )));
+                }
+                let device = Device::from_transport(Box::new(chain.rig.transport(index)))
+                    .map_err(camera_error)?;
+                (
+                    device,
+                    Some(chain.rig.clone()),
+                    Some("emulated".to_string()),
+                )
             }
         };
         let v = device.versions();
@@ -145,32 +232,40 @@ impl Camera {
         match &self.recording {
             None => self.last.clone(),
             Some(r) => {
-                let (sync, frames) = *r.progress.lock().unwrap_or_else(PoisonError::into_inner);
-                let file = r.file.display().to_string();
-                match sync {
-                    SyncState::Starting | SyncState::WaitingForMaster => {
-                        RecorderState::WaitingForPulses {
-                            take: r.take.clone(),
-                            file,
-                        }
-                    }
+                let p = *r.progress.lock().unwrap_or_else(PoisonError::into_inner);
+                let (take, file) = (r.take.clone(), r.file.display().to_string());
+                match p.sync {
+                    SyncState::Starting => RecorderState::Starting { take, file },
+                    SyncState::WaitingForMaster => RecorderState::WaitingForPulses { take, file },
                     _ => RecorderState::Recording {
-                        take: r.take.clone(),
+                        take,
                         file,
-                        frames,
+                        frames: p.frames,
+                        dropped: p.dropped,
                     },
                 }
             }
         }
     }
 
-    /// Starts recording `config` into `file` on the recorder thread.
+    /// Device timestamps (µs) of the newest colour and depth images the recording in progress
+    /// handed to its writer.
+    pub fn last_device_usec(&self) -> (Option<u64>, Option<u64>) {
+        self.recording.as_ref().map_or((None, None), |r| {
+            let p = *r.progress.lock().unwrap_or_else(PoisonError::into_inner);
+            (p.last_colour_usec, p.last_depth_usec)
+        })
+    }
+
+    /// Starts recording `config` into `file` on the recorder thread; with `length`, the
+    /// recorder stops by itself after that much device time from the first image.
     pub fn start(
         &mut self,
         take: &str,
         file: &Path,
         config: DeviceConfig,
         exposure: Option<i8>,
+        length: Option<Duration>,
     ) -> Result<(), RigError> {
         if self.recording.is_some() {
             return Err(RigError::Usage(
@@ -182,8 +277,15 @@ impl Camera {
         })?;
         let mut options = RecordOptions::new(config);
         options.exposure = exposure.map_or(Exposure::Auto, Exposure::Manual);
+        options.record_length = length;
         let stop = Arc::new(AtomicBool::new(false));
-        let progress = Arc::new(Mutex::new((SyncState::Starting, 0u64)));
+        let progress = Arc::new(Mutex::new(Progress {
+            sync: SyncState::Starting,
+            frames: 0,
+            dropped: 0,
+            last_colour_usec: None,
+            last_depth_usec: None,
+        }));
         let (thread_stop, thread_progress, path) =
             (stop.clone(), progress.clone(), file.to_owned());
         let thread = std::thread::Builder::new()
@@ -197,11 +299,10 @@ impl Camera {
                     &mut |s: &RecordStats| {
                         *thread_progress
                             .lock()
-                            .unwrap_or_else(PoisonError::into_inner) =
-                            (s.sync, s.colour_frames.max(s.depth_frames));
+                            .unwrap_or_else(PoisonError::into_inner) = Progress::of(s);
                     },
                 )
-                .map(|summary| summary.stats.colour_frames.max(summary.stats.depth_frames));
+                .map(|summary| Progress::of(&summary.stats));
                 (device, result)
             })
             .map_err(|e| RigError::Camera(format!("could not start the recorder thread: {e}")))?;
@@ -233,10 +334,11 @@ impl Camera {
             Ok((device, result)) => {
                 self.device = Some(device);
                 match result {
-                    Ok(frames) => RecorderState::Finished {
+                    Ok(p) => RecorderState::Finished {
                         take: r.take,
                         file,
-                        frames,
+                        frames: p.frames,
+                        dropped: p.dropped,
                     },
                     Err(e) => RecorderState::Failed {
                         take: r.take,

@@ -20,7 +20,7 @@ use zenoh::Session;
 
 use crate::init::{RigFile, CONFIG_FILE};
 use crate::keys::{self, COORDINATOR};
-use crate::msg::{self, AgentState, Command, CommandReply, RecorderState};
+use crate::msg::{self, AgentState, Command, CommandReply, Health, RecorderState};
 use crate::{net, RigError};
 
 /// How long a state query waits for answers.
@@ -146,6 +146,28 @@ impl Coordinator {
             .collect())
     }
 
+    /// One agent's current state (a query on its `state` key).
+    pub async fn state_of(&self, agent: &str) -> Result<AgentState, RigError> {
+        let key = keys::state(&self.rig.rig, agent);
+        let replies = self
+            .session
+            .get(&key)
+            .timeout(QUERY_TIMEOUT)
+            .await
+            .map_err(RigError::zenoh)?;
+        let no_answer = || RigError::NoAnswer {
+            agent: agent.to_string(),
+            what: "the state query".into(),
+            timeout_ms: QUERY_TIMEOUT.as_millis() as u64,
+        };
+        let reply = replies.recv_async().await.map_err(|_| no_answer())?;
+        let sample = reply.result().map_err(|_| no_answer())?;
+        Ok(msg::decode::<AgentState>(
+            &key,
+            &sample.payload().to_bytes(),
+        )?)
+    }
+
     /// Sends `command` to agent `agent` and returns the recorder state it reports.
     pub async fn command(&self, agent: &str, command: &Command) -> Result<RecorderState, RigError> {
         let key = keys::cmd(&self.rig.rig, agent);
@@ -174,9 +196,94 @@ impl Coordinator {
         }
     }
 
+    /// Subscribes to every agent's health summaries and liveliness changes (a take's live
+    /// view).
+    pub async fn watch(&self) -> Result<Watch, RigError> {
+        let health = self
+            .session
+            .declare_subscriber(keys::all_health(&self.rig.rig))
+            .await
+            .map_err(RigError::zenoh)?;
+        let alive = self
+            .session
+            .liveliness()
+            .declare_subscriber(keys::all_alive(&self.rig.rig))
+            .await
+            .map_err(RigError::zenoh)?;
+        Ok(Watch {
+            rig: self.rig.rig.clone(),
+            health,
+            alive,
+        })
+    }
+
     pub async fn close(self) -> Result<(), RigError> {
         self.session.close().await.map_err(RigError::zenoh)
     }
+}
+
+type SampleSubscriber =
+    zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>;
+
+/// A take's live view of the rig: health summaries and liveliness changes as they arrive.
+pub struct Watch {
+    rig: String,
+    health: SampleSubscriber,
+    alive: SampleSubscriber,
+}
+
+/// Something [`Watch::drain`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Health(Health),
+    /// The agent's liveliness token vanished.
+    Lost(String),
+    /// The agent's liveliness token appeared (again).
+    Back(String),
+    /// A health message that could not be read (another release, or garbage), with why.
+    Unreadable(String),
+}
+
+impl Watch {
+    /// Everything received since the last call, without waiting.
+    pub fn drain(&self) -> Vec<Seen> {
+        let mut seen = Vec::new();
+        while let Ok(Some(sample)) = self.alive.try_recv() {
+            let key = sample.key_expr().as_str();
+            if let Some(agent) = keys::agent_of(&self.rig, key) {
+                seen.push(match sample.kind() {
+                    zenoh::sample::SampleKind::Delete => Seen::Lost(agent.to_string()),
+                    zenoh::sample::SampleKind::Put => Seen::Back(agent.to_string()),
+                });
+            }
+        }
+        while let Ok(Some(sample)) = self.health.try_recv() {
+            let key = sample.key_expr().as_str();
+            let Some(agent) = keys::agent_of(&self.rig, key) else {
+                continue;
+            };
+            seen.push(
+                match msg::decode::<Health>(key, &sample.payload().to_bytes()) {
+                    Ok(h) if h.name == agent => Seen::Health(h),
+                    Ok(h) => Seen::Unreadable(format!("{key}: names agent {:?}", h.name)),
+                    Err(e) => Seen::Unreadable(e.to_string()),
+                },
+            );
+        }
+        seen
+    }
+}
+
+/// `rig stop`: stops every agent's recording, the master first (so that the subordinates'
+/// files end at the master's last pulse), and returns each agent's answer in chain order.
+pub async fn stop_all(c: &Coordinator) -> Vec<(String, Result<RecorderState, RigError>)> {
+    let names: Vec<String> = c.rig.agents.iter().map(|a| a.name.clone()).collect();
+    let mut out = Vec::new();
+    for name in names {
+        let result = c.command(&name, &Command::Stop).await;
+        out.push((name, result));
+    }
+    out
 }
 
 fn role_for(index: usize, count: usize) -> WiredSyncMode {
@@ -207,6 +314,9 @@ pub struct Finding {
 /// One device of the plan, in start order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedDevice {
+    /// The device configuration the take sends this agent (role and requested delays set).
+    #[serde(skip)]
+    pub config: DeviceConfig,
     pub agent: String,
     pub serial: String,
     pub role: String,
@@ -355,6 +465,7 @@ fn planned(plan: &RigPlan, reported: &[(&AgentStatus, &AgentState)]) -> Vec<Plan
                 .find(|(_, s)| s.serial == d.serial.as_str())
                 .map_or_else(String::new, |(a, _)| a.name.clone());
             PlannedDevice {
+                config: *d.config.config(),
                 agent,
                 serial: d.serial.to_string(),
                 role: d.mode().to_string(),

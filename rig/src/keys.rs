@@ -8,7 +8,7 @@
 //! | `k4sync/<rig>/agent/<name>/state` | put on change and every second; also a queryable | agent | [`crate::msg::AgentState`] |
 //! | `k4sync/<rig>/agent/<name>/cmd` | queryable (the reply is the answer) | coordinator only | [`crate::msg::Command`] → [`crate::msg::CommandReply`] |
 //! | `k4sync/<rig>/agent/<name>/alive` | liveliness token | agent | — |
-//! | `k4sync/<rig>/agent/<name>/health` | reserved for per-frame timestamps and per-second summaries | agent | — |
+//! | `k4sync/<rig>/agent/<name>/health` | put every second while recording | agent | [`crate::msg::Health`] |
 //!
 //! `<name>` is the agent's node name, which is also the common name of its certificate, so the
 //! access-control policy written by [`crate::init`] can bind keys to certificates.
@@ -82,6 +82,15 @@ pub fn alive(rig: &str, name: &str) -> String {
     format!("k4sync/{rig}/agent/{name}/alive")
 }
 
+pub fn health(rig: &str, name: &str) -> String {
+    format!("k4sync/{rig}/agent/{name}/health")
+}
+
+/// Every agent's health summaries.
+pub fn all_health(rig: &str) -> String {
+    health(rig, "*")
+}
+
 /// Every agent's state (subscription and status query).
 pub fn all_states(rig: &str) -> String {
     state(rig, "*")
@@ -109,6 +118,7 @@ mod tests {
             state("r1", "sbc-2"),
             cmd("r1", "sbc-2"),
             alive("r1", "sbc-2"),
+            health("r1", "sbc-2"),
         ] {
             assert_eq!(agent_of("r1", &key), Some("sbc-2"), "{key}");
         }

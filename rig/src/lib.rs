@@ -10,7 +10,10 @@
 //!   mutual TLS and access control by certificate name.
 //! * [`net`] — loading a node's configuration and opening its session.
 //! * [`agent`] — `k4sync agent`: one camera, its state, its commands.
-//! * [`coordinator`] — `k4sync rig status|check|plan`: the whole rig from any machine.
+//! * [`coordinator`] — `k4sync rig status|check|plan|stop`: the whole rig from any machine.
+//! * [`take`] — `k4sync rig record`: arm, start, watch, stop, and the rig manifest.
+//! * [`emulate`] — `k4sync rig record --emulate N`: a whole rig of emulated cameras in one
+//!   process, each behind its own agent, coordinated over zenoh on loopback.
 //!
 //! The camera itself is reached only through `camera` (crate-private), the one module that
 //! uses `k4sync-host`.
@@ -18,14 +21,16 @@
 pub mod agent;
 mod camera;
 pub mod coordinator;
+pub mod emulate;
 pub mod init;
 pub mod keys;
 pub mod msg;
 pub mod net;
+pub mod take;
 
 use std::path::{Path, PathBuf};
 
-pub use camera::CameraSource;
+pub use camera::{CameraSource, EmulatedChain};
 
 /// What went wrong in the rig, saying what and where.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +57,21 @@ pub enum RigError {
     Zenoh(String),
     #[error("camera: {0}")]
     Camera(String),
+    /// The process could not set itself up (signal handlers, the async runtime).
+    #[error("{0}")]
+    Setup(String),
     /// An agent answered a command with a refusal.
     #[error("agent {agent} refused: {reason}")]
     Refused { agent: String, reason: String },
+    /// The preflight (`rig check`) failed; the text lists every finding.
+    #[error("the rig check failed:\n{0}")]
+    Preflight(String),
+    /// An agent did not reach the state a take needs in time.
+    #[error("agent {agent}: {what}")]
+    Timeout { agent: String, what: String },
+    /// An agent's liveliness token vanished during a take.
+    #[error("agent {agent} is gone (its liveliness token vanished): its process, computer or network went away")]
+    AgentLost { agent: String },
     /// No answer in time: the agent is down, unreachable, or its access control dropped the
     /// request.
     #[error("agent {agent} did not answer {what} within {timeout_ms} ms; is it running and is this the rig's coordinator certificate?")]
@@ -95,6 +112,6 @@ pub fn block_on<T>(
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| RigError::Zenoh(format!("could not start the async runtime: {e}")))?
+        .map_err(|e| RigError::Setup(format!("could not start the async runtime: {e}")))?
         .block_on(future)
 }

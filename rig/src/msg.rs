@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The version of this message set; bumped whenever a message changes shape or meaning.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// A message that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,21 +148,30 @@ impl From<Jacks> for JackState {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum RecorderState {
     Idle,
-    /// Recording started; a subordinate waits here for the first pulse.
+    /// The device is being configured and started; not yet listening for pulses.
+    Starting {
+        take: String,
+        file: String,
+    },
+    /// A subordinate's device runs and waits for the first pulse (armed).
     WaitingForPulses {
         take: String,
         file: String,
     },
+    /// Images arrive. `frames`: captures written so far; `dropped`: captures and images lost
+    /// on the way (writer queue, late, device).
     Recording {
         take: String,
         file: String,
         frames: u64,
+        dropped: u64,
     },
     /// The last take ended; its file is complete.
     Finished {
         take: String,
         file: String,
         frames: u64,
+        dropped: u64,
     },
     Failed {
         take: String,
@@ -175,6 +184,7 @@ impl RecorderState {
     pub fn label(&self) -> &'static str {
         match self {
             RecorderState::Idle => "idle",
+            RecorderState::Starting { .. } => "starting",
             RecorderState::WaitingForPulses { .. } => "waiting-for-pulses",
             RecorderState::Recording { .. } => "recording",
             RecorderState::Finished { .. } => "finished",
@@ -186,7 +196,9 @@ impl RecorderState {
     pub fn is_active(&self) -> bool {
         matches!(
             self,
-            RecorderState::WaitingForPulses { .. } | RecorderState::Recording { .. }
+            RecorderState::Starting { .. }
+                | RecorderState::WaitingForPulses { .. }
+                | RecorderState::Recording { .. }
         )
     }
 }
@@ -221,6 +233,10 @@ pub struct Settings {
     pub imu: bool,
     /// Manual colour exposure exponent (-11..=1); `None` is automatic exposure.
     pub exposure: Option<i8>,
+    /// Device time to record from the first image, µs (`k4sync record -l`); `None` records
+    /// until stopped. Every device of a take gets the same length, so their files end at the
+    /// same pulse.
+    pub length_usec: Option<u64>,
 }
 
 impl Settings {
@@ -236,6 +252,7 @@ impl Settings {
             synchronized_images_only: config.synchronized_images_only,
             imu: config.imu,
             exposure,
+            length_usec: None,
         }
     }
 
@@ -259,6 +276,22 @@ impl Settings {
             ..DeviceConfig::default()
         })
     }
+}
+
+/// One agent's per-second recording summary, published on its `health` key while it records
+/// (and once more when the take ends). About 200 bytes a second per device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub name: String,
+    pub take: String,
+    /// The recorder state's label (`waiting-for-pulses`, `recording`, `finished`, …).
+    pub recorder: String,
+    /// Captures written so far, and captures or images lost on the way.
+    pub frames: u64,
+    pub dropped: u64,
+    /// Device timestamps of the newest colour and depth images handed to the writer, µs.
+    pub last_colour_usec: Option<u64>,
+    pub last_depth_usec: Option<u64>,
 }
 
 /// A command from the coordinator to one agent (a query on its `cmd` key).
@@ -322,17 +355,18 @@ mod tests {
 
     #[test]
     fn another_version_is_named_even_when_the_rest_no_longer_parses() {
-        let bytes = br#"{"version":2,"entirely":"different"}"#;
-        let e = decode::<AgentState>("k4sync/r/agent/a/state", bytes).unwrap_err();
+        let newer = PROTOCOL_VERSION + 1;
+        let bytes = format!(r#"{{"version":{newer},"entirely":"different"}}"#);
+        let e = decode::<AgentState>("k4sync/r/agent/a/state", bytes.as_bytes()).unwrap_err();
         assert_eq!(
             e,
             MessageError::Version {
                 key: "k4sync/r/agent/a/state".into(),
-                found: 2,
+                found: newer,
                 expected: PROTOCOL_VERSION
             }
         );
-        assert!(e.to_string().contains("version 2"), "{e}");
+        assert!(e.to_string().contains(&format!("version {newer}")), "{e}");
         assert!(e.to_string().contains("same k4sync release"), "{e}");
     }
 

@@ -1,20 +1,22 @@
 //! The rig over real zenoh sessions on loopback: agents with emulated cameras, the
 //! coordinator, and peers that must be kept out (no certificate, another CA's certificate,
-//! a rig certificate that is not the coordinator's).
+//! a rig certificate that is not the coordinator's), and a take whose subordinate gets no pulses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::sync::plan::Interleave;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
-use k4sync_rig::agent::{Agent, AgentOptions};
+use k4sync_rig::agent::{Agent, AgentOptions, TakeLayout};
 use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
 use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
-use k4sync_rig::{keys, net, CameraSource, RigError};
+use k4sync_rig::take::{self, TakeOptions};
+use k4sync_rig::{emulate, keys, net, CameraSource, EmulatedChain, RigError};
 
 const RIG: &str = "testrig";
 const WAIT: Duration = Duration::from_secs(5);
@@ -47,6 +49,7 @@ async fn start_agent(dir: &Path, name: &str, index: u32, jacks: Jacks, data: &Pa
         rig: RIG.into(),
         source: CameraSource::Emulated { index, jacks },
         data_dir: data.to_owned(),
+        layout: TakeLayout::PerTake,
     })
     .await
     .unwrap()
@@ -385,7 +388,7 @@ async fn a_rig_member_that_is_not_the_coordinator_reads_state_but_cannot_start_o
 async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
     let dir = tempfile::tempdir().unwrap();
     init_rig(dir.path(), &["a"]);
-    // A stand-in for a newer agent: a's own configuration, answering with version 2.
+    // A stand-in for a newer agent: a's own configuration, answering with the next version.
     let newer = session_with(&dir.path().join("a").join(CONFIG_FILE), |_| {}).await;
     let _token = newer
         .liveliness()
@@ -400,7 +403,10 @@ async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
         while let Ok(query) = queryable.recv_async().await {
             let body = serde_json::json!({ "name": "a", "something": "new" });
             query
-                .reply(keys::state(RIG, "a"), msg::encode_as(&body, 2))
+                .reply(
+                    keys::state(RIG, "a"),
+                    msg::encode_as(&body, msg::PROTOCOL_VERSION + 1),
+                )
                 .await
                 .unwrap();
         }
@@ -412,7 +418,8 @@ async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
     assert!(agents[0].state.is_none());
     assert!(
         problem.contains(&format!(
-            "version 2, this k4sync speaks version {}",
+            "version {}, this k4sync speaks version {}",
+            msg::PROTOCOL_VERSION + 1,
             msg::PROTOCOL_VERSION
         )),
         "{problem}"
@@ -421,4 +428,204 @@ async fn an_agent_of_another_protocol_version_is_reported_with_both_versions() {
     responder.abort();
     coordinator.close().await.unwrap();
     newer.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subordinate_without_pulses_is_named_within_the_pulse_timeout_and_everything_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a", "b"]);
+    // Both plugs are there, but b's cable leads to an idle camera: no pulse ever reaches it.
+    let a = start_agent(dir.path(), "a", 0, jacks(false, true), data.path()).await;
+    let b = start_agent(dir.path(), "b", 1, jacks(true, false), data.path()).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let mut options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "nopulse".into(),
+        out.path().to_owned(),
+    );
+    options.pulse_timeout = Duration::from_secs(2);
+
+    let began = Instant::now();
+    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        began.elapsed()
+    );
+    match &result.error {
+        Some(RigError::Timeout { agent, what }) => {
+            assert_eq!(agent, "b");
+            assert!(what.contains("no sync pulses"), "{what}");
+            assert!(what.contains("a's Sync Out to b's Sync In"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "failed");
+    assert!(m.error.as_deref().unwrap().contains("agent b"), "{m:?}");
+    assert_eq!(result.manifest_path, out.path().join(take::MANIFEST_FILE));
+    let written: take::Manifest =
+        serde_json::from_str(&std::fs::read_to_string(&result.manifest_path).unwrap()).unwrap();
+    assert_eq!(&written, m);
+    let order: Vec<(&str, &str)> = m
+        .events
+        .iter()
+        .filter_map(|e| Some((e.agent.as_deref()?, e.event.as_str())))
+        .filter(|(_, e)| ["armed", "start", "first_image"].contains(e))
+        .collect();
+    assert_eq!(
+        order,
+        [("b", "armed"), ("a", "start"), ("a", "first_image")],
+        "b armed, a started and recorded, b never got an image"
+    );
+    // Nothing keeps waiting, and the master's frames are kept in a finalised file.
+    for name in ["a", "b"] {
+        assert!(!recorder_of(&coordinator, name).await.is_active(), "{name}");
+    }
+    let master = &m.devices[0];
+    assert_eq!(
+        (master.agent.as_str(), master.role.as_str()),
+        ("a", "MASTER")
+    );
+    assert!(master.segments[0].frames > 0, "{master:?}");
+    assert!(std::fs::metadata(&master.files[0]).unwrap().len() > 0);
+    // `rig stop` afterwards: every agent answers, in chain order, nothing recording.
+    let answers = coordinator::stop_all(&coordinator).await;
+    let names: Vec<&str> = answers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    for (name, answer) in &answers {
+        let state = answer.as_ref().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            matches!(state, RecorderState::Finished { .. }),
+            "{name}: {state:?}"
+        );
+    }
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+async fn start_chained(dir: &Path, name: &str, chain: &EmulatedChain, index: u32) -> Agent {
+    Agent::start(AgentOptions {
+        config: dir.join(name).join(CONFIG_FILE),
+        rig: RIG.into(),
+        source: CameraSource::Chained {
+            chain: chain.clone(),
+            index,
+        },
+        data_dir: dir.join("data"),
+        layout: TakeLayout::PerTake,
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a", "b"]);
+    let chain = EmulatedChain::new(2);
+    let a = start_chained(dir.path(), "a", &chain, 0).await;
+    let b = start_chained(dir.path(), "b", &chain, 1).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "lost".into(),
+        out.path().to_owned(),
+    );
+    // b's agent exits once the live view shows it recording.
+    let (go, gone) = tokio::sync::oneshot::channel::<()>();
+    let leaver = tokio::spawn(async move {
+        if gone.await.is_ok() {
+            b.shutdown().await.unwrap();
+        }
+    });
+    let mut go = Some(go);
+    let mut healthy_b = None;
+    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |p| {
+        if let take::Progress::Tick { devices, .. } = p {
+            let h = devices
+                .iter()
+                .find(|d| d.agent == "b")
+                .and_then(|d| d.health.clone());
+            if let Some(h) = h.filter(|h| h.frames >= 2) {
+                healthy_b = Some(h);
+                if let Some(go) = go.take() {
+                    let _ = go.send(());
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    leaver.await.unwrap();
+
+    let h = healthy_b.expect("b's health was shown while it recorded");
+    assert_eq!((h.name.as_str(), h.take.as_str()), ("b", "lost"));
+    assert_eq!(h.recorder, "recording");
+    assert!(h.last_colour_usec.is_some_and(|t| t > 0), "{h:?}");
+    match &result.error {
+        Some(RigError::AgentLost { agent }) => assert_eq!(agent, "b"),
+        other => panic!("{other:?}"),
+    }
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "failed");
+    let alarm = m
+        .events
+        .iter()
+        .find(|e| e.event == "alarm")
+        .expect("an alarm event");
+    assert_eq!(alarm.agent.as_deref(), Some("b"));
+    assert!(
+        alarm.detail.as_deref().unwrap().contains("liveliness"),
+        "{alarm:?}"
+    );
+    // The master is stopped with its file kept; b, gone, is not waited for.
+    let master = &m.devices[0];
+    assert!(master.segments[0].frames >= 2, "{master:?}");
+    assert!(!recorder_of(&coordinator, "a").await.is_active());
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_emulated_take_stops_every_camera_and_keeps_its_files() {
+    let out = tempfile::tempdir().unwrap();
+    let options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "interrupted".into(),
+        out.path().to_owned(),
+    );
+    let stop = AtomicBool::new(false);
+    let result = emulate::record(2, &options, &stop, &mut |p| {
+        if let take::Progress::Tick { devices, .. } = p {
+            let recording = |d: &take::DeviceProgress| {
+                matches!(d.state, Some(RecorderState::Recording { frames, .. }) if frames >= 2)
+            };
+            if devices.iter().all(recording) {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "interrupted");
+    assert!(m.events.iter().any(|e| e.event == "interrupted"));
+    assert_eq!(m.devices.len(), 2);
+    for d in &m.devices {
+        assert!(d.segments[0].frames >= 2, "{d:?}");
+        let file = out.path().join(&d.files[0]);
+        assert_eq!(file, out.path().join(format!("{}.mkv", d.agent)));
+        assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    }
 }

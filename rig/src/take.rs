@@ -1,0 +1,715 @@
+//! `k4sync rig record`: one take of the whole rig, and the rig manifest it leaves behind.
+//!
+//! The sequence (docs/rig.md, "Recording a take"):
+//!
+//! 1. **Preflight**: the `rig check` rules over what the agents report; a failure stops here,
+//!    before any camera is touched.
+//! 2. **Arm** every subordinate in chain order and wait until each reports its device running
+//!    and waiting for pulses with Sync In plugged ([`TakeOptions::arm_timeout`]); a subordinate
+//!    started after the master would miss the first pulses.
+//! 3. **Start the master** last, then wait until every subordinate has its first image
+//!    ([`TakeOptions::pulse_timeout`]): a subordinate that gets none is named with the cable to
+//!    check, instead of the take waiting forever.
+//! 4. **Watch** until every device has recorded the take's length of device time (each
+//!    agent's recorder stops itself after the same length from its first image, so the files
+//!    end at the same pulse), or Ctrl-C. Each agent's per-second [`Health`] summary feeds the
+//!    live table and raises an alarm when it counts new drops; an agent whose liveliness token
+//!    vanishes raises an alarm and fails the take.
+//! 5. **Stop all**, the master first, whatever happened before; then write the manifest
+//!    ([`Manifest`], `manifest.json` in the output directory) with every device's delays,
+//!    files and the events with their times — also when the take failed, since its files are
+//!    kept.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use k4sync_core::types::WiredSyncMode;
+use serde::{Deserialize, Serialize};
+
+use crate::coordinator::{self, Coordinator, PlannedDevice, RigSettings, Seen, Watch};
+use crate::msg::{AgentState, Command, Health, RecorderState, Settings};
+use crate::RigError;
+
+/// File name of the manifest in the output directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The manifest's `format` field.
+pub const MANIFEST_FORMAT: &str = "k4sync-rig-manifest";
+/// The manifest's `version` field; bumped when its shape changes.
+pub const MANIFEST_VERSION: u32 = 1;
+/// How often the agents' states are read while waiting.
+const POLL: Duration = Duration::from_millis(100);
+/// How often progress is reported while recording.
+const TICK: Duration = Duration::from_secs(1);
+/// How long past the take's length the coordinator waits for the recorders to stop by
+/// themselves before it stops them.
+const FINISH_GRACE: Duration = Duration::from_secs(5);
+
+/// What one take is to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakeOptions {
+    pub settings: RigSettings,
+    /// Device time to record from each device's first image.
+    pub length: Duration,
+    /// The take's name (a key chunk: `a-z 0-9 - _`).
+    pub take: String,
+    /// Where the manifest is written (created if missing).
+    pub out_dir: PathBuf,
+    /// How long a subordinate may take to report armed and waiting.
+    pub arm_timeout: Duration,
+    /// How long after the master's start every subordinate must have its first image.
+    pub pulse_timeout: Duration,
+}
+
+impl TakeOptions {
+    pub fn new(settings: RigSettings, length: Duration, take: String, out_dir: PathBuf) -> Self {
+        TakeOptions {
+            settings,
+            length,
+            take,
+            out_dir,
+            arm_timeout: Duration::from_secs(15),
+            pulse_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A default take name from the wall clock: `take-<unix seconds>`.
+pub fn default_take_name() -> String {
+    format!("take-{}", unix_ms() / 1000)
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One thing that happened during a take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Seconds since the take began (the preflight).
+    pub t_s: f64,
+    /// Wall clock, ms since the Unix epoch.
+    pub unix_ms: u64,
+    /// The agent concerned; `None` for the whole rig.
+    pub agent: Option<String>,
+    /// `preflight`, `warning`, `arm`, `armed`, `start`, `first_image`, `finished`, `overrun`,
+    /// `alarm`, `agent_back`, `stop`, `stopped`, `interrupted`, `failed`.
+    pub event: String,
+    pub detail: Option<String>,
+}
+
+/// One recording of one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub segment: u32,
+    /// As in [`ManifestDevice::files`].
+    pub file: String,
+    /// Captures written.
+    pub frames: u64,
+    /// Captures and images lost on the way (writer queue, late, device).
+    pub dropped: u64,
+}
+
+/// One device of the rig as the manifest records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestDevice {
+    pub agent: String,
+    /// Where the agent runs (its endpoint's host in the rig file).
+    pub host: String,
+    pub serial: String,
+    /// `MASTER`, `SUBORDINATE` or `STANDALONE`.
+    pub role: String,
+    /// 1 for the first device started; the master is last.
+    pub start_order: usize,
+    pub requested_subordinate_delay_usec: u32,
+    pub effective_subordinate_delay_nsec: i64,
+    pub requested_depth_delay_usec: i32,
+    pub effective_depth_delay_nsec: i64,
+    /// Every file of this device, in segment order: relative to the manifest when it lies in
+    /// the output directory, else the path on the agent's host.
+    pub files: Vec<String>,
+    pub segments: Vec<Segment>,
+}
+
+/// The take's camera settings, by the SDK's names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSettings {
+    pub color_format: String,
+    pub color_resolution: String,
+    pub depth_mode: String,
+    pub fps: u32,
+    /// Manual exposure exponent; `None` is automatic.
+    pub exposure: Option<i8>,
+}
+
+/// The rig manifest (`manifest.json`), written beside the recordings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub rig: String,
+    pub take: String,
+    /// `completed`, `interrupted` or `failed`.
+    pub outcome: String,
+    /// Why the take failed.
+    pub error: Option<String>,
+    pub length_s: f64,
+    pub settings: ManifestSettings,
+    /// Chain order: the master first.
+    pub devices: Vec<ManifestDevice>,
+    pub events: Vec<Event>,
+}
+
+/// What a take left behind: the manifest (written to `manifest_path`) and, if the take did not
+/// complete, why.
+#[derive(Debug)]
+pub struct TakeResult {
+    pub manifest: Manifest,
+    pub manifest_path: PathBuf,
+    pub error: Option<RigError>,
+}
+
+/// One device's line in a progress report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceProgress {
+    pub agent: String,
+    pub state: Option<RecorderState>,
+    /// The agent's latest health summary.
+    pub health: Option<Health>,
+}
+
+/// What [`record`] reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    Event(Event),
+    /// Once a second while recording: seconds since the master's start, and every device.
+    Tick {
+        elapsed: Duration,
+        length: Duration,
+        devices: Vec<DeviceProgress>,
+    },
+}
+
+/// A take in progress: its plan, what it saw, what happened.
+struct Take<'a> {
+    coordinator: &'a Coordinator,
+    options: &'a TakeOptions,
+    /// Start order: subordinates first, the master last.
+    plan: Vec<PlannedDevice>,
+    begun: Instant,
+    events: Vec<Event>,
+    progress: &'a mut dyn FnMut(&Progress),
+    watch: Watch,
+    /// The latest health summary of each agent.
+    health: BTreeMap<String, Health>,
+    /// Agents whose liveliness token vanished.
+    lost: Vec<String>,
+}
+
+/// Runs one take (see the module documentation). `Err` only when the preflight fails or the
+/// manifest cannot be written; a take that failed later still writes its manifest and reports
+/// the failure in [`TakeResult::error`].
+pub async fn record(
+    coordinator: &Coordinator,
+    options: &TakeOptions,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<TakeResult, RigError> {
+    crate::keys::check_name(&options.take, "take")?;
+    let agents = coordinator.status().await?;
+    let report = coordinator::check(&agents, &options.settings);
+    let plan = match report.plan.clone() {
+        Some(plan) if report.passed() => plan,
+        _ => return Err(RigError::Preflight(coordinator::check_text(&report))),
+    };
+    let watch = coordinator.watch().await?;
+    let mut take = Take {
+        coordinator,
+        options,
+        plan,
+        begun: Instant::now(),
+        events: Vec::new(),
+        progress,
+        watch,
+        health: BTreeMap::new(),
+        lost: Vec::new(),
+    };
+    take.event(None, "preflight", Some("check passed".into()));
+    for w in &report.warnings {
+        take.event(w.agent.as_deref(), "warning", Some(w.message.clone()));
+    }
+    let outcome = take.run(stop).await;
+    let segments = take.stop_all().await;
+    let (name, error) = match outcome {
+        Ok(true) => ("completed", None),
+        Ok(false) => ("interrupted", None),
+        Err(e) => {
+            take.event(None, "failed", Some(e.to_string()));
+            ("failed", Some(e))
+        }
+    };
+    let manifest = take.manifest(name, error.as_ref(), segments);
+    let manifest_path = write_manifest(&options.out_dir, &manifest)?;
+    Ok(TakeResult {
+        manifest,
+        manifest_path,
+        error,
+    })
+}
+
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<PathBuf, RigError> {
+    std::fs::create_dir_all(dir).map_err(|e| RigError::io(dir, e))?;
+    let path = dir.join(MANIFEST_FILE);
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| RigError::Config {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    let tmp = dir.join(format!(".{MANIFEST_FILE}.tmp"));
+    std::fs::write(&tmp, format!("{text}\n")).map_err(|e| RigError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| RigError::io(&path, e))?;
+    Ok(path)
+}
+
+fn is_master(d: &PlannedDevice) -> bool {
+    d.config.sync_mode != WiredSyncMode::Subordinate
+}
+
+impl Take<'_> {
+    fn event(&mut self, agent: Option<&str>, event: &str, detail: Option<String>) {
+        let e = Event {
+            t_s: (self.begun.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            unix_ms: unix_ms(),
+            agent: agent.map(str::to_string),
+            event: event.to_string(),
+            detail,
+        };
+        (self.progress)(&Progress::Event(e.clone()));
+        self.events.push(e);
+    }
+
+    /// Takes in what the watch received: health summaries, and liveliness changes — an agent
+    /// of the take that is gone raises an alarm and ends the take.
+    fn look(&mut self) -> Result<(), RigError> {
+        for seen in self.watch.drain() {
+            match seen {
+                Seen::Health(h) => {
+                    if let Some(alarm) = drop_alarm(self.health.get(&h.name), &h) {
+                        self.event(Some(&h.name), "alarm", Some(alarm));
+                    }
+                    self.health.insert(h.name.clone(), h);
+                }
+                Seen::Lost(agent) if self.plan.iter().any(|d| d.agent == agent) => {
+                    if !self.lost.contains(&agent) {
+                        let detail = "liveliness token gone: the agent, its computer or its \
+                                      network went away";
+                        self.event(Some(&agent), "alarm", Some(detail.into()));
+                        self.lost.push(agent.clone());
+                    }
+                }
+                Seen::Back(agent) if self.lost.contains(&agent) => {
+                    self.event(Some(&agent), "agent_back", None);
+                }
+                Seen::Unreadable(why) => self.event(None, "warning", Some(why)),
+                Seen::Lost(_) | Seen::Back(_) => {}
+            }
+        }
+        match self.lost.first() {
+            Some(agent) => Err(RigError::AgentLost {
+                agent: agent.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// An agent's state; when it does not answer, an agent lost meanwhile is the error.
+    async fn state_of(&mut self, agent: &str) -> Result<AgentState, RigError> {
+        match self.coordinator.state_of(agent).await {
+            Ok(state) => Ok(state),
+            Err(e) => {
+                self.look()?;
+                Err(e)
+            }
+        }
+    }
+
+    fn settings_for(&self, d: &PlannedDevice) -> Settings {
+        let mut s = Settings::new(&d.config, self.options.settings.exposure);
+        s.length_usec = Some(u64::try_from(self.options.length.as_micros()).unwrap_or(u64::MAX));
+        s
+    }
+
+    /// Arm, start, watch. `Ok(false)`: interrupted.
+    async fn run(&mut self, stop: &AtomicBool) -> Result<bool, RigError> {
+        let subordinates: Vec<PlannedDevice> = self
+            .plan
+            .iter()
+            .filter(|d| !is_master(d))
+            .cloned()
+            .collect();
+        for d in &subordinates {
+            if stop.load(Ordering::Relaxed) {
+                return self.interrupted();
+            }
+            self.arm(d).await?;
+        }
+        let master = self
+            .plan
+            .iter()
+            .find(|d| is_master(d))
+            .cloned()
+            .ok_or_else(|| RigError::Preflight("the plan has no master".into()))?;
+        let command = Command::Start {
+            take: self.options.take.clone(),
+            settings: self.settings_for(&master),
+        };
+        self.event(Some(&master.agent), "start", None);
+        self.coordinator.command(&master.agent, &command).await?;
+        let started = Instant::now();
+        if !self.await_first_images(stop).await? {
+            return self.interrupted();
+        }
+        if !self.watch(started, stop).await? {
+            return self.interrupted();
+        }
+        Ok(true)
+    }
+
+    fn interrupted(&mut self) -> Result<bool, RigError> {
+        self.event(None, "interrupted", Some("stopped by the user".into()));
+        Ok(false)
+    }
+
+    async fn arm(&mut self, d: &PlannedDevice) -> Result<(), RigError> {
+        let command = Command::Arm {
+            take: self.options.take.clone(),
+            settings: self.settings_for(d),
+        };
+        self.event(Some(&d.agent), "arm", None);
+        self.coordinator.command(&d.agent, &command).await?;
+        let deadline = Instant::now() + self.options.arm_timeout;
+        loop {
+            self.look()?;
+            let state = self.state_of(&d.agent).await?;
+            let plugged = state.jacks.is_some_and(|j| j.sync_in);
+            match &state.recorder {
+                RecorderState::WaitingForPulses { .. } if plugged => break,
+                RecorderState::Failed { reason, .. } => {
+                    return Err(timeout(&d.agent, format!("recording failed: {reason}")))
+                }
+                _ if Instant::now() >= deadline => {
+                    return Err(timeout(
+                        &d.agent,
+                        not_armed(&state, self.options.arm_timeout),
+                    ))
+                }
+                _ => tokio::time::sleep(POLL).await,
+            }
+        }
+        self.event(Some(&d.agent), "armed", Some("waiting for pulses".into()));
+        Ok(())
+    }
+
+    /// Waits until every device has its first image. `Ok(false)`: interrupted.
+    async fn await_first_images(&mut self, stop: &AtomicBool) -> Result<bool, RigError> {
+        let deadline = Instant::now() + self.options.pulse_timeout;
+        let mut waiting: Vec<PlannedDevice> = self.plan.clone();
+        while !waiting.is_empty() {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            self.look()?;
+            let mut still = Vec::new();
+            for d in waiting {
+                let state = self.state_of(&d.agent).await?;
+                match state.recorder {
+                    RecorderState::Recording { frames, .. } if frames > 0 => {
+                        self.event(Some(&d.agent), "first_image", None)
+                    }
+                    RecorderState::Finished { .. } => {}
+                    RecorderState::Failed { reason, .. } => {
+                        return Err(timeout(&d.agent, format!("recording failed: {reason}")))
+                    }
+                    _ => still.push(d),
+                }
+            }
+            waiting = still;
+            if let Some(d) = waiting.first().filter(|_| Instant::now() >= deadline) {
+                return Err(timeout(&d.agent, self.no_pulses(d)));
+            }
+            if !waiting.is_empty() {
+                tokio::time::sleep(POLL).await;
+            }
+        }
+        Ok(true)
+    }
+
+    fn no_pulses(&self, d: &PlannedDevice) -> String {
+        let secs = self.options.pulse_timeout.as_secs_f64();
+        if is_master(d) {
+            return format!("the master recorded no image within {secs:.1} s of its start");
+        }
+        let upstream = self.upstream_of(&d.agent).unwrap_or("the device before it");
+        format!(
+            "no image within {secs:.1} s of the master's start: no sync pulses reach it; check \
+             the cable from {upstream}'s Sync Out to {}'s Sync In, and that the master's colour \
+             camera is on",
+            d.agent
+        )
+    }
+
+    /// The agent before `agent` in the chain (whose Sync Out feeds its Sync In).
+    fn upstream_of(&self, agent: &str) -> Option<&str> {
+        let agents = &self.coordinator.rig().agents;
+        let i = agents.iter().position(|a| a.name == agent)?;
+        agents.get(i.checked_sub(1)?).map(|a| a.name.as_str())
+    }
+
+    /// Waits until every recorder has finished its length. `Ok(false)`: interrupted.
+    async fn watch(&mut self, started: Instant, stop: &AtomicBool) -> Result<bool, RigError> {
+        let limit = self.options.length + self.options.pulse_timeout + FINISH_GRACE;
+        let mut next_tick = Instant::now();
+        let mut finished: Vec<String> = Vec::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            self.look()?;
+            let devices = self.poll_all().await?;
+            for p in &devices {
+                if let Some(RecorderState::Finished { frames, .. }) = &p.state {
+                    if !finished.contains(&p.agent) {
+                        finished.push(p.agent.clone());
+                        let detail = format!("{frames} captures");
+                        self.event(Some(&p.agent), "finished", Some(detail));
+                    }
+                }
+            }
+            if finished.len() == self.plan.len() {
+                return Ok(true);
+            }
+            if Instant::now() >= next_tick {
+                next_tick += TICK;
+                let tick = Progress::Tick {
+                    elapsed: started.elapsed(),
+                    length: self.options.length,
+                    devices,
+                };
+                (self.progress)(&tick);
+            }
+            if started.elapsed() >= limit {
+                self.event(
+                    None,
+                    "overrun",
+                    Some("stopping the devices still recording".into()),
+                );
+                return Ok(true);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Every device's state; a recorder that failed or an agent that went away ends the take.
+    async fn poll_all(&mut self) -> Result<Vec<DeviceProgress>, RigError> {
+        let mut out = Vec::new();
+        for d in self.plan.clone() {
+            let state = self.state_of(&d.agent).await?;
+            if let RecorderState::Failed { reason, .. } = &state.recorder {
+                return Err(timeout(&d.agent, format!("recording failed: {reason}")));
+            }
+            out.push(DeviceProgress {
+                agent: d.agent.clone(),
+                state: Some(state.recorder),
+                health: self.health.get(&d.agent).cloned(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stops every device, the master first; returns each agent's final recorder state.
+    async fn stop_all(&mut self) -> Vec<(String, RecorderState)> {
+        let mut order: Vec<PlannedDevice> =
+            self.plan.iter().filter(|d| is_master(d)).cloned().collect();
+        order.extend(self.plan.iter().filter(|d| !is_master(d)).cloned());
+        let mut out = Vec::new();
+        for d in order {
+            if self.lost.contains(&d.agent) {
+                let detail = "not sent: the agent is gone (an agent that exits finalises its \
+                              file; after a crash `k4sync repair` recovers it)";
+                self.event(Some(&d.agent), "stop", Some(detail.into()));
+                continue;
+            }
+            self.event(Some(&d.agent), "stop", None);
+            match self.coordinator.command(&d.agent, &Command::Stop).await {
+                Ok(state) => {
+                    let detail = match &state {
+                        RecorderState::Finished {
+                            frames, dropped, ..
+                        } => {
+                            format!("{frames} captures, {dropped} dropped")
+                        }
+                        other => other.label().to_string(),
+                    };
+                    self.event(Some(&d.agent), "stopped", Some(detail));
+                    out.push((d.agent.clone(), state));
+                }
+                Err(e) => self.event(Some(&d.agent), "failed", Some(e.to_string())),
+            }
+        }
+        out
+    }
+
+    fn manifest(
+        &self,
+        outcome: &str,
+        error: Option<&RigError>,
+        finals: Vec<(String, RecorderState)>,
+    ) -> Manifest {
+        let config = self.options.settings.config;
+        let devices = self
+            .coordinator
+            .rig()
+            .agents
+            .iter()
+            .filter_map(|a| {
+                let (i, d) = self
+                    .plan
+                    .iter()
+                    .enumerate()
+                    .find(|(_, d)| d.agent == a.name)?;
+                let last = finals.iter().find(|(n, _)| *n == a.name).map(|(_, s)| s);
+                let segments: Vec<Segment> =
+                    last.and_then(|s| self.segment(s)).into_iter().collect();
+                Some(ManifestDevice {
+                    agent: a.name.clone(),
+                    host: a.host.clone(),
+                    serial: d.serial.clone(),
+                    role: d.role.clone(),
+                    start_order: i + 1,
+                    requested_subordinate_delay_usec: d.requested_subordinate_delay_usec,
+                    effective_subordinate_delay_nsec: d.effective_subordinate_delay_nsec,
+                    requested_depth_delay_usec: d.requested_depth_delay_usec,
+                    effective_depth_delay_nsec: d.effective_depth_delay_nsec,
+                    files: segments.iter().map(|s| s.file.clone()).collect(),
+                    segments,
+                })
+            })
+            .collect();
+        Manifest {
+            format: MANIFEST_FORMAT.into(),
+            version: MANIFEST_VERSION,
+            rig: self.coordinator.rig().rig.clone(),
+            take: self.options.take.clone(),
+            outcome: outcome.into(),
+            error: error.map(ToString::to_string),
+            length_s: self.options.length.as_secs_f64(),
+            settings: ManifestSettings {
+                color_format: config.color_format.sdk_name().into(),
+                color_resolution: config.color_resolution.sdk_name().into(),
+                depth_mode: config.depth_mode.sdk_name().into(),
+                fps: config.fps.hz(),
+                exposure: self.options.settings.exposure,
+            },
+            devices,
+            events: self.events.clone(),
+        }
+    }
+
+    /// The segment a final recorder state describes, its file relative to the output
+    /// directory when it lies there.
+    fn segment(&self, state: &RecorderState) -> Option<Segment> {
+        let RecorderState::Finished {
+            file,
+            frames,
+            dropped,
+            ..
+        } = state
+        else {
+            return None;
+        };
+        let out = std::fs::canonicalize(&self.options.out_dir).ok();
+        let path = std::fs::canonicalize(file).ok();
+        let relative = match (out, path) {
+            (Some(out), Some(path)) => path
+                .strip_prefix(&out)
+                .ok()
+                .map(|p| p.display().to_string()),
+            _ => None,
+        };
+        Some(Segment {
+            segment: 0,
+            file: relative.unwrap_or_else(|| file.clone()),
+            frames: *frames,
+            dropped: *dropped,
+        })
+    }
+}
+
+/// The alarm a health summary raises when the device dropped more since the previous one.
+fn drop_alarm(previous: Option<&Health>, now: &Health) -> Option<String> {
+    let before = previous
+        .filter(|p| p.take == now.take)
+        .map_or(0, |p| p.dropped);
+    (now.dropped > before).then(|| {
+        format!(
+            "{} captures or images dropped in the last second ({} in this take): the computer, \
+             its disk or its USB link cannot keep up",
+            now.dropped - before,
+            now.dropped
+        )
+    })
+}
+
+fn timeout(agent: &str, what: String) -> RigError {
+    RigError::Timeout {
+        agent: agent.to_string(),
+        what,
+    }
+}
+
+fn not_armed(state: &AgentState, waited: Duration) -> String {
+    let plug = match state.jacks {
+        Some(j) if j.sync_in => "plugged",
+        Some(_) => "empty",
+        None => "unreadable",
+    };
+    format!(
+        "not armed and waiting within {:.1} s (recorder {}, Sync In {plug})",
+        waited.as_secs_f64(),
+        state.recorder.label()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(take: &str, dropped: u64) -> Health {
+        Health {
+            name: "a".into(),
+            take: take.into(),
+            recorder: "recording".into(),
+            frames: 10,
+            dropped,
+            last_colour_usec: Some(1),
+            last_depth_usec: None,
+        }
+    }
+
+    #[test]
+    fn new_drops_raise_an_alarm_with_the_counts_and_old_ones_do_not() {
+        assert_eq!(drop_alarm(None, &health("t", 0)), None);
+        let alarm = drop_alarm(None, &health("t", 3)).unwrap();
+        assert!(alarm.starts_with("3 captures or images dropped"), "{alarm}");
+        let alarm = drop_alarm(Some(&health("t", 3)), &health("t", 5)).unwrap();
+        assert!(alarm.contains("2 captures") && alarm.contains("(5 in this take)"));
+        assert_eq!(drop_alarm(Some(&health("t", 5)), &health("t", 5)), None);
+        let alarm = drop_alarm(Some(&health("old", 9)), &health("t", 1)).unwrap();
+        assert!(
+            alarm.starts_with("1 captures"),
+            "another take counts from 0: {alarm}"
+        );
+    }
+}
