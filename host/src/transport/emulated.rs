@@ -22,7 +22,13 @@
 //! up, at most [`QUEUE_LIMIT_BYTES`] per stream, oldest dropped). [`Pacing::RealTime`] runs the
 //! clock at wall-clock speed (the CLI's `--emulate`); a reader that falls behind then loses the
 //! oldest items once its stream holds [`REAL_TIME_QUEUE_LIMIT_BYTES`], as a real camera's data
-//! is lost when no transfer is waiting for it.
+//! is lost when no transfer is waiting for it. Catching up with the wall clock produces only
+//! the last [`CATCH_UP_WINDOW`] frame by frame: time before it, when the host (starved of CPU,
+//! or busy elsewhere) was not reading, counts as time no transfer was in flight, so the
+//! devices keep only their own small backlog and count the rest as lost
+//! ([`EmulatedCamera::lost_at_device`]). Work per call is bounded, so a host that falls
+//! behind under load cannot make the emulator fall further behind, and every frame that is
+//! delivered keeps its true device timestamp: a gap reads as drops, never as shifted time.
 //!
 //! The emulator's transfer failures map one to one: Timeout→[`TransferError::Timeout`],
 //! Stall→[`TransferError::Stall`], Gone→[`TransferError::Disconnected`],
@@ -52,6 +58,9 @@ pub const MAX_PACKET_SIZE: usize = 1024;
 pub const STEP_NS: u64 = 1_000_000;
 /// How long a waiting stream lets a reader that is busy elsewhere hold the clock back.
 pub const STALL_GRACE: Duration = Duration::from_millis(200);
+/// Under [`Pacing::RealTime`], the most host time one catch-up with the wall clock produces
+/// frame by frame; a host away for longer was not servicing transfers before that.
+pub const CATCH_UP_WINDOW: Duration = Duration::from_millis(100);
 /// Bytes one stream may hold unread before its oldest items are dropped (virtual time).
 pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
 /// The same bound under [`Pacing::RealTime`], where it is memory of the process that carries
@@ -216,10 +225,27 @@ impl RigState {
         }
     }
 
+    /// Brings a real-time clock up to the wall clock. Only the last [`CATCH_UP_WINDOW`] is
+    /// stepped with the streams polled; host time before it was not serviced
+    /// ([`Self::skip_to`]), so one call does bounded work however long the host was away.
     fn catch_up(&mut self) {
         if self.pacing == Pacing::RealTime {
             let now = self.now_for_pacing();
+            let window = u64::try_from(CATCH_UP_WINDOW.as_nanos()).unwrap_or(u64::MAX);
+            self.skip_to(now.saturating_sub(window));
             self.advance_to(now, false);
+        }
+    }
+
+    /// Moves the clock to `target` with no transfer serviced: the devices run and pulses
+    /// travel the cable, but no stream is polled, so frames beyond a device's backlog are
+    /// lost at the device (counted: [`EmulatedCamera::lost_at_device`]) and those it kept
+    /// keep their own timestamps.
+    fn skip_to(&mut self, target: u64) {
+        while self.now_ns < target {
+            let next = target.min(self.now_ns.saturating_add(STEP_NS));
+            self.now_ns = next;
+            self.run_devices(next);
         }
     }
 
@@ -260,13 +286,17 @@ impl RigState {
     }
 
     fn step(&mut self, now: u64) {
+        self.run_devices(now);
+        for camera in &mut self.cameras {
+            camera.poll_streams(now);
+        }
+    }
+
+    fn run_devices(&mut self, now: u64) {
         for camera in &mut self.cameras {
             camera.device.advance_to(now);
         }
         self.route_pulses(now);
-        for camera in &mut self.cameras {
-            camera.poll_streams(now);
-        }
     }
 
     /// Carries Sync Out pulses along the cable; a subordinate repeats its Sync In on its own
@@ -580,6 +610,18 @@ impl EmulatedCamera {
     /// Items the host never read because a stream's queue overflowed.
     pub fn queue_drops(&self) -> u64 {
         self.with(|c| c.streams.iter().map(|s| s.dropped).sum())
+    }
+
+    /// Frames (IMU: packets) of the stream on `endpoint` the camera lost because no transfer
+    /// took them in time, e.g. while a real-time host was away ([`CATCH_UP_WINDOW`]).
+    pub fn lost_at_device(&self, endpoint: Endpoint) -> u64 {
+        let stream = match endpoint {
+            Endpoint::DepthStreamIn => emu::Stream::Depth,
+            Endpoint::ImuStreamIn => emu::Stream::Imu,
+            Endpoint::ColourVideo => emu::Stream::Colour,
+            _ => return 0,
+        };
+        self.with(|c| c.device.frames_lost(stream))
     }
 }
 
@@ -959,6 +1001,7 @@ impl Drop for EmulatedStream {
 mod tests {
     use super::*;
     use crate::command::CommandChannel;
+    use k4sync_core::types::WiredSyncMode;
 
     #[test]
     fn emu_cameras_have_distinct_deterministic_serials() {
@@ -1032,6 +1075,148 @@ mod tests {
             t.bulk_in(Endpoint::DepthResponseIn, &mut buf, Duration::ZERO),
             Err(TransferError::Io { .. })
         ));
+    }
+
+    const NV12_720P_30: ColourMode = ColourMode {
+        format: k4sync_core::types::ColorFormat::Nv12,
+        resolution: k4sync_core::types::ColorResolution::R720p,
+        fps: k4sync_core::types::Fps::Fps30,
+    };
+    const PERIOD_TICKS: u64 = 3_000;
+
+    /// The wall clock of a real-time rig moves `by` at once: the host was away that long.
+    fn host_away(rig: &EmulatedRig, by: Duration) {
+        let mut st = rig.shared.lock();
+        match st.started.checked_sub(by) {
+            Some(earlier) => st.started = earlier,
+            None => panic!("the monotonic clock is younger than {by:?}"),
+        }
+    }
+
+    /// Items the streams of camera `index` produced and have not handed out: queued or
+    /// dropped from the queue.
+    fn produced_items(rig: &EmulatedRig, index: usize) -> u64 {
+        let st = rig.shared.lock();
+        st.cameras
+            .get(index)
+            .into_iter()
+            .flat_map(|c| &c.streams)
+            .map(|s| s.queue.len() as u64 + s.dropped)
+            .sum()
+    }
+
+    /// Device ticks of the next frame, waiting up to `timeout`; `None` on a timeout.
+    fn next_ticks(stream: &mut Box<dyn ColourStream>, timeout: Duration) -> Option<u64> {
+        match stream.next_frame(timeout) {
+            Ok(frame) => frame.device_ticks.map(|t| t.0),
+            Err(e) if e.is_timeout() => None,
+            Err(e) => panic!("colour stream failed: {e}"),
+        }
+    }
+
+    /// Frames between consecutive readings that never arrived, by their timestamps.
+    fn missing_by_timestamp(ticks: &[u64]) -> u64 {
+        ticks
+            .windows(2)
+            .map(|p| (p[1] - p[0] + PERIOD_TICKS / 2) / PERIOD_TICKS - 1)
+            .sum()
+    }
+
+    /// Reads a frame from camera `index`, lets the host be away `away`, then reads what is
+    /// there at once; returns the frames' ticks and the items one catch-up produced.
+    fn read_across_an_absence(
+        rig: &EmulatedRig,
+        index: usize,
+        stream: &mut Box<dyn ColourStream>,
+        away: Duration,
+    ) -> (Vec<u64>, u64) {
+        let mut ticks: Vec<u64> = next_ticks(stream, Duration::from_secs(10))
+            .into_iter()
+            .collect();
+        assert_eq!(ticks.len(), 1, "a first frame within 10 s");
+        host_away(rig, away);
+        let before = produced_items(rig, index);
+        let first_after = next_ticks(stream, Duration::ZERO);
+        let produced = produced_items(rig, index) - before + u64::from(first_after.is_some());
+        ticks.extend(first_after);
+        while let Some(t) = next_ticks(stream, Duration::ZERO) {
+            ticks.push(t);
+        }
+        (ticks, produced)
+    }
+
+    #[test]
+    fn a_real_time_host_away_for_seconds_costs_bounded_work_and_reads_drops_not_shifted_time() {
+        let rig = EmulatedRig::standalone(1, Pacing::RealTime);
+        let mut stream = match rig.transport(0).start_colour(NV12_720P_30) {
+            Ok(stream) => stream,
+            Err(e) => panic!("colour start: {e}"),
+        };
+        let (ticks, produced) =
+            read_across_an_absence(&rig, 0, &mut stream, Duration::from_secs(10));
+        assert!(
+            produced <= 12,
+            "{produced} frames produced for one catch-up"
+        );
+        assert!(
+            ticks.len() >= 2,
+            "frames resume after the absence: {ticks:?}"
+        );
+        assert!(
+            ticks.windows(2).all(|p| (p[1] - p[0]) % PERIOD_TICKS == 0),
+            "every frame on the device's grid: {ticks:?}"
+        );
+        let camera = rig.camera(0);
+        let lost = camera.lost_at_device(Endpoint::ColourVideo);
+        assert!(
+            lost >= 280,
+            "{lost} frames lost at the device in a 10 s absence"
+        );
+        assert_eq!(
+            lost + camera.queue_drops(),
+            missing_by_timestamp(&ticks),
+            "every missing frame counted: {ticks:?}"
+        );
+    }
+
+    #[test]
+    fn a_subordinate_keeps_its_pulses_across_a_real_time_absence() {
+        let rig = EmulatedRig::daisy_chain(3, Pacing::RealTime);
+        for (camera, mode) in [
+            (2, WiredSyncMode::Subordinate),
+            (1, WiredSyncMode::Subordinate),
+            (0, WiredSyncMode::Master),
+        ] {
+            let config = SysConfig::from_usec(mode, 0, 0, true);
+            if let Err(e) = CommandChannel::new(rig.transport(camera)).set_sys_config(config) {
+                panic!("SET_SYS_CFG on camera {camera}: {e}");
+            }
+        }
+        let mut streams = Vec::new();
+        for camera in [2, 1, 0] {
+            match rig.transport(camera).start_colour(NV12_720P_30) {
+                Ok(stream) => streams.push(stream),
+                Err(e) => panic!("colour start on camera {camera}: {e}"),
+            }
+        }
+        let (ticks, produced) =
+            read_across_an_absence(&rig, 2, &mut streams[0], Duration::from_secs(5));
+        assert!(
+            produced <= 3 * 20,
+            "{produced} frames produced for one catch-up"
+        );
+        assert!(ticks.len() >= 2, "the last subordinate resumes: {ticks:?}");
+        let camera = rig.camera(2);
+        let lost = camera.lost_at_device(Endpoint::ColourVideo);
+        assert!(
+            lost >= 130,
+            "{lost} frames lost at the device in a 5 s absence"
+        );
+        assert_eq!(
+            lost + camera.queue_drops(),
+            missing_by_timestamp(&ticks),
+            "every missing frame counted: {ticks:?}"
+        );
     }
 
     #[test]
