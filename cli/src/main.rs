@@ -17,6 +17,7 @@ mod process;
 mod record;
 mod repair;
 mod rig;
+mod values;
 
 use args::Invocation;
 

@@ -18,6 +18,7 @@ use k4sync_rig::init::{self, AgentSpec};
 use k4sync_rig::RigError;
 
 use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
+use crate::values;
 
 /// What `k4sync rig` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,9 @@ fn connect_args(cmd: Command) -> Command {
     )
     .arg(
         value("wait", "seconds to wait for every agent to connect")
-            .value_parser(clap::value_parser!(f64))
+            .value_name("SECONDS")
+            .value_parser(values::seconds_or_zero)
+            .allow_negative_numbers(true)
             .default_value("3"),
     )
     .arg(
@@ -156,7 +159,8 @@ fn settings(sub: &ArgMatches) -> RigSettings {
 pub fn from_matches(sub: &ArgMatches) -> RigArgs {
     let dir = |m: &ArgMatches| m.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
     let wait = |m: &ArgMatches| {
-        Duration::try_from_secs_f64(m.get_one::<f64>("wait").copied().unwrap_or(3.0))
+        m.get_one::<Duration>("wait")
+            .copied()
             .unwrap_or(Duration::from_secs(3))
     };
     match sub.subcommand() {
