@@ -19,16 +19,18 @@
 //! expires. Several simulated seconds therefore take as long as producing their bytes, and
 //! nothing is lost to the host being slower than the simulated camera. A stream whose reader
 //! stays away for [`STALL_GRACE`] of real time no longer holds the clock back (its items queue
-//! up, at most [`QUEUE_LIMIT_BYTES`] per stream, oldest dropped). [`Pacing::RealTime`] runs the
-//! clock at wall-clock speed (the CLI's `--emulate`); a reader that falls behind then loses the
-//! oldest items once its stream holds [`REAL_TIME_QUEUE_LIMIT_BYTES`], as a real camera's data
-//! is lost when no transfer is waiting for it. Catching up with the wall clock produces only
-//! the last [`CATCH_UP_WINDOW`] frame by frame: time before it, when the host (starved of CPU,
-//! or busy elsewhere) was not reading, counts as time no transfer was in flight, so the
-//! devices keep only their own small backlog and count the rest as lost
-//! ([`EmulatedCamera::lost_at_device`]). Work per call is bounded, so a host that falls
-//! behind under load cannot make the emulator fall further behind, and every frame that is
-//! delivered keeps its true device timestamp: a gap reads as drops, never as shifted time.
+//! up, at most [`QUEUE_LIMIT_BYTES`] per stream). [`Pacing::RealTime`] runs the clock at
+//! wall-clock speed (the CLI's `--emulate`), bringing it up to the wall clock whenever the host
+//! calls; each stream then holds at most [`REAL_TIME_QUEUE_LIMIT_BYTES`] unread.
+//!
+//! Either way a stream's queue stands for its completed transfers, and the device is polled
+//! for a stream only while one more item fits: a full queue means no transfer is free, and, as
+//! on a real camera, frames that come meanwhile stay in the device's small backlog and the
+//! older ones are lost there, counted ([`EmulatedCamera::lost_at_device`]). The emulator
+//! therefore never produces a frame nobody can hold: the bytes it renders follow what the host
+//! takes, not how long the host was away, so a host starved of CPU cannot make it fall
+//! further behind, and every delivered frame keeps its true device timestamp (a gap reads as
+//! drops, never as shifted time). Pulses keep travelling the cable at every step.
 //!
 //! The emulator's transfer failures map one to one: Timeout→[`TransferError::Timeout`],
 //! Stall→[`TransferError::Stall`], Gone→[`TransferError::Disconnected`],
@@ -58,10 +60,8 @@ pub const MAX_PACKET_SIZE: usize = 1024;
 pub const STEP_NS: u64 = 1_000_000;
 /// How long a waiting stream lets a reader that is busy elsewhere hold the clock back.
 pub const STALL_GRACE: Duration = Duration::from_millis(200);
-/// Under [`Pacing::RealTime`], the most host time one catch-up with the wall clock produces
-/// frame by frame; a host away for longer was not servicing transfers before that.
-pub const CATCH_UP_WINDOW: Duration = Duration::from_millis(100);
-/// Bytes one stream may hold unread before its oldest items are dropped (virtual time).
+/// Bytes one stream may hold unread (virtual time); beyond that the device finds no free
+/// transfer and loses frames.
 pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
 /// The same bound under [`Pacing::RealTime`], where it is memory of the process that carries
 /// the emulator (`k4sync record --emulate`): one raw NFOV unbinned frame (5,310,760 bytes), as
@@ -127,19 +127,19 @@ struct StreamSlot {
     scratch: Vec<u8>,
     waiting_until: Option<u64>,
     last_error: Option<TransferError>,
-    dropped: u64,
 }
 
 impl StreamSlot {
+    /// Whether a transfer is free to take the next item: the queue is empty, or one more
+    /// item of at most `transfer_len` bytes keeps it within `limit_bytes`.
+    fn has_room(&self) -> bool {
+        self.queue.is_empty()
+            || self.queued_bytes.saturating_add(self.transfer_len) <= self.limit_bytes
+    }
+
     fn push(&mut self, item: Item) {
         self.queued_bytes += item.len();
         self.queue.push_back(item);
-        while self.queued_bytes > self.limit_bytes && self.queue.len() > 1 {
-            if let Some(old) = self.queue.pop_front() {
-                self.queued_bytes -= old.len();
-                self.dropped += 1;
-            }
-        }
     }
 
     fn pop(&mut self) -> Option<Item> {
@@ -225,27 +225,10 @@ impl RigState {
         }
     }
 
-    /// Brings a real-time clock up to the wall clock. Only the last [`CATCH_UP_WINDOW`] is
-    /// stepped with the streams polled; host time before it was not serviced
-    /// ([`Self::skip_to`]), so one call does bounded work however long the host was away.
     fn catch_up(&mut self) {
         if self.pacing == Pacing::RealTime {
             let now = self.now_for_pacing();
-            let window = u64::try_from(CATCH_UP_WINDOW.as_nanos()).unwrap_or(u64::MAX);
-            self.skip_to(now.saturating_sub(window));
             self.advance_to(now, false);
-        }
-    }
-
-    /// Moves the clock to `target` with no transfer serviced: the devices run and pulses
-    /// travel the cable, but no stream is polled, so frames beyond a device's backlog are
-    /// lost at the device (counted: [`EmulatedCamera::lost_at_device`]) and those it kept
-    /// keep their own timestamps.
-    fn skip_to(&mut self, target: u64) {
-        while self.now_ns < target {
-            let next = target.min(self.now_ns.saturating_add(STEP_NS));
-            self.now_ns = next;
-            self.run_devices(next);
         }
     }
 
@@ -286,17 +269,13 @@ impl RigState {
     }
 
     fn step(&mut self, now: u64) {
-        self.run_devices(now);
-        for camera in &mut self.cameras {
-            camera.poll_streams(now);
-        }
-    }
-
-    fn run_devices(&mut self, now: u64) {
         for camera in &mut self.cameras {
             camera.device.advance_to(now);
         }
         self.route_pulses(now);
+        for camera in &mut self.cameras {
+            camera.poll_streams(now);
+        }
     }
 
     /// Carries Sync Out pulses along the cable; a subordinate repeats its Sync In on its own
@@ -343,10 +322,7 @@ impl Camera {
     fn poll_streams(&mut self, now: u64) {
         let device = &mut self.device;
         for slot in &mut self.streams {
-            if slot.in_flight == 0 {
-                continue;
-            }
-            loop {
+            while slot.in_flight > 0 && slot.has_room() {
                 let polled = match slot.endpoint {
                     Endpoint::DepthStreamIn => poll_depth(device, slot, now),
                     Endpoint::ImuStreamIn => poll_imu(device, slot, now),
@@ -607,13 +583,9 @@ impl EmulatedCamera {
         self.with(|c| c.device.jack())
     }
 
-    /// Items the host never read because a stream's queue overflowed.
-    pub fn queue_drops(&self) -> u64 {
-        self.with(|c| c.streams.iter().map(|s| s.dropped).sum())
-    }
-
     /// Frames (IMU: packets) of the stream on `endpoint` the camera lost because no transfer
-    /// took them in time, e.g. while a real-time host was away ([`CATCH_UP_WINDOW`]).
+    /// was free to take them: the host left its stream's queue full for longer than the
+    /// device's own backlog lasts.
     pub fn lost_at_device(&self, endpoint: Endpoint) -> u64 {
         let stream = match endpoint {
             Endpoint::DepthStreamIn => emu::Stream::Depth,
@@ -673,7 +645,6 @@ impl EmulatedTransport {
             scratch: vec![0; transfer_len],
             waiting_until: None,
             last_error: None,
-            dropped: 0,
         });
         id
     }
@@ -1093,56 +1064,73 @@ mod tests {
         }
     }
 
-    /// Items the streams of camera `index` produced and have not handed out: queued or
-    /// dropped from the queue.
-    fn produced_items(rig: &EmulatedRig, index: usize) -> u64 {
-        let st = rig.shared.lock();
-        st.cameras
-            .get(index)
-            .into_iter()
-            .flat_map(|c| &c.streams)
-            .map(|s| s.queue.len() as u64 + s.dropped)
-            .sum()
-    }
-
-    /// Device ticks of the next frame, waiting up to `timeout`; `None` on a timeout.
-    fn next_ticks(stream: &mut Box<dyn ColourStream>, timeout: Duration) -> Option<u64> {
+    /// The next frame's device ticks and the index the emulator stamps into NV12 frames,
+    /// waiting up to `timeout`; `None` on a timeout.
+    fn next_reading(stream: &mut Box<dyn ColourStream>, timeout: Duration) -> Option<(u64, u64)> {
         match stream.next_frame(timeout) {
-            Ok(frame) => frame.device_ticks.map(|t| t.0),
+            Ok(frame) => {
+                let mut index = [0u8; 8];
+                index.copy_from_slice(frame.data.get(..8).unwrap_or(&[0; 8]));
+                Some((
+                    frame.device_ticks.map_or(0, |t| t.0),
+                    u64::from_le_bytes(index),
+                ))
+            }
             Err(e) if e.is_timeout() => None,
             Err(e) => panic!("colour stream failed: {e}"),
         }
     }
 
     /// Frames between consecutive readings that never arrived, by their timestamps.
-    fn missing_by_timestamp(ticks: &[u64]) -> u64 {
-        ticks
+    fn missing_by_timestamp(readings: &[(u64, u64)]) -> u64 {
+        readings
             .windows(2)
-            .map(|p| (p[1] - p[0] + PERIOD_TICKS / 2) / PERIOD_TICKS - 1)
+            .map(|p| (p[1].0 - p[0].0 + PERIOD_TICKS / 2) / PERIOD_TICKS - 1)
             .sum()
     }
 
-    /// Reads a frame from camera `index`, lets the host be away `away`, then reads what is
-    /// there at once; returns the frames' ticks and the items one catch-up produced.
+    /// Reads a frame, lets the host be away `away`, then reads all there is at once; checks
+    /// that the emulator rendered only what the host took (at most `rendered_max` frames,
+    /// none thrown away on the host side) and that the camera counts every frame missing by
+    /// timestamp as lost at the device. Returns the readings (ticks, index).
     fn read_across_an_absence(
-        rig: &EmulatedRig,
-        index: usize,
+        camera: &EmulatedCamera,
         stream: &mut Box<dyn ColourStream>,
         away: Duration,
-    ) -> (Vec<u64>, u64) {
-        let mut ticks: Vec<u64> = next_ticks(stream, Duration::from_secs(10))
+        rendered_max: u64,
+    ) -> Vec<(u64, u64)> {
+        let mut readings: Vec<(u64, u64)> = next_reading(stream, Duration::from_secs(10))
             .into_iter()
             .collect();
-        assert_eq!(ticks.len(), 1, "a first frame within 10 s");
-        host_away(rig, away);
-        let before = produced_items(rig, index);
-        let first_after = next_ticks(stream, Duration::ZERO);
-        let produced = produced_items(rig, index) - before + u64::from(first_after.is_some());
-        ticks.extend(first_after);
-        while let Some(t) = next_ticks(stream, Duration::ZERO) {
-            ticks.push(t);
+        assert_eq!(readings.len(), 1, "a first frame within 10 s");
+        let rig = EmulatedRig {
+            shared: Arc::clone(&camera.shared),
+        };
+        host_away(&rig, away);
+        while let Some(reading) = next_reading(stream, Duration::ZERO) {
+            readings.push(reading);
         }
-        (ticks, produced)
+        let (first, last) = (readings[0].1, readings[readings.len() - 1].1);
+        assert_eq!(
+            last - first + 1,
+            readings.len() as u64,
+            "every rendered frame read: {readings:?}"
+        );
+        assert!(
+            last - first <= rendered_max,
+            "{} frames rendered",
+            last - first
+        );
+        assert!(
+            readings.len() >= 2,
+            "frames resume after the absence: {readings:?}"
+        );
+        assert_eq!(
+            camera.lost_at_device(Endpoint::ColourVideo),
+            missing_by_timestamp(&readings),
+            "every missing frame counted: {readings:?}"
+        );
+        readings
     }
 
     #[test]
@@ -1152,30 +1140,18 @@ mod tests {
             Ok(stream) => stream,
             Err(e) => panic!("colour start: {e}"),
         };
-        let (ticks, produced) =
-            read_across_an_absence(&rig, 0, &mut stream, Duration::from_secs(10));
-        assert!(
-            produced <= 12,
-            "{produced} frames produced for one catch-up"
-        );
-        assert!(
-            ticks.len() >= 2,
-            "frames resume after the absence: {ticks:?}"
-        );
-        assert!(
-            ticks.windows(2).all(|p| (p[1] - p[0]) % PERIOD_TICKS == 0),
-            "every frame on the device's grid: {ticks:?}"
-        );
         let camera = rig.camera(0);
+        let readings = read_across_an_absence(&camera, &mut stream, Duration::from_secs(10), 12);
+        assert!(
+            readings
+                .windows(2)
+                .all(|p| (p[1].0 - p[0].0) % PERIOD_TICKS == 0),
+            "every frame on the device's grid: {readings:?}"
+        );
         let lost = camera.lost_at_device(Endpoint::ColourVideo);
         assert!(
             lost >= 280,
             "{lost} frames lost at the device in a 10 s absence"
-        );
-        assert_eq!(
-            lost + camera.queue_drops(),
-            missing_by_timestamp(&ticks),
-            "every missing frame counted: {ticks:?}"
         );
     }
 
@@ -1199,23 +1175,12 @@ mod tests {
                 Err(e) => panic!("colour start on camera {camera}: {e}"),
             }
         }
-        let (ticks, produced) =
-            read_across_an_absence(&rig, 2, &mut streams[0], Duration::from_secs(5));
-        assert!(
-            produced <= 3 * 20,
-            "{produced} frames produced for one catch-up"
-        );
-        assert!(ticks.len() >= 2, "the last subordinate resumes: {ticks:?}");
-        let camera = rig.camera(2);
-        let lost = camera.lost_at_device(Endpoint::ColourVideo);
+        let last = rig.camera(2);
+        read_across_an_absence(&last, &mut streams[0], Duration::from_secs(5), 16);
+        let lost = last.lost_at_device(Endpoint::ColourVideo);
         assert!(
             lost >= 130,
             "{lost} frames lost at the device in a 5 s absence"
-        );
-        assert_eq!(
-            lost + camera.queue_drops(),
-            missing_by_timestamp(&ticks),
-            "every missing frame counted: {ticks:?}"
         );
     }
 
