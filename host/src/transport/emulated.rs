@@ -1092,7 +1092,8 @@ mod tests {
     /// Reads a frame, lets the host be away `away`, then reads all there is at once; checks
     /// that the emulator rendered only what the host took (at most `rendered_max` frames,
     /// none thrown away on the host side) and that the camera counts every frame missing by
-    /// timestamp as lost at the device. Returns the readings (ticks, index).
+    /// timestamp as lost at the device, nearly all of the absence. Returns the readings
+    /// (ticks, index).
     fn read_across_an_absence(
         camera: &EmulatedCamera,
         stream: &mut Box<dyn ColourStream>,
@@ -1125,10 +1126,17 @@ mod tests {
             readings.len() >= 2,
             "frames resume after the absence: {readings:?}"
         );
+        let lost = camera.lost_at_device(Endpoint::ColourVideo);
         assert_eq!(
-            camera.lost_at_device(Endpoint::ColourVideo),
+            lost,
             missing_by_timestamp(&readings),
             "every missing frame counted: {readings:?}"
+        );
+        // 30 fps: all but the few frames the host could hold were lost.
+        let lost_min = away.as_secs() * 30 - 20;
+        assert!(
+            lost >= lost_min,
+            "{lost} frames lost at the device in {away:?}"
         );
         readings
     }
@@ -1147,11 +1155,6 @@ mod tests {
                 .windows(2)
                 .all(|p| (p[1].0 - p[0].0) % PERIOD_TICKS == 0),
             "every frame on the device's grid: {readings:?}"
-        );
-        let lost = camera.lost_at_device(Endpoint::ColourVideo);
-        assert!(
-            lost >= 280,
-            "{lost} frames lost at the device in a 10 s absence"
         );
     }
 
@@ -1177,11 +1180,6 @@ mod tests {
         }
         let last = rig.camera(2);
         read_across_an_absence(&last, &mut streams[0], Duration::from_secs(5), 16);
-        let lost = last.lost_at_device(Endpoint::ColourVideo);
-        assert!(
-            lost >= 130,
-            "{lost} frames lost at the device in a 5 s absence"
-        );
     }
 
     #[test]
