@@ -9,6 +9,8 @@ use k4sync_rig::agent::{self, AgentOptions, TakeLayout};
 use k4sync_rig::msg::Jacks;
 use k4sync_rig::CameraSource;
 
+use crate::values;
+
 /// The `agent` subcommand's clap definition.
 pub fn command() -> Command {
     let value = |name: &'static str, help: &'static str| {
@@ -31,7 +33,8 @@ pub fn command() -> Command {
         )
         .arg(
             value("emulate-index", "which emulated camera (emu:<n>)")
-                .value_parser(clap::value_parser!(u32))
+                .value_parser(values::whole(0..=u32::MAX, ""))
+                .allow_negative_numbers(true)
                 .default_value("0")
                 .hide(true),
         )

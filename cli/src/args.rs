@@ -7,7 +7,10 @@ use clap::{Arg, ArgAction, Command};
 
 use k4sync_host::Source;
 
-use crate::{agent, align, depth, record, rig};
+use crate::{agent, align, depth, record, rig, values};
+
+/// The most cameras `--emulate N` builds.
+pub const MAX_EMULATED_CAMERAS: usize = 32;
 
 /// What the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +60,8 @@ pub fn command() -> Command {
             Arg::new("emulate")
                 .long("emulate")
                 .value_name("N")
-                .value_parser(clap::value_parser!(usize))
+                .value_parser(values::whole(1usize..=MAX_EMULATED_CAMERAS, " cameras"))
+                .allow_negative_numbers(true)
                 .global(true)
                 .help("use N emulated cameras instead of USB"),
         )

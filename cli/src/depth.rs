@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::output::json_str;
+use crate::values;
+
+/// The most recordings `depth --rig -j N` converts at once.
+const MAX_JOBS: usize = 64;
 use k4sync_host::depth::{self, ConvertOptions, ConvertSummary, DepthError, Progress};
 use k4sync_host::depth_engine::{self, Engine, EngineError};
 
@@ -74,7 +78,8 @@ pub fn command() -> Command {
                 .long("jobs")
                 .value_name("N")
                 .default_value("1")
-                .value_parser(clap::value_parser!(usize))
+                .value_parser(values::whole(1usize..=MAX_JOBS, " jobs"))
+                .allow_negative_numbers(true)
                 .help("with --rig: convert up to N recordings at once"),
         )
         .arg(

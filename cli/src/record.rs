@@ -34,6 +34,7 @@ use k4sync_host::{
 use k4sync_host::{Device, Selector};
 
 use crate::fault_control::{self, SwitchableFullSink};
+use crate::values::{self, LONGEST_PERIOD_USEC};
 
 /// How long the virtual master of `--emulate --external-sync sub` waits before it starts.
 pub const VIRTUAL_MASTER_DELAY: Duration = Duration::from_millis(1500);
@@ -130,12 +131,15 @@ pub fn command() -> Command {
         .arg(
             value("record-length", "seconds to record from the first frame (default: until Ctrl-C)")
                 .short('l')
-                .value_parser(parse_length),
+                .value_name("SECONDS")
+                .allow_negative_numbers(true)
+                .value_parser(values::positive_seconds),
         )
         .args(mode_args())
         .arg(
-            value("depth-delay", "depth capture delay relative to colour, µs")
-                .value_parser(clap::value_parser!(i32))
+            value("depth-delay", "depth capture delay relative to colour, µs (within one frame period)")
+                .value_name("USEC")
+                .value_parser(values::whole(-LONGEST_PERIOD_USEC..=LONGEST_PERIOD_USEC, " µs"))
                 .allow_negative_numbers(true)
                 .default_value("0"),
         )
@@ -153,8 +157,10 @@ pub fn command() -> Command {
                 .default_value("standalone"),
         )
         .arg(
-            value("sync-delay", "capture delay after the master's pulse, µs (subordinate only)")
-                .value_parser(clap::value_parser!(u32))
+            value("sync-delay", "capture delay after the master's pulse, µs (subordinate only, within one frame period)")
+                .value_name("USEC")
+                .value_parser(values::whole(0..=LONGEST_PERIOD_USEC.unsigned_abs(), " µs"))
+                .allow_negative_numbers(true)
                 .default_value("0"),
         )
         .arg(
@@ -194,16 +200,6 @@ pub fn command() -> Command {
                 .value_parser(clap::value_parser!(PathBuf))
                 .hide(true),
         )
-}
-
-pub(crate) fn parse_length(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if !(secs.is_finite() && secs > 0.0) {
-        return Err(format!("{text} s: the length must be more than 0 seconds"));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text} s: {e}"))
 }
 
 pub(crate) fn parse_exposure(text: &str) -> Result<Exposure, String> {

@@ -18,8 +18,9 @@ use k4sync_rig::coordinator::{self, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec};
 use k4sync_rig::RigError;
 
-use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, parse_length, rate_arg};
+use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
 use crate::rig_record::{self, RecordArgs};
+use crate::values;
 
 /// What `k4sync rig` was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +70,9 @@ fn connect_args(cmd: Command) -> Command {
     )
     .arg(
         value("wait", "seconds to wait for every agent to connect")
-            .value_parser(clap::value_parser!(f64))
+            .value_name("SECONDS")
+            .value_parser(values::seconds_or_zero)
+            .allow_negative_numbers(true)
             .default_value("3"),
     )
     .arg(
@@ -172,7 +175,7 @@ fn record_command() -> Command {
             )
             .short('l')
             .required(true)
-            .value_parser(parse_length),
+            .value_parser(values::positive_seconds),
         )
         .arg(
             Arg::new("OUTDIR")
@@ -190,7 +193,7 @@ fn record_command() -> Command {
                 "pulse-timeout",
                 "seconds every subordinate has to show its first image after the master starts",
             )
-            .value_parser(clap::value_parser!(f64))
+            .value_parser(values::positive_seconds)
             .default_value("5"),
         )
         .arg(
@@ -241,7 +244,8 @@ fn settings(sub: &ArgMatches, defaults: [&str; 4]) -> RigSettings {
 pub fn from_matches(sub: &ArgMatches) -> RigArgs {
     let dir = |m: &ArgMatches| m.get_one::<PathBuf>("dir").cloned().unwrap_or_default();
     let wait = |m: &ArgMatches| {
-        Duration::try_from_secs_f64(m.get_one::<f64>("wait").copied().unwrap_or(3.0))
+        m.get_one::<Duration>("wait")
+            .copied()
             .unwrap_or(Duration::from_secs(3))
     };
     match sub.subcommand() {
@@ -300,10 +304,10 @@ fn record_args(m: &ArgMatches, dir: PathBuf, wait: Duration) -> RecordArgs {
             .or_else(|| m.get_one::<PathBuf>("out"))
             .cloned(),
         take: m.get_one::<String>("take").cloned(),
-        pulse_timeout: Duration::try_from_secs_f64(
-            m.get_one::<f64>("pulse-timeout").copied().unwrap_or(5.0),
-        )
-        .unwrap_or(Duration::from_secs(5)),
+        pulse_timeout: m
+            .get_one::<Duration>("pulse-timeout")
+            .copied()
+            .unwrap_or(Duration::from_secs(5)),
         emulate,
     }
 }

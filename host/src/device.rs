@@ -159,7 +159,8 @@ pub struct ImuSample {
 pub enum DropReason {
     /// The device's write was not the exact frame size (short or oversized, §3.5, §4.4).
     WrongSize,
-    /// The depth trailer or IMU packet could not be read.
+    /// The depth trailer or IMU packet could not be read, or an MJPG frame is not one whole
+    /// JPEG (no SOI at its start or no EOI at its end: cut short or corrupted).
     Malformed,
     /// A colour frame without a frame PTS, or a depth frame with tick 0 after a valid one.
     NoTimestamp,
@@ -470,6 +471,20 @@ fn imu_reader(
     );
 }
 
+/// An MJPG frame is one whole JPEG stream: it starts with SOI and ends with EOI (zero bytes a
+/// camera pads the payload with may follow). A frame cut short or corrupted on the way lacks
+/// one of them, and a decoder would fail on it (or show a broken image) long after recording.
+fn is_whole_jpeg(data: &[u8]) -> bool {
+    const SOI: [u8; 2] = [0xFF, 0xD8];
+    const EOI: [u8; 2] = [0xFF, 0xD9];
+    let end = data
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    let image = data.get(..end).unwrap_or_default();
+    image.len() >= SOI.len() + EOI.len() && image.starts_with(&SOI) && image.ends_with(&EOI)
+}
+
 fn colour_reader(
     stream: Box<dyn ColourStream>,
     mode: ColourMode,
@@ -490,12 +505,11 @@ fn colour_reader(
             let Some(ticks) = frame.device_ticks.filter(|t| t.0 != 0) else {
                 return out.drop_event(endpoint, DropReason::NoTimestamp);
             };
-            let whole = match expected {
-                Some(len) => frame.data.len() == len,
-                None => frame.data.starts_with(&[0xFF, 0xD8]),
-            };
-            if !whole {
+            if expected.is_some_and(|len| frame.data.len() != len) {
                 return out.drop_event(endpoint, DropReason::WrongSize);
+            }
+            if expected.is_none() && !is_whole_jpeg(&frame.data) {
+                return out.drop_event(endpoint, DropReason::Malformed);
             }
             out.send(RawEvent::Colour(ColourImage {
                 data: frame.data,
@@ -1104,6 +1118,21 @@ mod tests {
             Some(Selector::Serial("000019484312".into()))
         );
         assert!("emu:x".parse::<Selector>().is_err());
+    }
+
+    #[test]
+    fn only_a_jpeg_with_soi_and_eoi_is_whole() {
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x02, 0xFF, 0xD9];
+        assert!(is_whole_jpeg(&jpeg));
+        assert!(
+            is_whole_jpeg(&[&jpeg[..], &[0; 16]].concat()),
+            "zero padding after EOI"
+        );
+        assert!(!is_whole_jpeg(&jpeg[..5]), "cut short: no EOI");
+        assert!(!is_whole_jpeg(&jpeg[2..]), "no SOI");
+        assert!(!is_whole_jpeg(&[0xFF, 0xD9]), "EOI alone");
+        assert!(!is_whole_jpeg(&[0; 64]), "all zeros");
+        assert!(!is_whole_jpeg(&[]));
     }
 
     fn depth_event(len: usize) -> RawEvent {

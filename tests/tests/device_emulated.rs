@@ -580,6 +580,32 @@ fn short_and_oversized_frames_are_counted_drops_and_streaming_continues() {
 }
 
 #[test]
+fn a_short_mjpg_frame_is_dropped_whole_with_a_counted_reason_and_no_broken_jpeg_passes() {
+    let (mut device, camera) = open(13);
+    let config = config(DepthMode::Off, Fps::Fps30);
+    device.start(&config).unwrap();
+    camera.inject(Fault::ShortFrame(Stream::Colour));
+    let start = device.host_now_ns();
+    let got = collect_until(&mut device, start + SECOND_NS / 2);
+    let malformed = Event::Dropped {
+        endpoint: Endpoint::ColourVideo,
+        reason: DropReason::Malformed,
+    };
+    assert_eq!(got.other.iter().filter(|e| **e == malformed).count(), 1);
+    assert_eq!(device.stats().dropped_malformed, 1);
+    let colour: Vec<_> = got
+        .captures
+        .iter()
+        .filter_map(|c| c.colour.as_ref())
+        .collect();
+    assert!(colour.len() >= 10, "{} colour frames", colour.len());
+    for image in colour {
+        assert!(image.data.starts_with(&[0xFF, 0xD8]), "SOI");
+        assert!(image.data.ends_with(&[0xFF, 0xD9]), "EOI");
+    }
+}
+
+#[test]
 fn imu_needs_running_cameras_and_cameras_refuse_to_start_under_a_running_imu() {
     let (mut device, _camera) = open(12);
     assert!(matches!(device.start_imu(), Err(Error::State { .. })));

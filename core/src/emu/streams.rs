@@ -12,7 +12,8 @@
 //! later pulse plus the subordinate delay, depth at that plus the depth delay; without
 //! pulses it produces nothing. Every frame becomes readable a readout latency after its
 //! centre of exposure. A device holds at most two unread frames per stream (older ones are
-//! lost) and eight IMU packets.
+//! lost, and counted: [`Device::frames_lost`](super::Device::frames_lost)) and eight IMU
+//! packets.
 
 use heapless::Deque;
 
@@ -134,6 +135,9 @@ pub(crate) struct Schedule {
     sync_out: Deque<u64, 16>,
     colour_index: u64,
     depth_index: u64,
+    /// Frames or packets lost per stream ([`Stream::index`]) because nothing took them
+    /// before the device's backlog overflowed.
+    lost: [u64; Stream::COUNT],
 }
 
 impl Default for Schedule {
@@ -154,6 +158,7 @@ impl Default for Schedule {
             sync_out: Deque::new(),
             colour_index: 0,
             depth_index: 0,
+            lost: [0; Stream::COUNT],
         }
     }
 }
@@ -162,11 +167,12 @@ const fn period_ticks(fps: Fps) -> u64 {
     TICKS_PER_SECOND / fps.hz() as u64
 }
 
-fn push_bounded<const N: usize>(queue: &mut Deque<u64, N>, value: u64) {
-    if queue.is_full() {
-        queue.pop_front();
-    }
+/// Appends `value`, losing the oldest entry when the queue is full; returns whether one was
+/// lost.
+fn push_bounded<const N: usize>(queue: &mut Deque<u64, N>, value: u64) -> bool {
+    let lost = queue.is_full() && queue.pop_front().is_some();
     let _ = queue.push_back(value);
+    lost
 }
 
 pub(crate) fn offset_tick(base: u64, delta: i64) -> u64 {
@@ -274,6 +280,18 @@ impl Schedule {
         push_bounded(&mut self.sync_out, host_ns);
     }
 
+    /// Frames (colour, depth) or packets (IMU) of `stream` the device lost since power-up
+    /// because no transfer took them before its backlog overflowed.
+    pub(crate) fn lost(&self, stream: Stream) -> u64 {
+        self.lost.get(stream.index()).copied().unwrap_or(0)
+    }
+
+    fn count_lost(&mut self, stream: Stream, frames: u64) {
+        if let Some(lost) = self.lost.get_mut(stream.index()) {
+            *lost = lost.saturating_add(frames);
+        }
+    }
+
     /// Counts a Sync In pulse while the cameras run. Returns whether it is the first (the
     /// device zeroes its clock) and whether it triggers captures: pulses after the first and
     /// after the `swallowed` ones the firmware ignores.
@@ -289,10 +307,11 @@ impl Schedule {
 
     /// A subordinate capture of `stream` centred on tick `centre`.
     pub(crate) fn capture_due(&mut self, stream: Stream, centre: u64) {
-        match stream {
+        let lost = match stream {
             Stream::Depth => push_bounded(&mut self.depth_due, centre),
             _ => push_bounded(&mut self.colour_due, centre),
-        }
+        };
+        self.count_lost(stream, u64::from(lost));
     }
 
     /// A subordinate's next repeated pulse at or before `now_ns`.
@@ -352,11 +371,11 @@ impl Schedule {
             return None;
         }
         let skipped = latest + 1 - *next;
-        if skipped > FRAME_BACKLOG {
-            *next += skipped - FRAME_BACKLOG;
-        }
+        let lost = skipped.saturating_sub(FRAME_BACKLOG);
+        *next += lost;
         let k = *next;
         *next += 1;
+        self.count_lost(stream, lost);
         Some(offset_tick(
             origin.saturating_add(k.saturating_mul(period)),
             offset,
@@ -391,6 +410,7 @@ impl Schedule {
                 let skip = behind + 1 - IMU_BACKLOG;
                 self.imu_next_tick += skip * PACKET_TICKS;
                 self.imu_index += skip;
+                self.count_lost(Stream::Imu, skip);
                 continue;
             }
             self.imu_next_tick += PACKET_TICKS;
@@ -490,6 +510,46 @@ mod tests {
             size,
             word,
         }
+    }
+
+    #[test]
+    fn frames_beyond_the_backlog_are_counted_lost_and_the_rest_keep_their_grid_ticks() {
+        let mut sched = Schedule::default();
+        assert!(sched.on_colour_start(Fps::Fps30, WiredSyncMode::Standalone, false));
+        let period = period_ticks(Fps::Fps30);
+        let latency = 900;
+        let now = 100 * period + latency;
+        let mut ticks = [0u64; 3];
+        for t in &mut ticks {
+            *t = sched
+                .next_frame(Stream::Colour, now, latency, WiredSyncMode::Standalone, 0)
+                .unwrap_or(0);
+        }
+        assert_eq!(ticks, [99 * period, 100 * period, 0]);
+        assert_eq!(sched.lost(Stream::Colour), 98);
+        assert_eq!(sched.lost(Stream::Depth), 0);
+    }
+
+    #[test]
+    fn imu_packets_beyond_the_backlog_are_counted_lost() {
+        let mut sched = Schedule::default();
+        sched.start_imu(0);
+        let now = 100 * PACKET_TICKS;
+        let mut delivered = 0;
+        while sched.next_imu_packet(now).is_some() {
+            delivered += 1;
+        }
+        assert_eq!(delivered, IMU_BACKLOG);
+        assert_eq!(sched.lost(Stream::Imu) + delivered, 100);
+    }
+
+    #[test]
+    fn subordinate_captures_beyond_the_queue_are_counted_lost() {
+        let mut sched = Schedule::default();
+        for centre in 0..20 {
+            sched.capture_due(Stream::Depth, centre);
+        }
+        assert_eq!(sched.lost(Stream::Depth), 12);
     }
 
     proptest! {

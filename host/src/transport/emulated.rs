@@ -19,10 +19,18 @@
 //! expires. Several simulated seconds therefore take as long as producing their bytes, and
 //! nothing is lost to the host being slower than the simulated camera. A stream whose reader
 //! stays away for [`STALL_GRACE`] of real time no longer holds the clock back (its items queue
-//! up, at most [`QUEUE_LIMIT_BYTES`] per stream, oldest dropped). [`Pacing::RealTime`] runs the
-//! clock at wall-clock speed (the CLI's `--emulate`); a reader that falls behind then loses the
-//! oldest items once its stream holds [`REAL_TIME_QUEUE_LIMIT_BYTES`], as a real camera's data
-//! is lost when no transfer is waiting for it.
+//! up, at most [`QUEUE_LIMIT_BYTES`] per stream). [`Pacing::RealTime`] runs the clock at
+//! wall-clock speed (the CLI's `--emulate`), bringing it up to the wall clock whenever the host
+//! calls; each stream then holds at most [`REAL_TIME_QUEUE_LIMIT_BYTES`] unread.
+//!
+//! Either way a stream's queue stands for its completed transfers, and the device is polled
+//! for a stream only while one more item fits: a full queue means no transfer is free, and, as
+//! on a real camera, frames that come meanwhile stay in the device's small backlog and the
+//! older ones are lost there, counted ([`EmulatedCamera::lost_at_device`]). The emulator
+//! therefore never produces a frame nobody can hold: the bytes it renders follow what the host
+//! takes, not how long the host was away, so a host starved of CPU cannot make it fall
+//! further behind, and every delivered frame keeps its true device timestamp (a gap reads as
+//! drops, never as shifted time). Pulses keep travelling the cable at every step.
 //!
 //! The emulator's transfer failures map one to one: Timeout→[`TransferError::Timeout`],
 //! Stall→[`TransferError::Stall`], Gone→[`TransferError::Disconnected`],
@@ -52,7 +60,8 @@ pub const MAX_PACKET_SIZE: usize = 1024;
 pub const STEP_NS: u64 = 1_000_000;
 /// How long a waiting stream lets a reader that is busy elsewhere hold the clock back.
 pub const STALL_GRACE: Duration = Duration::from_millis(200);
-/// Bytes one stream may hold unread before its oldest items are dropped (virtual time).
+/// Bytes one stream may hold unread (virtual time); beyond that the device finds no free
+/// transfer and loses frames.
 pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
 /// The same bound under [`Pacing::RealTime`], where it is memory of the process that carries
 /// the emulator (`k4sync record --emulate`): one raw NFOV unbinned frame (5,310,760 bytes), as
@@ -118,19 +127,19 @@ struct StreamSlot {
     scratch: Vec<u8>,
     waiting_until: Option<u64>,
     last_error: Option<TransferError>,
-    dropped: u64,
 }
 
 impl StreamSlot {
+    /// Whether a transfer is free to take the next item: the queue is empty, or one more
+    /// item of at most `transfer_len` bytes keeps it within `limit_bytes`.
+    fn has_room(&self) -> bool {
+        self.queue.is_empty()
+            || self.queued_bytes.saturating_add(self.transfer_len) <= self.limit_bytes
+    }
+
     fn push(&mut self, item: Item) {
         self.queued_bytes += item.len();
         self.queue.push_back(item);
-        while self.queued_bytes > self.limit_bytes && self.queue.len() > 1 {
-            if let Some(old) = self.queue.pop_front() {
-                self.queued_bytes -= old.len();
-                self.dropped += 1;
-            }
-        }
     }
 
     fn pop(&mut self) -> Option<Item> {
@@ -313,10 +322,7 @@ impl Camera {
     fn poll_streams(&mut self, now: u64) {
         let device = &mut self.device;
         for slot in &mut self.streams {
-            if slot.in_flight == 0 {
-                continue;
-            }
-            loop {
+            while slot.in_flight > 0 && slot.has_room() {
                 let polled = match slot.endpoint {
                     Endpoint::DepthStreamIn => poll_depth(device, slot, now),
                     Endpoint::ImuStreamIn => poll_imu(device, slot, now),
@@ -577,9 +583,17 @@ impl EmulatedCamera {
         self.with(|c| c.device.jack())
     }
 
-    /// Items the host never read because a stream's queue overflowed.
-    pub fn queue_drops(&self) -> u64 {
-        self.with(|c| c.streams.iter().map(|s| s.dropped).sum())
+    /// Frames (IMU: packets) of the stream on `endpoint` the camera lost because no transfer
+    /// was free to take them: the host left its stream's queue full for longer than the
+    /// device's own backlog lasts.
+    pub fn lost_at_device(&self, endpoint: Endpoint) -> u64 {
+        let stream = match endpoint {
+            Endpoint::DepthStreamIn => emu::Stream::Depth,
+            Endpoint::ImuStreamIn => emu::Stream::Imu,
+            Endpoint::ColourVideo => emu::Stream::Colour,
+            _ => return 0,
+        };
+        self.with(|c| c.device.frames_lost(stream))
     }
 }
 
@@ -631,7 +645,6 @@ impl EmulatedTransport {
             scratch: vec![0; transfer_len],
             waiting_until: None,
             last_error: None,
-            dropped: 0,
         });
         id
     }
@@ -959,6 +972,7 @@ impl Drop for EmulatedStream {
 mod tests {
     use super::*;
     use crate::command::CommandChannel;
+    use k4sync_core::types::WiredSyncMode;
 
     #[test]
     fn emu_cameras_have_distinct_deterministic_serials() {
@@ -1032,6 +1046,140 @@ mod tests {
             t.bulk_in(Endpoint::DepthResponseIn, &mut buf, Duration::ZERO),
             Err(TransferError::Io { .. })
         ));
+    }
+
+    const NV12_720P_30: ColourMode = ColourMode {
+        format: k4sync_core::types::ColorFormat::Nv12,
+        resolution: k4sync_core::types::ColorResolution::R720p,
+        fps: k4sync_core::types::Fps::Fps30,
+    };
+    const PERIOD_TICKS: u64 = 3_000;
+
+    /// The wall clock of a real-time rig moves `by` at once: the host was away that long.
+    fn host_away(rig: &EmulatedRig, by: Duration) {
+        let mut st = rig.shared.lock();
+        match st.started.checked_sub(by) {
+            Some(earlier) => st.started = earlier,
+            None => panic!("the monotonic clock is younger than {by:?}"),
+        }
+    }
+
+    /// The next frame's device ticks and the index the emulator stamps into NV12 frames,
+    /// waiting up to `timeout`; `None` on a timeout.
+    fn next_reading(stream: &mut Box<dyn ColourStream>, timeout: Duration) -> Option<(u64, u64)> {
+        match stream.next_frame(timeout) {
+            Ok(frame) => {
+                let mut index = [0u8; 8];
+                index.copy_from_slice(frame.data.get(..8).unwrap_or(&[0; 8]));
+                Some((
+                    frame.device_ticks.map_or(0, |t| t.0),
+                    u64::from_le_bytes(index),
+                ))
+            }
+            Err(e) if e.is_timeout() => None,
+            Err(e) => panic!("colour stream failed: {e}"),
+        }
+    }
+
+    /// Frames between consecutive readings that never arrived, by their timestamps.
+    fn missing_by_timestamp(readings: &[(u64, u64)]) -> u64 {
+        readings
+            .windows(2)
+            .map(|p| (p[1].0 - p[0].0 + PERIOD_TICKS / 2) / PERIOD_TICKS - 1)
+            .sum()
+    }
+
+    /// Reads a frame, lets the host be away `away`, then reads all there is at once; checks
+    /// that the emulator rendered only what the host took (at most `rendered_max` frames,
+    /// none thrown away on the host side) and that the camera counts every frame missing by
+    /// timestamp as lost at the device, nearly all of the absence. Returns the readings
+    /// (ticks, index).
+    fn read_across_an_absence(
+        camera: &EmulatedCamera,
+        stream: &mut Box<dyn ColourStream>,
+        away: Duration,
+        rendered_max: u64,
+    ) -> Vec<(u64, u64)> {
+        let mut readings: Vec<(u64, u64)> = next_reading(stream, Duration::from_secs(10))
+            .into_iter()
+            .collect();
+        assert_eq!(readings.len(), 1, "a first frame within 10 s");
+        let rig = EmulatedRig {
+            shared: Arc::clone(&camera.shared),
+        };
+        host_away(&rig, away);
+        while let Some(reading) = next_reading(stream, Duration::ZERO) {
+            readings.push(reading);
+        }
+        let (first, last) = (readings[0].1, readings[readings.len() - 1].1);
+        assert_eq!(
+            last - first + 1,
+            readings.len() as u64,
+            "every rendered frame read: {readings:?}"
+        );
+        assert!(
+            last - first <= rendered_max,
+            "{} frames rendered",
+            last - first
+        );
+        assert!(
+            readings.len() >= 2,
+            "frames resume after the absence: {readings:?}"
+        );
+        let lost = camera.lost_at_device(Endpoint::ColourVideo);
+        assert_eq!(
+            lost,
+            missing_by_timestamp(&readings),
+            "every missing frame counted: {readings:?}"
+        );
+        // 30 fps: all but the few frames the host could hold were lost.
+        let lost_min = away.as_secs() * 30 - 20;
+        assert!(
+            lost >= lost_min,
+            "{lost} frames lost at the device in {away:?}"
+        );
+        readings
+    }
+
+    #[test]
+    fn a_real_time_host_away_for_seconds_costs_bounded_work_and_reads_drops_not_shifted_time() {
+        let rig = EmulatedRig::standalone(1, Pacing::RealTime);
+        let mut stream = match rig.transport(0).start_colour(NV12_720P_30) {
+            Ok(stream) => stream,
+            Err(e) => panic!("colour start: {e}"),
+        };
+        let camera = rig.camera(0);
+        let readings = read_across_an_absence(&camera, &mut stream, Duration::from_secs(10), 12);
+        assert!(
+            readings
+                .windows(2)
+                .all(|p| (p[1].0 - p[0].0) % PERIOD_TICKS == 0),
+            "every frame on the device's grid: {readings:?}"
+        );
+    }
+
+    #[test]
+    fn a_subordinate_keeps_its_pulses_across_a_real_time_absence() {
+        let rig = EmulatedRig::daisy_chain(3, Pacing::RealTime);
+        for (camera, mode) in [
+            (2, WiredSyncMode::Subordinate),
+            (1, WiredSyncMode::Subordinate),
+            (0, WiredSyncMode::Master),
+        ] {
+            let config = SysConfig::from_usec(mode, 0, 0, true);
+            if let Err(e) = CommandChannel::new(rig.transport(camera)).set_sys_config(config) {
+                panic!("SET_SYS_CFG on camera {camera}: {e}");
+            }
+        }
+        let mut streams = Vec::new();
+        for camera in [2, 1, 0] {
+            match rig.transport(camera).start_colour(NV12_720P_30) {
+                Ok(stream) => streams.push(stream),
+                Err(e) => panic!("colour start on camera {camera}: {e}"),
+            }
+        }
+        let last = rig.camera(2);
+        read_across_an_absence(&last, &mut streams[0], Duration::from_secs(5), 16);
     }
 
     #[test]

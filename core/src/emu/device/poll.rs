@@ -111,6 +111,12 @@ impl Device {
         }
     }
 
+    /// Frames (colour, depth) or packets (IMU) of `stream` lost at the device since power-up
+    /// because no transfer took them before its backlog overflowed (the host did not read).
+    pub fn frames_lost(&self, stream: Stream) -> u64 {
+        self.sched.lost(stream)
+    }
+
     fn next_frame(&mut self, stream: Stream) -> Option<u64> {
         let now = self.clock.now_ticks().0;
         let latency = u64::from(self.params.readout_latency_ticks);
