@@ -8,13 +8,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use k4sync_host::core::time::Usec;
 use k4sync_host::core::types::{ColorFormat, DepthMode, Fps, WiredSyncMode};
-use k4sync_host::mkv::DepthStorage;
+use k4sync_host::mkv::{Capture, DepthStorage, Image, MkvWriter, WriterOptions};
 use serde_json::Value;
 
 mod support;
 use support::rig::indexed_frame;
-use support::{header, k4sync, record, stderr, stdout};
+use support::{header, k4sync, record, stderr, stdout, FIRST_CAPTURE_USEC, JPEG};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -104,6 +105,65 @@ fn our_colour_and_raw_depth_files_align_and_report_headers_only_reads() {
     assert!(percent < 2.0, "{read}");
 }
 
+/// A colour-only recording of 12 captures from 1 s device time, each `shift_usec` later, whose
+/// `K4A_SUBORDINATE_DELAY_NS` is `delay_nsec` (subordinate when nonzero).
+fn colour_only(dir: &Path, name: &str, delay_nsec: u64, shift_usec: u64) -> PathBuf {
+    let path = dir.join(name);
+    let mut h = header(ColorFormat::Mjpg);
+    h.depth_mode = DepthMode::Off;
+    h.imu = false;
+    h.wired_sync_mode = match delay_nsec {
+        0 => WiredSyncMode::Master,
+        _ => WiredSyncMode::Subordinate,
+    };
+    h.subordinate_delay_off_master_nsec = delay_nsec;
+    let mut w = MkvWriter::create_file(&path, h, WriterOptions::default()).unwrap();
+    for i in 0..12 {
+        let image = Image {
+            device_ts_usec: Usec(FIRST_CAPTURE_USEC + i * 33_333 + shift_usec),
+            data: JPEG,
+        };
+        let capture = Capture {
+            color: Some(image),
+            depth: None,
+            ir: None,
+            raw_depth: None,
+        };
+        w.write_capture(&capture).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+#[test]
+fn a_delay_tag_holding_the_effective_ns_is_taken_at_its_tick_count() {
+    // Our recorder writes the delay the device applied: 15 ticks = 166,666 ns (requested 167 µs),
+    // so frames come 166 µs (15 ticks, truncated to µs) after the master's. Read as 166 µs
+    // truncated to ticks it would be 14 ticks, 155.6 µs, and an offset of +10.4 µs.
+    let d = dir();
+    let m = colour_only(d.path(), "m.mkv", 0, 0);
+    let s = colour_only(d.path(), "s.mkv", 166_666, 166);
+    let (ok, v) = align_json(&[&m, &s]);
+    assert!(ok, "{v}");
+    let sub = &v["devices"][1];
+    assert_eq!(sub["subordinate_delay_usec"]["configured"], 166, "{sub}");
+    assert_eq!(sub["subordinate_delay_usec"]["effective"], 166.666, "{sub}");
+    for key in ["min", "median", "max"] {
+        let offset = sub["offset_usec"][key].as_f64().unwrap();
+        assert!((offset + 0.666).abs() < 0.001, "{key}: {sub}");
+    }
+    assert_eq!(sub["state"], "synced", "{sub}");
+    assert_eq!(v["summary"]["complete"], 12, "{v}");
+
+    let out = k4sync(["align".as_ref(), m.as_os_str(), s.as_os_str()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let row = stdout(&out).lines().nth(2).unwrap().to_owned();
+    assert!(
+        row.split_whitespace().any(|c| c == "166.7"),
+        "expected µs: {row}"
+    );
+}
+
 #[test]
 fn anything_but_exactly_one_master_is_an_error_naming_the_files() {
     let d = dir();
@@ -190,7 +250,9 @@ fn an_emulated_recording_reports_exactly_the_frames_the_emulator_dropped() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_k4sync"))
         .args(["record", "--emulate", "--external-sync", "master"])
         // Virtual pacing: the emulator waits for the writer, so nothing but the injected
-        // faults is lost; passive IR keeps the raw frames (and the file) small.
+        // faults is lost; passive IR keeps the raw frames (and the file) small. An idle host
+        // writes 5 s of it within the first 1 s progress line, so the take is long enough
+        // for the faults to land in the middle however fast the host is.
         .args([
             "--emulate-pacing",
             "virtual",
@@ -199,7 +261,7 @@ fn an_emulated_recording_reports_exactly_the_frames_the_emulator_dropped() {
             "-d",
             "PASSIVE_IR",
             "-l",
-            "5",
+            "20",
         ])
         .args(["--json", "--emulate-fault-control", "-"])
         .arg(&out_path)

@@ -57,6 +57,34 @@ pub const fn effective_delay_nsec(ticks: i32) -> i64 {
     (ticks as i64) * 100_000 / 9
 }
 
+/// The tick count a delay tag in ns stands for (`K4A_SUBORDINATE_DELAY_NS`,
+/// `K4A_DEPTH_DELAY_NS`).
+///
+/// Writers put one of two values there: the effective delay of the ticks the device applied
+/// (ours: 15 ticks → 166,666 ns) or the configured µs × 1000 (Microsoft's: 160 µs → 160,000 ns,
+/// which the device truncates to 14 ticks). The nearest tick count is taken when its effective
+/// delay is exactly `nsec`; otherwise `nsec` is a configured value, truncated to µs and then to
+/// ticks as the SDK does. The two readings never disagree: a whole number of µs is an effective
+/// delay only for a tick count that truncation of those µs gives as well.
+pub const fn delay_tag_ticks(nsec: i64) -> i32 {
+    let half = if nsec < 0 { -50_000 } else { 50_000 };
+    let nearest = saturate_i32((nsec as i128 * 9 + half) / 100_000);
+    if effective_delay_nsec(nearest) == nsec {
+        return nearest;
+    }
+    saturate_i32((nsec / 1000) as i128 * 9 / 100)
+}
+
+const fn saturate_i32(v: i128) -> i32 {
+    if v > i32::MAX as i128 {
+        i32::MAX
+    } else if v < i32::MIN as i128 {
+        i32::MIN
+    } else {
+        v as i32
+    }
+}
+
 /// The delay a tick count really produces, in whole µs, rounded toward zero.
 pub const fn effective_delay_usec(ticks: i32) -> i32 {
     ((ticks as i64) * 100 / 9) as i32
@@ -73,6 +101,29 @@ pub const fn frame_period_usec(fps: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delay_tags_read_as_effective_ns_or_configured_usec_give_the_applied_ticks() {
+        assert_eq!(delay_tag_ticks(166_666), 15);
+        assert_eq!(delay_tag_ticks(160_000), 14);
+        assert_eq!(delay_tag_ticks(155_555), 14);
+        assert_eq!(delay_tag_ticks(-77_777), -7);
+        assert_eq!(delay_tag_ticks(-80_000), -7);
+        assert_eq!(delay_tag_ticks(0), 0);
+        for ticks in -20_000..=20_000 {
+            assert_eq!(
+                delay_tag_ticks(effective_delay_nsec(ticks)),
+                ticks,
+                "{ticks}"
+            );
+        }
+        for usec in -200_000..=200_000 {
+            let ticks = usec_to_ticks_i32(usec);
+            assert_eq!(delay_tag_ticks(i64::from(usec) * 1000), ticks, "{usec}");
+        }
+        assert_eq!(delay_tag_ticks(i64::MAX), i32::MAX);
+        assert_eq!(delay_tag_ticks(i64::MIN), i32::MIN);
+    }
 
     #[test]
     fn ticks_to_usec_matches_reference_examples() {

@@ -79,8 +79,12 @@ fn rig(pulses: u64) -> Vec<DeviceFrames> {
                 } else {
                     Role::Subordinate
                 },
-                subordinate_delay_usec: if d == 0 { 0 } else { delay_usec },
-                depth_delay_usec: 0,
+                subordinate_delay_nsec: if d == 0 {
+                    0
+                } else {
+                    u64::from(delay_usec) * 1000
+                },
+                depth_delay_nsec: 0,
                 colour: Some(colour),
                 depth: Some(depth),
             }

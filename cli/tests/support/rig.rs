@@ -236,8 +236,8 @@ impl Recorded {
     pub fn device_frames(&self) -> DeviceFrames {
         DeviceFrames {
             role: self.role,
-            subordinate_delay_usec: self.sub_delay_usec,
-            depth_delay_usec: self.depth_delay_usec,
+            subordinate_delay_nsec: u64::from(self.sub_delay_usec) * 1000,
+            depth_delay_nsec: i64::from(self.depth_delay_usec) * 1000,
             colour: self.colour_on.then(|| self.stream(FrameKind::Colour)),
             depth: self.depth_on.then(|| self.stream(FrameKind::Depth)),
         }

@@ -425,7 +425,8 @@ impl<'d, 'a> Named<'d, 'a> {
 /// Checks a rig and assigns its delays; the first broken rule wins, in this order:
 /// serials, standalone-in-rig, master count, master cables, subordinate cables, subordinate
 /// count for the topology, each device's own validation (§7.5), equal fps / depth mode /
-/// colour mode with the master, depth camera count, interleaving and the resulting spacing.
+/// colour mode with the master (with no master, a single standalone device, with itself), depth
+/// camera count, interleaving and the resulting spacing.
 pub fn plan_rig(
     devices: &[RigDevice<'_>],
     topology: Topology,
@@ -441,7 +442,9 @@ pub fn plan_rig(
     for (i, d) in devices.iter().enumerate() {
         rig.validate(i, &d.config)?;
     }
-    let reference = master_device.map_or(DeviceConfig::default(), |m| m.config);
+    let reference = master_device
+        .or(devices.first())
+        .map_or(DeviceConfig::default(), |d| d.config);
     check_modes_match(&rig, master, &reference)?;
     let depth_count = devices.iter().filter(|d| d.config.depth_enabled()).count();
     if depth_count > MAX_INTERLEAVED_DEPTH_CAMERAS {
@@ -815,6 +818,18 @@ mod tests {
         assert_eq!(p.master(), None);
         assert_eq!(p.start_order().count(), 1);
         assert_eq!(p.devices()[0].depth_offset_ticks(), Some(0));
+    }
+
+    #[test]
+    fn single_standalone_device_may_run_any_valid_mode() {
+        let mut alone = device(0, WiredSyncMode::Standalone);
+        alone.config.fps = Fps::Fps5;
+        alone.config.depth_mode = DepthMode::WfovUnbinned;
+        alone.config.color_resolution = ColorResolution::R720p;
+        assert_eq!(
+            plan(&[alone], Interleave::AsConfigured).map(|p| p.devices()[0].config.config().fps),
+            Ok(Fps::Fps5)
+        );
     }
 
     #[test]

@@ -53,12 +53,12 @@ impl Recording {
         ir.pos.get(i).copied()
     }
 
-    /// The effective (tick-truncated) subordinate delay in ns; 0 for the master.
+    /// The effective subordinate delay in ns (of the ticks the device applied); 0 for the master.
     pub fn effective_subordinate_delay_nsec(&self) -> i64 {
         DeviceFrames {
             role: self.role().unwrap_or(Role::Subordinate),
-            subordinate_delay_usec: self.index.subordinate_delay_usec,
-            depth_delay_usec: self.index.depth_delay_usec,
+            subordinate_delay_nsec: self.index.subordinate_delay_nsec,
+            depth_delay_nsec: self.index.depth_delay_nsec,
             colour: None,
             depth: None,
         }
@@ -69,8 +69,8 @@ impl Recording {
         let ts = |t: &Option<TrackFrames>| t.as_ref().map(|t| t.ts_usec.clone());
         DeviceFrames {
             role,
-            subordinate_delay_usec: self.index.subordinate_delay_usec,
-            depth_delay_usec: self.index.depth_delay_usec,
+            subordinate_delay_nsec: self.index.subordinate_delay_nsec,
+            depth_delay_nsec: self.index.depth_delay_nsec,
             colour: ts(&self.index.colour),
             depth: ts(&self.index.depth),
         }

@@ -27,7 +27,7 @@ use k4sync_core::sync::align::{
     tolerance_usec, AlignError, Aligner, AlignerConfig, AlignerOutput, DeviceTiming, FrameKind,
     HealthEvent, PerStream, OFF_GRID_LIMIT,
 };
-use k4sync_core::time::{effective_delay_nsec, usec_to_ticks_i32, usec_to_ticks_u32, Usec};
+use k4sync_core::time::{delay_tag_ticks, effective_delay_nsec, Usec};
 use k4sync_core::types::Fps;
 
 pub mod files;
@@ -65,9 +65,11 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceFrames {
     pub role: Role,
-    /// Configured `subordinate_delay_off_master_usec` (ignored for the master).
-    pub subordinate_delay_usec: u32,
-    pub depth_delay_usec: i32,
+    /// `K4A_SUBORDINATE_DELAY_NS` as the file holds it: the effective delay (ours) or the
+    /// configured µs × 1000 (Microsoft's); ignored for the master.
+    pub subordinate_delay_nsec: u64,
+    /// `K4A_DEPTH_DELAY_NS` as the file holds it, either way too.
+    pub depth_delay_nsec: i64,
     pub colour: Option<Vec<u64>>,
     pub depth: Option<Vec<u64>>,
 }
@@ -89,19 +91,20 @@ impl DeviceFrames {
         }
     }
 
-    /// The effective (tick-truncated) subordinate delay in ns (reference §6.2); 0 for the master.
+    /// The effective subordinate delay in ns: that of the ticks the device applied (reference
+    /// §6.2, [`delay_tag_ticks`]); 0 for the master.
     pub fn effective_subordinate_delay_nsec(&self) -> i64 {
         match self.role {
             Role::Master => 0,
-            Role::Subordinate => {
-                effective_delay_nsec(usec_to_ticks_u32(self.subordinate_delay_usec) as i32)
-            }
+            Role::Subordinate => effective_delay_nsec(delay_tag_ticks(
+                i64::try_from(self.subordinate_delay_nsec).unwrap_or(i64::MAX),
+            )),
         }
     }
 
     /// The effective depth delay off colour in ns.
     pub fn effective_depth_delay_nsec(&self) -> i64 {
-        effective_delay_nsec(usec_to_ticks_i32(self.depth_delay_usec))
+        effective_delay_nsec(delay_tag_ticks(self.depth_delay_nsec))
     }
 
     /// Where this device's `stream` frame of a pulse sits relative to the master's colour, in ns.

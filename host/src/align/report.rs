@@ -114,10 +114,16 @@ fn json_device<'a>(
         serial: r.index.serial.as_deref(),
         role: role(r).sdk_name(),
         subordinate_delay_usec: Delay {
-            configured: r.index.subordinate_delay_usec,
+            configured: u32::try_from(r.index.subordinate_delay_nsec / 1000).unwrap_or(u32::MAX),
             effective: usec3(effective_nsec as f64 / 1000.0),
         },
-        depth_delay_usec: r.index.depth_delay_usec,
+        depth_delay_usec: i32::try_from(r.index.depth_delay_nsec / 1000).unwrap_or(
+            if r.index.depth_delay_nsec < 0 {
+                i32::MIN
+            } else {
+                i32::MAX
+            },
+        ),
         first_set: d.first_set,
         last_set: d.last_set,
         frames: Streams {

@@ -56,10 +56,13 @@ pub struct FrameIndex {
     pub bytes_read: u64,
     pub serial: Option<String>,
     pub wired_sync_mode: WiredSyncMode,
-    /// `K4A_SUBORDINATE_DELAY_NS / 1000` as the SDK reads it (0 unless subordinate).
-    pub subordinate_delay_usec: u32,
-    /// `K4A_DEPTH_DELAY_NS / 1000`.
-    pub depth_delay_usec: i32,
+    /// `K4A_SUBORDINATE_DELAY_NS` as written (0 unless subordinate): kept in ns, since ours
+    /// holds the effective delay that µs would round off (see [`delay_tag_ticks`]).
+    ///
+    /// [`delay_tag_ticks`]: k4sync_core::time::delay_tag_ticks
+    pub subordinate_delay_nsec: u64,
+    /// `K4A_DEPTH_DELAY_NS` as written.
+    pub depth_delay_nsec: i64,
     pub fps: Fps,
     /// `K4A_COLOR_MODE` (e.g. `MJPG_720P`), `None` without colour.
     pub color_mode: Option<String>,
@@ -101,6 +104,11 @@ pub fn read_frame_index(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Resu
     };
     let reader = MkvReader::open(BufReader::with_capacity(64, counting))?;
     let config = reader.record_config()?;
+    let subordinate_delay_nsec = match config.wired_sync_mode {
+        WiredSyncMode::Subordinate => reader.subordinate_delay_nsec()?,
+        _ => 0,
+    };
+    let depth_delay_nsec = reader.depth_delay_nsec()?;
     let offset_usec = match reader.tag("K4A_START_OFFSET_NS") {
         None => 0,
         Some(t) => {
@@ -172,8 +180,8 @@ pub fn read_frame_index(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Resu
         bytes_read: walk.read,
         serial,
         wired_sync_mode: config.wired_sync_mode,
-        subordinate_delay_usec: config.subordinate_delay_off_master_usec,
-        depth_delay_usec: config.depth_delay_off_color_usec,
+        subordinate_delay_nsec,
+        depth_delay_nsec,
         fps: config.camera_fps,
         color_mode,
         depth_mode: config.depth_mode,

@@ -629,10 +629,8 @@ impl<R: Read + Seek> MkvReader<R> {
                 .find(|m| m.sdk_name() == t.value)
                 .ok_or_else(|| bad_tag(t))?,
         };
-        let subordinate_delay = match (wired_sync_mode, self.tag("K4A_SUBORDINATE_DELAY_NS")) {
-            (WiredSyncMode::Subordinate, Some(t)) => {
-                (parse_stream_u64(&t.value).ok_or_else(|| bad_tag(t))? / 1000) as u32
-            }
+        let subordinate_delay = match wired_sync_mode {
+            WiredSyncMode::Subordinate => (self.subordinate_delay_nsec()? / 1000) as u32,
             _ => 0,
         };
         Ok(RecordConfig {
@@ -651,10 +649,19 @@ impl<R: Read + Seek> MkvReader<R> {
         })
     }
 
-    fn depth_delay_nsec(&self) -> Result<i64> {
+    /// `K4A_DEPTH_DELAY_NS` as written (0 without the tag).
+    pub fn depth_delay_nsec(&self) -> Result<i64> {
         match self.tag("K4A_DEPTH_DELAY_NS") {
             None => Ok(0),
             Some(t) => parse_stream_i64(&t.value).ok_or_else(|| bad_tag(t)),
+        }
+    }
+
+    /// `K4A_SUBORDINATE_DELAY_NS` as written (0 without the tag), whatever the sync mode.
+    pub fn subordinate_delay_nsec(&self) -> Result<u64> {
+        match self.tag("K4A_SUBORDINATE_DELAY_NS") {
+            None => Ok(0),
+            Some(t) => parse_stream_u64(&t.value).ok_or_else(|| bad_tag(t)),
         }
     }
 
