@@ -18,7 +18,7 @@
 //! (in [`STEP_NS`] steps) to the moment the next item is available or a waiter's timeout
 //! expires. Several simulated seconds therefore take as long as producing their bytes, and
 //! nothing is lost to the host being slower than the simulated camera. A stream whose reader
-//! stays away for [`STALL_GRACE`] of real time no longer holds the clock back (its items queue
+//! took nothing for [`AWAY_GRACE`] of real time no longer holds the clock back (its items queue
 //! up, at most [`QUEUE_LIMIT_BYTES`] per stream). [`Pacing::RealTime`] runs the clock at
 //! wall-clock speed (the CLI's `--emulate`), bringing it up to the wall clock whenever the host
 //! calls; each stream then holds at most [`REAL_TIME_QUEUE_LIMIT_BYTES`] unread.
@@ -58,8 +58,13 @@ use crate::transport::{
 pub const MAX_PACKET_SIZE: usize = 1024;
 /// Granularity of the virtual clock: streams are polled every 1 ms of host time.
 pub const STEP_NS: u64 = 1_000_000;
-/// How long a waiting stream lets a reader that is busy elsewhere hold the clock back.
-pub const STALL_GRACE: Duration = Duration::from_millis(200);
+/// How long of real time a stream's reader may stay away (busy elsewhere, or starved of CPU)
+/// and still hold a virtual clock back; one that took nothing for longer has stopped reading.
+/// Counted from the reader's last item, per stream, so a reader that keeps coming back holds
+/// the clock however slowly the machine runs it.
+pub const AWAY_GRACE: Duration = Duration::from_secs(2);
+/// How often a waiting reader looks again whether the clock may move.
+const WAIT_SLICE: Duration = Duration::from_millis(20);
 /// Bytes one stream may hold unread (virtual time); beyond that the device finds no free
 /// transfer and loses frames.
 pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
@@ -127,6 +132,8 @@ struct StreamSlot {
     scratch: Vec<u8>,
     waiting_until: Option<u64>,
     last_error: Option<TransferError>,
+    /// When the reader last took an item (or the stream opened), real time.
+    last_taken: Instant,
 }
 
 impl StreamSlot {
@@ -145,7 +152,14 @@ impl StreamSlot {
     fn pop(&mut self) -> Option<Item> {
         let item = self.queue.pop_front()?;
         self.queued_bytes -= item.len();
+        self.last_taken = Instant::now();
         Some(item)
+    }
+
+    /// Under virtual pacing: the reader waits, or has been away longer than [`AWAY_GRACE`];
+    /// either way the clock need not wait for it.
+    fn lets_clock_move(&self) -> bool {
+        self.waiting_until.is_some() || self.last_taken.elapsed() >= AWAY_GRACE
     }
 
     fn fail(&mut self, error: TransferError) {
@@ -253,11 +267,11 @@ impl RigState {
             .any(|s| s.waiting_until.is_some() && !s.queue.is_empty())
     }
 
-    fn all_waiting(&self) -> bool {
+    fn clock_may_move(&self) -> bool {
         self.cameras
             .iter()
             .flat_map(|c| c.streams.iter())
-            .all(|s| s.waiting_until.is_some())
+            .all(StreamSlot::lets_clock_move)
     }
 
     fn earliest_deadline(&self) -> Option<u64> {
@@ -645,6 +659,7 @@ impl EmulatedTransport {
             scratch: vec![0; transfer_len],
             waiting_until: None,
             last_error: None,
+            last_taken: Instant::now(),
         });
         id
     }
@@ -859,7 +874,6 @@ impl EmulatedStream {
         let mut st = self.shared.lock();
         st.catch_up();
         let deadline = st.now_for_pacing().saturating_add(wait_ns);
-        let mut stalled_since = Instant::now();
         loop {
             let now = st.now_for_pacing();
             let Some(slot) = st.slot(self.camera, self.id) else {
@@ -870,6 +884,8 @@ impl EmulatedStream {
             };
             if let Some(item) = slot.pop() {
                 slot.waiting_until = None;
+                drop(st);
+                self.shared.wake.notify_all();
                 return Ok(item);
             }
             if slot.in_flight == 0 {
@@ -895,12 +911,10 @@ impl EmulatedStream {
                     st.catch_up();
                 }
                 Pacing::Virtual => {
-                    let stalled = stalled_since.elapsed() >= STALL_GRACE;
                     let target = st.earliest_deadline().unwrap_or(deadline);
                     let due = target <= st.now_ns;
-                    if !due && !st.waiter_has_data() && (st.all_waiting() || stalled) {
+                    if !due && !st.waiter_has_data() && st.clock_may_move() {
                         st.advance_to(target, true);
-                        stalled_since = Instant::now();
                         self.shared.wake.notify_all();
                     } else {
                         if due {
@@ -909,7 +923,7 @@ impl EmulatedStream {
                         st = self
                             .shared
                             .wake
-                            .wait_timeout(st, STALL_GRACE)
+                            .wait_timeout(st, WAIT_SLICE)
                             .map(|(guard, _)| guard)
                             .unwrap_or_else(|poisoned| poisoned.into_inner().0);
                     }
@@ -1180,6 +1194,28 @@ mod tests {
         }
         let last = rig.camera(2);
         read_across_an_absence(&last, &mut streams[0], Duration::from_secs(5), 16);
+    }
+
+    #[test]
+    fn a_virtual_clock_waits_for_a_reader_until_it_has_been_away_for_the_grace() {
+        let t = EmulatedTransport::new(0);
+        let id = t.register(Endpoint::ImuStreamIn, MAX_PACKET_SIZE, 2);
+        let mut st = t.shared.lock();
+        assert!(!st.clock_may_move(), "a reader that just opened its stream");
+        let Some(slot) = st.slot(0, id) else {
+            panic!("the stream is registered");
+        };
+        slot.waiting_until = Some(0);
+        assert!(st.clock_may_move(), "a waiting reader");
+        let Some(slot) = st.slot(0, id) else {
+            panic!("the stream is registered");
+        };
+        slot.waiting_until = None;
+        match Instant::now().checked_sub(AWAY_GRACE) {
+            Some(long_ago) => slot.last_taken = long_ago,
+            None => panic!("the monotonic clock is younger than the grace"),
+        }
+        assert!(st.clock_may_move(), "a reader away longer than the grace");
     }
 
     #[test]
