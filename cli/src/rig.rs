@@ -16,6 +16,7 @@ use k4sync_core::types::Fps;
 use k4sync_host::Exposure;
 use k4sync_rig::coordinator::{self, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec};
+use k4sync_rig::take::{OnFault, DEFAULT_RECOVERIES};
 use k4sync_rig::RigError;
 
 use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
@@ -198,6 +199,21 @@ fn record_command() -> Command {
         )
         .arg(
             value(
+                "on-fault",
+                "a device failing after the rig recorded: recover (stop the master, re-arm, \
+                 restart into a new segment) or abort",
+            )
+            .value_parser(["recover", "abort"])
+            .default_value("recover"),
+        )
+        .arg(
+            value("max-recoveries", "recoveries per take before it fails")
+                .value_parser(values::whole(0..=u32::MAX, " recoveries"))
+                .allow_negative_numbers(true)
+                .default_value("3"),
+        )
+        .arg(
+            value(
                 "emulate",
                 "run N emulated cameras on one simulated sync cable, each behind its own agent, \
                  in this process (no rig directory needed)",
@@ -308,6 +324,15 @@ fn record_args(m: &ArgMatches, dir: PathBuf, wait: Duration) -> RecordArgs {
             .get_one::<Duration>("pulse-timeout")
             .copied()
             .unwrap_or(Duration::from_secs(5)),
+        on_fault: match m.get_one::<String>("on-fault").map(String::as_str) {
+            Some("abort") => OnFault::Abort,
+            _ => OnFault::Recover {
+                max: m
+                    .get_one::<u32>("max-recoveries")
+                    .copied()
+                    .unwrap_or(DEFAULT_RECOVERIES),
+            },
+        },
         emulate,
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use k4sync_rig::coordinator::{Coordinator, RigSettings};
 use k4sync_rig::msg::RecorderState;
-use k4sync_rig::take::{self, DeviceProgress, Manifest, Progress, TakeOptions, TakeResult};
+use k4sync_rig::take::{
+    self, DeviceProgress, Manifest, OnFault, Progress, TakeOptions, TakeResult,
+};
 use k4sync_rig::{emulate, RigError};
 use serde::Serialize;
 
@@ -26,6 +28,7 @@ pub struct RecordArgs {
     pub out: Option<PathBuf>,
     pub take: Option<String>,
     pub pulse_timeout: Duration,
+    pub on_fault: OnFault,
     /// `--emulate N`: N emulated cameras in this process instead of the rig's agents.
     pub emulate: Option<u32>,
 }
@@ -44,6 +47,7 @@ pub fn run(args: RecordArgs) -> Result<bool, RigError> {
     };
     let mut options = TakeOptions::new(args.settings, args.length, take, out);
     options.pulse_timeout = args.pulse_timeout;
+    options.on_fault = args.on_fault;
     let json = args.json;
     let stop = crate::process::stop_flag_on_signals().map_err(RigError::Setup)?;
     let result = k4sync_rig::block_on(async move {
@@ -157,6 +161,13 @@ fn take_text(result: &TakeResult) -> String {
             } else {
                 d.files.join(", ")
             }
+        );
+    }
+    for r in &m.recoveries {
+        let who = r.agent.as_deref().unwrap_or("rig");
+        out += &format!(
+            "  recovered at {:.3} s into segment {} ({who}): {}\n",
+            r.t_s, r.segment, r.reason
         );
     }
     if let Some(e) = &result.error {

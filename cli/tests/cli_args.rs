@@ -87,6 +87,16 @@ const BAD_VALUES: &[(&[&str], &str, &str)] = &[
         "[possible values: depth-delay,",
     ),
     (
+        &["rig", "record", "-l", "5", "--on-fault", "retry", "out"],
+        "'--on-fault <on-fault>'",
+        "[possible values: recover, abort]",
+    ),
+    (
+        &["rig", "record", "-l", "5", "--max-recoveries", "-1", "out"],
+        "'--max-recoveries <max-recoveries>'",
+        "from 0 to 4294967295 recoveries",
+    ),
+    (
         &["rig", "check", "-e", "-12"],
         "'--exposure-control <exposure-control>'",
         "from -11 to 1, or auto",

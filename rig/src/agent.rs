@@ -57,8 +57,13 @@ pub enum TakeLayout {
 }
 
 impl TakeLayout {
-    fn file(self, data_dir: &Path, take: &str, agent: &str) -> PathBuf {
-        let name = format!("{agent}.mkv");
+    /// The file of a take's `segment`: `<agent>.mkv` for the first, `<agent>-seg<N>.mkv` for
+    /// those after a recovery.
+    fn file(self, data_dir: &Path, take: &str, agent: &str, segment: u32) -> PathBuf {
+        let name = match segment {
+            0 => format!("{agent}.mkv"),
+            n => format!("{agent}-seg{n}.mkv"),
+        };
         match self {
             TakeLayout::PerTake => data_dir.join(take).join(name),
             TakeLayout::Flat => data_dir.join(name),
@@ -390,7 +395,9 @@ fn start(
     config
         .validate(camera.jacks().map(Into::into))
         .map_err(|e| format!("device {}: {e}", camera.identity().serial))?;
-    let file = shared.layout.file(&shared.data_dir, take, &shared.name);
+    let file = shared
+        .layout
+        .file(&shared.data_dir, take, &shared.name, settings.segment);
     if file.exists() {
         return Err(format!(
             "{} already exists; choose another take or output directory (a recording is never \

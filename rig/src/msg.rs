@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The version of this message set; bumped whenever a message changes shape or meaning.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A message that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +237,9 @@ pub struct Settings {
     /// until stopped. Every device of a take gets the same length, so their files end at the
     /// same pulse.
     pub length_usec: Option<u64>,
+    /// The take's segment: 0 for its first recording, then one more for each recovery
+    /// (a new file per device, `<agent>-seg<N>.mkv`).
+    pub segment: u32,
 }
 
 impl Settings {
@@ -253,6 +256,7 @@ impl Settings {
             imu: config.imu,
             exposure,
             length_usec: None,
+            segment: 0,
         }
     }
 

@@ -15,7 +15,15 @@
 //!    end at the same pulse), or Ctrl-C. Each agent's per-second [`Health`] summary feeds the
 //!    live table and raises an alarm when it counts new drops; an agent whose liveliness token
 //!    vanishes raises an alarm and fails the take.
-//! 5. **Stop all**, the master first, whatever happened before; then write the manifest
+//! 5. **Recover** (`--on-fault recover`, [`OnFault`]): once the rig has recorded, a device that
+//!    fails — its agent gone (a crashed or restarted computer), its recorder failed, no images
+//!    after a restart — does not end the take. The coordinator stops the master and every
+//!    recorder still running (their files are finalised), waits for every agent to be back
+//!    ([`TakeOptions::return_timeout`]), re-arms the subordinates in chain order, restarts the
+//!    master and goes on in a new segment: a new file per device, the remaining length, and a
+//!    [`Recovery`] in the manifest saying when and why. At most [`OnFault::Recover`]'s `max`
+//!    times per take; `abort` stops at the first fault.
+//! 6. **Stop all**, the master first, whatever happened before; then write the manifest
 //!    ([`Manifest`], `manifest.json` in the output directory) with every device's delays,
 //!    files and the events with their times — also when the take failed, since its files are
 //!    kept.
@@ -36,8 +44,10 @@ use crate::RigError;
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The manifest's `format` field.
 pub const MANIFEST_FORMAT: &str = "k4sync-rig-manifest";
-/// The manifest's `version` field; bumped when its shape changes.
-pub const MANIFEST_VERSION: u32 = 1;
+/// The manifest's `version` field; bumped when its shape changes (2: `recoveries`).
+pub const MANIFEST_VERSION: u32 = 2;
+/// How many recoveries a take makes by default before it gives up.
+pub const DEFAULT_RECOVERIES: u32 = 3;
 /// How often the agents' states are read while waiting.
 const POLL: Duration = Duration::from_millis(100);
 /// How often progress is reported while recording.
@@ -45,6 +55,8 @@ const TICK: Duration = Duration::from_secs(1);
 /// How long past the take's length the coordinator waits for the recorders to stop by
 /// themselves before it stops them.
 const FINISH_GRACE: Duration = Duration::from_secs(5);
+/// A recovery that leaves less of the take than this ends it instead of starting a segment.
+const MIN_SEGMENT: Duration = Duration::from_secs(1);
 
 /// What one take is to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +72,20 @@ pub struct TakeOptions {
     pub arm_timeout: Duration,
     /// How long after the master's start every subordinate must have its first image.
     pub pulse_timeout: Duration,
+    /// What a device failing mid-take leads to.
+    pub on_fault: OnFault,
+    /// How long a recovery waits for a lost agent to be back.
+    pub return_timeout: Duration,
+}
+
+/// What the coordinator does when a device fails during a take (`--on-fault`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFault {
+    /// Stop, wait for the device, re-arm, restart the master and go on in a new segment; at
+    /// most `max` times per take.
+    Recover { max: u32 },
+    /// Stop every device and fail the take.
+    Abort,
 }
 
 impl TakeOptions {
@@ -71,6 +97,10 @@ impl TakeOptions {
             out_dir,
             arm_timeout: Duration::from_secs(15),
             pulse_timeout: Duration::from_secs(5),
+            on_fault: OnFault::Recover {
+                max: DEFAULT_RECOVERIES,
+            },
+            return_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -96,7 +126,7 @@ pub struct Event {
     /// The agent concerned; `None` for the whole rig.
     pub agent: Option<String>,
     /// `preflight`, `warning`, `arm`, `armed`, `start`, `first_image`, `finished`, `overrun`,
-    /// `alarm`, `agent_back`, `stop`, `stopped`, `interrupted`, `failed`.
+    /// `alarm`, `agent_back`, `recover`, `segment`, `stop`, `stopped`, `interrupted`, `failed`.
     pub event: String,
     pub detail: Option<String>,
 }
@@ -161,6 +191,21 @@ pub struct Manifest {
     /// Chain order: the master first.
     pub devices: Vec<ManifestDevice>,
     pub events: Vec<Event>,
+    /// Every discontinuity: where a recovery started a new segment, and why.
+    #[serde(default)]
+    pub recoveries: Vec<Recovery>,
+}
+
+/// A discontinuity in a take: a fault, and the segment the take went on in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// The segment that began after the fault.
+    pub segment: u32,
+    /// Seconds since the take began, when the fault was seen.
+    pub t_s: f64,
+    /// The device at fault.
+    pub agent: Option<String>,
+    pub reason: String,
 }
 
 /// What a take left behind: the manifest (written to `manifest_path`) and, if the take did not
@@ -205,8 +250,20 @@ struct Take<'a> {
     watch: Watch,
     /// The latest health summary of each agent.
     health: BTreeMap<String, Health>,
-    /// Agents whose liveliness token vanished.
+    /// Agents whose liveliness token vanished (in the current segment).
     lost: Vec<String>,
+    /// The current segment, and the recoveries so far.
+    segment: u32,
+    recoveries: Vec<Recovery>,
+    /// When the master of the current segment was started.
+    segment_started: Option<Instant>,
+    /// Time the take's finished segments covered, from each master start to its stop.
+    covered: Duration,
+    /// Whether every device has recorded in some segment (before that, a fault is a set-up
+    /// failure that recovery would only repeat).
+    has_recorded: bool,
+    /// The finished segments of each agent.
+    segments: BTreeMap<String, Vec<Segment>>,
 }
 
 /// Runs one take (see the module documentation). `Err` only when the preflight fails or the
@@ -236,13 +293,20 @@ pub async fn record(
         watch,
         health: BTreeMap::new(),
         lost: Vec::new(),
+        segment: 0,
+        recoveries: Vec::new(),
+        segment_started: None,
+        covered: Duration::ZERO,
+        has_recorded: false,
+        segments: BTreeMap::new(),
     };
     take.event(None, "preflight", Some("check passed".into()));
     for w in &report.warnings {
         take.event(w.agent.as_deref(), "warning", Some(w.message.clone()));
     }
     let outcome = take.run(stop).await;
-    let segments = take.stop_all().await;
+    let finals = take.stop_all().await;
+    take.close_segment(finals);
     let (name, error) = match outcome {
         Ok(true) => ("completed", None),
         Ok(false) => ("interrupted", None),
@@ -251,7 +315,7 @@ pub async fn record(
             ("failed", Some(e))
         }
     };
-    let manifest = take.manifest(name, error.as_ref(), segments);
+    let manifest = take.manifest(name, error.as_ref());
     let manifest_path = write_manifest(&options.out_dir, &manifest)?;
     Ok(TakeResult {
         manifest,
@@ -280,7 +344,7 @@ fn is_master(d: &PlannedDevice) -> bool {
 impl Take<'_> {
     fn event(&mut self, agent: Option<&str>, event: &str, detail: Option<String>) {
         let e = Event {
-            t_s: (self.begun.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            t_s: self.now_s(),
             unix_ms: unix_ms(),
             agent: agent.map(str::to_string),
             event: event.to_string(),
@@ -290,9 +354,21 @@ impl Take<'_> {
         self.events.push(e);
     }
 
-    /// Takes in what the watch received: health summaries, and liveliness changes — an agent
-    /// of the take that is gone raises an alarm and ends the take.
+    /// Takes in what the watch received (health summaries, liveliness changes); an agent of
+    /// the take that is gone is an error.
     fn look(&mut self) -> Result<(), RigError> {
+        self.take_in();
+        match self.lost.first() {
+            Some(agent) => Err(RigError::AgentLost {
+                agent: agent.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Health summaries raise drop alarms; an agent of the take that is gone raises an alarm
+    /// and is remembered until a recovery.
+    fn take_in(&mut self) {
         for seen in self.watch.drain() {
             match seen {
                 Seen::Health(h) => {
@@ -316,12 +392,6 @@ impl Take<'_> {
                 Seen::Lost(_) | Seen::Back(_) => {}
             }
         }
-        match self.lost.first() {
-            Some(agent) => Err(RigError::AgentLost {
-                agent: agent.clone(),
-            }),
-            None => Ok(()),
-        }
     }
 
     /// An agent's state; when it does not answer, an agent lost meanwhile is the error.
@@ -337,12 +407,130 @@ impl Take<'_> {
 
     fn settings_for(&self, d: &PlannedDevice) -> Settings {
         let mut s = Settings::new(&d.config, self.options.settings.exposure);
-        s.length_usec = Some(u64::try_from(self.options.length.as_micros()).unwrap_or(u64::MAX));
+        s.length_usec = Some(u64::try_from(self.remaining().as_micros()).unwrap_or(u64::MAX));
+        s.segment = self.segment;
         s
     }
 
-    /// Arm, start, watch. `Ok(false)`: interrupted.
+    /// What is left of the take's length after the finished segments.
+    fn remaining(&self) -> Duration {
+        self.options.length.saturating_sub(self.covered)
+    }
+
+    /// Segments until the take is done, recovering from faults as [`OnFault`] allows.
+    /// `Ok(false)`: interrupted.
     async fn run(&mut self, stop: &AtomicBool) -> Result<bool, RigError> {
+        loop {
+            let fault = match self.run_segment(stop).await {
+                Err(e) => e,
+                done => return done,
+            };
+            let Some(agent) = self.recoverable(&fault) else {
+                return Err(fault);
+            };
+            if !self.recover(agent, &fault, stop).await? {
+                return self.interrupted();
+            }
+            if self.remaining() < MIN_SEGMENT {
+                self.event(
+                    None,
+                    "finished",
+                    Some("the take's length is covered".into()),
+                );
+                return Ok(true);
+            }
+        }
+    }
+
+    /// The device a recovery would restart for `fault`, when [`OnFault`] and the take allow
+    /// one; says so when the recoveries are used up.
+    fn recoverable(&mut self, fault: &RigError) -> Option<String> {
+        let agent = match fault {
+            RigError::AgentLost { agent }
+            | RigError::Timeout { agent, .. }
+            | RigError::NoAnswer { agent, .. } => agent.clone(),
+            _ => return None,
+        };
+        let OnFault::Recover { max } = self.options.on_fault else {
+            return None;
+        };
+        if !self.has_recorded {
+            return None;
+        }
+        if self.recoveries.len() >= max as usize {
+            let detail = format!("not recovering: the take already recovered {max} times");
+            self.event(Some(&agent), "warning", Some(detail));
+            return None;
+        }
+        Some(agent)
+    }
+
+    /// Stops the segment (master first), waits for every agent to be back and opens the next
+    /// segment. `Ok(false)`: interrupted while waiting.
+    async fn recover(
+        &mut self,
+        agent: String,
+        fault: &RigError,
+        stop: &AtomicBool,
+    ) -> Result<bool, RigError> {
+        let t_s = self.now_s();
+        let next = self.segment + 1;
+        let detail = format!(
+            "{fault}; stopping the master, re-arming the subordinates and restarting the master \
+             into segment {next}"
+        );
+        self.event(Some(&agent), "recover", Some(detail));
+        let finals = self.stop_all().await;
+        self.close_segment(finals);
+        if let Some(started) = self.segment_started.take() {
+            self.covered += started.elapsed();
+        }
+        if !self.await_return(stop).await? {
+            return Ok(false);
+        }
+        self.segment = next;
+        self.recoveries.push(Recovery {
+            segment: next,
+            t_s,
+            agent: Some(agent),
+            reason: fault.to_string(),
+        });
+        let detail = format!("{:.1} s of the take left", self.remaining().as_secs_f64());
+        self.event(None, "segment", Some(detail));
+        Ok(true)
+    }
+
+    /// Waits until every agent of the plan is alive (a restarted one comes back idle).
+    /// `Ok(false)`: interrupted.
+    async fn await_return(&mut self, stop: &AtomicBool) -> Result<bool, RigError> {
+        let deadline = Instant::now() + self.options.return_timeout;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            self.take_in();
+            let alive = self.coordinator.alive().await?;
+            let missing = self.plan.iter().find(|d| !alive.contains(&d.agent));
+            match missing {
+                None => break,
+                Some(d) if Instant::now() >= deadline => {
+                    return Err(RigError::AgentLost {
+                        agent: d.agent.clone(),
+                    })
+                }
+                Some(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+        self.lost.clear();
+        Ok(true)
+    }
+
+    fn now_s(&self) -> f64 {
+        (self.begun.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+    }
+
+    /// Arm, start, watch: one segment. `Ok(false)`: interrupted.
+    async fn run_segment(&mut self, stop: &AtomicBool) -> Result<bool, RigError> {
         let subordinates: Vec<PlannedDevice> = self
             .plan
             .iter()
@@ -368,9 +556,11 @@ impl Take<'_> {
         self.event(Some(&master.agent), "start", None);
         self.coordinator.command(&master.agent, &command).await?;
         let started = Instant::now();
+        self.segment_started = Some(started);
         if !self.await_first_images(stop).await? {
             return self.interrupted();
         }
+        self.has_recorded = true;
         if !self.watch(started, stop).await? {
             return self.interrupted();
         }
@@ -469,7 +659,8 @@ impl Take<'_> {
 
     /// Waits until every recorder has finished its length. `Ok(false)`: interrupted.
     async fn watch(&mut self, started: Instant, stop: &AtomicBool) -> Result<bool, RigError> {
-        let limit = self.options.length + self.options.pulse_timeout + FINISH_GRACE;
+        let length = self.remaining();
+        let limit = length + self.options.pulse_timeout + FINISH_GRACE;
         let mut next_tick = Instant::now();
         let mut finished: Vec<String> = Vec::new();
         loop {
@@ -493,7 +684,7 @@ impl Take<'_> {
             if Instant::now() >= next_tick {
                 next_tick += TICK;
                 let tick = Progress::Tick {
-                    elapsed: started.elapsed(),
+                    elapsed: self.covered + started.elapsed(),
                     length: self.options.length,
                     devices,
                 };
@@ -561,12 +752,16 @@ impl Take<'_> {
         out
     }
 
-    fn manifest(
-        &self,
-        outcome: &str,
-        error: Option<&RigError>,
-        finals: Vec<(String, RecorderState)>,
-    ) -> Manifest {
+    /// Files the stopped recorders' finished recordings under the current segment.
+    fn close_segment(&mut self, finals: Vec<(String, RecorderState)>) {
+        for (agent, state) in finals {
+            if let Some(segment) = self.segment(&state) {
+                self.segments.entry(agent).or_default().push(segment);
+            }
+        }
+    }
+
+    fn manifest(&self, outcome: &str, error: Option<&RigError>) -> Manifest {
         let config = self.options.settings.config;
         let devices = self
             .coordinator
@@ -579,9 +774,7 @@ impl Take<'_> {
                     .iter()
                     .enumerate()
                     .find(|(_, d)| d.agent == a.name)?;
-                let last = finals.iter().find(|(n, _)| *n == a.name).map(|(_, s)| s);
-                let segments: Vec<Segment> =
-                    last.and_then(|s| self.segment(s)).into_iter().collect();
+                let segments = self.segments.get(&a.name).cloned().unwrap_or_default();
                 Some(ManifestDevice {
                     agent: a.name.clone(),
                     host: a.host.clone(),
@@ -614,6 +807,7 @@ impl Take<'_> {
             },
             devices,
             events: self.events.clone(),
+            recoveries: self.recoveries.clone(),
         }
     }
 
@@ -639,7 +833,7 @@ impl Take<'_> {
             _ => None,
         };
         Some(Segment {
-            segment: 0,
+            segment: self.segment,
             file: relative.unwrap_or_else(|| file.clone()),
             frames: *frames,
             dropped: *dropped,

@@ -1,6 +1,7 @@
 //! The rig over real zenoh sessions on loopback: agents with emulated cameras, the
 //! coordinator, and peers that must be kept out (no certificate, another CA's certificate,
-//! a rig certificate that is not the coordinator's), and a take whose subordinate gets no pulses.
+//! a rig certificate that is not the coordinator's), a take whose subordinate gets no pulses,
+//! and takes that lose a subordinate's agent (aborted, or recovered into a new segment).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
@@ -15,7 +16,7 @@ use k4sync_rig::agent::{Agent, AgentOptions, TakeLayout};
 use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
 use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
-use k4sync_rig::take::{self, TakeOptions};
+use k4sync_rig::take::{self, OnFault, TakeOptions};
 use k4sync_rig::{emulate, keys, net, CameraSource, EmulatedChain, RigError};
 
 const RIG: &str = "testrig";
@@ -534,12 +535,13 @@ async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() 
     let a = start_chained(dir.path(), "a", &chain, 0).await;
     let b = start_chained(dir.path(), "b", &chain, 1).await;
     let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
-    let options = TakeOptions::new(
+    let mut options = TakeOptions::new(
         small_settings(Some(-6)),
         Duration::from_secs(60),
         "lost".into(),
         out.path().to_owned(),
     );
+    options.on_fault = OnFault::Abort;
     // b's agent exits once the live view shows it recording.
     let (go, gone) = tokio::sync::oneshot::channel::<()>();
     let leaver = tokio::spawn(async move {
@@ -593,6 +595,82 @@ async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() 
     assert!(!recorder_of(&coordinator, "a").await.is_active());
     coordinator.close().await.unwrap();
     a.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_subordinate_agent_is_recovered_into_a_second_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a", "b"]);
+    let chain = EmulatedChain::new(2);
+    let a = start_chained(dir.path(), "a", &chain, 0).await;
+    let b = start_chained(dir.path(), "b", &chain, 1).await;
+    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(8),
+        "restart".into(),
+        out.path().to_owned(),
+    );
+    assert_eq!(options.on_fault, OnFault::Recover { max: 3 });
+    // b's agent exits once it has recorded, and a new one starts on the same camera 1 s later.
+    let (go, gone) = tokio::sync::oneshot::channel::<()>();
+    let (rig_dir, restarted_chain) = (dir.path().to_owned(), chain.clone());
+    let restarter = tokio::spawn(async move {
+        gone.await.unwrap();
+        b.shutdown().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        start_chained(&rig_dir, "b", &restarted_chain, 1).await
+    });
+    let mut go = Some(go);
+    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |p| {
+        if let take::Progress::Tick { devices, .. } = p {
+            let b_recording = devices.iter().any(|d| {
+                d.agent == "b"
+                    && matches!(d.state, Some(RecorderState::Recording { frames, .. }) if frames >= 2)
+            });
+            if b_recording {
+                if let Some(go) = go.take() {
+                    let _ = go.send(());
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let b = restarter.await.unwrap();
+
+    assert!(result.error.is_none(), "{:?}", result.error);
+    let m = &result.manifest;
+    assert_eq!(m.outcome, "completed", "{:?}", m.events);
+    assert_eq!(m.recoveries.len(), 1, "{:?}", m.recoveries);
+    let r = &m.recoveries[0];
+    assert_eq!((r.segment, r.agent.as_deref()), (1, Some("b")));
+    assert!(r.reason.contains("liveliness"), "{r:?}");
+    let kinds: Vec<&str> = m.events.iter().map(|e| e.event.as_str()).collect();
+    let recover = kinds.iter().position(|k| *k == "recover").unwrap();
+    let rearmed = kinds[recover..].iter().position(|k| *k == "armed").unwrap() + recover;
+    let restarted = kinds[rearmed..].iter().position(|k| *k == "start").unwrap() + rearmed;
+    assert!(kinds[restarted..].contains(&"first_image"), "{kinds:?}");
+
+    // The master has both segments; b's first file was left by its agent (not finalised by the
+    // coordinator), its second segment is recorded after the recovery.
+    let (master, sub) = (&m.devices[0], &m.devices[1]);
+    assert_eq!(master.agent, "a");
+    let numbers =
+        |d: &take::ManifestDevice| d.segments.iter().map(|s| s.segment).collect::<Vec<_>>();
+    assert_eq!(numbers(master), [0, 1], "{master:?}");
+    assert_eq!(numbers(sub), [1], "{sub:?}");
+    assert!(master.segments.iter().all(|s| s.frames >= 2), "{master:?}");
+    assert!(sub.segments[0].frames >= 2, "{sub:?}");
+    assert!(sub.files[0].ends_with("b-seg1.mkv"), "{sub:?}");
+    assert!(master.files[1].ends_with("a-seg1.mkv"), "{master:?}");
+    for file in master.files.iter().chain(&sub.files) {
+        assert!(std::fs::metadata(file).unwrap().len() > 0, "{file}");
+    }
+    coordinator.close().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
