@@ -652,6 +652,15 @@ async fn a_restarted_subordinate_agent_is_recovered_into_a_second_segment() {
     let rearmed = kinds[recover..].iter().position(|k| *k == "armed").unwrap() + recover;
     let restarted = kinds[rearmed..].iter().position(|k| *k == "start").unwrap() + rearmed;
     assert!(kinds[restarted..].contains(&"first_image"), "{kinds:?}");
+    let recording_again = m.events[restarted..]
+        .iter()
+        .filter(|e| e.event == "first_image")
+        .map(|e| e.t_s)
+        .fold(0.0, f64::max);
+    eprintln!(
+        "recovery: agent lost seen at {:.3} s, every device recording again at {recording_again:.3} s",
+        r.t_s
+    );
 
     // The master has both segments; b's first file was left by its agent (not finalised by the
     // coordinator), its second segment is recorded after the recovery.
