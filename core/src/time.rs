@@ -75,7 +75,8 @@ pub const fn delay_tag_ticks(nsec: i64) -> i32 {
     saturate_i32((nsec / 1000) as i128 * 9 / 100)
 }
 
-const fn saturate_i32(v: i128) -> i32 {
+/// `v` clamped to the `i32` range.
+pub(crate) const fn saturate_i32(v: i128) -> i32 {
     if v > i32::MAX as i128 {
         i32::MAX
     } else if v < i32::MIN as i128 {

@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use tokio::sync::oneshot;
+
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::sync::plan::Interleave;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
 use k4sync_rig::agent::{Agent, AgentOptions, TakeLayout};
 use k4sync_rig::coordinator::{self, AgentStatus, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec, CONFIG_FILE};
-use k4sync_rig::msg::{self, AgentState, Command, Jacks, RecorderState, Settings};
+use k4sync_rig::msg::{self, AgentState, Command, Health, Jacks, RecorderState, Settings};
 use k4sync_rig::take::{self, OnFault, TakeOptions};
 use k4sync_rig::{emulate, keys, net, CameraSource, EmulatedChain, RigError};
 
@@ -526,52 +528,114 @@ async fn start_chained(dir: &Path, name: &str, chain: &EmulatedChain, index: u32
     .unwrap()
 }
 
+/// A master `a` and a subordinate `b` on one emulated chain, each behind its agent, and the
+/// coordinator.
+struct Pair {
+    dir: tempfile::TempDir,
+    out: tempfile::TempDir,
+    chain: EmulatedChain,
+    a: Agent,
+    b: Agent,
+    coordinator: Coordinator,
+}
+
+impl Pair {
+    async fn start() -> Pair {
+        let dir = tempfile::tempdir().unwrap();
+        init_rig(dir.path(), &["a", "b"]);
+        let chain = EmulatedChain::new(2);
+        let a = start_chained(dir.path(), "a", &chain, 0).await;
+        let b = start_chained(dir.path(), "b", &chain, 1).await;
+        let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+        let out = tempfile::tempdir().unwrap();
+        Pair {
+            dir,
+            out,
+            chain,
+            a,
+            b,
+            coordinator,
+        }
+    }
+
+    fn options(&self, take: &str, seconds: u64) -> TakeOptions {
+        TakeOptions::new(
+            small_settings(Some(-6)),
+            Duration::from_secs(seconds),
+            take.into(),
+            self.out.path().to_owned(),
+        )
+    }
+}
+
+/// Runs a take in which b's agent is handed to `then` once its health shows it recording;
+/// returns the take and what `then` returned.
+async fn take_losing_b<T, F>(
+    coordinator: &Coordinator,
+    options: &TakeOptions,
+    b: Agent,
+    then: impl FnOnce(Agent, Health) -> F + Send + 'static,
+) -> (take::TakeResult, T)
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let (go, gone) = oneshot::channel();
+    let task = tokio::spawn(async move { then(b, gone.await.unwrap()).await });
+    let mut progress = once_b_has_recorded(go);
+    let stop = AtomicBool::new(false);
+    let result = take::record(coordinator, options, &stop, &mut progress)
+        .await
+        .unwrap();
+    (result, task.await.unwrap())
+}
+
+/// A progress callback that sends b's first health summary that shows it recording 2
+/// captures.
+fn once_b_has_recorded(go: oneshot::Sender<Health>) -> impl FnMut(&take::Progress) {
+    let mut go = Some(go);
+    move |p| {
+        let take::Progress::Tick { devices, .. } = p else {
+            return;
+        };
+        let health = devices
+            .iter()
+            .find(|d| d.agent == "b")
+            .and_then(|d| d.health.clone())
+            .filter(|h| h.frames >= 2 && h.recorder == "recording");
+        if let Some(h) = health {
+            if let Some(go) = go.take() {
+                let _ = go.send(h);
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    init_rig(dir.path(), &["a", "b"]);
-    let chain = EmulatedChain::new(2);
-    let a = start_chained(dir.path(), "a", &chain, 0).await;
-    let b = start_chained(dir.path(), "b", &chain, 1).await;
-    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let Pair {
+        dir: _dir,
+        out: _out,
+        a,
+        b,
+        coordinator,
+        ..
+    } = Pair::start().await;
     let mut options = TakeOptions::new(
         small_settings(Some(-6)),
         Duration::from_secs(60),
         "lost".into(),
-        out.path().to_owned(),
+        _out.path().to_owned(),
     );
     options.on_fault = OnFault::Abort;
     // b's agent exits once the live view shows it recording.
-    let (go, gone) = tokio::sync::oneshot::channel::<()>();
-    let leaver = tokio::spawn(async move {
-        if gone.await.is_ok() {
-            b.shutdown().await.unwrap();
-        }
-    });
-    let mut go = Some(go);
-    let mut healthy_b = None;
-    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |p| {
-        if let take::Progress::Tick { devices, .. } = p {
-            let h = devices
-                .iter()
-                .find(|d| d.agent == "b")
-                .and_then(|d| d.health.clone());
-            if let Some(h) = h.filter(|h| h.frames >= 2) {
-                healthy_b = Some(h);
-                if let Some(go) = go.take() {
-                    let _ = go.send(());
-                }
-            }
-        }
+    let (result, h) = take_losing_b(&coordinator, &options, b, |b, h| async move {
+        b.shutdown().await.unwrap();
+        h
     })
-    .await
-    .unwrap();
-    leaver.await.unwrap();
+    .await;
 
-    let h = healthy_b.expect("b's health was shown while it recorded");
     assert_eq!((h.name.as_str(), h.take.as_str()), ("b", "lost"));
-    assert_eq!(h.recorder, "recording");
     assert!(h.last_colour_usec.is_some_and(|t| t > 0), "{h:?}");
     match &result.error {
         Some(RigError::AgentLost { agent }) => assert_eq!(agent, "b"),
@@ -599,48 +663,32 @@ async fn a_take_shows_live_health_and_an_agent_that_goes_away_raises_an_alarm() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_subordinate_agent_is_recovered_into_a_second_segment() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    init_rig(dir.path(), &["a", "b"]);
-    let chain = EmulatedChain::new(2);
-    let a = start_chained(dir.path(), "a", &chain, 0).await;
-    let b = start_chained(dir.path(), "b", &chain, 1).await;
-    let coordinator = Coordinator::connect(dir.path(), WAIT).await.unwrap();
-    let options = TakeOptions::new(
-        small_settings(Some(-6)),
-        Duration::from_secs(8),
-        "restart".into(),
-        out.path().to_owned(),
-    );
+    let pair = Pair::start().await;
+    let options = pair.options("restart", 8);
     assert_eq!(options.on_fault, OnFault::Recover { max: 3 });
-    // b's agent exits once it has recorded, and a new one starts on the same camera 1 s later.
-    let (go, gone) = tokio::sync::oneshot::channel::<()>();
-    let (rig_dir, restarted_chain) = (dir.path().to_owned(), chain.clone());
-    let restarter = tokio::spawn(async move {
-        gone.await.unwrap();
+    let Pair {
+        dir,
+        out: _out,
+        chain,
+        a,
+        b,
+        coordinator,
+    } = pair;
+    // b's agent exits once it has recorded, and a new one starts on the same camera 1 s later
+    // (the rig directory, whose certificates it reads, lives as long as it does).
+    let (result, (b, _dir)) = take_losing_b(&coordinator, &options, b, |b, _| async move {
         b.shutdown().await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        start_chained(&rig_dir, "b", &restarted_chain, 1).await
-    });
-    let mut go = Some(go);
-    let result = take::record(&coordinator, &options, &AtomicBool::new(false), &mut |p| {
-        if let take::Progress::Tick { devices, .. } = p {
-            let b_recording = devices.iter().any(|d| {
-                d.agent == "b"
-                    && matches!(d.state, Some(RecorderState::Recording { frames, .. }) if frames >= 2)
-            });
-            if b_recording {
-                if let Some(go) = go.take() {
-                    let _ = go.send(());
-                }
-            }
-        }
+        (start_chained(dir.path(), "b", &chain, 1).await, dir)
     })
-    .await
-    .unwrap();
-    let b = restarter.await.unwrap();
+    .await;
 
-    assert!(result.error.is_none(), "{:?}", result.error);
+    assert!(
+        result.error.is_none(),
+        "{:?} {:#?}",
+        result.error,
+        result.manifest.events
+    );
     let m = &result.manifest;
     assert_eq!(m.outcome, "completed", "{:?}", m.events);
     assert_eq!(m.recoveries.len(), 1, "{:?}", m.recoveries);

@@ -353,13 +353,7 @@ impl RigPlan {
 pub const fn usec_for_ticks(ticks: i32) -> i32 {
     let magnitude = (ticks.unsigned_abs() as u64 * 100).div_ceil(9) as i64;
     let usec = if ticks < 0 { -magnitude } else { magnitude };
-    if usec > i32::MAX as i64 {
-        i32::MAX
-    } else if usec < i32::MIN as i64 {
-        i32::MIN
-    } else {
-        usec as i32
-    }
+    crate::time::saturate_i32(usec as i128)
 }
 
 /// Depth-capture tick offsets for `count` cameras, [`DEPTH_SPACING_TICKS`] apart, centred on 0
