@@ -282,6 +282,20 @@ fn our_modes() -> Vec<Mode> {
                 h.depth_mode = DepthMode::Nfov2x2Binned;
             })
         },
+        Mode {
+            start_usec: 2 * 3_600_000_000,
+            ..with("device_uptime_2h", 4, &|h| {
+                h.depth_mode = DepthMode::Nfov2x2Binned;
+                h.device = Some(device());
+            })
+        },
+        Mode {
+            start_usec: 30 * 3_600_000_000,
+            ..with("device_uptime_30h", 4, &|h| {
+                h.depth_mode = DepthMode::PassiveIr;
+                h.wired_sync_mode = WiredSyncMode::Master;
+            })
+        },
     ]
 }
 
