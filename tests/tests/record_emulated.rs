@@ -450,10 +450,10 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
             "pairs stay together"
         );
     }
-    assert!(
-        s.dropped_device <= 2,
-        "only start-up depth frames that beat the first colour frame may be dropped: {s:?}"
-    );
+    // `dropped_device` counts the depth frames that beat the first colour frame (the pairer
+    // drops them): how many depends on when each stream's reader thread first ran, which a
+    // loaded machine stretches (3 were seen beside a CPU hog, scripts/load-test.sh). None can
+    // fall inside the recording: every capture slot of the span is written or counted below.
     let period = u64::from(Fps::Fps30.period_usec());
     let slots =
         (summary.last_ts_usec.unwrap() - summary.first_ts_usec.unwrap() + period / 2) / period + 1;
