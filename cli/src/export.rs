@@ -178,10 +178,7 @@ fn export(opened: &mut Opened, path: &Path, dir: &Path, json: bool) -> Result<Su
     let scale = reader
         .timestamp_scale_nsec()
         .unwrap_or(TIMESTAMP_SCALE_NSEC);
-    let offset_usec = reader
-        .tag("K4A_START_OFFSET_NS")
-        .and_then(|t| t.value.trim().parse::<u64>().ok())
-        .map_or(0, |ns| ns / 1000);
+    let offset_usec = reader.start_offset_nsec().map_err(|e| io_error(path, e))? / 1000;
 
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
     let create = |name: &str| -> Result<(PathBuf, BufWriter<File>), String> {

@@ -196,13 +196,24 @@ fn to_text(path: &Path, opened: &Opened, r: &Readout) -> String {
         line(s.warning(path));
     }
     let reader = &opened.reader;
+    let sdk_offset = u64::from(r.config.start_timestamp_offset_usec);
+    let offset = reader
+        .start_offset_nsec()
+        .map_or(sdk_offset, |ns| ns / 1000);
+    let wrapped = offset.saturating_sub(sdk_offset);
+    let device = |t: Option<u64>| opt(t.map(|t| t.saturating_add(wrapped)));
     line(format!(
-        "{}: {} bytes, length {} µs, start offset {} µs",
+        "{}: {} bytes, length {} µs, start offset {offset} µs",
         path.display(),
         reader.file_len(),
         r.length_usec,
-        r.config.start_timestamp_offset_usec
     ));
+    if wrapped > 0 {
+        line(format!(
+            "note: Microsoft's SDK keeps the start offset's low 32 bits ({sdk_offset} µs), so its \
+             image timestamps (and `info --json`, which follows it) are {wrapped} µs early"
+        ));
+    }
     let c = &r.config;
     line(format!(
         "config: colour {} {}, depth {}, {} fps, sync {}, depth delay {} µs, subordinate delay {} µs",
@@ -229,8 +240,8 @@ fn to_text(path: &Path, opened: &Opened, r: &Readout) -> String {
                 s.frames,
                 s.width,
                 s.height,
-                opt(s.first_ts_usec),
-                opt(s.last_ts_usec)
+                device(s.first_ts_usec),
+                device(s.last_ts_usec)
             ));
         }
     }
@@ -244,8 +255,8 @@ fn to_text(path: &Path, opened: &Opened, r: &Readout) -> String {
             c.name,
             c.codec_id,
             c.stats.frames,
-            opt(c.stats.first_ts_usec),
-            opt(c.stats.last_ts_usec)
+            device(c.stats.first_ts_usec),
+            device(c.stats.last_ts_usec)
         ));
     }
     if let Some(i) = r.imu {

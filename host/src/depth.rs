@@ -301,13 +301,9 @@ impl Plan {
             fps: config.camera_fps,
             imu: config.imu_track_enabled,
             wired_sync_mode: config.wired_sync_mode,
-            depth_delay_off_color_nsec: tag("K4A_DEPTH_DELAY_NS")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            depth_delay_off_color_nsec: reader.depth_delay_nsec().map_err(read)?,
             subordinate_delay_off_master_nsec: match config.wired_sync_mode {
-                WiredSyncMode::Subordinate => tag("K4A_SUBORDINATE_DELAY_NS")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
+                WiredSyncMode::Subordinate => reader.subordinate_delay_nsec().map_err(read)?,
                 _ => 0,
             },
             device,
@@ -324,9 +320,7 @@ impl Plan {
             .then(|| reader.find_track("K4A_IMU_TRACK", &[track_name::IMU]))
             .flatten()
             .map(|t| t.number);
-        let offset_usec = tag("K4A_START_OFFSET_NS")
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |ns| ns / 1000);
+        let offset_usec = reader.start_offset_nsec().map_err(read)? / 1000;
         Ok(Plan {
             header,
             blob,

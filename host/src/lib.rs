@@ -52,6 +52,6 @@ pub use record::VirtualMaster;
 pub use record::{
     create_output, record, record_to_file, validate_without_jack, DeviceNotice, DropPolicy,
     Durable, Exposure, RecordError, RecordOptions, RecordStats, StreamTimes, Summary, SyncState,
-    WriterProgress, EXPOSURE_TAG,
+    WriterProgress, EXPOSURE_TAG, IMU_BEFORE_FIRST_IMAGE,
 };
 pub use sync_behind::SyncBehind;

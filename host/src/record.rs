@@ -21,9 +21,12 @@
 //! written. Device events that are not data (stream timeouts, dropped frames, lost transfers)
 //! are counted and the newest kept (`last_device_event`), so the caller can log each one.
 //!
-//! `record_length` counts device time from the first image; IMU samples are recorded from the
-//! first image's timestamp on (earlier ones, e.g. a subordinate's while it waits, are not). A
-//! subordinate waits for its master's first pulse before any image arrives;
+//! `record_length` counts device time from the first image. IMU samples are recorded from the
+//! IMU's start, as k4arecorder does: those that come before the first image wait in a ring of
+//! [`IMU_BEFORE_FIRST_IMAGE`] (the SDK's IMU queue, oldest dropped) and go to the file with the
+//! first image, which then starts at the earliest of them; any timestamped after that image (a
+//! subordinate's, from before its clock was zeroed by the first pulse) cannot be placed and is
+//! dropped. A subordinate waits for its master's first pulse before any image arrives;
 //! [`SyncState::WaitingForMaster`] says so meanwhile.
 
 use std::collections::VecDeque;
@@ -673,6 +676,10 @@ const IMU_BATCH: usize = 256;
 /// IMU samples kept back while the queue is full before they are dropped too.
 const IMU_BACKLOG_MAX: usize = 4096;
 
+/// IMU samples kept from before the first image, the newest first: the size of the SDK's IMU
+/// queue, which k4arecorder drains after its first capture (protocol reference §4.4).
+pub const IMU_BEFORE_FIRST_IMAGE: usize = 833;
+
 struct WriterOutcome {
     error: Option<(MkvError, bool)>,
 }
@@ -971,6 +978,7 @@ fn pump(
     let mut first: Option<u64> = None;
     let mut last: Option<u64> = None;
     let mut imu: Vec<ImuSample> = Vec::new();
+    let mut before_first: VecDeque<ImuSample> = VecDeque::new();
     loop {
         if stop.load(Ordering::Acquire) || failed.load(Ordering::Acquire) {
             break;
@@ -985,6 +993,9 @@ fn pump(
                 let Some((ts, latest)) = capture_span_usec(&capture) else {
                     continue;
                 };
+                if first.is_none() {
+                    imu.extend(before_first.drain(..).filter(|s| s.device_ts_usec.0 <= ts));
+                }
                 let start = *first.get_or_insert(ts);
                 stats.sync = SyncState::Streaming;
                 if length_usec.is_some_and(|len| ts.saturating_sub(start) >= len) {
@@ -996,9 +1007,13 @@ fn pump(
             }
             Some(Event::Imu(sample)) => {
                 let ts = sample.device_ts_usec.0;
-                if let (true, Some(start)) = (options.config.imu, first) {
-                    let in_span =
-                        ts >= start && length_usec.is_none_or(|len| ts < start.saturating_add(len));
+                if options.config.imu && first.is_none() {
+                    if before_first.len() >= IMU_BEFORE_FIRST_IMAGE {
+                        before_first.pop_front();
+                    }
+                    before_first.push_back(sample);
+                } else if let (true, Some(start)) = (options.config.imu, first) {
+                    let in_span = length_usec.is_none_or(|len| ts < start.saturating_add(len));
                     if in_span {
                         if imu.len() >= IMU_BACKLOG_MAX {
                             stats.dropped_queue_imu += 1;

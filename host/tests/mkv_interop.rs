@@ -158,6 +158,8 @@ struct Mode {
     captures: u64,
     /// Device time of the first colour frame.
     start_usec: u64,
+    /// How long before it the IMU samples begin.
+    imu_lead_usec: u64,
     /// Which of capture i's images the device dropped: (colour, depth and IR).
     drops: fn(u64) -> (bool, bool),
 }
@@ -207,6 +209,7 @@ fn our_modes() -> Vec<Mode> {
             header,
             captures,
             start_usec: FIRST_CAPTURE_USEC,
+            imu_lead_usec: FIRST_CAPTURE_USEC - FIRST_IMU_USEC,
             drops: no_drops,
         }
     };
@@ -282,6 +285,27 @@ fn our_modes() -> Vec<Mode> {
                 h.depth_mode = DepthMode::Nfov2x2Binned;
             })
         },
+        Mode {
+            start_usec: 2_000_000,
+            imu_lead_usec: 833 * IMU_PERIOD_USEC,
+            ..with("imu_lead_833_samples", 6, &|h| {
+                h.depth_mode = DepthMode::Nfov2x2Binned;
+            })
+        },
+        Mode {
+            start_usec: 2 * 3_600_000_000,
+            ..with("device_uptime_2h", 4, &|h| {
+                h.depth_mode = DepthMode::Nfov2x2Binned;
+                h.device = Some(device());
+            })
+        },
+        Mode {
+            start_usec: 30 * 3_600_000_000,
+            ..with("device_uptime_30h", 4, &|h| {
+                h.depth_mode = DepthMode::PassiveIr;
+                h.wired_sync_mode = WiredSyncMode::Master;
+            })
+        },
     ]
 }
 
@@ -315,7 +339,7 @@ fn write_ours_unfinished(mode: &Mode, path: &Path) -> MkvWriter<std::fs::File> {
     let raw: Vec<u8> = (0..raw_len).map(|i| (i % 241) as u8).collect();
     let images = h.depth_storage == DepthStorage::Images;
     let delay_usec = h.depth_delay_off_color_nsec / 1000;
-    let mut next_imu = mode.start_usec - (FIRST_CAPTURE_USEC - FIRST_IMU_USEC);
+    let mut next_imu = mode.start_usec - mode.imu_lead_usec;
     for i in 0..mode.captures {
         let colour_ts = mode.start_usec + i * period;
         let (drop_colour, drop_depth) = (mode.drops)(i);
@@ -401,6 +425,7 @@ fn official_library_reads_our_crashed_recordings_as_our_reader_does() {
             header,
             captures: 75,
             start_usec: FIRST_CAPTURE_USEC,
+            imu_lead_usec: FIRST_CAPTURE_USEC - FIRST_IMU_USEC,
             drops: no_drops,
         };
         let what = format!("crashed recording (device: {with_device})");
@@ -501,6 +526,47 @@ fn our_reader_reads_official_recordings_as_the_official_library_does() {
     }
 }
 
+/// The same sequence through both writers — 833 IMU samples (the SDK's IMU queue, which
+/// k4arecorder drains after its first capture) before the first image — reads back the same
+/// in the official library: start offset from the first IMU sample, every sample kept.
+#[test]
+fn imu_before_the_first_image_is_written_as_the_official_recorder_writes_it() {
+    let Some(python) = interop_python() else {
+        return;
+    };
+    let dir = Scratch::new("imu-lead");
+    let mode = our_modes()
+        .into_iter()
+        .find(|m| m.name == "imu_lead_833_samples")
+        .unwrap();
+    let ours_path = dir.0.join("ours.mkv");
+    write_ours(&mode, &ours_path);
+    let written: Value = serde_json::from_str(&run_helper(
+        &python,
+        "official_write.py",
+        &[dir.0.to_str().unwrap(), mode.name],
+    ))
+    .unwrap();
+    let official_path = Path::new(written[mode.name].as_str().unwrap());
+    let ours = official_readout(&python, &ours_path, &[]);
+    let official = official_readout(&python, official_path, &[]);
+    let first_imu = mode.start_usec - mode.imu_lead_usec;
+    for key in [
+        "start_offset_usec",
+        "length_usec",
+        "captures",
+        "imu",
+        "color",
+        "depth",
+    ] {
+        assert_eq!(ours[key], official[key], "{key}");
+    }
+    assert_eq!(official["start_offset_usec"], first_imu);
+    assert_eq!(official["imu"]["first_acc_ts_usec"], first_imu);
+    let samples = official["imu"]["samples"].as_u64().unwrap();
+    assert!(samples > 833, "{samples}");
+}
+
 /// Every `NAME.mkv` in `shared/samples` with a `NAME.official.json` beside it.
 fn samples() -> Vec<(PathBuf, Value)> {
     let Some(dir) = samples_dir() else {
@@ -564,6 +630,7 @@ fn harness_json_escapes_tag_values() {
         header,
         captures: 1,
         start_usec: FIRST_CAPTURE_USEC,
+        imu_lead_usec: FIRST_CAPTURE_USEC - FIRST_IMU_USEC,
         drops: no_drops,
     };
     write_ours(&mode, &path);
@@ -599,6 +666,7 @@ fn conforming_bytes(dir: &Path, depth_mode: DepthMode, captures: u64) -> Vec<u8>
         header,
         captures,
         start_usec: FIRST_CAPTURE_USEC,
+        imu_lead_usec: FIRST_CAPTURE_USEC - FIRST_IMU_USEC,
         drops: no_drops,
     };
     let path = dir.join("conforming.mkv");

@@ -31,10 +31,11 @@ JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 
 
 def mode(color="OFF", depth="OFF", fps="30", imu=False, sync="STANDALONE", depth_delay=0, sub_delay=0,
-         tags=(), attachment=None, fmt="MJPG", captures=CAPTURES, start=FIRST_USEC, drops=None, custom=False):
+         tags=(), attachment=None, fmt="MJPG", captures=CAPTURES, start=FIRST_USEC, drops=None, custom=False,
+         imu_lead=FIRST_USEC - IMU_FIRST_USEC):
     return dict(color=color, depth=depth, fps=fps, imu=imu, sync=sync, depth_delay=depth_delay,
                 sub_delay=sub_delay, tags=tags, attachment=attachment, fmt=fmt, captures=captures, start=start,
-                drops=drops or (lambda i: (False, False)), custom=custom)
+                drops=drops or (lambda i: (False, False)), custom=custom, imu_lead=imu_lead)
 
 
 COLOR_SIZE = {"720P": (1280, 720), "1080P": (1920, 1080), "1536P": (2048, 1536), "3072P": (4096, 3072)}
@@ -60,6 +61,9 @@ MODES = {
     "device_time_beyond_2_32_usec": mode(color="720P", depth="NFOV_2X2BINNED", imu=True, captures=6,
                                          start=4_400_000_000),
     "custom_tracks": mode(color="720P", imu=True, custom=True),
+    # k4arecorder drains the SDK's IMU queue (833 samples) after its first capture.
+    "imu_lead_833_samples": mode(color="720P", depth="NFOV_2X2BINNED", imu=True, captures=6, start=2_000_000,
+                                 imu_lead=833 * IMU_PERIOD_USEC),
 }
 
 
@@ -98,7 +102,7 @@ def write(path, m):  # noqa: C901 (one linear script per mode)
         k.check(rec.k4a_record_write_header(h), "k4a_record_write_header")
 
         period = PERIOD_USEC[m["fps"]]
-        next_imu = m["start"] - (FIRST_USEC - IMU_FIRST_USEC)
+        next_imu = m["start"] - m["imu_lead"]
         for i in range(m["captures"]):
             colour_ts = m["start"] + i * period
             drop_colour, drop_depth = m["drops"](i)

@@ -24,6 +24,7 @@ use k4sync_host::Device;
 use k4sync_host::{
     record, record_to_file, validate_without_jack, DropPolicy, Durable, Exposure, RecordError,
     RecordOptions, RecordStats, Summary, SyncState, VirtualMaster, EXPOSURE_TAG,
+    IMU_BEFORE_FIRST_IMAGE,
 };
 use k4sync_tests::LimitedSink;
 
@@ -125,6 +126,11 @@ fn record_one(n: u32, config: DeviceConfig, seconds: f64) -> (Summary, EmulatedC
 
 /// Records `config` and checks the file; returns the IMU samples written.
 fn check_recording(config: DeviceConfig, seconds: f64) -> usize {
+    check_recording_imu(config, seconds).0.len()
+}
+
+/// [`check_recording`], returning the IMU samples' device times and the first image's.
+fn check_recording_imu(config: DeviceConfig, seconds: f64) -> (Vec<u64>, u64) {
     let (summary, camera, path) = record_one(3, config, seconds);
     let what = path.display().to_string();
     let (reader, times) = block_times(&path, false);
@@ -178,16 +184,18 @@ fn check_recording(config: DeviceConfig, seconds: f64) -> usize {
         }
     }
     // IMU samples may legitimately be missing at the start: the §4.4 start-up filter drops
-    // them until the device clock reset after the colour start shows.
+    // them until the device clock reset after the colour start shows. Those that came before
+    // the first image are kept, at most the SDK queue's worth, as k4arecorder keeps them.
     if config.imu {
         assert!(imu.windows(2).all(|p| p[0] <= p[1]), "{what}: IMU in order");
         assert!(
-            imu.iter()
-                .all(|&t| t >= first && t < first + (seconds * 1e6) as u64),
+            imu.iter().all(|&t| t < first + (seconds * 1e6) as u64),
             "{what}: IMU within the recorded span {first} + {seconds} s: {:?} .. {:?}",
             imu.first(),
             imu.last()
         );
+        let before = imu.iter().filter(|&&t| t < first).count();
+        assert!(before <= IMU_BEFORE_FIRST_IMAGE, "{what}: {before} before");
     } else {
         assert!(imu.is_empty(), "{what}");
     }
@@ -222,8 +230,28 @@ fn check_recording(config: DeviceConfig, seconds: f64) -> usize {
         !camera.depth_state().started,
         "{what}: the device was stopped"
     );
+    let start_usec =
+        tag(&reader, "K4A_START_OFFSET_NS").map(|ns| ns.parse::<u64>().unwrap() / 1000);
+    assert_eq!(
+        start_usec,
+        Some(imu.first().map_or(first, |&t| t.min(first))),
+        "{what}: the file starts at its earliest item"
+    );
     std::fs::remove_file(&path).unwrap();
-    imu.len()
+    (imu, first)
+}
+
+#[test]
+fn imu_samples_from_before_the_first_image_are_recorded_as_k4arecorder_does() {
+    let colour = (ColorResolution::R720p, ColorFormat::Mjpg);
+    let (imu, first) =
+        check_recording_imu(config(DepthMode::Nfov2x2Binned, Fps::Fps30, colour), 1.0);
+    let before = imu.iter().filter(|&&t| t < first).count();
+    assert!(
+        before > 0,
+        "no IMU sample before the first image at {first}: {:?}",
+        imu.first()
+    );
 }
 
 fn legal(config: &DeviceConfig) -> bool {
@@ -422,10 +450,10 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
             "pairs stay together"
         );
     }
-    assert!(
-        s.dropped_device <= 2,
-        "only start-up depth frames that beat the first colour frame may be dropped: {s:?}"
-    );
+    // `dropped_device` counts the depth frames that beat the first colour frame (the pairer
+    // drops them): how many depends on when each stream's reader thread first ran, which a
+    // loaded machine stretches (3 were seen beside a CPU hog, scripts/load-test.sh). None can
+    // fall inside the recording: every capture slot of the span is written or counted below.
     let period = u64::from(Fps::Fps30.period_usec());
     let slots =
         (summary.last_ts_usec.unwrap() - summary.first_ts_usec.unwrap() + period / 2) / period + 1;

@@ -109,19 +109,7 @@ pub fn read_frame_index(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Resu
         _ => 0,
     };
     let depth_delay_nsec = reader.depth_delay_nsec()?;
-    let offset_usec = match reader.tag("K4A_START_OFFSET_NS") {
-        None => 0,
-        Some(t) => {
-            t.value
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| MkvError::BadTag {
-                    name: t.name.clone(),
-                    value: t.value.clone(),
-                })?
-                / 1000
-        }
-    };
+    let offset_usec = reader.start_offset_nsec()? / 1000;
     let number = |tag: &str, names: &[&str]| reader.find_track(tag, names).map(|t| t.number);
     let colour_track = number("K4A_COLOR_TRACK", &[track_name::COLOR]);
     let depth_track = number("K4A_DEPTH_TRACK", &[track_name::DEPTH]);

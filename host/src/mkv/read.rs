@@ -234,6 +234,16 @@ impl Readout {
     }
 }
 
+/// The SDK's cast of a parsed tag to its `uint32_t` field: the low 32 bits.
+fn sdk_u32(v: u64) -> u32 {
+    (v & u64::from(u32::MAX)) as u32
+}
+
+/// The SDK's cast of a parsed tag to its `int32_t` field: the low 32 bits, two's complement.
+fn sdk_i32(v: i64) -> i32 {
+    (v & i64::from(u32::MAX)) as u32 as i32
+}
+
 fn json_opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map_or_else(|| "null".to_owned(), |v| v.to_string())
 }
@@ -630,7 +640,7 @@ impl<R: Read + Seek> MkvReader<R> {
                 .ok_or_else(|| bad_tag(t))?,
         };
         let subordinate_delay = match wired_sync_mode {
-            WiredSyncMode::Subordinate => (self.subordinate_delay_nsec()? / 1000) as u32,
+            WiredSyncMode::Subordinate => sdk_u32(self.subordinate_delay_nsec()? / 1000),
             _ => 0,
         };
         Ok(RecordConfig {
@@ -642,7 +652,7 @@ impl<R: Read + Seek> MkvReader<R> {
             depth_track_enabled: depth.is_some(),
             ir_track_enabled: ir.is_some(),
             imu_track_enabled: imu.is_some_and(|t| t.track_type == TRACK_TYPE_SUBTITLE),
-            depth_delay_off_color_usec: (depth_delay_ns / 1000) as i32,
+            depth_delay_off_color_usec: sdk_i32(depth_delay_ns / 1000),
             wired_sync_mode,
             subordinate_delay_off_master_usec: subordinate_delay,
             start_timestamp_offset_usec: self.start_offset_usec()?,
@@ -665,11 +675,18 @@ impl<R: Read + Seek> MkvReader<R> {
         }
     }
 
-    /// `K4A_START_OFFSET_NS / 1000` truncated to u32, as the SDK keeps it (reference §8 item 6).
+    /// `K4A_START_OFFSET_NS` / 1000 as the SDK keeps it: its low 32 bits (reference §8 item 6),
+    /// which wrap after 2^32 µs (71.6 minutes) of device uptime. The official readout's image
+    /// timestamps add this; for the device's real time use [`Self::start_offset_nsec`].
     pub fn start_offset_usec(&self) -> Result<u32> {
+        Ok(sdk_u32(self.start_offset_nsec()? / 1000))
+    }
+
+    /// `K4A_START_OFFSET_NS` in full (0 without the tag): the device time at file time 0.
+    pub fn start_offset_nsec(&self) -> Result<u64> {
         match self.tag("K4A_START_OFFSET_NS") {
             None => Ok(0),
-            Some(t) => Ok((parse_stream_u64(&t.value).ok_or_else(|| bad_tag(t))? / 1000) as u32),
+            Some(t) => parse_stream_u64(&t.value).ok_or_else(|| bad_tag(t)),
         }
     }
 
@@ -748,7 +765,7 @@ impl<R: Read + Seek> MkvReader<R> {
                 let time_ns = block.time_ticks.saturating_mul(scale);
                 let end_ns = match block.duration_ticks {
                     Some(d) if !block.simple => time_ns
-                        .saturating_add((d as i64).saturating_mul(scale))
+                        .saturating_add(i64::try_from(d).unwrap_or(i64::MAX).saturating_mul(scale))
                         .saturating_sub(1),
                     _ => time_ns,
                 };
@@ -789,7 +806,7 @@ impl<R: Read + Seek> MkvReader<R> {
                     }
                 } else if let Some((_, c)) = custom.iter_mut().find(|(n, _)| *n == block.track) {
                     let device_usec = u64::try_from(time_ns / 1000 + offset_usec).unwrap_or(0);
-                    c.stats.frames += block.frames.len() as u64;
+                    c.stats.frames += u64::try_from(block.frames.len()).unwrap_or(u64::MAX);
                     c.stats.first_ts_usec.get_or_insert(device_usec);
                     c.stats.last_ts_usec = Some(device_usec);
                 }
@@ -1017,7 +1034,7 @@ fn parse_seek_head(e: &Child<'_>) -> Result<Vec<(u32, u64)>> {
         for c in seek.children() {
             let c = c?;
             match c.header.id {
-                id::SEEK_ID => element = Some(c.uint()? as u32),
+                id::SEEK_ID => element = u32::try_from(c.uint()?).ok(),
                 id::SEEK_POSITION => pos = Some(c.uint()?),
                 _ => {}
             }
