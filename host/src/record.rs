@@ -880,18 +880,22 @@ pub fn record<W: Durable>(
         })?;
 
     let started = Instant::now();
-    let result = pump(
+    let pump = Pump {
         device,
-        &validated,
         options,
-        stop,
-        &failed,
-        &queue,
-        &mut stats,
-        (&written, &progress),
+        queue: &queue,
+        stats: &mut stats,
+        writer: (&written, &progress),
         started,
-        on_status,
-    );
+        length_usec: options
+            .record_length
+            .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+        first: None,
+        last: None,
+        imu: Vec::new(),
+        before_first: VecDeque::new(),
+    };
+    let result = pump.run(stop, &failed, on_status);
     stats.sync = SyncState::Stopping;
     on_status(&stats);
     let _ = device.stop_imu();
@@ -949,98 +953,153 @@ fn capture_span_usec(c: &Capture) -> Option<(u64, u64)> {
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the pump's state is handed over whole; to become a struct (issue 17)"
-)]
-fn pump(
-    device: &mut Device,
-    validated: &ValidatedConfig,
-    options: &RecordOptions,
-    stop: &AtomicBool,
-    failed: &AtomicBool,
-    queue: &Queue,
-    stats: &mut RecordStats,
-    (written, progress): (&AtomicU64, &Mutex<WriterProgress>),
+/// The capture loop's state: where items go, what it has seen, and the status it keeps.
+struct Pump<'a> {
+    device: &'a mut Device,
+    options: &'a RecordOptions,
+    queue: &'a Queue,
+    stats: &'a mut RecordStats,
+    writer: (&'a AtomicU64, &'a Mutex<WriterProgress>),
     started: Instant,
-    on_status: &mut dyn FnMut(&RecordStats),
-) -> Result<(Option<u64>, Option<u64>), RecordError> {
-    let config = validated.config();
-    stats.sync = if config.sync_mode == WiredSyncMode::Subordinate {
-        SyncState::WaitingForMaster
-    } else {
-        SyncState::Streaming
-    };
-    on_status(stats);
-    let length_usec = options
-        .record_length
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    let mut first: Option<u64> = None;
-    let mut last: Option<u64> = None;
-    let mut imu: Vec<ImuSample> = Vec::new();
-    let mut before_first: VecDeque<ImuSample> = VecDeque::new();
-    loop {
-        if stop.load(Ordering::Acquire) || failed.load(Ordering::Acquire) {
-            break;
+    length_usec: Option<u64>,
+    /// First and latest image timestamps so far.
+    first: Option<u64>,
+    last: Option<u64>,
+    /// IMU samples waiting for the next item to the writer.
+    imu: Vec<ImuSample>,
+    /// IMU samples from before the first image ([`IMU_BEFORE_FIRST_IMAGE`] at most).
+    before_first: VecDeque<ImuSample>,
+}
+
+/// Whether the loop goes on after an event.
+enum Flow {
+    Continue,
+    LengthReached,
+}
+
+impl Pump<'_> {
+    /// Hands the device's items to the writer until `stop`, a writer failure (`failed`) or the
+    /// length ends it; returns the first and latest image timestamps.
+    fn run(
+        mut self,
+        stop: &AtomicBool,
+        failed: &AtomicBool,
+        on_status: &mut dyn FnMut(&RecordStats),
+    ) -> Result<(Option<u64>, Option<u64>), RecordError> {
+        self.stats.sync = if self.options.config.sync_mode == WiredSyncMode::Subordinate {
+            SyncState::WaitingForMaster
+        } else {
+            SyncState::Streaming
+        };
+        on_status(self.stats);
+        while !stop.load(Ordering::Acquire) && !failed.load(Ordering::Acquire) {
+            let event = self.device.next_capture(POLL)?;
+            self.refresh();
+            let flow = match event {
+                Some(Event::Capture(capture)) => self.capture(capture),
+                Some(Event::Imu(sample)) => self.imu_sample(sample),
+                Some(other) => self.notice(&other),
+                None => Flow::Continue,
+            };
+            if let Flow::LengthReached = flow {
+                break;
+            }
+            on_status(self.stats);
         }
-        let event = device.next_capture(POLL)?;
-        stats.elapsed = started.elapsed();
-        stats.bytes_written = written.load(Ordering::Relaxed);
-        stats.dropped_device = device_drops(device);
-        read_writer_progress(stats, &queue.late, progress);
-        match event {
-            Some(Event::Capture(capture)) => {
-                let Some((ts, latest)) = capture_span_usec(&capture) else {
-                    continue;
-                };
-                if first.is_none() {
-                    imu.extend(before_first.drain(..).filter(|s| s.device_ts_usec.0 <= ts));
-                }
-                let start = *first.get_or_insert(ts);
-                stats.sync = SyncState::Streaming;
-                if length_usec.is_some_and(|len| ts.saturating_sub(start) >= len) {
-                    break;
-                }
-                last = Some(last.map_or(latest, |l| l.max(latest)));
-                stats.recorded = Duration::from_micros(ts.saturating_sub(start));
-                send(queue, &mut imu, Some(capture), options.drop_policy, stats);
-            }
-            Some(Event::Imu(sample)) => {
-                let ts = sample.device_ts_usec.0;
-                if options.config.imu && first.is_none() {
-                    if before_first.len() >= IMU_BEFORE_FIRST_IMAGE {
-                        before_first.pop_front();
-                    }
-                    before_first.push_back(sample);
-                } else if let (true, Some(start)) = (options.config.imu, first) {
-                    let in_span = length_usec.is_none_or(|len| ts < start.saturating_add(len));
-                    if in_span {
-                        if imu.len() >= IMU_BACKLOG_MAX {
-                            stats.dropped_queue_imu += 1;
-                        } else {
-                            imu.push(sample);
-                        }
-                        if imu.len() >= IMU_BATCH {
-                            send(queue, &mut imu, None, options.drop_policy, stats);
-                        }
-                    }
-                }
-            }
-            Some(other) => {
-                if let Some(notice) = DeviceNotice::of(&other) {
-                    stats.device_events += 1;
-                    stats.last_device_event = Some(notice);
-                }
-            }
-            None => {}
+        if !self.imu.is_empty() {
+            send(
+                self.queue,
+                &mut self.imu,
+                None,
+                DropPolicy::Block,
+                self.stats,
+            );
         }
-        on_status(stats);
+        on_status(self.stats);
+        Ok((self.first, self.last))
     }
-    if !imu.is_empty() {
-        send(queue, &mut imu, None, DropPolicy::Block, stats);
+
+    fn refresh(&mut self) {
+        let (written, progress) = self.writer;
+        self.stats.elapsed = self.started.elapsed();
+        self.stats.bytes_written = written.load(Ordering::Relaxed);
+        self.stats.dropped_device = device_drops(self.device);
+        read_writer_progress(self.stats, &self.queue.late, progress);
     }
-    on_status(stats);
-    Ok((first, last))
+
+    fn capture(&mut self, capture: Capture) -> Flow {
+        let Some((ts, latest)) = capture_span_usec(&capture) else {
+            return Flow::Continue;
+        };
+        if self.first.is_none() {
+            let kept = self
+                .before_first
+                .drain(..)
+                .filter(|s| s.device_ts_usec.0 <= ts);
+            self.imu.extend(kept);
+        }
+        let start = *self.first.get_or_insert(ts);
+        self.stats.sync = SyncState::Streaming;
+        if self
+            .length_usec
+            .is_some_and(|len| ts.saturating_sub(start) >= len)
+        {
+            return Flow::LengthReached;
+        }
+        self.last = Some(self.last.map_or(latest, |l| l.max(latest)));
+        self.stats.recorded = Duration::from_micros(ts.saturating_sub(start));
+        send(
+            self.queue,
+            &mut self.imu,
+            Some(capture),
+            self.options.drop_policy,
+            self.stats,
+        );
+        Flow::Continue
+    }
+
+    fn imu_sample(&mut self, sample: ImuSample) -> Flow {
+        if !self.options.config.imu {
+            return Flow::Continue;
+        }
+        let Some(start) = self.first else {
+            if self.before_first.len() >= IMU_BEFORE_FIRST_IMAGE {
+                self.before_first.pop_front();
+            }
+            self.before_first.push_back(sample);
+            return Flow::Continue;
+        };
+        let ts = sample.device_ts_usec.0;
+        if self
+            .length_usec
+            .is_some_and(|len| ts >= start.saturating_add(len))
+        {
+            return Flow::Continue;
+        }
+        if self.imu.len() >= IMU_BACKLOG_MAX {
+            self.stats.dropped_queue_imu += 1;
+        } else {
+            self.imu.push(sample);
+        }
+        if self.imu.len() >= IMU_BATCH {
+            send(
+                self.queue,
+                &mut self.imu,
+                None,
+                self.options.drop_policy,
+                self.stats,
+            );
+        }
+        Flow::Continue
+    }
+
+    fn notice(&mut self, event: &Event) -> Flow {
+        if let Some(notice) = DeviceNotice::of(event) {
+            self.stats.device_events += 1;
+            self.stats.last_device_event = Some(notice);
+        }
+        Flow::Continue
+    }
 }
 
 /// Copies what the writer thread publishes (late items skipped, what is in the file) into
