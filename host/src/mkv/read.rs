@@ -234,6 +234,141 @@ impl Readout {
     }
 }
 
+/// What [`MkvReader::readout`] counts block by block: per track its frames and device-time
+/// span, and the sync times the SDK's capture assembly uses.
+struct Tally {
+    /// TimestampScale, ns per tick.
+    scale: i64,
+    /// The SDK's start offset (its 32-bit truncation, as its readout adds it).
+    offset_usec: i64,
+    /// Colour, depth and IR track numbers, with their stats and sync times.
+    video: [Option<u64>; 3],
+    stats: [Option<TrackStats>; 3],
+    sync_times: [Vec<i64>; 3],
+    /// Added to each stream's block time to get its sync time (the depth delay, §13.3).
+    delay_ns: [i64; 3],
+    imu_track: Option<u64>,
+    imu: Option<ImuStats>,
+    custom: Vec<(u64, CustomTrackStats)>,
+}
+
+fn empty_stats(t: &TrackInfo) -> TrackStats {
+    TrackStats {
+        frames: 0,
+        width: t.width.unwrap_or(0),
+        height: t.height.unwrap_or(0),
+        first_ts_usec: None,
+        last_ts_usec: None,
+    }
+}
+
+impl Tally {
+    fn new<R: Read + Seek>(reader: &MkvReader<R>, config: &RecordConfig) -> Result<Tally> {
+        let scale = i64::try_from(reader.timestamp_scale_nsec.unwrap_or(1_000_000))
+            .ok()
+            .filter(|&s| s != 0)
+            .ok_or(MkvError::NotK4a {
+                what: "TimestampScale 0".into(),
+            })?;
+        let tracks = [
+            reader.find_track("K4A_COLOR_TRACK", &[track_name::COLOR]),
+            reader.find_track("K4A_DEPTH_TRACK", &[track_name::DEPTH]),
+            reader.find_track("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]),
+        ];
+        let video = tracks.map(|t| t.map(|t| t.number));
+        let imu_track = reader
+            .find_track("K4A_IMU_TRACK", &[track_name::IMU])
+            .filter(|t| t.track_type == TRACK_TYPE_SUBTITLE)
+            .map(|t| t.number);
+        let custom = reader
+            .tracks
+            .iter()
+            .filter(|t| !video.contains(&Some(t.number)) && Some(t.number) != imu_track)
+            .map(|t| {
+                let stats = CustomTrackStats {
+                    name: t.name.clone(),
+                    codec_id: t.codec_id.clone(),
+                    stats: empty_stats(t),
+                };
+                (t.number, stats)
+            })
+            .collect();
+        let depth_delay_ns = reader.depth_delay_nsec()?;
+        let after_colour = depth_delay_ns.min(0).saturating_neg();
+        Ok(Tally {
+            scale,
+            offset_usec: i64::from(config.start_timestamp_offset_usec),
+            video,
+            stats: tracks.map(|t| t.map(empty_stats)),
+            sync_times: Default::default(),
+            delay_ns: [depth_delay_ns.max(0), after_colour, after_colour],
+            imu_track,
+            imu: imu_track.map(|_| ImuStats::default()),
+            custom,
+        })
+    }
+
+    /// Counts one block of the cluster at `at`; returns the file time its content ends at, ns.
+    fn block(&mut self, at: u64, block: &Block) -> Result<i64> {
+        let time_ns = block.time_ticks.saturating_mul(self.scale);
+        let end_ns = match block.duration_ticks {
+            Some(d) if !block.simple => time_ns
+                .saturating_add(
+                    i64::try_from(d)
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(self.scale),
+                )
+                .saturating_sub(1),
+            _ => time_ns,
+        };
+        let device_usec = u64::try_from(time_ns / 1000 + self.offset_usec).unwrap_or(0);
+        if let Some(i) = self.video.iter().position(|n| *n == Some(block.track)) {
+            if block.frames.len() != 1 {
+                return Err(MkvError::Malformed {
+                    offset: at,
+                    what: "video block with more than one frame",
+                });
+            }
+            if let (Some(s), Some(times)) = (
+                self.stats.get_mut(i).and_then(Option::as_mut),
+                self.sync_times.get_mut(i),
+            ) {
+                s.frames += 1;
+                s.first_ts_usec.get_or_insert(device_usec);
+                s.last_ts_usec = Some(device_usec);
+                times.push(time_ns + self.delay_ns.get(i).copied().unwrap_or(0));
+            }
+        } else if Some(block.track) == self.imu_track {
+            for frame in &block.frames {
+                self.imu_frame(at, frame)?;
+            }
+        } else if let Some((_, c)) = self.custom.iter_mut().find(|(n, _)| *n == block.track) {
+            c.stats.frames += u64::try_from(block.frames.len()).unwrap_or(u64::MAX);
+            c.stats.first_ts_usec.get_or_insert(device_usec);
+            c.stats.last_ts_usec = Some(device_usec);
+        }
+        Ok(end_ns)
+    }
+
+    fn imu_frame(&mut self, at: u64, frame: &[u8]) -> Result<()> {
+        let acc: [u8; 8] = frame
+            .get(..8)
+            .filter(|_| frame.len() == IMU_SAMPLE_LEN)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(MkvError::Malformed {
+                offset: at,
+                what: "IMU frame that is not 40 bytes",
+            })?;
+        let acc_usec = u64::from_le_bytes(acc) / 1000;
+        if let Some(s) = self.imu.as_mut() {
+            s.samples += 1;
+            s.first_acc_ts_usec.get_or_insert(acc_usec);
+            s.last_acc_ts_usec = Some(acc_usec);
+        }
+        Ok(())
+    }
+}
+
 /// The SDK's cast of a parsed tag to its `uint32_t` field: the low 32 bits.
 fn sdk_u32(v: u64) -> u32 {
     (v & u64::from(u32::MAX)) as u32
@@ -693,131 +828,21 @@ impl<R: Read + Seek> MkvReader<R> {
     /// Walks every cluster and derives the full SDK readout.
     pub fn readout(&mut self) -> Result<Readout> {
         let config = self.record_config()?;
-        let scale = i64::try_from(self.timestamp_scale_nsec.unwrap_or(1_000_000))
-            .ok()
-            .filter(|&s| s != 0)
-            .ok_or(MkvError::NotK4a {
-                what: "TimestampScale 0".into(),
-            })?;
-        let offset_usec = i64::from(config.start_timestamp_offset_usec);
-        let number = |tag: &str, names: &[&str]| self.find_track(tag, names).map(|t| t.number);
-        let video = [
-            number("K4A_COLOR_TRACK", &[track_name::COLOR]),
-            number("K4A_DEPTH_TRACK", &[track_name::DEPTH]),
-            number("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR]),
-        ];
-        let imu_track = self
-            .find_track("K4A_IMU_TRACK", &[track_name::IMU])
-            .filter(|t| t.track_type == TRACK_TYPE_SUBTITLE)
-            .map(|t| t.number);
-        let mut stats: [Option<TrackStats>; 3] = [None; 3];
-        for (slot, (tag, names)) in stats.iter_mut().zip([
-            ("K4A_COLOR_TRACK", &[track_name::COLOR][..]),
-            ("K4A_DEPTH_TRACK", &[track_name::DEPTH][..]),
-            ("K4A_IR_TRACK", &[track_name::IR, track_name::DEPTH_IR][..]),
-        ]) {
-            *slot = self.find_track(tag, names).map(|t| TrackStats {
-                frames: 0,
-                width: t.width.unwrap_or(0),
-                height: t.height.unwrap_or(0),
-                first_ts_usec: None,
-                last_ts_usec: None,
-            });
-        }
-        let mut imu = imu_track.map(|_| ImuStats::default());
-        let mut custom: Vec<(u64, CustomTrackStats)> = self
-            .tracks
-            .iter()
-            .filter(|t| !video.contains(&Some(t.number)) && Some(t.number) != imu_track)
-            .map(|t| {
-                let stats = TrackStats {
-                    frames: 0,
-                    width: t.width.unwrap_or(0),
-                    height: t.height.unwrap_or(0),
-                    first_ts_usec: None,
-                    last_ts_usec: None,
-                };
-                let (name, codec_id) = (t.name.clone(), t.codec_id.clone());
-                (
-                    t.number,
-                    CustomTrackStats {
-                        name,
-                        codec_id,
-                        stats,
-                    },
-                )
-            })
-            .collect();
-        let mut sync_times: [Vec<i64>; 3] = Default::default();
-        let depth_delay_ns = self.depth_delay_nsec()?;
-        let delay_ns = [
-            depth_delay_ns.max(0),
-            depth_delay_ns.min(0).saturating_neg(),
-            depth_delay_ns.min(0).saturating_neg(),
-        ];
+        let mut tally = Tally::new(self, &config)?;
         let mut last_cluster_end_ns: Option<i64> = None;
-
-        let offsets = self.cluster_offsets.clone();
-        for at in offsets {
+        for at in self.cluster_offsets.clone() {
             let cluster = self.read_cluster_at(at)?;
             let mut cluster_max: Option<i64> = None;
             for block in &cluster.blocks {
-                let time_ns = block.time_ticks.saturating_mul(scale);
-                let end_ns = match block.duration_ticks {
-                    Some(d) if !block.simple => time_ns
-                        .saturating_add(i64::try_from(d).unwrap_or(i64::MAX).saturating_mul(scale))
-                        .saturating_sub(1),
-                    _ => time_ns,
-                };
+                let end_ns = tally.block(at, block)?;
                 cluster_max = Some(cluster_max.map_or(end_ns, |m| m.max(end_ns)));
-                if let Some(i) = video.iter().position(|n| *n == Some(block.track)) {
-                    if block.frames.len() != 1 {
-                        return Err(MkvError::Malformed {
-                            offset: at,
-                            what: "video block with more than one frame",
-                        });
-                    }
-                    let device_usec = u64::try_from(time_ns / 1000 + offset_usec).unwrap_or(0);
-                    if let (Some(s), Some(times)) = (
-                        stats.get_mut(i).and_then(Option::as_mut),
-                        sync_times.get_mut(i),
-                    ) {
-                        s.frames += 1;
-                        s.first_ts_usec.get_or_insert(device_usec);
-                        s.last_ts_usec = Some(device_usec);
-                        times.push(time_ns + delay_ns.get(i).copied().unwrap_or(0));
-                    }
-                } else if Some(block.track) == imu_track {
-                    for frame in &block.frames {
-                        let acc: [u8; 8] = frame
-                            .get(..8)
-                            .filter(|_| frame.len() == IMU_SAMPLE_LEN)
-                            .and_then(|b| b.try_into().ok())
-                            .ok_or(MkvError::Malformed {
-                                offset: at,
-                                what: "IMU frame that is not 40 bytes",
-                            })?;
-                        let acc_usec = u64::from_le_bytes(acc) / 1000;
-                        if let Some(s) = imu.as_mut() {
-                            s.samples += 1;
-                            s.first_acc_ts_usec.get_or_insert(acc_usec);
-                            s.last_acc_ts_usec = Some(acc_usec);
-                        }
-                    }
-                } else if let Some((_, c)) = custom.iter_mut().find(|(n, _)| *n == block.track) {
-                    let device_usec = u64::try_from(time_ns / 1000 + offset_usec).unwrap_or(0);
-                    c.stats.frames += u64::try_from(block.frames.len()).unwrap_or(u64::MAX);
-                    c.stats.first_ts_usec.get_or_insert(device_usec);
-                    c.stats.last_ts_usec = Some(device_usec);
-                }
             }
             last_cluster_end_ns = cluster_max;
         }
-
         let period_ns = self
             .record_config_period_nsec()
             .map_or(0, |p| i64::try_from(p).unwrap_or(0));
-        let [color, depth, ir] = stats;
+        let [color, depth, ir] = tally.stats;
         Ok(Readout {
             config,
             tags: self.tag_map(),
@@ -826,9 +851,9 @@ impl<R: Read + Seek> MkvReader<R> {
             color,
             depth,
             ir,
-            imu,
-            captures: count_captures(&sync_times, period_ns),
-            custom: custom.into_iter().map(|(_, c)| c).collect(),
+            imu: tally.imu,
+            captures: count_captures(&tally.sync_times, period_ns),
+            custom: tally.custom.into_iter().map(|(_, c)| c).collect(),
         })
     }
 
