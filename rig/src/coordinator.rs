@@ -402,6 +402,7 @@ pub fn check(agents: &[AgentStatus], settings: &RigSettings) -> CheckReport {
             plan: None,
         };
     }
+    errors.extend(recorders_running(&reported));
     if let Some((master, m)) = reported.first() {
         for (a, s) in reported.iter().skip(1) {
             if s.firmware != m.firmware {
@@ -455,6 +456,46 @@ pub fn check(agents: &[AgentStatus], settings: &RigSettings) -> CheckReport {
         warnings,
         plan,
     }
+}
+
+/// Recorders that already run (in chain order, the master first). A take starts from idle
+/// devices; a master that records while a subordinate is not armed was started out of order
+/// (by hand), and that subordinate has missed its first pulses.
+fn recorders_running(reported: &[(&AgentStatus, &AgentState)]) -> Vec<Finding> {
+    let Some(((master, m), subordinates)) = reported.split_first() else {
+        return Vec::new();
+    };
+    if m.recorder.is_active() {
+        let idle: Vec<&str> = subordinates
+            .iter()
+            .filter(|(_, s)| !s.recorder.is_active())
+            .map(|(a, _)| a.name.as_str())
+            .collect();
+        if !idle.is_empty() {
+            let message = format!(
+                "agent {} (the master) is {} while {} {} not armed: a subordinate started \
+                 after its master misses the first pulses; stop the rig (`k4sync rig stop`) \
+                 and record with `k4sync rig record`, which starts the subordinates first",
+                master.name,
+                m.recorder.label(),
+                idle.join(", "),
+                if idle.len() == 1 { "is" } else { "are" }
+            );
+            return vec![finding(Some(&master.name), "StartedOutOfOrder", message)];
+        }
+    }
+    reported
+        .iter()
+        .filter(|(_, s)| s.recorder.is_active())
+        .map(|(a, s)| {
+            let message = format!(
+                "agent {} is already {}: stop it (`k4sync rig stop`) before a new take",
+                a.name,
+                s.recorder.label()
+            );
+            finding(Some(&a.name), "RecordingInProgress", message)
+        })
+        .collect()
 }
 
 fn planned(plan: &RigPlan, reported: &[(&AgentStatus, &AgentState)]) -> Vec<PlannedDevice> {
@@ -605,4 +646,110 @@ pub fn check_text(report: &CheckReport) -> String {
         out += "check passed\n";
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::msg::{Firmware, Jacks};
+    use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps};
+
+    fn agent(name: &str, index: usize, recorder: RecorderState) -> AgentStatus {
+        let state = AgentState {
+            name: name.into(),
+            serial: format!("00012345678{index}"),
+            firmware: Firmware {
+                rgb: "1.6.110".into(),
+                depth: "1.6.80".into(),
+                audio: "1.6.14".into(),
+            },
+            jacks: Some(Jacks {
+                sync_in: index > 0,
+                sync_out: index < 2,
+            }),
+            usb_speed: Some("super".into()),
+            emulated: true,
+            data_dir: "/data".into(),
+            free_disk_bytes: Some(1 << 40),
+            recorder,
+        };
+        AgentStatus {
+            name: name.into(),
+            role: if index == 0 { "master" } else { "subordinate" }.into(),
+            link: true,
+            state: Some(state),
+            problem: None,
+        }
+    }
+
+    fn settings() -> RigSettings {
+        RigSettings {
+            config: DeviceConfig {
+                color_resolution: ColorResolution::R720p,
+                color_format: ColorFormat::Mjpg,
+                depth_mode: DepthMode::PassiveIr,
+                fps: Fps::Fps15,
+                ..DeviceConfig::default()
+            },
+            exposure: Some(-6),
+            interleave: Interleave::SubordinateDelay,
+        }
+    }
+
+    fn recording(take: &str) -> RecorderState {
+        RecorderState::Recording {
+            take: take.into(),
+            file: format!("/data/{take}.mkv"),
+            frames: 10,
+            dropped: 0,
+        }
+    }
+
+    #[test]
+    fn an_idle_rig_passes_and_a_master_started_before_its_subordinates_is_named() {
+        let idle = [
+            agent("m", 0, RecorderState::Idle),
+            agent("s1", 1, RecorderState::Idle),
+            agent("s2", 2, RecorderState::Idle),
+        ];
+        let report = check(&idle, &settings());
+        assert!(report.passed(), "{report:?}");
+
+        let armed = RecorderState::WaitingForPulses {
+            take: "t".into(),
+            file: "/data/t.mkv".into(),
+        };
+        let by_hand = [
+            agent("m", 0, recording("t")),
+            agent("s1", 1, armed),
+            agent("s2", 2, RecorderState::Idle),
+        ];
+        let report = check(&by_hand, &settings());
+        assert!(!report.passed());
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        let e = &report.errors[0];
+        assert_eq!(
+            (e.rule.as_str(), e.agent.as_deref()),
+            ("StartedOutOfOrder", Some("m"))
+        );
+        assert!(e.message.contains("while s2 is not armed"), "{}", e.message);
+    }
+
+    #[test]
+    fn recorders_already_running_in_order_are_named_each() {
+        let all_running = [
+            agent("m", 0, recording("t")),
+            agent("s1", 1, recording("t")),
+        ];
+        let report = check(&all_running, &settings());
+        let named: Vec<_> = report
+            .errors
+            .iter()
+            .map(|e| (e.rule.as_str(), e.agent.as_deref().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            named,
+            [("RecordingInProgress", "m"), ("RecordingInProgress", "s1")]
+        );
+    }
 }
