@@ -272,6 +272,109 @@ enum Piece {
     Data(usize),
 }
 
+/// A cluster's bytes in file order, frame data left where it is: everything else (Timestamp,
+/// block headers, IMU groups) in `meta`, `pieces` interleaving its ranges with the items'
+/// data, and the cue time (the first colour block's, µs) if it has one.
+struct ClusterLayout {
+    meta: Vec<u8>,
+    pieces: Vec<Piece>,
+    cue: Option<u64>,
+}
+
+impl ClusterLayout {
+    /// Lays out `items` (sorted) as a cluster at `cluster_usec` of file time.
+    fn of(items: &[Item], offset: u64, cluster_usec: u64) -> Result<ClusterLayout> {
+        let mut layout = ClusterLayout {
+            meta: Vec::new(),
+            pieces: Vec::new(),
+            cue: None,
+        };
+        let mut meta_from = 0;
+        ebml::put_uint(&mut layout.meta, id::TIMESTAMP, cluster_usec)?;
+        let mut at = 0;
+        while let Some(first) = items.get(at) {
+            let rel_usec = (first.ts_nsec - offset) / 1000 - cluster_usec;
+            let rel = i16::try_from(rel_usec).map_err(|_| MkvError::Layout {
+                what: "block time beyond the 16-bit cluster-relative range",
+            })?;
+            if first.imu {
+                let run = items
+                    .get(at..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take(MAX_LACE_FRAMES)
+                    .take_while(|i| i.imu && i.track == first.track)
+                    .count()
+                    .max(1);
+                let lace = items.get(at..at + run).unwrap_or_default();
+                render_imu_group(&mut layout.meta, first.track, rel, lace)?;
+                at += run;
+                continue;
+            }
+            if first.track == 1 && layout.cue.is_none() {
+                layout.cue = Some(cluster_usec + rel_usec);
+            }
+            let mut block_head = Vec::with_capacity(4);
+            ebml::put_vint(&mut block_head, first.track)?;
+            block_head.extend_from_slice(&rel.to_be_bytes());
+            block_head.push(0x80);
+            let block_len = (block_head.len() + first.data.len()) as u64;
+            ebml::put_header(&mut layout.meta, id::SIMPLE_BLOCK, block_len)?;
+            layout.meta.extend_from_slice(&block_head);
+            layout
+                .pieces
+                .push(Piece::Meta(meta_from..layout.meta.len()));
+            meta_from = layout.meta.len();
+            layout.pieces.push(Piece::Data(at));
+            at += 1;
+        }
+        layout
+            .pieces
+            .push(Piece::Meta(meta_from..layout.meta.len()));
+        Ok(layout)
+    }
+}
+
+/// Writes `head` and then `pieces` (bytes, and their CRC-32 when already known) to `w`;
+/// returns the CRC-32 of the pieces (not of `head`).
+///
+/// Small pieces are gathered into `head`, large frames written from their own buffer in
+/// slices, each checksummed just before it is written: few write calls, no copy of frame data,
+/// and the kernel's copy into the page cache reads what the CRC-32 just loaded.
+fn write_checksummed<'a, W: Write>(
+    w: &mut W,
+    mut head: Vec<u8>,
+    pieces: impl Iterator<Item = (&'a [u8], Option<&'a crc32fast::Hasher>)>,
+) -> Result<u32> {
+    let mut crc = super::CRC32_INIT;
+    for (bytes, known) in pieces {
+        if bytes.len() < DIRECT_WRITE_MIN {
+            crc = super::crc32_update(crc, bytes);
+            head.extend_from_slice(bytes);
+            continue;
+        }
+        if !head.is_empty() {
+            w.write_all(&head)?;
+            head.clear();
+        }
+        if let Some(data_crc) = known {
+            let mut running = crc32fast::Hasher::new_with_initial(crc);
+            running.combine(data_crc);
+            crc = running.finalize();
+            w.write_all(bytes)?;
+            continue;
+        }
+        for slice in bytes.chunks(CRC_SLICE) {
+            crc = super::crc32_update(crc, slice);
+            w.write_all(slice)?;
+        }
+    }
+    if !head.is_empty() {
+        w.write_all(&head)?;
+    }
+    Ok(crc)
+}
+
 #[derive(Debug)]
 struct Item {
     ts_nsec: u64,
@@ -614,48 +717,7 @@ impl<W: Write + Seek> MkvWriter<W> {
                 what: "the sink's position is before the Segment's data (a sink that cannot seek)",
             })?;
 
-        let mut cue = None;
-        // Everything but frame data goes into `meta`; `pieces` lists the file order.
-        let mut meta = Vec::new();
-        let mut pieces: Vec<Piece> = Vec::new();
-        let mut meta_from = 0;
-        ebml::put_uint(&mut meta, id::TIMESTAMP, cluster_usec)?;
-        let mut at = 0;
-        while let Some(first) = items.get(at) {
-            let rel_usec = (first.ts_nsec - offset) / 1000 - cluster_usec;
-            let rel = i16::try_from(rel_usec).map_err(|_| MkvError::Layout {
-                what: "block time beyond the 16-bit cluster-relative range",
-            })?;
-            if first.imu {
-                let run = items
-                    .get(at..)
-                    .unwrap_or_default()
-                    .iter()
-                    .take(MAX_LACE_FRAMES)
-                    .take_while(|i| i.imu && i.track == first.track)
-                    .count()
-                    .max(1);
-                let lace = items.get(at..at + run).unwrap_or_default();
-                render_imu_group(&mut meta, first.track, rel, lace)?;
-                at += run;
-            } else {
-                if first.track == 1 && cue.is_none() {
-                    cue = Some(cluster_usec + rel_usec);
-                }
-                let mut block_head = Vec::with_capacity(4);
-                ebml::put_vint(&mut block_head, first.track)?;
-                block_head.extend_from_slice(&rel.to_be_bytes());
-                block_head.push(0x80);
-                let block_len = (block_head.len() + first.data.len()) as u64;
-                ebml::put_header(&mut meta, id::SIMPLE_BLOCK, block_len)?;
-                meta.extend_from_slice(&block_head);
-                pieces.push(Piece::Meta(meta_from..meta.len()));
-                meta_from = meta.len();
-                pieces.push(Piece::Data(at));
-                at += 1;
-            }
-        }
-        pieces.push(Piece::Meta(meta_from..meta.len()));
+        let ClusterLayout { meta, pieces, cue } = ClusterLayout::of(&items, offset, cluster_usec)?;
         let piece_bytes = |piece: &Piece| -> &[u8] {
             match piece {
                 Piece::Meta(range) => meta.get(range.clone()).unwrap_or_default(),
@@ -671,40 +733,15 @@ impl<W: Write + Seek> MkvWriter<W> {
         )?;
         let crc_pos = self.w.stream_position()? + head.len() as u64;
         ebml::put_void(&mut head, CRC_ELEMENT_LEN)?;
-        // Small pieces are gathered into `head`, large frames written from their own buffer in
-        // slices, each checksummed just before it is written: few write calls, no copy of frame
-        // data, and the kernel's copy into the page cache reads what the CRC-32 just loaded.
-        let mut crc = super::CRC32_INIT;
-        for piece in &pieces {
-            let bytes = piece_bytes(piece);
-            if bytes.len() < DIRECT_WRITE_MIN {
-                crc = super::crc32_update(crc, bytes);
-                head.extend_from_slice(bytes);
-                continue;
-            }
-            if !head.is_empty() {
-                self.w.write_all(&head)?;
-                head.clear();
-            }
-            let known = match piece {
-                Piece::Data(i) => items.get(*i).and_then(|item| item.crc.as_ref()),
-                Piece::Meta(_) => None,
-            };
-            if let Some(data_crc) = known {
-                let mut running = crc32fast::Hasher::new_with_initial(crc);
-                running.combine(data_crc);
-                crc = running.finalize();
-                self.w.write_all(bytes)?;
-                continue;
-            }
-            for slice in bytes.chunks(CRC_SLICE) {
-                crc = super::crc32_update(crc, slice);
-                self.w.write_all(slice)?;
-            }
-        }
-        if !head.is_empty() {
-            self.w.write_all(&head)?;
-        }
+        let known_crc = |piece: &Piece| match piece {
+            Piece::Data(i) => items.get(*i).and_then(|item| item.crc.as_ref()),
+            Piece::Meta(_) => None,
+        };
+        let crc = write_checksummed(
+            &mut self.w,
+            head,
+            pieces.iter().map(|p| (piece_bytes(p), known_crc(p))),
+        )?;
         let mut crc_element = Vec::with_capacity(CRC_ELEMENT_LEN);
         ebml::put_binary(&mut crc_element, id::CRC32, &crc.to_le_bytes())?;
         if crc_element.len() != CRC_ELEMENT_LEN {
@@ -717,8 +754,18 @@ impl<W: Write + Seek> MkvWriter<W> {
             .into_iter()
             .for_each(|item| crate::buffers::recycle(item.data));
         self.written_until_nsec = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
+        self.after_cluster(first_cluster, offset, cue.map(|c| (c, segment_pos)))
+    }
 
-        if let Some(cue_usec) = cue {
+    /// After a cluster is written: its cue, the start offset tag with the first cluster, a
+    /// flush, and a sync every `flush_interval` (and with the first cluster).
+    fn after_cluster(
+        &mut self,
+        first_cluster: bool,
+        offset: u64,
+        cue: Option<(u64, u64)>,
+    ) -> Result<()> {
+        if let Some((cue_usec, segment_pos)) = cue {
             if cue_due(self.cues.last().map(|c| c.0), cue_usec) {
                 self.cues.push((cue_usec, segment_pos));
             }
