@@ -29,7 +29,7 @@ use k4sync_host::Error;
 use k4sync_host::Source;
 use k4sync_host::{
     create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
-    RecordError, RecordOptions, RecordStats, SyncState, VirtualMaster,
+    RecordError, RecordOptions, RecordStats, Summary, SyncState, VirtualMaster,
 };
 use k4sync_host::{Device, Selector};
 
@@ -442,37 +442,84 @@ pub fn run(args: &RecordArgs) -> ExitCode {
         };
         return crate::list::run(args.json, &source);
     }
+    let (stop, mut opened, options) = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err((message, code)) => return fail(args, message, code),
+    };
+    let mut printer = StatusPrinter::new(args.json);
+    // The fault control reports the recorder's progress with each fault; only then is the
+    // newest status kept.
+    let latest = args
+        .fault_control
+        .as_ref()
+        .map(|_| Arc::new(Mutex::new(None)));
+    let mut on_status = |s: &RecordStats| {
+        printer.update(s);
+        if let Some(Ok(mut latest)) = latest.as_ref().map(|l| l.lock()) {
+            *latest = Some(*s);
+        }
+    };
+    let result = match (&args.fault_control, &latest) {
+        (Some(source), Some(progress)) => {
+            let controlled = record_under_fault_control(
+                args,
+                source,
+                progress,
+                &mut opened,
+                &options,
+                &stop,
+                &mut on_status,
+            );
+            match controlled {
+                Ok(result) => result,
+                Err((message, code)) => return fail(args, message, code),
+            }
+        }
+        _ => record_to_file(
+            &mut opened.device,
+            &args.output,
+            &options,
+            &stop,
+            &mut on_status,
+        ),
+    };
+    printer.finish();
+    drop(opened);
+    report(args, result)
+}
+
+/// What stops a command before it records: the message and the exit status.
+type Refusal = (String, u8);
+
+/// Checks the configuration, installs the stop signals, opens the camera and checks its
+/// jacks; returns the stop flag, the camera and the recorder's options.
+fn prepare(args: &RecordArgs) -> Result<(Arc<AtomicBool>, Opened, RecordOptions), Refusal> {
     if let Err(e) = validate_without_jack(&args.config) {
-        return fail(args, format!("invalid configuration: {e}"), 2);
+        return Err((format!("invalid configuration: {e}"), 2));
     }
     let emulated = args.emulate || args.device.starts_with("emu:");
     if args.fault_control.is_some() && !emulated {
-        return fail(args, "--emulate-fault-control needs --emulate", 2);
+        return Err(("--emulate-fault-control needs --emulate".into(), 2));
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while stopping ends the process at once.
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
-            return fail(
-                args,
-                format!("could not install the signal handler: {e}"),
-                1,
-            );
+            return Err((format!("could not install the signal handler: {e}"), 1));
         }
     }
     let mut opened = match open(args) {
         Ok(o) => o,
         Err(e @ (Error::NotFound { .. } | Error::NoUsbSubsystem { .. })) if !args.emulate => {
-            return fail(
-                args,
+            return Err((
                 format!(
                     "no camera found ({e}); pass --emulate to record from the built-in emulator"
                 ),
                 1,
-            )
+            ))
         }
-        Err(e) => return fail(args, e, 1),
+        Err(e) => return Err((e.to_string(), 1)),
     };
     if args.config.needs_jack_state() {
         let checked = opened
@@ -481,16 +528,10 @@ pub fn run(args: &RecordArgs) -> ExitCode {
             .map(|jack| args.config.validate(Some(jack)));
         match checked {
             Ok(Err(e)) => {
-                return fail(
-                    args,
-                    format!(
-                        "camera {}: invalid configuration: {e}",
-                        opened.device.serial()
-                    ),
-                    2,
-                )
+                let serial = opened.device.serial();
+                return Err((format!("camera {serial}: invalid configuration: {e}"), 2));
             }
-            Err(e) => return fail(args, e, 1),
+            Err(e) => return Err((e.to_string(), 1)),
             Ok(Ok(_)) => {}
         }
     }
@@ -507,58 +548,47 @@ pub fn run(args: &RecordArgs) -> ExitCode {
     }
     options.record_length = args.record_length;
     options.exposure = args.exposure;
-    let mut printer = StatusPrinter::new(args.json);
-    // The fault control reports the recorder's progress with each fault; only then is the
-    // newest status kept.
-    let latest = args
-        .fault_control
-        .as_ref()
-        .map(|_| Arc::new(Mutex::new(None)));
-    let mut on_status = |s: &RecordStats| {
-        printer.update(s);
-        if let Some(Ok(mut latest)) = latest.as_ref().map(|l| l.lock()) {
-            *latest = Some(*s);
-        }
+    Ok((stop, opened, options))
+}
+
+/// Records with the emulated camera under `--emulate-fault-control`: faults from `source`,
+/// a disk that can be made full, the progress reported with each fault.
+fn record_under_fault_control(
+    args: &RecordArgs,
+    source: &Path,
+    progress: &Arc<Mutex<Option<RecordStats>>>,
+    opened: &mut Opened,
+    options: &RecordOptions,
+    stop: &AtomicBool,
+    on_status: &mut dyn FnMut(&RecordStats),
+) -> Result<Result<Summary, RecordError>, Refusal> {
+    let Some(camera) = opened.camera.clone() else {
+        return Err(("--emulate-fault-control needs --emulate".into(), 2));
     };
-    let result = match (&args.fault_control, &latest) {
-        (Some(source), Some(progress)) => {
-            let Some(camera) = opened.camera.clone() else {
-                return fail(args, "--emulate-fault-control needs --emulate", 2);
-            };
-            let input = match fault_control::open(source) {
-                Ok(i) => i,
-                Err(e) => return fail(args, e, 1),
-            };
-            let disk_full = Arc::new(AtomicBool::new(false));
-            let targets = fault_control::Targets {
-                camera,
-                disk_full: Arc::clone(&disk_full),
-                progress: Arc::clone(progress),
-                json: args.json,
-            };
-            fault_control::spawn(input, targets, source.clone());
-            create_output(&args.output).and_then(|file| {
-                let sink = SwitchableFullSink::new(file, disk_full);
-                record(
-                    &mut opened.device,
-                    sink,
-                    &args.output,
-                    &options,
-                    &stop,
-                    &mut on_status,
-                )
-            })
-        }
-        _ => record_to_file(
+    let input = fault_control::open(source).map_err(|e| (e.to_string(), 1))?;
+    let disk_full = Arc::new(AtomicBool::new(false));
+    let targets = fault_control::Targets {
+        camera,
+        disk_full: Arc::clone(&disk_full),
+        progress: Arc::clone(progress),
+        json: args.json,
+    };
+    fault_control::spawn(input, targets, source.to_owned());
+    Ok(create_output(&args.output).and_then(|file| {
+        let sink = SwitchableFullSink::new(file, disk_full);
+        record(
             &mut opened.device,
+            sink,
             &args.output,
-            &options,
-            &stop,
-            &mut on_status,
-        ),
-    };
-    printer.finish();
-    drop(opened);
+            options,
+            stop,
+            on_status,
+        )
+    }))
+}
+
+/// Prints the result (text on stderr, or one JSON object) and gives the exit status.
+fn report(args: &RecordArgs, result: Result<Summary, RecordError>) -> ExitCode {
     match result {
         Ok(summary) => {
             let s = summary.stats;
