@@ -15,7 +15,7 @@
 //! the run ends with one summary object.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,7 +23,7 @@ use k4sync_core::types::ColorFormat;
 
 use crate::info::{open_recording, Opened};
 use crate::output::json_str;
-use k4sync_host::mkv::{fourcc, track_name, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC};
+use k4sync_host::mkv::{fourcc, track_name, MkvReader, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC};
 
 /// Frames between two progress reports.
 pub const PROGRESS_EVERY_FRAMES: u64 = 100;
@@ -131,6 +131,82 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> String {
 fn export(opened: &mut Opened, path: &Path, dir: &Path, json: bool) -> Result<Summary, String> {
     let reader = &mut opened.reader;
     let config = reader.record_config().map_err(|e| io_error(path, e))?;
+    let mut outputs = outputs(reader, config.color_format);
+    let imu_track = reader
+        .find_track("K4A_IMU_TRACK", &[track_name::IMU])
+        .map(|t| t.number);
+    let scale = reader
+        .timestamp_scale_nsec()
+        .unwrap_or(TIMESTAMP_SCALE_NSEC);
+    let offset_usec = reader.start_offset_nsec().map_err(|e| io_error(path, e))? / 1000;
+
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    let mut frames_csv = Csv::create(
+        dir,
+        "frames.csv",
+        "stream,index,device_ts_usec,file,format,width,height",
+    )?;
+    let mut imu_csv = Csv::create(
+        dir,
+        "imu.csv",
+        "acc_ts_usec,acc_x_mps2,acc_y_mps2,acc_z_mps2,gyro_ts_usec,gyro_x_radps,gyro_y_radps,gyro_z_radps,temperature_c",
+    )?;
+    let mut summary = Summary::default();
+    let offsets = reader.cluster_offsets().to_vec();
+    let clusters = offsets.len();
+    let mut reported = 0;
+    for (i, at) in offsets.into_iter().enumerate() {
+        let cluster = reader.read_cluster_at(at).map_err(|e| io_error(path, e))?;
+        for block in &cluster.blocks {
+            if Some(block.track) == imu_track {
+                for frame in &block.frames {
+                    let row = imu_row(frame).ok_or_else(|| {
+                        io_error(
+                            path,
+                            format!(
+                                "IMU frame in the Cluster at byte {at} is {} bytes, not {IMU_SAMPLE_LEN}",
+                                frame.len()
+                            ),
+                        )
+                    })?;
+                    imu_csv.line(row)?;
+                    summary.imu_samples += 1;
+                }
+                continue;
+            }
+            let Some(out) = outputs.iter_mut().find(|o| o.track == block.track) else {
+                continue;
+            };
+            let [frame] = block.frames.as_slice() else {
+                return Err(io_error(
+                    path,
+                    format!("video block in the Cluster at byte {at} holds several frames"),
+                ));
+            };
+            let file_ns = i128::from(block.time_ticks) * i128::from(scale);
+            let device_usec = file_ns / 1000 + i128::from(offset_usec);
+            out.write(dir, frame, device_usec, &mut frames_csv)?;
+            if let Some(slot) = Stream::ALL
+                .iter()
+                .position(|s| *s == out.stream)
+                .and_then(|p| summary.frames.get_mut(p))
+            {
+                *slot += 1;
+            }
+        }
+        let total = summary.total_frames();
+        if total >= reported + PROGRESS_EVERY_FRAMES {
+            reported = total;
+            progress(json, i + 1, clusters, &summary);
+        }
+    }
+    frames_csv.finish()?;
+    imu_csv.finish()?;
+    Ok(summary)
+}
+
+/// One output per stream the recording has, in [`Stream::ALL`] order.
+fn outputs(reader: &MkvReader<BufReader<File>>, colour: Option<ColorFormat>) -> Vec<Output> {
     let mut outputs = Vec::new();
     for stream in Stream::ALL {
         let track = match stream {
@@ -151,7 +227,7 @@ fn export(opened: &mut Opened, path: &Path, dir: &Path, json: bool) -> Result<Su
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_le_bytes);
         let (extension, format, swap_bytes) = match stream {
-            Stream::Color => match config.color_format {
+            Stream::Color => match colour {
                 Some(ColorFormat::Mjpg) => ("jpg", "MJPG", false),
                 Some(ColorFormat::Nv12) => ("nv12", "NV12", false),
                 Some(ColorFormat::Yuy2) => ("yuy2", "YUY2", false),
@@ -172,106 +248,73 @@ fn export(opened: &mut Opened, path: &Path, dir: &Path, json: bool) -> Result<Su
             count: 0,
         });
     }
-    let imu_track = reader
-        .find_track("K4A_IMU_TRACK", &[track_name::IMU])
-        .map(|t| t.number);
-    let scale = reader
-        .timestamp_scale_nsec()
-        .unwrap_or(TIMESTAMP_SCALE_NSEC);
-    let offset_usec = reader.start_offset_nsec().map_err(|e| io_error(path, e))? / 1000;
+    outputs
+}
 
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let create = |name: &str| -> Result<(PathBuf, BufWriter<File>), String> {
-        let p = dir.join(name);
-        let f = File::create(&p).map_err(|e| io_error(&p, e))?;
-        Ok((p, BufWriter::new(f)))
-    };
-    let (frames_path, mut frames_csv) = create("frames.csv")?;
-    let (imu_path, mut imu_csv) = create("imu.csv")?;
-    writeln!(
-        frames_csv,
-        "stream,index,device_ts_usec,file,format,width,height"
-    )
-    .map_err(|e| io_error(&frames_path, e))?;
-    writeln!(
-        imu_csv,
-        "acc_ts_usec,acc_x_mps2,acc_y_mps2,acc_z_mps2,gyro_ts_usec,gyro_x_radps,gyro_y_radps,gyro_z_radps,temperature_c"
-    )
-    .map_err(|e| io_error(&imu_path, e))?;
-
-    let mut summary = Summary::default();
-    let offsets = reader.cluster_offsets().to_vec();
-    let clusters = offsets.len();
-    let mut reported = 0;
-    for (i, at) in offsets.into_iter().enumerate() {
-        let cluster = reader.read_cluster_at(at).map_err(|e| io_error(path, e))?;
-        for block in &cluster.blocks {
-            if Some(block.track) == imu_track {
-                for frame in &block.frames {
-                    let row = imu_row(frame).ok_or_else(|| {
-                        io_error(
-                            path,
-                            format!(
-                                "IMU frame in the Cluster at byte {at} is {} bytes, not {IMU_SAMPLE_LEN}",
-                                frame.len()
-                            ),
-                        )
-                    })?;
-                    writeln!(imu_csv, "{row}").map_err(|e| io_error(&imu_path, e))?;
-                    summary.imu_samples += 1;
-                }
-                continue;
-            }
-            let Some(out) = outputs.iter_mut().find(|o| o.track == block.track) else {
-                continue;
-            };
-            let [frame] = block.frames.as_slice() else {
-                return Err(io_error(
-                    path,
-                    format!("video block in the Cluster at byte {at} holds several frames"),
-                ));
-            };
-            let file_ns = i128::from(block.time_ticks) * i128::from(scale);
-            let device_usec = file_ns / 1000 + i128::from(offset_usec);
-            let name = format!("{}_{:06}.{}", out.stream.name(), out.count, out.extension);
-            let file = dir.join(&name);
-            let data = if out.swap_bytes {
-                frame
-                    .chunks(2)
-                    .flat_map(|s| s.iter().rev().copied())
-                    .collect()
-            } else {
-                frame.clone()
-            };
-            std::fs::write(&file, data).map_err(|e| io_error(&file, e))?;
-            writeln!(
-                frames_csv,
-                "{},{},{device_usec},{name},{},{},{}",
-                out.stream.name(),
-                out.count,
-                out.format,
-                out.width,
-                out.height
-            )
-            .map_err(|e| io_error(&frames_path, e))?;
-            out.count += 1;
-            if let Some(slot) = Stream::ALL
-                .iter()
-                .position(|s| *s == out.stream)
-                .and_then(|p| summary.frames.get_mut(p))
-            {
-                *slot += 1;
-            }
-        }
-        let total = summary.total_frames();
-        if total >= reported + PROGRESS_EVERY_FRAMES {
-            reported = total;
-            progress(json, i + 1, clusters, &summary);
-        }
+impl Output {
+    /// Writes `frame` as this stream's next file in `dir` and its row in `csv`.
+    fn write(
+        &mut self,
+        dir: &Path,
+        frame: &[u8],
+        device_usec: i128,
+        csv: &mut Csv,
+    ) -> Result<(), String> {
+        let name = format!(
+            "{}_{:06}.{}",
+            self.stream.name(),
+            self.count,
+            self.extension
+        );
+        let file = dir.join(&name);
+        let written = if self.swap_bytes {
+            let swapped: Vec<u8> = frame
+                .chunks(2)
+                .flat_map(|s| s.iter().rev().copied())
+                .collect();
+            std::fs::write(&file, swapped)
+        } else {
+            std::fs::write(&file, frame)
+        };
+        written.map_err(|e| io_error(&file, e))?;
+        csv.line(format_args!(
+            "{},{},{device_usec},{name},{},{},{}",
+            self.stream.name(),
+            self.count,
+            self.format,
+            self.width,
+            self.height
+        ))?;
+        self.count += 1;
+        Ok(())
     }
-    frames_csv.flush().map_err(|e| io_error(&frames_path, e))?;
-    imu_csv.flush().map_err(|e| io_error(&imu_path, e))?;
-    Ok(summary)
+}
+
+/// A CSV file being written, named in its errors.
+struct Csv {
+    path: PathBuf,
+    w: BufWriter<File>,
+}
+
+impl Csv {
+    fn create(dir: &Path, name: &str, header: &str) -> Result<Csv, String> {
+        let path = dir.join(name);
+        let f = File::create(&path).map_err(|e| io_error(&path, e))?;
+        let mut csv = Csv {
+            path,
+            w: BufWriter::new(f),
+        };
+        csv.line(header)?;
+        Ok(csv)
+    }
+
+    fn line(&mut self, line: impl std::fmt::Display) -> Result<(), String> {
+        writeln!(self.w, "{line}").map_err(|e| io_error(&self.path, e))
+    }
+
+    fn finish(mut self) -> Result<(), String> {
+        self.w.flush().map_err(|e| io_error(&self.path, e))
+    }
 }
 
 fn progress(json: bool, cluster: usize, clusters: usize, s: &Summary) {
