@@ -183,7 +183,7 @@ async fn snapshot_blocking(shared: Arc<Shared>) -> AgentState {
 fn snapshot(shared: &Shared) -> AgentState {
     let mut camera = lock(&shared.camera);
     let recorder = camera.recorder_state();
-    if !recorder.is_active() {
+    if !recorder.is_active() || camera.identity().emulated {
         camera.refresh_jacks();
     }
     let id = camera.identity().clone();
