@@ -4,7 +4,8 @@
 //! Progress (every event, a line a second while recording) goes to stderr; the result to
 //! stdout, as text or, with `--json`, one JSON object `{"ok", "manifest_path", "error",
 //! "manifest"}`. Ctrl-C or SIGTERM ends the take cleanly: every device is stopped, its file
-//! finalised and the manifest written with outcome `interrupted`.
+//! finalised and the manifest written with outcome `interrupted`. With `--web ADDR` the take
+//! is also shown on the live dashboard ([`crate::rig_serve`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub struct RecordArgs {
     pub pulse_timeout: Duration,
     /// `--emulate N`: N emulated cameras in this process instead of the rig's agents.
     pub emulate: Option<u32>,
+    /// `--web ADDR`: also serve the live dashboard there ([`crate::rig_serve`]).
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// Runs the take; `Ok(false)` when it failed after the preflight (manifest written).
@@ -45,6 +48,19 @@ pub fn run(args: RecordArgs) -> Result<bool, RigError> {
     let mut options = TakeOptions::new(args.settings, args.length, take, out);
     options.pulse_timeout = args.pulse_timeout;
     let json = args.json;
+    if let Some(listen) = args.web {
+        let mut progress = print_progress;
+        let result = crate::rig_serve::record(
+            listen,
+            &args.dir,
+            args.wait,
+            args.emulate,
+            &options,
+            &mut progress,
+        )?;
+        print_take(json, &result);
+        return Ok(result.error.is_none());
+    }
     let stop = crate::process::stop_flag_on_signals().map_err(RigError::Setup)?;
     let result = k4sync_rig::block_on(async move {
         let mut progress = print_progress;

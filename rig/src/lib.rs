@@ -118,3 +118,10 @@ pub fn block_on<T>(
         .map_err(|e| RigError::Setup(format!("could not start the async runtime: {e}")))?
         .block_on(future)
 }
+
+/// Returns once `flag` is set (a signal handler's stop flag), looking five times a second.
+pub async fn until_set(flag: &std::sync::atomic::AtomicBool) {
+    while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -130,10 +130,35 @@ pub struct ClientStats {
     pub dropped: u64,
 }
 
+/// The settings a take started from the page uses unless the request names others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Defaults {
+    pub color_resolution: String,
+    pub color_format: String,
+    pub depth_mode: String,
+    pub fps: u32,
+    /// Manual exposure exponent; `None` is automatic.
+    pub exposure: Option<i8>,
+}
+
+impl Defaults {
+    pub fn of(settings: &crate::coordinator::RigSettings) -> Defaults {
+        let c = &settings.config;
+        Defaults {
+            color_resolution: c.color_resolution.sdk_name().into(),
+            color_format: c.color_format.sdk_name().into(),
+            depth_mode: c.depth_mode.sdk_name().into(),
+            fps: c.fps.hz(),
+            exposure: settings.exposure,
+        }
+    }
+}
+
 /// `/api/state`: everything the page shows.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     pub rig: String,
+    pub defaults: Defaults,
     /// Chain order: the master first.
     pub agents: Vec<AgentView>,
     /// The last check's findings and plan (start order, effective delays).
@@ -185,6 +210,7 @@ struct Tracking {
 
 struct Model {
     rig: String,
+    defaults: Defaults,
     agents: Vec<AgentView>,
     plan: Option<CheckReport>,
     take: Option<TakeView>,
@@ -212,7 +238,7 @@ pub(crate) fn unix_ms() -> u64 {
 
 impl Hub {
     /// The rig `rig` with its agents in chain order.
-    pub fn new(rig: &str, agents: &[(String, String)]) -> Hub {
+    pub fn new(rig: &str, agents: &[(String, String)], defaults: Defaults) -> Hub {
         let count = agents.len();
         let agents = agents
             .iter()
@@ -232,6 +258,7 @@ impl Hub {
         Hub {
             model: Mutex::new(Model {
                 rig: rig.to_string(),
+                defaults,
                 agents,
                 plan: None,
                 take: None,
@@ -306,6 +333,7 @@ impl Hub {
         let m = lock(&self.model);
         Snapshot {
             rig: m.rig.clone(),
+            defaults: m.defaults.clone(),
             agents: m.agents.clone(),
             plan: m.plan.clone(),
             take: m.take.clone(),
@@ -854,7 +882,12 @@ mod tests {
             .iter()
             .map(|n| (n.to_string(), "127.0.0.1".to_string()))
             .collect();
-        Hub::new("r", &agents)
+        let settings = crate::coordinator::RigSettings {
+            config: k4sync_core::sync::config::DeviceConfig::default(),
+            exposure: None,
+            interleave: k4sync_core::sync::plan::Interleave::DepthDelay,
+        };
+        Hub::new("r", &agents, Defaults::of(&settings))
     }
 
     fn state(name: &str, sync_in: bool, sync_out: bool) -> AgentState {

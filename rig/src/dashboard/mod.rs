@@ -33,7 +33,7 @@ use crate::msg::{self, AgentState};
 use crate::take::{self, Progress, TakeOptions, TakeResult};
 use crate::RigError;
 
-use hub::{Hub, Summary};
+use hub::{Defaults, Hub, Summary};
 pub use hub::{Snapshot, QUEUE_CAPACITY};
 
 /// The default address: loopback only.
@@ -450,7 +450,7 @@ impl Dashboard {
             .iter()
             .map(|a| (a.name.clone(), a.host.clone()))
             .collect();
-        let hub = Arc::new(Hub::new(&rig.rig, &agents));
+        let hub = Arc::new(Hub::new(&rig.rig, &agents, Defaults::of(&options.settings)));
         let watch = coordinator.watch().await?;
         let states = coordinator.subscribe_states().await?;
         hub.on_status(&coordinator.status().await?);
