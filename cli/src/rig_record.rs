@@ -50,16 +50,15 @@ pub fn run(args: RecordArgs) -> Result<bool, RigError> {
     let json = args.json;
     if let Some(listen) = args.web {
         let mut progress = print_progress;
-        let result = crate::rig_serve::record(
+        return crate::rig_serve::record(
             listen,
             &args.dir,
             args.wait,
             args.emulate,
             &options,
             &mut progress,
-        )?;
-        print_take(json, &result);
-        return Ok(result.error.is_none());
+            &mut |result| print_take(json, result),
+        );
     }
     let stop = crate::process::stop_flag_on_signals().map_err(RigError::Setup)?;
     let result = k4sync_rig::block_on(async move {

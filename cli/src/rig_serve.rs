@@ -112,8 +112,9 @@ pub fn run(args: ServeArgs) -> Result<bool, RigError> {
     })
 }
 
-/// `rig record --web ADDR`: the take runs as without `--web`, shown on the dashboard, which
-/// keeps serving afterwards (its summary and timeline) until Ctrl-C.
+/// `rig record --web ADDR`: the take runs as without `--web`, shown on the dashboard;
+/// `report` gets its result at once, and the dashboard keeps serving (its summary and
+/// timeline) until Ctrl-C. `Ok(false)`: the take failed.
 pub fn record(
     listen: SocketAddr,
     dir: &Path,
@@ -121,7 +122,8 @@ pub fn record(
     emulate: Option<u32>,
     options: &TakeOptions,
     print: &mut (dyn FnMut(&Progress) + Send),
-) -> Result<TakeResult, RigError> {
+    report: &mut (dyn FnMut(&TakeResult) + Send),
+) -> Result<bool, RigError> {
     let stop = crate::process::stop_flag_on_signals().map_err(RigError::Setup)?;
     let out_root = options
         .out_dir
@@ -141,11 +143,14 @@ pub fn record(
     k4sync_rig::block_on(async move {
         let served = open(dir, wait, emulate, TakeLayout::Flat, dashboard_options).await?;
         let result = served.dashboard.record(options, stop.clone(), print).await;
+        if let Ok(r) = &result {
+            report(r);
+        }
         if !stop.load(Ordering::Relaxed) {
             eprintln!("take done; the dashboard keeps serving its summary; Ctrl-C to stop");
             k4sync_rig::until_set(&stop).await;
         }
         served.close().await;
-        result
+        result.map(|r| r.error.is_none())
     })
 }
