@@ -217,7 +217,7 @@ impl Camera {
     }
 
     /// The jack state: read from the device when it is idle, the last reading while it
-    /// records (the recorder owns the device then).
+    /// records (the recorder owns the device then); an emulated camera's is always current.
     pub fn jacks(&self) -> Option<Jacks> {
         self.jacks
     }

@@ -78,6 +78,20 @@ fn on_loopback_the_page_shows_the_rig_and_its_buttons_run_a_take_and_its_alignme
         "subordinates first, the master last"
     );
 
+    let foreign = request(
+        addr,
+        "POST",
+        "/api/record",
+        &[("Origin", "https://example.org")],
+        r#"{"length_s": 2, "take": "csrf"}"#,
+    );
+    assert_eq!(
+        foreign.status, 403,
+        "another page's origin: {}",
+        foreign.body
+    );
+    assert!(state(addr)["take"].is_null());
+
     let bad = post(addr, "/api/record", r#"{"fps": 7}"#);
     assert_eq!(bad.status, 400, "{}", bad.body);
     let started = post(addr, "/api/record", r#"{"length_s": 30, "take": "t1"}"#);

@@ -9,14 +9,16 @@
 //! | `POST /api/record` | starts a take ([`super::RecordRequest`] body, may be empty); 409 while one runs |
 //! | `POST /api/stop` | stops the take, or every agent's recording |
 //!
-//! A request the access refuses gets 401 before any handler runs, so nothing is started.
+//! A request the access refuses gets 401 before any handler runs, so nothing is started. A
+//! POST that a browser sends from another page's origin gets 403: an open loopback dashboard
+//! must not start a take because the operator visited some web site.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -44,9 +46,37 @@ async fn require_access(State(access): State<Access>, request: Request, next: Ne
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if access.allows(authorization, request.uri().query()) {
-        return next.run(request).await;
+    if !access.allows(authorization, request.uri().query()) {
+        return unauthorized();
     }
+    let cross_site = {
+        let headers = request.headers();
+        let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        request.method() == Method::POST && !same_origin(text(header::ORIGIN), text(header::HOST))
+    };
+    if cross_site {
+        return (
+            StatusCode::FORBIDDEN,
+            "a control request from another web page's origin is refused\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a request's `Origin` (sent by browsers on cross-origin and on POST requests) names
+/// the dashboard itself; requests without one (scripts, curl) pass.
+fn same_origin(origin: Option<&str>, host: Option<&str>) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+fn unauthorized() -> Response {
     let mut response = (
         StatusCode::UNAUTHORIZED,
         "this dashboard needs its token: open the URL `k4sync rig serve` printed (…?token=…) or \
@@ -118,4 +148,28 @@ async fn record(State(control): State<Arc<Control>>, body: Bytes) -> Response {
 
 async fn stop(State(control): State<Arc<Control>>) -> Response {
     reply(control.stop().await, StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn only_the_dashboards_own_origin_or_none_may_post() {
+        assert!(same_origin(None, Some("127.0.0.1:8740")));
+        assert!(same_origin(
+            Some("http://127.0.0.1:8740"),
+            Some("127.0.0.1:8740")
+        ));
+        assert!(!same_origin(
+            Some("https://evil.example"),
+            Some("127.0.0.1:8740")
+        ));
+        assert!(!same_origin(
+            Some("http://127.0.0.1:9999"),
+            Some("127.0.0.1:8740")
+        ));
+        assert!(!same_origin(Some("null"), Some("127.0.0.1:8740")));
+        assert!(!same_origin(Some("http://127.0.0.1:8740"), None));
+    }
 }

@@ -79,6 +79,23 @@ pub struct DeviceLive {
     pub offset_usec: Option<f64>,
 }
 
+impl DeviceLive {
+    /// Takes the state, and the counts when it has them, from an agent's recorder state.
+    fn show(&mut self, state: &RecorderState) {
+        self.state = state.label().to_string();
+        if let RecorderState::Recording {
+            frames, dropped, ..
+        }
+        | RecorderState::Finished {
+            frames, dropped, ..
+        } = state
+        {
+            self.frames = *frames;
+            self.dropped = *dropped;
+        }
+    }
+}
+
 /// The take in progress, or the last one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TakeView {
@@ -476,17 +493,7 @@ impl Hub {
                 let mut out = Vec::new();
                 for d in devices {
                     if let (Some(state), Some(live)) = (&d.state, m.live_mut(&d.agent)) {
-                        live.state = state.label().to_string();
-                        if let RecorderState::Recording {
-                            frames, dropped, ..
-                        }
-                        | RecorderState::Finished {
-                            frames, dropped, ..
-                        } = state
-                        {
-                            live.frames = *frames;
-                            live.dropped = *dropped;
-                        }
+                        live.show(state);
                     }
                     out.extend(m.device_event(&d.agent, None));
                 }
@@ -644,17 +651,7 @@ impl Model {
         out.extend(self.cable_alarm(i, count, s));
         out.extend(self.disk_alarm(s));
         if let Some(live) = self.live_mut(&s.name) {
-            live.state = s.recorder.label().to_string();
-            if let RecorderState::Recording {
-                frames, dropped, ..
-            }
-            | RecorderState::Finished {
-                frames, dropped, ..
-            } = &s.recorder
-            {
-                live.frames = *frames;
-                live.dropped = *dropped;
-            }
+            live.show(&s.recorder);
         }
         out.extend(self.device_event(&s.name, None));
         out
@@ -766,7 +763,7 @@ impl Model {
             live.state = h.recorder.clone();
             live.frames = h.frames;
             live.dropped = h.dropped;
-            live.last_colour_usec = h.last_colour_usec;
+            live.last_colour_usec = h.last_colour_usec.or(live.last_colour_usec);
         }
         let mut point = None;
         if i > 0 && h.recorder == "recording" {
