@@ -22,14 +22,14 @@ use support::{emulated_settings, target_dir, wait_for, TestRig};
 
 /// Debian's browser: `$CHROME`, else `chromium` on the PATH.
 fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHROME") {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("chromium"))
-            .find(|p| p.is_file())
-    });
+    let found = match std::env::var_os("CHROME") {
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
+        None => std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join("chromium"))
+                .find(|p| p.is_file())
+        }),
+    };
     found.unwrap_or_else(|| {
         panic!(
             "Chromium is missing: this test opens the dashboard in headless Chromium. Install \
