@@ -92,6 +92,22 @@ fn on_loopback_the_page_shows_the_rig_and_its_buttons_run_a_take_and_its_alignme
     );
     assert!(state(addr)["take"].is_null());
 
+    let refused = post(
+        addr,
+        "/api/record",
+        r#"{"length_s": 2, "take": "nocolour", "color_resolution": "OFF"}"#,
+    );
+    assert_eq!(refused.status, 202, "{}", refused.body);
+    let take = wait_for(Duration::from_secs(20), "the preflight's refusal", || {
+        let take = state(addr)["take"].clone();
+        (take["phase"] == "failed").then_some(take)
+    });
+    let error = take["error"].as_str().unwrap();
+    assert!(
+        error.contains("the rig check failed") && error.contains("colour"),
+        "{error}"
+    );
+
     let bad = post(addr, "/api/record", r#"{"fps": 7}"#);
     assert_eq!(bad.status, 400, "{}", bad.body);
     let started = post(addr, "/api/record", r#"{"length_s": 30, "take": "t1"}"#);

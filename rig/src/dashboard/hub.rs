@@ -515,7 +515,9 @@ impl Hub {
             let stale: Vec<(Option<String>, String)> = m
                 .alarms
                 .iter()
-                .filter(|a| a.active && matches!(a.kind.as_str(), "pulses_lost" | "off_grid"))
+                .filter(|a| {
+                    a.active && matches!(a.kind.as_str(), "pulses_lost" | "off_grid" | "drops")
+                })
                 .map(|a| (a.agent.clone(), a.kind.clone()))
                 .collect();
             let mut out = out;
