@@ -124,11 +124,13 @@ fn an_operator_sees_the_rig_records_and_is_told_about_a_pulled_cable_in_chromium
         "document.getElementById('length').value = '60'; return null;",
     );
     tab.find_element("#record").unwrap().click().unwrap();
+    let recording = Instant::now();
     let first = wait_for(
         Duration::from_secs(30),
         "cam1 recording in the take table",
         || frames_of(&tab, "cam1").filter(|f| *f > 0),
     );
+    eprintln!("cam1 recorded {:?} after Record", recording.elapsed());
     std::thread::sleep(Duration::from_millis(2500));
     let later = frames_of(&tab, "cam1").unwrap();
     assert!(
@@ -153,6 +155,7 @@ fn an_operator_sees_the_rig_records_and_is_told_about_a_pulled_cable_in_chromium
         },
     );
     let latency = pulled.elapsed();
+    eprintln!("the cable alarm was on the page {latency:?} after the pull");
     screenshot(&tab, &shots, "3-alarm");
     assert_eq!(alarm["agent"], "cam2", "{alarm}");
     let text = alarm["text"].as_str().unwrap();
@@ -171,11 +174,20 @@ fn an_operator_sees_the_rig_records_and_is_told_about_a_pulled_cable_in_chromium
 
     // Stop; the alignment's timeline appears.
     tab.find_element("#stop").unwrap().click().unwrap();
+    let stopping = Instant::now();
+    wait_for(Duration::from_secs(5), "the page to confirm Stop", || {
+        let reply = eval(&tab, "return document.getElementById('reply').textContent;");
+        (reply == "stopping the take").then_some(())
+    });
     wait_for(Duration::from_secs(90), "the timeline SVG", || {
         eval(&tab, "return !!document.querySelector('#timeline svg');")
             .as_bool()
             .filter(|b| *b)
     });
+    eprintln!(
+        "the timeline was on the page {:?} after Stop",
+        stopping.elapsed()
+    );
     let summary = eval(
         &tab,
         "return document.getElementById('summary-text').textContent;",
@@ -187,5 +199,7 @@ fn an_operator_sees_the_rig_records_and_is_told_about_a_pulled_cable_in_chromium
     }
     drop(tab);
     drop(browser);
+    let closing = Instant::now();
     rig.close();
+    eprintln!("closing the rig took {:?}", closing.elapsed());
 }
