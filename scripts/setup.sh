@@ -27,6 +27,9 @@ command -v cc >/dev/null 2>&1 || need_debs+=(gcc)
 command -v mkvmerge >/dev/null 2>&1 && command -v mkvinfo >/dev/null 2>&1 || need_debs+=(mkvtoolnix)
 # musl-gcc: the C parts of the rig's TLS stack (ring) in the static k4sync the VM tests run.
 command -v musl-gcc >/dev/null 2>&1 || need_debs+=(musl-tools)
+# Chromium: rig/tests/dashboard_browser.rs opens the rig dashboard in headless Chromium over the
+# DevTools protocol (Debian's browser; the test never downloads one).
+command -v chromium >/dev/null 2>&1 || need_debs+=(chromium)
 if [ ${#need_debs[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -18,6 +18,7 @@ mod record;
 mod repair;
 mod rig;
 mod rig_record;
+mod rig_serve;
 mod values;
 
 use args::Invocation;

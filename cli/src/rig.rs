@@ -1,10 +1,12 @@
-//! `k4sync rig init|status|check|plan|record|stop`: the coordinator's commands
+//! `k4sync rig init|status|check|plan|record|serve|stop`: the coordinator's commands
 //! ([`k4sync_rig`]).
 //!
 //! `init` writes a rig directory; the others read it (`--dir`, default `.`), connect as the
 //! rig's coordinator and ask the agents. `check`, `plan` and `record` take the take's camera
-//! settings with `k4sync record`'s option names; `record` itself runs in [`crate::rig_record`].
+//! settings with `k4sync record`'s option names; `record` itself runs in [`crate::rig_record`], `serve` in
+//! [`crate::rig_serve`].
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use k4sync_rig::RigError;
 
 use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
 use crate::rig_record::{self, RecordArgs};
+use crate::rig_serve::{self, ServeArgs};
 use crate::values;
 
 /// What `k4sync rig` was asked to do.
@@ -45,6 +48,7 @@ pub enum RigArgs {
         plan: bool,
     },
     Record(RecordArgs),
+    Serve(ServeArgs),
     Stop {
         dir: PathBuf,
         wait: Duration,
@@ -157,6 +161,7 @@ pub fn command() -> Command {
             true,
         ))
         .subcommand(record_command())
+        .subcommand(serve_command())
         .subcommand(connect_args(
             Command::new("stop").about("stop every agent's recording, the master first"),
         ))
@@ -220,6 +225,42 @@ fn record_command() -> Command {
             )
             .value_parser(clap::value_parser!(u32)),
         )
+        .arg(
+            value(
+                "web",
+                "also serve the live dashboard on ADDR (as `rig serve --listen`); it keeps \
+                 serving after the take until Ctrl-C",
+            )
+            .value_name("ADDR")
+            .value_parser(clap::value_parser!(SocketAddr)),
+        )
+}
+
+fn serve_command() -> Command {
+    let cmd = Command::new("serve").about(
+        "serve the live rig dashboard (agents, plan, take, alarms, align) with check, record \
+         and stop buttons; loopback only unless --listen names another address, which then \
+         needs the printed token",
+    );
+    settings_args(connect_args(cmd), false)
+        .arg(
+            value("listen", "the dashboard's address")
+                .value_name("ADDR")
+                .value_parser(clap::value_parser!(SocketAddr))
+                .default_value(k4sync_rig::dashboard::DEFAULT_LISTEN),
+        )
+        .arg(
+            value("out", "where takes started from the page go: OUT/<take>/")
+                .value_parser(clap::value_parser!(PathBuf))
+                .default_value("."),
+        )
+        .arg(
+            value(
+                "emulate",
+                "serve a rig of N emulated cameras in this process (no rig directory needed)",
+            )
+            .value_parser(clap::value_parser!(u32)),
+        )
 }
 
 fn settings(sub: &ArgMatches, defaults: [&str; 4]) -> RigSettings {
@@ -279,6 +320,20 @@ pub fn from_matches(sub: &ArgMatches) -> RigArgs {
             json: m.get_flag("json"),
         },
         Some(("record", m)) => RigArgs::Record(record_args(m, dir(m), wait(m))),
+        Some(("serve", m)) => {
+            let emulate = m.get_one::<u32>("emulate").copied();
+            RigArgs::Serve(ServeArgs {
+                dir: dir(m),
+                wait: wait(m),
+                listen: m
+                    .get_one::<SocketAddr>("listen")
+                    .copied()
+                    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8740))),
+                settings: settings(m, defaults_for(emulate)),
+                out: m.get_one::<PathBuf>("out").cloned().unwrap_or_default(),
+                emulate,
+            })
+        }
         Some(("stop", m)) => RigArgs::Stop {
             dir: dir(m),
             wait: wait(m),
@@ -301,11 +356,7 @@ pub fn from_matches(sub: &ArgMatches) -> RigArgs {
 
 fn record_args(m: &ArgMatches, dir: PathBuf, wait: Duration) -> RecordArgs {
     let emulate = m.get_one::<u32>("emulate").copied();
-    let defaults = if emulate.is_some() {
-        EMULATED_MODES
-    } else {
-        REAL_MODES
-    };
+    let defaults = defaults_for(emulate);
     RecordArgs {
         dir,
         wait,
@@ -334,12 +385,22 @@ fn record_args(m: &ArgMatches, dir: PathBuf, wait: Duration) -> RecordArgs {
             },
         },
         emulate,
+        web: m.get_one::<SocketAddr>("web").copied(),
+    }
+}
+
+fn defaults_for(emulate: Option<u32>) -> [&'static str; 4] {
+    if emulate.is_some() {
+        EMULATED_MODES
+    } else {
+        REAL_MODES
     }
 }
 
 pub fn run(args: RigArgs) -> ExitCode {
     let result = match args {
         RigArgs::Record(args) => rig_record::run(args),
+        RigArgs::Serve(args) => rig_serve::run(args),
         RigArgs::Stop { dir, wait, json } => k4sync_rig::block_on(async move {
             let c = Coordinator::connect(&dir, wait).await?;
             let answers = coordinator::stop_all(&c).await;

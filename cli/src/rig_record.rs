@@ -4,7 +4,8 @@
 //! Progress (every event, a line a second while recording) goes to stderr; the result to
 //! stdout, as text or, with `--json`, one JSON object `{"ok", "manifest_path", "error",
 //! "manifest"}`. Ctrl-C or SIGTERM ends the take cleanly: every device is stopped, its file
-//! finalised and the manifest written with outcome `interrupted`.
+//! finalised and the manifest written with outcome `interrupted`. With `--web ADDR` the take
+//! is also shown on the live dashboard ([`crate::rig_serve`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct RecordArgs {
     pub on_fault: OnFault,
     /// `--emulate N`: N emulated cameras in this process instead of the rig's agents.
     pub emulate: Option<u32>,
+    /// `--web ADDR`: also serve the live dashboard there ([`crate::rig_serve`]).
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// Runs the take; `Ok(false)` when it failed after the preflight (manifest written).
@@ -49,6 +52,18 @@ pub fn run(args: RecordArgs) -> Result<bool, RigError> {
     options.pulse_timeout = args.pulse_timeout;
     options.on_fault = args.on_fault;
     let json = args.json;
+    if let Some(listen) = args.web {
+        let mut progress = print_progress;
+        return crate::rig_serve::record(
+            listen,
+            &args.dir,
+            args.wait,
+            args.emulate,
+            &options,
+            &mut progress,
+            &mut |result| print_take(json, result),
+        );
+    }
     let stop = crate::process::stop_flag_on_signals().map_err(RigError::Setup)?;
     let result = k4sync_rig::block_on(async move {
         let mut progress = print_progress;

@@ -312,3 +312,69 @@ fn rig_record_against_agent_processes_names_the_subordinate_without_pulses() {
         assert_eq!(a["recorder"]["state"], "finished", "{a}");
     }
 }
+
+/// `GET path` over HTTP/1.0 with optional headers: the status code and the body.
+fn http_get(port: u16, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n{headers}\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (status, body)
+}
+
+#[test]
+fn rig_serve_off_loopback_prints_its_url_with_a_token_and_refuses_requests_without_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_k4sync"))
+        .args([
+            "rig",
+            "serve",
+            "--emulate",
+            "2",
+            "--listen",
+            "0.0.0.0:0",
+            "--out",
+        ])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("dashboard: ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let (address, token) = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.split_once("/?token="))
+        .unwrap_or_else(|| panic!("{url}"));
+    let port: u16 = address.parse().unwrap();
+    assert_eq!(token.len(), 32, "{url}");
+
+    let (status, _) = http_get(port, "/api/state", "");
+    assert_eq!(status, 401);
+    let (status, body) = http_get(
+        port,
+        "/api/state",
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let state: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(state["agents"].as_array().unwrap().len(), 2, "{state}");
+    let (status, page) = http_get(port, &format!("/?token={token}"), "");
+    assert_eq!(status, 200);
+    assert!(page.contains("k4sync rig"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

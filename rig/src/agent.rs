@@ -22,12 +22,16 @@ use zenoh::Session;
 
 use crate::camera::{Camera, CameraSource};
 use crate::keys::{self, COORDINATOR};
-use crate::msg::{self, AgentState, Command, CommandReply, Health, RecorderState, Settings};
+use crate::msg::{self, AgentState, Command, CommandReply, Health, Jacks, RecorderState, Settings};
 use crate::{net, RigError};
 
 /// How often the state is published when nothing changes (also the heartbeat a live table
 /// shows).
 pub const STATE_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often the jacks are read between state publications: a pulled cable is published
+/// within this time.
+pub const JACK_POLL: Duration = Duration::from_millis(250);
 
 /// How often a recording agent publishes its [`Health`] summary.
 pub const HEALTH_PERIOD: Duration = Duration::from_secs(1);
@@ -188,7 +192,7 @@ async fn snapshot_blocking(shared: Arc<Shared>) -> AgentState {
 fn snapshot(shared: &Shared) -> AgentState {
     let mut camera = lock(&shared.camera);
     let recorder = camera.recorder_state();
-    if !recorder.is_active() {
+    if !recorder.is_active() || camera.identity().emulated {
         camera.refresh_jacks();
     }
     let id = camera.identity().clone();
@@ -227,10 +231,32 @@ async fn publish_states(
         if changed {
             log::debug!("{key}: {}", state.recorder.label());
         }
+        let jacks = state.jacks;
         last = Some(state);
         tokio::select! {
             _ = tokio::time::sleep(STATE_PERIOD) => {}
             _ = shared.changed.notified() => {}
+            _ = jacks_change(&shared, jacks) => {}
+        }
+    }
+}
+
+/// Returns when the jacks read differently from `published` (a cable plugged or pulled), so
+/// the change goes out within [`JACK_POLL`] rather than at the next period.
+async fn jacks_change(shared: &Arc<Shared>, published: Option<Jacks>) {
+    loop {
+        tokio::time::sleep(JACK_POLL).await;
+        let from = shared.clone();
+        let now = tokio::task::spawn_blocking(move || {
+            let mut camera = lock(&from.camera);
+            if !camera.recorder_state().is_active() || camera.identity().emulated {
+                camera.refresh_jacks();
+            }
+            camera.jacks()
+        })
+        .await;
+        if now.is_ok_and(|j| j != published) {
+            return;
         }
     }
 }

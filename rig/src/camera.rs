@@ -63,6 +63,12 @@ impl EmulatedChain {
     pub fn is_empty(&self) -> bool {
         self.rig.is_empty()
     }
+
+    /// Pulls the cable out of camera `index`'s Sync In while the rig runs (the dashboard's
+    /// cable alarm is tested with it): its pulses stop and both jacks report no plug.
+    pub fn unplug_sync_in(&self, index: u32) {
+        self.rig.unplug_sync_in(index as usize);
+    }
 }
 
 impl fmt::Debug for EmulatedChain {
@@ -125,7 +131,9 @@ pub struct Camera {
     recording: Option<Recording>,
     last: RecorderState,
     jacks: Option<Jacks>,
-    _emulated_rig: Option<EmulatedRig>,
+    /// An emulated camera's rig and its place in it: its jacks can be read while it records,
+    /// as a real device answers GET_JACK_STATE while streaming.
+    emulated: Option<(EmulatedRig, usize)>,
 }
 
 impl Camera {
@@ -162,7 +170,7 @@ impl Camera {
                 }
                 let device =
                     Device::from_transport(Box::new(rig.transport(0))).map_err(camera_error)?;
-                (device, Some(rig), Some("emulated".to_string()))
+                (device, Some((rig, 0)), Some("emulated".to_string()))
             }
             CameraSource::Chained { chain, index } => {
                 let index = *index as usize;
@@ -176,7 +184,7 @@ impl Camera {
                     .map_err(camera_error)?;
                 (
                     device,
-                    Some(chain.rig.clone()),
+                    Some((chain.rig.clone(), index)),
                     Some("emulated".to_string()),
                 )
             }
@@ -198,7 +206,7 @@ impl Camera {
             recording: None,
             last: RecorderState::Idle,
             jacks: None,
-            _emulated_rig: rig,
+            emulated: rig,
         };
         camera.refresh_jacks();
         Ok(camera)
@@ -209,13 +217,15 @@ impl Camera {
     }
 
     /// The jack state: read from the device when it is idle, the last reading while it
-    /// records (the recorder owns the device then).
+    /// records (the recorder owns the device then); an emulated camera's is always current.
     pub fn jacks(&self) -> Option<Jacks> {
         self.jacks
     }
 
     pub fn refresh_jacks(&mut self) {
-        if let Some(device) = self.device.as_mut() {
+        if let Some((rig, index)) = &self.emulated {
+            self.jacks = Some(Jacks::from(rig.camera(*index).jack()));
+        } else if let Some(device) = self.device.as_mut() {
             self.jacks = device.jack_state().ok().map(Jacks::from);
         }
     }

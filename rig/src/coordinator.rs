@@ -217,12 +217,20 @@ impl Coordinator {
         })
     }
 
+    /// Subscribes to every agent's published state (the dashboard's live view outside a take).
+    pub(crate) async fn subscribe_states(&self) -> Result<SampleSubscriber, RigError> {
+        self.session
+            .declare_subscriber(keys::all_states(&self.rig.rig))
+            .await
+            .map_err(RigError::zenoh)
+    }
+
     pub async fn close(self) -> Result<(), RigError> {
         self.session.close().await.map_err(RigError::zenoh)
     }
 }
 
-type SampleSubscriber =
+pub(crate) type SampleSubscriber =
     zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>;
 
 /// A take's live view of the rig: health summaries and liveliness changes as they arrive.
@@ -286,7 +294,7 @@ pub async fn stop_all(c: &Coordinator) -> Vec<(String, Result<RecorderState, Rig
     out
 }
 
-fn role_for(index: usize, count: usize) -> WiredSyncMode {
+pub(crate) fn role_for(index: usize, count: usize) -> WiredSyncMode {
     match (index, count) {
         (_, 1) => WiredSyncMode::Standalone,
         (0, _) => WiredSyncMode::Master,

@@ -6,7 +6,8 @@
 //! them — all on loopback with the same mutual TLS and access control as a real rig. The rig
 //! is a throwaway one, written by `rig init`'s code into `OUTDIR/.rig`; the take is the same
 //! [`take::record`] a real rig runs, and the agents write `OUTDIR/cam<i>.mkv` through the same
-//! recorder as `k4sync record`.
+//! recorder as `k4sync record`. [`EmulatedRig`] is the same rig kept running, for the
+//! dashboard (`rig serve --emulate N`) and the tests that pull its cable.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -40,32 +41,10 @@ pub async fn record(
     cameras: u32,
     options: &TakeOptions,
     stop: &AtomicBool,
-    progress: &mut dyn FnMut(&Progress),
+    progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<TakeResult, RigError> {
-    if !(1..=MAX_CAMERAS).contains(&cameras) {
-        return Err(RigError::Usage(format!(
-            "--emulate {cameras}: a rig has 1 to {MAX_CAMERAS} cameras"
-        )));
-    }
-    let out = &options.out_dir;
-    prepare_out_dir(out, cameras)?;
-    let rig_dir = out.join(RIG_DIR);
-    let specs = (0..cameras)
-        .map(|i| Ok(loopback_spec(agent_name(i), free_port()?)))
-        .collect::<Result<Vec<_>, RigError>>()?;
-    init::init(&rig_dir, RIG_NAME, &specs)?;
-    let chain = EmulatedChain::new(cameras);
-    let mut agents = Vec::new();
-    for (i, spec) in (0..cameras).zip(&specs) {
-        match start_agent(&rig_dir, spec, &chain, i, out).await {
-            Ok(agent) => agents.push(agent),
-            Err(e) => {
-                shutdown(agents).await;
-                return Err(e);
-            }
-        }
-    }
-    let result = match Coordinator::connect(&rig_dir, CONNECT_WAIT).await {
+    let rig = EmulatedRig::start(cameras, &options.out_dir, TakeLayout::Flat).await?;
+    let result = match Coordinator::connect(rig.rig_dir(), CONNECT_WAIT).await {
         Ok(coordinator) => {
             let result = take::record(&coordinator, options, stop, progress).await;
             if let Err(e) = coordinator.close().await {
@@ -75,15 +54,77 @@ pub async fn record(
         }
         Err(e) => Err(e),
     };
-    shutdown(agents).await;
+    rig.shutdown().await;
     result
+}
+
+/// A running emulated rig: the chain of cameras, their agents, and the throwaway rig
+/// directory a coordinator connects with ([`Coordinator::connect`]).
+pub struct EmulatedRig {
+    chain: EmulatedChain,
+    rig_dir: PathBuf,
+    agents: Vec<Agent>,
+}
+
+impl EmulatedRig {
+    /// Starts `cameras` emulated cameras and their agents, writing takes under `out` by
+    /// `layout` (with [`TakeLayout::Flat`] one take's camera files must not exist yet).
+    pub async fn start(cameras: u32, out: &Path, layout: TakeLayout) -> Result<Self, RigError> {
+        if !(1..=MAX_CAMERAS).contains(&cameras) {
+            return Err(RigError::Usage(format!(
+                "--emulate {cameras}: a rig has 1 to {MAX_CAMERAS} cameras"
+            )));
+        }
+        prepare_out_dir(out, cameras, layout)?;
+        let rig_dir = out.join(RIG_DIR);
+        let specs = (0..cameras)
+            .map(|i| Ok(loopback_spec(agent_name(i), free_port()?)))
+            .collect::<Result<Vec<_>, RigError>>()?;
+        init::init(&rig_dir, RIG_NAME, &specs)?;
+        let chain = EmulatedChain::new(cameras);
+        let mut agents = Vec::new();
+        for (i, spec) in (0..cameras).zip(&specs) {
+            match start_agent(&rig_dir, spec, &chain, i, out, layout).await {
+                Ok(agent) => agents.push(agent),
+                Err(e) => {
+                    shutdown(agents).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(EmulatedRig {
+            chain,
+            rig_dir,
+            agents,
+        })
+    }
+
+    /// The directory `rig init` wrote for this rig (the coordinator's configuration).
+    pub fn rig_dir(&self) -> &Path {
+        &self.rig_dir
+    }
+
+    /// The simulated sync cable and its cameras.
+    pub fn chain(&self) -> &EmulatedChain {
+        &self.chain
+    }
+
+    /// Stops every agent (finalising recordings in progress).
+    pub async fn shutdown(self) {
+        shutdown(self.agents).await;
+    }
 }
 
 /// Creates the output directory; refuses one whose camera files exist (they are never
 /// overwritten) and replaces an earlier run's throwaway rig.
-fn prepare_out_dir(out: &Path, cameras: u32) -> Result<(), RigError> {
+fn prepare_out_dir(out: &Path, cameras: u32, layout: TakeLayout) -> Result<(), RigError> {
     std::fs::create_dir_all(out).map_err(|e| RigError::io(out, e))?;
-    for i in 0..cameras {
+    let flat = if layout == TakeLayout::Flat {
+        cameras
+    } else {
+        0
+    };
+    for i in 0..flat {
         let file = out.join(format!("{}.mkv", agent_name(i)));
         if file.exists() {
             return Err(RigError::Usage(format!(
@@ -127,6 +168,7 @@ async fn start_agent(
     chain: &EmulatedChain,
     index: u32,
     out: &Path,
+    layout: TakeLayout,
 ) -> Result<Agent, RigError> {
     Agent::start(AgentOptions {
         config: rig_dir.join(&spec.name).join(CONFIG_FILE),
@@ -136,7 +178,7 @@ async fn start_agent(
             index,
         },
         data_dir: PathBuf::from(out),
-        layout: TakeLayout::Flat,
+        layout,
     })
     .await
 }

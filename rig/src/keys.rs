@@ -5,7 +5,7 @@
 //!
 //! | Key | Kind | Who writes | Payload |
 //! |-----|------|------------|---------|
-//! | `k4sync/<rig>/agent/<name>/state` | put on change and every second; also a queryable | agent | [`crate::msg::AgentState`] |
+//! | `k4sync/<rig>/agent/<name>/state` | put on change (jacks read every 250 ms) and every second; also a queryable | agent | [`crate::msg::AgentState`] |
 //! | `k4sync/<rig>/agent/<name>/cmd` | queryable (the reply is the answer) | coordinator only | [`crate::msg::Command`] → [`crate::msg::CommandReply`] |
 //! | `k4sync/<rig>/agent/<name>/alive` | liveliness token | agent | — |
 //! | `k4sync/<rig>/agent/<name>/health` | put every second while recording | agent | [`crate::msg::Health`] |

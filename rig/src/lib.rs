@@ -12,6 +12,8 @@
 //! * [`agent`] — `k4sync agent`: one camera, its state, its commands.
 //! * [`coordinator`] — `k4sync rig status|check|plan|stop`: the whole rig from any machine.
 //! * [`take`] — `k4sync rig record`: arm, start, watch, stop, and the rig manifest.
+//! * [`dashboard`] — `k4sync rig serve`: the live rig dashboard in the browser (axum, SSE),
+//!   with buttons for check, record and stop.
 //! * [`emulate`] — `k4sync rig record --emulate N`: a whole rig of emulated cameras in one
 //!   process, each behind its own agent, coordinated over zenoh on loopback.
 //!
@@ -21,6 +23,7 @@
 pub mod agent;
 mod camera;
 pub mod coordinator;
+pub mod dashboard;
 pub mod emulate;
 pub mod init;
 pub mod keys;
@@ -114,4 +117,11 @@ pub fn block_on<T>(
         .build()
         .map_err(|e| RigError::Setup(format!("could not start the async runtime: {e}")))?
         .block_on(future)
+}
+
+/// Returns once `flag` is set (a signal handler's stop flag), looking five times a second.
+pub async fn until_set(flag: &std::sync::atomic::AtomicBool) {
+    while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }

@@ -246,7 +246,7 @@ struct Take<'a> {
     plan: Vec<PlannedDevice>,
     begun: Instant,
     events: Vec<Event>,
-    progress: &'a mut dyn FnMut(&Progress),
+    progress: &'a mut (dyn FnMut(&Progress) + Send),
     watch: Watch,
     /// The latest health summary of each agent.
     health: BTreeMap<String, Health>,
@@ -273,7 +273,7 @@ pub async fn record(
     coordinator: &Coordinator,
     options: &TakeOptions,
     stop: &AtomicBool,
-    progress: &mut dyn FnMut(&Progress),
+    progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<TakeResult, RigError> {
     crate::keys::check_name(&options.take, "take")?;
     let agents = coordinator.status().await?;

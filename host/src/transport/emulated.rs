@@ -487,6 +487,29 @@ impl EmulatedRig {
         });
     }
 
+    /// Pulls the cable out of camera `to`'s Sync In: no more pulses reach it, and its Sync In
+    /// and the upstream camera's Sync Out report no plug (a test's "cable pulled").
+    pub fn unplug_sync_in(&self, to: usize) {
+        let mut st = self.shared.lock();
+        for camera in &mut st.cameras {
+            if camera.sync_out_to == Some(to) {
+                camera.sync_out_to = None;
+                let jack = camera.device.jack();
+                camera.device.set_jack(JackState {
+                    sync_out: false,
+                    ..jack
+                });
+            }
+        }
+        if let Some(sink) = st.cameras.get_mut(to) {
+            let jack = sink.device.jack();
+            sink.device.set_jack(JackState {
+                sync_in: false,
+                ..jack
+            });
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.shared.lock().cameras.len()
     }

@@ -1,0 +1,990 @@
+//! The dashboard's model of the rig and its fan-out to the browsers watching it.
+//!
+//! One [`Hub`] holds what the page shows — agents, plan, the take in progress, alarms, the last
+//! take's alignment — and turns every change into a server-sent event. Each SSE client gets
+//! its own bounded queue ([`QUEUE_CAPACITY`] events): an event that does not fit is dropped
+//! for that client and counted (`dropped_events` in `/api/state`), so a client that stops
+//! reading costs at most one full queue, never unbounded memory.
+//!
+//! Alarms are raised once per agent and kind while their condition holds and cleared when it
+//! ends; each says what to do. The offset plotted per subordinate comes from the agents'
+//! health summaries: the newest colour timestamps of the subordinate and the master, less the
+//! subordinate's effective delay, folded into one frame period; it is reported as the change
+//! since the take's first reading (the drift of the two clocks), which is what leaves the
+//! tolerance band when a device goes off the grid.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::coordinator::{role_for, AgentStatus, CheckReport, PlannedDevice};
+use crate::msg::{AgentState, Health, Jacks, RecorderState};
+use crate::take::{Event, Progress};
+
+/// Events each SSE client may have waiting before newer ones are dropped for it.
+pub const QUEUE_CAPACITY: usize = 64;
+/// Free space below which an agent's disk raises an alarm.
+pub const DISK_LOW_BYTES: u64 = 1 << 30;
+/// Offset readings kept per device (an hour at one a second).
+const SERIES_LIMIT: usize = 3600;
+/// Alarms kept (the oldest cleared ones go first).
+const ALARM_LIMIT: usize = 200;
+/// Take events kept for the page's log.
+const EVENT_LIMIT: usize = 500;
+
+/// One server-sent event: its type and its JSON data.
+#[derive(Debug, Clone)]
+pub(crate) struct Message {
+    pub kind: &'static str,
+    pub data: Arc<str>,
+}
+
+fn message(kind: &'static str, value: &impl Serialize) -> Message {
+    let data = serde_json::to_string(value).unwrap_or_else(|e| {
+        serde_json::json!({ "error": format!("could not encode the {kind} event: {e}") })
+            .to_string()
+    });
+    Message {
+        kind,
+        data: data.into(),
+    }
+}
+
+/// One agent as the page's rig table shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentView {
+    pub name: String,
+    pub role: String,
+    pub host: String,
+    /// Its liveliness token is visible.
+    pub link: bool,
+    pub serial: Option<String>,
+    pub jacks: Option<Jacks>,
+    pub free_disk_bytes: Option<u64>,
+    pub recorder: Option<RecorderState>,
+    pub problem: Option<String>,
+}
+
+/// One device's live line during a take.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeviceLive {
+    pub agent: String,
+    pub state: String,
+    pub frames: u64,
+    pub dropped: u64,
+    pub last_colour_usec: Option<u64>,
+    /// Change of the offset to the master since the take's first reading, µs.
+    pub offset_usec: Option<f64>,
+}
+
+impl DeviceLive {
+    /// Takes the state, and the counts when it has them, from an agent's recorder state.
+    fn show(&mut self, state: &RecorderState) {
+        self.state = state.label().to_string();
+        if let RecorderState::Recording {
+            frames, dropped, ..
+        }
+        | RecorderState::Finished {
+            frames, dropped, ..
+        } = state
+        {
+            self.frames = *frames;
+            self.dropped = *dropped;
+        }
+    }
+}
+
+/// The take in progress, or the last one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TakeView {
+    pub name: String,
+    /// `running`, then `completed`, `interrupted` or `failed`.
+    pub phase: String,
+    pub length_s: f64,
+    pub fps: u32,
+    pub tolerance_usec: u32,
+    pub out_dir: String,
+    pub error: Option<String>,
+    pub devices: Vec<DeviceLive>,
+    /// Per subordinate: `[seconds since the take began, offset µs]`.
+    pub offsets: BTreeMap<String, Vec<[f64; 2]>>,
+    pub events: Vec<Event>,
+}
+
+/// One alarm and what to do about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alarm {
+    pub id: u64,
+    pub unix_ms: u64,
+    pub agent: Option<String>,
+    /// `cable_pulled`, `pulses_lost`, `off_grid`, `agent_gone`, `disk_low`, `drops`.
+    pub kind: String,
+    pub message: String,
+    pub action: String,
+    /// The condition still holds.
+    pub active: bool,
+}
+
+/// `k4sync align` over the last take's files.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub take: String,
+    pub text: Option<String>,
+    /// The timeline (`k4sync align --plot`).
+    pub svg: Option<String>,
+    pub error: Option<String>,
+}
+
+/// One SSE client's queue.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClientStats {
+    pub id: u64,
+    /// Events waiting in its queue (at most `queue_capacity`).
+    pub queued: usize,
+    /// Events dropped because its queue was full.
+    pub dropped: u64,
+}
+
+/// The settings a take started from the page uses unless the request names others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Defaults {
+    pub color_resolution: String,
+    pub color_format: String,
+    pub depth_mode: String,
+    pub fps: u32,
+    /// Manual exposure exponent; `None` is automatic.
+    pub exposure: Option<i8>,
+}
+
+impl Defaults {
+    pub fn of(settings: &crate::coordinator::RigSettings) -> Defaults {
+        let c = &settings.config;
+        Defaults {
+            color_resolution: c.color_resolution.sdk_name().into(),
+            color_format: c.color_format.sdk_name().into(),
+            depth_mode: c.depth_mode.sdk_name().into(),
+            fps: c.fps.hz(),
+            exposure: settings.exposure,
+        }
+    }
+}
+
+/// `/api/state`: everything the page shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub rig: String,
+    pub defaults: Defaults,
+    /// Chain order: the master first.
+    pub agents: Vec<AgentView>,
+    /// The last check's findings and plan (start order, effective delays).
+    pub plan: Option<CheckReport>,
+    pub take: Option<TakeView>,
+    pub alarms: Vec<Alarm>,
+    pub summary: Option<Summary>,
+    pub clients: Vec<ClientStats>,
+    /// Events dropped for slow clients since the dashboard started.
+    pub dropped_events: u64,
+    pub queue_capacity: usize,
+}
+
+/// A device's line as the `device` event carries it.
+#[derive(Serialize)]
+struct DeviceEvent<'a> {
+    agent: &'a AgentView,
+    live: Option<&'a DeviceLive>,
+    /// A new offset reading: `[seconds since the take began, µs]`.
+    offset: Option<[f64; 2]>,
+}
+
+struct Client {
+    id: u64,
+    tx: mpsc::Sender<Message>,
+    dropped: u64,
+}
+
+#[derive(Default)]
+struct Clients {
+    list: Vec<Client>,
+    next_id: u64,
+    dropped_total: u64,
+}
+
+/// What the offsets and the pulse watch remember between health summaries.
+#[derive(Default)]
+struct Tracking {
+    take: String,
+    begun_unix_ms: u64,
+    /// Effective subordinate delay per agent, µs.
+    delay_usec: BTreeMap<String, f64>,
+    master: Option<Health>,
+    /// Each device's previous summary and the master's frames when it came.
+    previous: BTreeMap<String, (Health, u64)>,
+    /// The first folded offset of each subordinate (the reference).
+    first_offset: BTreeMap<String, f64>,
+}
+
+struct Model {
+    rig: String,
+    defaults: Defaults,
+    agents: Vec<AgentView>,
+    plan: Option<CheckReport>,
+    take: Option<TakeView>,
+    alarms: Vec<Alarm>,
+    summary: Option<Summary>,
+    next_alarm: u64,
+    tracking: Tracking,
+}
+
+/// The dashboard's shared state (see the module documentation).
+pub(crate) struct Hub {
+    model: Mutex<Model>,
+    clients: Mutex<Clients>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Hub {
+    /// The rig `rig` with its agents in chain order.
+    pub fn new(rig: &str, agents: &[(String, String)], defaults: Defaults) -> Hub {
+        let count = agents.len();
+        let agents = agents
+            .iter()
+            .enumerate()
+            .map(|(i, (name, host))| AgentView {
+                name: name.clone(),
+                role: role_for(i, count).to_string(),
+                host: host.clone(),
+                link: false,
+                serial: None,
+                jacks: None,
+                free_disk_bytes: None,
+                recorder: None,
+                problem: Some("not heard from yet".into()),
+            })
+            .collect();
+        Hub {
+            model: Mutex::new(Model {
+                rig: rig.to_string(),
+                defaults,
+                agents,
+                plan: None,
+                take: None,
+                alarms: Vec::new(),
+                summary: None,
+                next_alarm: 1,
+                tracking: Tracking::default(),
+            }),
+            clients: Mutex::new(Clients::default()),
+        }
+    }
+
+    /// A new SSE client's queue, holding the full snapshot as its first event.
+    pub fn subscribe(&self) -> mpsc::Receiver<Message> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let first = message("state", &self.snapshot());
+        let mut clients = lock(&self.clients);
+        let id = clients.next_id;
+        clients.next_id += 1;
+        let mut client = Client { id, tx, dropped: 0 };
+        if client.tx.try_send(first).is_err() {
+            client.dropped += 1;
+            clients.dropped_total += 1;
+        }
+        clients.list.push(client);
+        rx
+    }
+
+    /// Queues `messages` for every client; a full queue drops them for that client.
+    fn publish(&self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let mut clients = lock(&self.clients);
+        let mut dropped = 0;
+        clients.list.retain_mut(|c| {
+            for m in &messages {
+                match c.tx.try_send(m.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        c.dropped += 1;
+                        dropped += 1;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            true
+        });
+        clients.dropped_total += dropped;
+    }
+
+    fn update(&self, f: impl FnOnce(&mut Model) -> Vec<Message>) {
+        let messages = f(&mut lock(&self.model));
+        self.publish(messages);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let (clients, dropped_events) = {
+            let c = lock(&self.clients);
+            let stats = c
+                .list
+                .iter()
+                .filter(|c| !c.tx.is_closed())
+                .map(|c| ClientStats {
+                    id: c.id,
+                    queued: QUEUE_CAPACITY.saturating_sub(c.tx.capacity()),
+                    dropped: c.dropped,
+                })
+                .collect();
+            (stats, c.dropped_total)
+        };
+        let m = lock(&self.model);
+        Snapshot {
+            rig: m.rig.clone(),
+            defaults: m.defaults.clone(),
+            agents: m.agents.clone(),
+            plan: m.plan.clone(),
+            take: m.take.clone(),
+            alarms: m.alarms.clone(),
+            summary: m.summary.clone(),
+            clients,
+            dropped_events,
+            queue_capacity: QUEUE_CAPACITY,
+        }
+    }
+
+    /// Whether a take is running.
+    pub fn take_running(&self) -> bool {
+        lock(&self.model)
+            .take
+            .as_ref()
+            .is_some_and(|t| t.phase == "running")
+    }
+
+    /// What `rig status` found.
+    pub fn on_status(&self, agents: &[AgentStatus]) {
+        self.update(|m| {
+            let mut out = Vec::new();
+            for a in agents {
+                if let Some(v) = m.agents.iter_mut().find(|v| v.name == a.name) {
+                    v.link = a.link;
+                    v.problem = a.problem.clone();
+                }
+                if let Some(s) = &a.state {
+                    out.extend(m.apply_state(s));
+                }
+                if !a.link {
+                    out.extend(m.agent_gone(&a.name));
+                }
+            }
+            out.push(message("rig", &m.agents));
+            out
+        });
+    }
+
+    pub fn on_state(&self, state: &AgentState) {
+        self.update(|m| m.apply_state(state));
+    }
+
+    pub fn on_alive(&self, agent: &str, alive: bool) {
+        self.update(|m| {
+            let Some(v) = m.agents.iter_mut().find(|v| v.name == agent) else {
+                return Vec::new();
+            };
+            v.link = alive;
+            let mut out = if alive {
+                m.clear(Some(agent), "agent_gone")
+            } else {
+                m.agent_gone(agent)
+            };
+            out.extend(m.device_event(agent, None));
+            out
+        });
+    }
+
+    pub fn on_health(&self, health: &Health) {
+        self.update(|m| m.apply_health(health));
+    }
+
+    /// Every device's line, once a second.
+    pub fn tick(&self) {
+        self.update(|m| {
+            let names: Vec<String> = m.agents.iter().map(|a| a.name.clone()).collect();
+            names
+                .iter()
+                .filter_map(|n| m.device_event(n, None))
+                .collect()
+        });
+    }
+
+    pub fn set_plan(&self, report: &CheckReport) {
+        self.update(|m| {
+            m.plan = Some(report.clone());
+            vec![message("plan", report)]
+        });
+    }
+
+    /// A take begins with this plan.
+    pub fn take_started(
+        &self,
+        name: &str,
+        length_s: f64,
+        fps: k4sync_core::types::Fps,
+        out_dir: &str,
+        plan: &[PlannedDevice],
+    ) {
+        self.update(|m| {
+            m.tracking = Tracking {
+                take: name.to_string(),
+                begun_unix_ms: unix_ms(),
+                delay_usec: plan
+                    .iter()
+                    .map(|d| {
+                        let usec = d.effective_subordinate_delay_nsec as f64 / 1000.0;
+                        (d.agent.clone(), usec)
+                    })
+                    .collect(),
+                ..Tracking::default()
+            };
+            let devices = m
+                .agents
+                .iter()
+                .map(|a| DeviceLive {
+                    agent: a.name.clone(),
+                    state: "idle".into(),
+                    frames: 0,
+                    dropped: 0,
+                    last_colour_usec: None,
+                    offset_usec: None,
+                })
+                .collect();
+            let take = TakeView {
+                name: name.to_string(),
+                phase: "running".into(),
+                length_s,
+                fps: fps.hz(),
+                tolerance_usec: k4sync_core::sync::align::tolerance_usec(fps),
+                out_dir: out_dir.to_string(),
+                error: None,
+                devices,
+                offsets: BTreeMap::new(),
+                events: Vec::new(),
+            };
+            m.summary = None;
+            let out = vec![message("take", &take)];
+            m.take = Some(take);
+            out
+        });
+    }
+
+    pub fn on_progress(&self, progress: &Progress) {
+        self.update(|m| match progress {
+            Progress::Event(e) => m.take_event(e),
+            Progress::Tick { devices, .. } => {
+                let mut out = Vec::new();
+                for d in devices {
+                    if let (Some(state), Some(live)) = (&d.state, m.live_mut(&d.agent)) {
+                        live.show(state);
+                    }
+                    out.extend(m.device_event(&d.agent, None));
+                }
+                out
+            }
+        });
+    }
+
+    /// The take ended (`outcome`: `completed`, `interrupted`, `failed`).
+    pub fn take_finished(&self, outcome: &str, error: Option<String>) {
+        self.update(|m| {
+            let Some(take) = m.take.as_mut() else {
+                return Vec::new();
+            };
+            take.phase = outcome.to_string();
+            take.error = error;
+            let out = vec![message("take", &*take)];
+            m.tracking.previous.clear();
+            let stale: Vec<(Option<String>, String)> = m
+                .alarms
+                .iter()
+                .filter(|a| {
+                    a.active && matches!(a.kind.as_str(), "pulses_lost" | "off_grid" | "drops")
+                })
+                .map(|a| (a.agent.clone(), a.kind.clone()))
+                .collect();
+            let mut out = out;
+            for (agent, kind) in stale {
+                out.extend(m.clear(agent.as_deref(), &kind));
+            }
+            out
+        });
+    }
+
+    pub fn set_summary(&self, summary: Summary) {
+        self.update(|m| {
+            let out = vec![message("summary", &summary)];
+            m.summary = Some(summary);
+            out
+        });
+    }
+}
+
+impl Model {
+    fn index_of(&self, agent: &str) -> Option<usize> {
+        self.agents.iter().position(|a| a.name == agent)
+    }
+
+    /// The agent whose Sync Out feeds `agent`'s Sync In.
+    fn upstream_of(&self, agent: &str) -> Option<&str> {
+        let i = self.index_of(agent)?;
+        self.agents.get(i.checked_sub(1)?).map(|a| a.name.as_str())
+    }
+
+    fn live_mut(&mut self, agent: &str) -> Option<&mut DeviceLive> {
+        self.take
+            .as_mut()?
+            .devices
+            .iter_mut()
+            .find(|d| d.agent == agent)
+    }
+
+    fn device_event(&self, agent: &str, offset: Option<[f64; 2]>) -> Option<Message> {
+        let view = self.agents.iter().find(|a| a.name == agent)?;
+        let live = self
+            .take
+            .as_ref()
+            .and_then(|t| t.devices.iter().find(|d| d.agent == agent));
+        Some(message(
+            "device",
+            &DeviceEvent {
+                agent: view,
+                live,
+                offset,
+            },
+        ))
+    }
+
+    fn raise(
+        &mut self,
+        agent: Option<&str>,
+        kind: &str,
+        message_text: String,
+        action: String,
+    ) -> Option<Message> {
+        let held = self
+            .alarms
+            .iter()
+            .any(|a| a.active && a.kind == kind && a.agent.as_deref() == agent);
+        if held {
+            return None;
+        }
+        let alarm = Alarm {
+            id: self.next_alarm,
+            unix_ms: unix_ms(),
+            agent: agent.map(str::to_string),
+            kind: kind.to_string(),
+            message: message_text,
+            action,
+            active: true,
+        };
+        self.next_alarm += 1;
+        if self.alarms.len() >= ALARM_LIMIT {
+            let oldest = self
+                .alarms
+                .iter()
+                .position(|a| !a.active)
+                .unwrap_or_default();
+            self.alarms.remove(oldest);
+        }
+        let out = message("alarm", &alarm);
+        self.alarms.push(alarm);
+        Some(out)
+    }
+
+    fn clear(&mut self, agent: Option<&str>, kind: &str) -> Vec<Message> {
+        self.alarms
+            .iter_mut()
+            .filter(|a| a.active && a.kind == kind && a.agent.as_deref() == agent)
+            .map(|a| {
+                a.active = false;
+                message("alarm", &*a)
+            })
+            .collect()
+    }
+
+    fn agent_gone(&mut self, agent: &str) -> Vec<Message> {
+        self.raise(
+            Some(agent),
+            "agent_gone",
+            format!("agent {agent} is gone: its liveliness token vanished"),
+            format!(
+                "check that {agent}'s computer is powered and on the network, and that its agent \
+                 runs (systemctl status k4sync-agent); a take in progress fails and keeps its files"
+            ),
+        )
+        .into_iter()
+        .collect()
+    }
+
+    fn apply_state(&mut self, s: &AgentState) -> Vec<Message> {
+        let Some(i) = self.index_of(&s.name) else {
+            return Vec::new();
+        };
+        let count = self.agents.len();
+        let Some(view) = self.agents.get_mut(i) else {
+            return Vec::new();
+        };
+        view.serial = Some(s.serial.clone());
+        view.jacks = s.jacks;
+        view.free_disk_bytes = s.free_disk_bytes;
+        view.recorder = Some(s.recorder.clone());
+        view.problem = None;
+        view.link = true;
+        let mut out = Vec::new();
+        out.extend(self.clear(Some(&s.name), "agent_gone"));
+        out.extend(self.cable_alarm(i, count, s));
+        out.extend(self.disk_alarm(s));
+        if let Some(live) = self.live_mut(&s.name) {
+            live.show(&s.recorder);
+        }
+        out.extend(self.device_event(&s.name, None));
+        out
+    }
+
+    fn cable_alarm(&mut self, index: usize, count: usize, s: &AgentState) -> Vec<Message> {
+        let Some(jacks) = s.jacks else {
+            return Vec::new();
+        };
+        let name = s.name.as_str();
+        let missing = if count > 1 && index > 0 && !jacks.sync_in {
+            let upstream = self.upstream_of(name).unwrap_or("the device before it");
+            Some((
+                format!("cable pulled: no plug in {name}'s Sync In"),
+                format!(
+                    "plug the cable from {upstream}'s Sync Out into {name}'s Sync In; a take in \
+                     progress has lost this camera's sync: stop it and record again"
+                ),
+            ))
+        } else if count > 1 && index == 0 && !jacks.sync_out {
+            Some((
+                format!("cable pulled: no plug in the master {name}'s Sync Out"),
+                format!(
+                    "plug the chain's cable into {name}'s Sync Out; no subordinate gets pulses \
+                     without it"
+                ),
+            ))
+        } else {
+            None
+        };
+        match missing {
+            Some((what, action)) => self
+                .raise(Some(name), "cable_pulled", what, action)
+                .into_iter()
+                .collect(),
+            None => self.clear(Some(name), "cable_pulled"),
+        }
+    }
+
+    fn disk_alarm(&mut self, s: &AgentState) -> Vec<Message> {
+        match s.free_disk_bytes {
+            Some(free) if free < DISK_LOW_BYTES => self
+                .raise(
+                    Some(&s.name),
+                    "disk_low",
+                    format!(
+                        "disk low on {}: {:.2} GiB free in {}",
+                        s.name,
+                        free as f64 / f64::from(1u32 << 30),
+                        s.data_dir
+                    ),
+                    format!(
+                        "free space on {}'s data directory or mount a larger disk; a recording \
+                         that fills the disk fails",
+                        s.name
+                    ),
+                )
+                .into_iter()
+                .collect(),
+            _ => self.clear(Some(&s.name), "disk_low"),
+        }
+    }
+
+    fn take_event(&mut self, e: &Event) -> Vec<Message> {
+        let mut out = Vec::new();
+        if e.event == "alarm" {
+            let lost = e
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("liveliness"));
+            if let (false, Some(agent)) = (lost, e.agent.as_deref()) {
+                out.extend(self.raise(
+                    Some(agent),
+                    "drops",
+                    e.detail.clone().unwrap_or_default(),
+                    "lower the frame rate or the resolution, or check the agent's USB link and \
+                     the write speed of its disk"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(take) = self.take.as_mut() {
+            if take.events.len() >= EVENT_LIMIT {
+                take.events.remove(0);
+            }
+            take.events.push(e.clone());
+        }
+        out.push(message("event", e));
+        out
+    }
+
+    fn apply_health(&mut self, h: &Health) -> Vec<Message> {
+        if self.take.is_none() || h.take != self.tracking.take {
+            return Vec::new();
+        }
+        let Some(i) = self.index_of(&h.name) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if i == 0 {
+            self.tracking.master = Some(h.clone());
+        }
+        let master_frames = self.tracking.master.as_ref().map_or(0, |m| m.frames);
+        let previous = self
+            .tracking
+            .previous
+            .insert(h.name.clone(), (h.clone(), master_frames));
+        if let Some(live) = self.live_mut(&h.name) {
+            live.state = h.recorder.clone();
+            live.frames = h.frames;
+            live.dropped = h.dropped;
+            live.last_colour_usec = h.last_colour_usec.or(live.last_colour_usec);
+        }
+        let mut point = None;
+        if i > 0 && h.recorder == "recording" {
+            out.extend(self.pulse_alarm(h, previous, master_frames));
+            if let Some(offset) = self.offset_of(h) {
+                let t_s = unix_ms().saturating_sub(self.tracking.begun_unix_ms) as f64 / 1000.0;
+                let p = [(t_s * 1000.0).round() / 1000.0, offset];
+                point = Some(p);
+                let tolerance = self.take.as_ref().map_or(0, |t| t.tolerance_usec);
+                if let Some(take) = self.take.as_mut() {
+                    let series = take.offsets.entry(h.name.clone()).or_default();
+                    if series.len() >= SERIES_LIMIT {
+                        series.remove(0);
+                    }
+                    series.push(p);
+                    if let Some(live) = take.devices.iter_mut().find(|d| d.agent == h.name) {
+                        live.offset_usec = Some(offset);
+                    }
+                }
+                out.extend(self.grid_alarm(&h.name, offset, tolerance));
+            }
+        }
+        out.extend(self.device_event(&h.name, point));
+        out
+    }
+
+    fn pulse_alarm(
+        &mut self,
+        h: &Health,
+        previous: Option<(Health, u64)>,
+        master_frames: u64,
+    ) -> Vec<Message> {
+        let Some((before, master_before)) = previous else {
+            return Vec::new();
+        };
+        if h.frames > before.frames {
+            return self.clear(Some(&h.name), "pulses_lost");
+        }
+        if master_frames <= master_before {
+            return Vec::new();
+        }
+        let upstream = self
+            .upstream_of(&h.name)
+            .unwrap_or("the device before it")
+            .to_string();
+        self.raise(
+            Some(&h.name),
+            "pulses_lost",
+            format!(
+                "pulses lost: {} recorded no frame for a second while the master did",
+                h.name
+            ),
+            format!(
+                "check the cable from {upstream}'s Sync Out to {}'s Sync In; a subordinate \
+                 cannot be resynchronised while the master runs: stop the take and record again",
+                h.name
+            ),
+        )
+        .into_iter()
+        .collect()
+    }
+
+    fn grid_alarm(&mut self, agent: &str, offset: f64, tolerance: u32) -> Vec<Message> {
+        if offset.abs() <= f64::from(tolerance) {
+            return self.clear(Some(agent), "off_grid");
+        }
+        self.raise(
+            Some(agent),
+            "off_grid",
+            format!(
+                "off grid: {agent}'s offset to the master moved {offset:+.0} µs since the take \
+                 began, beyond ±{tolerance} µs"
+            ),
+            "its frames no longer match the master's: give the whole rig one manual exposure \
+             (-e), check the sync cables, and record again"
+                .into(),
+        )
+        .into_iter()
+        .collect()
+    }
+
+    /// The subordinate's offset to the master, folded into one frame period, as a change since
+    /// its first reading (see the module documentation).
+    fn offset_of(&mut self, h: &Health) -> Option<f64> {
+        let master = self.tracking.master.as_ref()?;
+        let fps = self.take.as_ref()?.fps;
+        let period = 1e6 / f64::from(fps.max(1));
+        let delay = self
+            .tracking
+            .delay_usec
+            .get(&h.name)
+            .copied()
+            .unwrap_or(0.0);
+        let raw = h.last_colour_usec? as f64 - master.last_colour_usec? as f64 - delay;
+        let folded = raw - (raw / period).round() * period;
+        let first = *self
+            .tracking
+            .first_offset
+            .entry(h.name.clone())
+            .or_insert(folded);
+        let change = folded - first;
+        let change = change - (change / period).round() * period;
+        Some((change * 10.0).round() / 10.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Hub {
+        let agents: Vec<(String, String)> = ["cam0", "cam1", "cam2"]
+            .iter()
+            .map(|n| (n.to_string(), "127.0.0.1".to_string()))
+            .collect();
+        let settings = crate::coordinator::RigSettings {
+            config: k4sync_core::sync::config::DeviceConfig::default(),
+            exposure: None,
+            interleave: k4sync_core::sync::plan::Interleave::DepthDelay,
+        };
+        Hub::new("r", &agents, Defaults::of(&settings))
+    }
+
+    fn state(name: &str, sync_in: bool, sync_out: bool) -> AgentState {
+        AgentState {
+            name: name.into(),
+            serial: "1".into(),
+            firmware: crate::msg::Firmware {
+                rgb: "1".into(),
+                depth: "1".into(),
+                audio: "1".into(),
+            },
+            jacks: Some(Jacks { sync_in, sync_out }),
+            usb_speed: None,
+            emulated: true,
+            data_dir: "/d".into(),
+            free_disk_bytes: Some(100 << 30),
+            recorder: RecorderState::Idle,
+        }
+    }
+
+    fn active(hub: &Hub, kind: &str) -> Vec<Option<String>> {
+        hub.snapshot()
+            .alarms
+            .into_iter()
+            .filter(|a| a.active && a.kind == kind)
+            .map(|a| a.agent)
+            .collect()
+    }
+
+    #[test]
+    fn a_subordinate_without_sync_in_raises_one_cable_alarm_until_replugged() {
+        let hub = hub();
+        let mut rx = hub.subscribe();
+        hub.on_state(&state("cam0", false, true));
+        hub.on_state(&state("cam2", false, false));
+        hub.on_state(&state("cam2", false, false));
+        assert_eq!(active(&hub, "cable_pulled"), [Some("cam2".to_string())]);
+        let alarm = hub.snapshot().alarms.remove(0);
+        assert!(alarm.action.contains("cam1's Sync Out"), "{}", alarm.action);
+        hub.on_state(&state("cam2", true, false));
+        assert!(active(&hub, "cable_pulled").is_empty());
+        let mut kinds = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            kinds.push(m.kind);
+        }
+        assert_eq!(kinds.iter().filter(|k| **k == "alarm").count(), 2);
+    }
+
+    #[test]
+    fn a_client_that_never_reads_keeps_a_full_queue_and_counts_the_rest() {
+        let hub = hub();
+        let _slow = hub.subscribe();
+        for _ in 0..QUEUE_CAPACITY * 3 {
+            hub.tick();
+        }
+        let s = hub.snapshot();
+        assert_eq!(s.clients.len(), 1);
+        assert_eq!(s.clients[0].queued, QUEUE_CAPACITY);
+        let sent = QUEUE_CAPACITY as u64 * 3 * 3 + 1;
+        assert_eq!(s.dropped_events, sent - QUEUE_CAPACITY as u64);
+        assert_eq!(s.clients[0].dropped, s.dropped_events);
+    }
+
+    #[test]
+    fn a_closed_client_is_forgotten() {
+        let hub = hub();
+        drop(hub.subscribe());
+        hub.tick();
+        assert!(hub.snapshot().clients.is_empty());
+    }
+
+    #[test]
+    fn drift_past_the_tolerance_raises_off_grid_and_stalled_frames_pulses_lost() {
+        let hub = hub();
+        hub.take_started("t", 10.0, k4sync_core::types::Fps::Fps15, "/o", &[]);
+        let h = |name: &str, frames: u64, colour: u64| Health {
+            name: name.into(),
+            take: "t".into(),
+            recorder: "recording".into(),
+            frames,
+            dropped: 0,
+            last_colour_usec: Some(colour),
+            last_depth_usec: None,
+        };
+        let period = 66_667;
+        hub.on_health(&h("cam0", 10, 10 * period));
+        hub.on_health(&h("cam1", 10, 10 * period + 1_000));
+        hub.on_health(&h("cam0", 20, 20 * period));
+        hub.on_health(&h("cam1", 20, 20 * period + 1_100));
+        assert!(active(&hub, "off_grid").is_empty());
+        let take = hub.snapshot().take.unwrap();
+        let offsets: Vec<f64> = take.offsets["cam1"].iter().map(|p| p[1]).collect();
+        assert_eq!(offsets, [0.0, 100.0]);
+        hub.on_health(&h("cam0", 30, 30 * period));
+        hub.on_health(&h("cam1", 20, 30 * period + 1_300));
+        assert_eq!(active(&hub, "off_grid"), [Some("cam1".to_string())]);
+        assert_eq!(active(&hub, "pulses_lost"), [Some("cam1".to_string())]);
+        hub.take_finished("interrupted", None);
+        assert!(active(&hub, "off_grid").is_empty());
+    }
+}
