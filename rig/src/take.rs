@@ -252,6 +252,8 @@ struct Take<'a> {
     health: BTreeMap<String, Health>,
     /// Agents whose liveliness token vanished (in the current segment).
     lost: Vec<String>,
+    /// Agents whose token was withdrawn, not yet confirmed gone.
+    suspects: Vec<String>,
     /// The current segment, and the recoveries so far.
     segment: u32,
     recoveries: Vec<Recovery>,
@@ -293,6 +295,7 @@ pub async fn record(
         watch,
         health: BTreeMap::new(),
         lost: Vec::new(),
+        suspects: Vec::new(),
         segment: 0,
         recoveries: Vec::new(),
         segment_started: None,
@@ -356,8 +359,9 @@ impl Take<'_> {
 
     /// Takes in what the watch received (health summaries, liveliness changes); an agent of
     /// the take that is gone is an error.
-    fn look(&mut self) -> Result<(), RigError> {
+    async fn look(&mut self) -> Result<(), RigError> {
         self.take_in();
+        self.confirm_suspects().await?;
         match self.lost.first() {
             Some(agent) => Err(RigError::AgentLost {
                 agent: agent.clone(),
@@ -366,8 +370,32 @@ impl Take<'_> {
         }
     }
 
-    /// Health summaries raise drop alarms; an agent of the take that is gone raises an alarm
-    /// and is remembered until a recovery.
+    /// An agent whose token was withdrawn is lost only if a liveliness query no longer finds
+    /// it: zenoh withdraws and re-declares a token when a duplicate link between two peers is
+    /// closed, which is no loss. A lost agent raises an alarm and is remembered until a
+    /// recovery.
+    async fn confirm_suspects(&mut self) -> Result<(), RigError> {
+        if self.suspects.is_empty() {
+            return Ok(());
+        }
+        let alive = self.coordinator.alive().await?;
+        for agent in std::mem::take(&mut self.suspects) {
+            if alive.contains(&agent) {
+                let detail = "liveliness token withdrawn and still visible (a link between \
+                              peers was replaced); not lost";
+                self.event(Some(&agent), "warning", Some(detail.into()));
+            } else if !self.lost.contains(&agent) {
+                let detail = "liveliness token gone: the agent, its computer or its network \
+                              went away";
+                self.event(Some(&agent), "alarm", Some(detail.into()));
+                self.lost.push(agent);
+            }
+        }
+        Ok(())
+    }
+
+    /// Health summaries raise drop alarms; an agent of the take whose token is withdrawn
+    /// becomes a suspect until [`Self::confirm_suspects`] asks.
     fn take_in(&mut self) {
         for seen in self.watch.drain() {
             match seen {
@@ -378,18 +406,16 @@ impl Take<'_> {
                     self.health.insert(h.name.clone(), h);
                 }
                 Seen::Lost(agent) if self.plan.iter().any(|d| d.agent == agent) => {
-                    if !self.lost.contains(&agent) {
-                        let detail = "liveliness token gone: the agent, its computer or its \
-                                      network went away";
-                        self.event(Some(&agent), "alarm", Some(detail.into()));
-                        self.lost.push(agent.clone());
+                    if !self.lost.contains(&agent) && !self.suspects.contains(&agent) {
+                        self.suspects.push(agent);
                     }
                 }
                 Seen::Back(agent) if self.lost.contains(&agent) => {
                     self.event(Some(&agent), "agent_back", None);
                 }
+                Seen::Back(agent) => self.suspects.retain(|a| *a != agent),
                 Seen::Unreadable(why) => self.event(None, "warning", Some(why)),
-                Seen::Lost(_) | Seen::Back(_) => {}
+                Seen::Lost(_) => {}
             }
         }
     }
@@ -399,7 +425,7 @@ impl Take<'_> {
         match self.coordinator.state_of(agent).await {
             Ok(state) => Ok(state),
             Err(e) => {
-                self.look()?;
+                self.look().await?;
                 Err(e)
             }
         }
@@ -522,6 +548,7 @@ impl Take<'_> {
             }
         }
         self.lost.clear();
+        self.suspects.clear();
         Ok(true)
     }
 
@@ -581,7 +608,7 @@ impl Take<'_> {
         self.coordinator.command(&d.agent, &command).await?;
         let deadline = Instant::now() + self.options.arm_timeout;
         loop {
-            self.look()?;
+            self.look().await?;
             let state = self.state_of(&d.agent).await?;
             let plugged = state.jacks.is_some_and(|j| j.sync_in);
             match &state.recorder {
@@ -610,7 +637,7 @@ impl Take<'_> {
             if stop.load(Ordering::Relaxed) {
                 return Ok(false);
             }
-            self.look()?;
+            self.look().await?;
             let mut still = Vec::new();
             for d in waiting {
                 let state = self.state_of(&d.agent).await?;
@@ -667,7 +694,7 @@ impl Take<'_> {
             if stop.load(Ordering::Relaxed) {
                 return Ok(false);
             }
-            self.look()?;
+            self.look().await?;
             let devices = self.poll_all().await?;
             for p in &devices {
                 if let Some(RecorderState::Finished { frames, .. }) = &p.state {
