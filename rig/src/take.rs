@@ -371,9 +371,9 @@ impl Take<'_> {
     }
 
     /// An agent whose token was withdrawn is lost only if a liveliness query no longer finds
-    /// it: zenoh withdraws and re-declares a token when a duplicate link between two peers is
-    /// closed, which is no loss. A lost agent raises an alarm and is remembered until a
-    /// recovery.
+    /// it: the tests saw live agents' tokens withdrawn (presumably zenoh replacing a duplicate
+    /// link between two peers), which is no loss. A lost agent raises an alarm and is
+    /// remembered until a recovery.
     async fn confirm_suspects(&mut self) -> Result<(), RigError> {
         if self.suspects.is_empty() {
             return Ok(());
