@@ -7,38 +7,21 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use std::path::PathBuf;
-
 use k4sync_host::mkv::{MkvReader, Readout, TrackStats};
 
-/// `shared/samples` beside the repository (`CARGO_MANIFEST_DIR/../../shared/samples`), or beside
-/// any further ancestor (git worktrees nest the repository deeper).
-fn samples_dir() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/samples"))
-        .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| manifest.join("../../shared/samples"))
-}
+mod support;
 
+/// The sample's readout, its official JSON and the open reader; `None` only when the sample
+/// is absent and the test command does not require it (`support::sample` fails then).
 fn load() -> Option<(
     Readout,
     serde_json::Value,
     MkvReader<std::io::BufReader<std::fs::File>>,
 )> {
-    let mkv = samples_dir().join("pyk4a_recording.mkv");
-    let json = samples_dir().join("pyk4a_recording.official.json");
-    if !mkv.exists() || !json.exists() {
-        assert!(
-            std::env::var("K4SYNC_SAMPLES_REQUIRED").as_deref() != Ok("1"),
-            "K4SYNC_SAMPLES_REQUIRED=1 but the sample recording is not at {}",
-            mkv.display()
-        );
-        println!("skipped: sample recording not found at {}", mkv.display());
+    let Some((mkv, json)) = support::sample() else {
+        println!("skipped: the sample recording is not beside the repository");
         return None;
-    }
+    };
     let mut reader = MkvReader::open_path(&mkv).expect("sample opens");
     let readout = reader.readout().expect("sample readout");
     let official = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
