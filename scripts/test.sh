@@ -31,7 +31,7 @@ cargo test -p k4sync-core --target aarch64-unknown-linux-gnu --all-features --lo
 cargo test -p k4sync-host --lib --target aarch64-unknown-linux-gnu --features emulator --locked
 
 step "fuzz targets still compile (cargo check of the separate fuzz workspace)"
-cargo check --manifest-path fuzz/Cargo.toml --bins
+cargo check --manifest-path fuzz/Cargo.toml --bins --examples
 
 step "interop venv: Microsoft's libk4a/libk4arecord (pyk4a-bundle) for host/tests/mkv_interop.rs"
 if [ "$(uname -m)" = x86_64 ]; then

@@ -1,6 +1,8 @@
 //! Laws of the control-path codec (reference §2–§4): every representation survives an emit
 //! and a parse unchanged, every byte string a parser accepts is re-emitted byte for byte, and
-//! no parser panics on any input.
+//! no parser panics on any input — random bytes, and mutants of valid packets
+//! (`support::mutate`), most of which get past the packet-type and value gates that random
+//! bytes never pass.
 
 #![expect(
     clippy::expect_used,
@@ -19,6 +21,11 @@ use k4sync_core::wire::response::{
     check_response, ResponsePacket, ResponseRepr, PACKET_TYPE as RESPONSE_PACKET_TYPE,
 };
 use proptest::prelude::*;
+use support::mutate::{assert_gate_share, MIN_GATE_SHARE};
+
+mod support {
+    pub mod mutate;
+}
 
 mod strategies {
     use k4sync_core::types::{Fps, SensorMode, WiredSyncMode};
@@ -31,6 +38,8 @@ mod strategies {
     use k4sync_core::wire::response::{ResponseRepr, Status};
     use proptest::prelude::*;
     use proptest::sample::select;
+
+    use super::support::mutate::mutated;
 
     pub fn sensor_mode() -> impl Strategy<Value = SensorMode> {
         select(vec![
@@ -181,6 +190,31 @@ mod strategies {
         })
     }
 
+    fn random_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..4096)
+    }
+
+    /// Command packets for the never-panic property: random, or mutants of valid packets.
+    pub fn command_input() -> impl Strategy<Value = Vec<u8>> {
+        let valid = command_repr().prop_map(|repr| super::emit_command(&repr));
+        prop_oneof![1 => random_bytes(), 4 => mutated(valid)]
+    }
+
+    /// Response packets for the never-panic property: random, or mutants of valid packets.
+    pub fn response_input() -> impl Strategy<Value = Vec<u8>> {
+        let valid = response_repr().prop_map(|repr| repr.to_bytes().to_vec());
+        prop_oneof![1 => random_bytes(), 4 => mutated(valid)]
+    }
+
+    /// MCU results for the never-panic property: random, or mutants of valid SET_SYS_CFG data
+    /// and serial numbers (the results with a value gate; versions and update status take any
+    /// bytes of their length).
+    pub fn mcu_payload_input() -> impl Strategy<Value = Vec<u8>> {
+        let sys_config = sys_config().prop_map(|c| c.to_bytes().to_vec());
+        let serial = "[!-~]{1,25}".prop_map(|s| [s.as_bytes(), &[0]].concat());
+        prop_oneof![1 => random_bytes(), 3 => mutated(sys_config), 1 => mutated(serial)]
+    }
+
     pub fn valid_sys_config_bytes() -> impl Strategy<Value = [u8; 13]> {
         (0u32..=2, any::<[u8; 8]>(), 0u8..=1).prop_map(|(mode, delays, led)| {
             let mut bytes = [0u8; 13];
@@ -302,7 +336,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+    fn command_parsing_never_panics_on_random_or_mutated_packets(bytes in strategies::command_input()) {
         if let Ok(repr) = parse_command(&bytes) {
             prop_assert_eq!(emit_command(&repr), bytes.clone());
         }
@@ -313,14 +347,24 @@ proptest! {
             let _ = Command::parse_data(*code, &bytes);
         }
         let _ = Command::parse_data(CommandCode::Unknown(0xFFFF_FFFF), &bytes);
+    }
 
+    #[test]
+    fn response_parsing_never_panics_on_random_or_mutated_packets(bytes in strategies::response_input()) {
         if let Ok(view) = ResponsePacket::new_checked(&bytes[..]) {
-            prop_assert!(ResponseRepr::parse(&view).is_ok());
+            let repr = ResponseRepr::parse(&view);
+            prop_assert!(repr.is_ok());
+            let expected = repr.map(|r| r.status).map_err(|_| ());
+            let tid = view.transaction_id();
+            prop_assert_eq!(check_response(tid, &bytes).map_err(|_| ()), expected);
         }
         let response = ResponsePacket::new_unchecked(&bytes[..]);
         let _ = (response.transaction_id(), response.status(), response.reserved());
         let _ = check_response(0, &bytes);
+    }
 
+    #[test]
+    fn mcu_payload_parsing_never_panics_on_random_or_mutated_results(bytes in strategies::mcu_payload_input()) {
         if let Ok(config) = SysConfig::parse(&bytes) {
             prop_assert_eq!(&config.to_bytes()[..], &bytes[..]);
         }
@@ -330,8 +374,39 @@ proptest! {
         if let Ok(serial) = parse_serial(&bytes) {
             prop_assert!(serial.len() <= 25);
             prop_assert!(serial.bytes().all(|b| (0x21..=0x7E).contains(&b)));
+            let owned = parse_serial_owned(&bytes);
+            prop_assert_eq!(owned.as_deref().ok(), Some(serial));
         }
-        let _ = parse_serial_owned(&bytes);
         let _ = check_nv_data_len(bytes.len());
     }
+}
+
+#[test]
+fn most_never_panic_command_inputs_pass_the_packet_type_gate() {
+    assert_gate_share(strategies::command_input(), MIN_GATE_SHARE, |b| {
+        CommandPacket::new_checked(&b[..]).is_ok()
+    });
+}
+
+/// One never-panic input in ten parses whole, so the property's parse → emit check runs on
+/// mutants (random bytes never parse).
+#[test]
+fn many_never_panic_command_inputs_parse_so_the_round_trip_is_checked() {
+    assert_gate_share(strategies::command_input(), 0.1, |b| {
+        parse_command(b).is_ok()
+    });
+}
+
+#[test]
+fn most_never_panic_response_inputs_pass_the_packet_type_gate() {
+    assert_gate_share(strategies::response_input(), MIN_GATE_SHARE, |b| {
+        ResponsePacket::new_checked(&b[..]).is_ok()
+    });
+}
+
+#[test]
+fn most_never_panic_mcu_inputs_pass_a_value_gate() {
+    assert_gate_share(strategies::mcu_payload_input(), MIN_GATE_SHARE, |b| {
+        SysConfig::parse(b).is_ok() || parse_serial(b).is_ok_and(|s| !s.is_empty())
+    });
 }

@@ -4,7 +4,9 @@
 //! Every representation round-trips (`emit_then_parse_is_identity`), every valid byte string
 //! survives parse → emit (`parse_then_emit_is_identity_on_valid_bytes`, with reserved bytes
 //! zeroed where the representation does not keep them), and no parser, iterator or state
-//! machine panics on arbitrary input.
+//! machine panics on arbitrary input — random bytes, and mutants of valid packets
+//! (`support::mutate`), most of which get past the length rules, the CRC and the metadata
+//! walk's item checks that random bytes never pass.
 #![expect(
     clippy::unwrap_used,
     reason = "a test fails loudly on a broken fixture"
@@ -22,9 +24,16 @@ use k4sync_core::wire::uvc::{
     FrameAlignInfoRepr, MetadataItems, PayloadDisposition, UvcFrameAssembler, UvcHeaderRepr,
     UvcPayload, CAPTURE_STATS_LEN, FRAME_ALIGN_INFO_LEN, METADATA_CAPACITY,
 };
+use k4sync_core::WireError;
 use proptest::prelude::*;
+use support::mutate::{assert_gate_share, MIN_GATE_SHARE};
+
+mod support {
+    pub mod mutate;
+}
 
 mod strategies {
+    use super::support::mutate::mutated;
     use super::*;
     use k4sync_core::wire::firmware::{ComponentVersion, DepthConfigVersion};
     use k4sync_core::wire::imu::ImuRecord;
@@ -276,6 +285,74 @@ mod strategies {
             0..64,
         )
     }
+
+    /// IMU packets for the never-panic property: random, or mutants of emitted packets.
+    pub fn imu_input() -> impl Strategy<Value = Vec<u8>> {
+        let valid = imu_repr().prop_map(|repr| {
+            let mut buf = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut ImuPacket::new_unchecked(&mut buf[..]))
+                .unwrap();
+            buf
+        });
+        prop_oneof![1 => bytes(), 4 => mutated(valid)]
+    }
+
+    /// A frame and the size `from_frame` expects, for the never-panic property: random bytes
+    /// and a random size, or a mutant of a small frame ending in an emitted trailer with the
+    /// frame's original length expected.
+    pub fn trailer_frame_input() -> impl Strategy<Value = (Vec<u8>, usize)> {
+        let valid = (trailer_repr(), 0usize..200).prop_flat_map(|(repr, body)| {
+            let mut frame = vec![0u8; body + TRAILER_LEN];
+            repr.emit_into_frame(&mut frame).unwrap();
+            let expected = frame.len();
+            (mutated(Just(frame)), Just(expected))
+        });
+        prop_oneof![1 => (bytes(), 0usize..5000), 4 => valid]
+    }
+
+    /// Firmware packages for the never-panic property: random, mutants of valid packages, and
+    /// mutants whose CRC was sealed again (so the checks behind the CRC run on them).
+    pub fn firmware_input() -> impl Strategy<Value = Vec<u8>> {
+        let valid = || firmware_package().prop_map(|(_, _, file)| file);
+        let resealed = mutated(valid()).prop_map(|mut file| {
+            let _ = seal_crc(&mut file);
+            file
+        });
+        prop_oneof![1 => bytes(), 2 => mutated(valid()), 2 => resealed]
+    }
+
+    /// A colour payload as the camera sends the first of a frame: PTS, frame-align info with
+    /// a non-zero PTS, capture stats, image bytes.
+    pub fn colour_payload() -> impl Strategy<Value = Vec<u8>> {
+        (
+            align_repr(),
+            stats_repr(),
+            prop::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(mut align, stats, image)| {
+                align.pts_ticks.0 |= 1;
+                let mut metadata = vec![0u8; FRAME_ALIGN_INFO_LEN + CAPTURE_STATS_LEN];
+                let (a, c) = metadata.split_at_mut(FRAME_ALIGN_INFO_LEN);
+                align.emit(&mut FrameAlignInfo::new_unchecked(a)).unwrap();
+                stats.emit(&mut CaptureStats::new_unchecked(c)).unwrap();
+                let header = UvcHeaderRepr {
+                    pts: Some(align.pts_ticks.0 as u32),
+                    metadata: &metadata,
+                    ..UvcHeaderRepr::default()
+                };
+                let mut payload = vec![0u8; header.buffer_len()];
+                header
+                    .emit(&mut UvcPayload::new_unchecked(&mut payload[..]))
+                    .unwrap();
+                payload.extend_from_slice(&image);
+                payload
+            })
+    }
+
+    /// UVC payloads for the never-panic property: random, or mutants of colour payloads.
+    pub fn uvc_input() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![1 => bytes(), 4 => mutated(colour_payload())]
+    }
 }
 
 /// The reserved word of both metadata items, which their representations do not keep.
@@ -319,7 +396,7 @@ proptest! {
     }
 
     #[test]
-    fn imu_arbitrary_bytes_never_panic(bytes in strategies::bytes()) {
+    fn imu_parsing_never_panics_on_random_or_mutated_packets(bytes in strategies::imu_input()) {
         let checked = ImuPacket::new_checked(&bytes[..]);
         let view = ImuPacket::new_unchecked(&bytes[..]);
         let records = view.gyro_records().count() + view.accel_records().count();
@@ -351,9 +428,16 @@ proptest! {
     }
 
     #[test]
-    fn depth_trailer_arbitrary_bytes_never_panic(bytes in strategies::bytes(), expected in 0usize..5000) {
+    fn depth_trailer_parsing_never_panics_on_random_or_mutated_frames(
+        (bytes, expected) in strategies::trailer_frame_input(),
+    ) {
         let result = DepthTrailer::from_frame(&bytes, expected);
         prop_assert_eq!(result.is_ok(), bytes.len() == expected && expected >= TRAILER_LEN);
+        if let Ok(view) = result {
+            let mut out = [0u8; TRAILER_LEN];
+            DepthTrailerRepr::parse(&view).unwrap().emit_into_frame(&mut out).unwrap();
+            prop_assert_eq!(&out[..], &bytes[expected - TRAILER_LEN..]);
+        }
         if let Ok(view) = DepthTrailer::new_checked(&bytes[..]) {
             prop_assert!(DepthTrailerRepr::parse(&view).is_ok());
         }
@@ -406,8 +490,12 @@ proptest! {
     }
 
     #[test]
-    fn firmware_arbitrary_bytes_never_panic(bytes in strategies::bytes()) {
-        let _ = FirmwarePackage::parse(&bytes);
+    fn firmware_parsing_never_panics_on_random_or_mutated_packages(bytes in strategies::firmware_input()) {
+        if let Ok(package) = FirmwarePackage::parse(&bytes) {
+            let cert_at = package.auth.cert_block_offset as usize;
+            prop_assert_eq!(package.cert_type, bytes[cert_at]);
+            prop_assert!(cert_at + usize::from(package.auth.cert_block_len) <= bytes.len());
+        }
         let _ = crc32_no_final_xor(&bytes);
         let _ = AuthBlockRepr::parse(&bytes);
         if let Ok(view) = FirmwareHeader::new_checked(&bytes[..]) {
@@ -488,7 +576,7 @@ proptest! {
     }
 
     #[test]
-    fn uvc_arbitrary_bytes_never_panic(bytes in strategies::bytes()) {
+    fn uvc_parsing_never_panics_on_random_or_mutated_payloads(bytes in strategies::uvc_input()) {
         let view = UvcPayload::new_unchecked(&bytes[..]);
         let _ = (view.pts(), view.scr(), view.metadata().len(), view.image().len());
         if let Ok(view) = UvcPayload::new_checked(&bytes[..]) {
@@ -541,4 +629,42 @@ proptest! {
         prop_assert_eq!(finished_image + rest.image_len, image);
         prop_assert_eq!(finished_metadata + rest.metadata_len, metadata);
     }
+}
+
+#[test]
+fn most_never_panic_imu_inputs_pass_the_length_rules() {
+    assert_gate_share(strategies::imu_input(), MIN_GATE_SHARE, |b| {
+        ImuPacket::new_checked(&b[..]).is_ok()
+    });
+}
+
+#[test]
+fn most_never_panic_trailer_inputs_are_frames_of_the_expected_size() {
+    assert_gate_share(
+        strategies::trailer_frame_input(),
+        MIN_GATE_SHARE,
+        |(b, expected)| DepthTrailer::from_frame(b, *expected).is_ok(),
+    );
+}
+
+/// Past the CRC, `FirmwarePackage::parse` either succeeds or refuses a block outside the
+/// file; random bytes fail earlier, on the length, the depth-config count or the CRC.
+#[test]
+fn most_never_panic_firmware_inputs_pass_the_crc() {
+    assert_gate_share(
+        strategies::firmware_input(),
+        MIN_GATE_SHARE,
+        |b| match FirmwarePackage::parse(b) {
+            Ok(_) => true,
+            Err(WireError::BadValue { field, .. }) => field != "depth config count",
+            Err(_) => false,
+        },
+    );
+}
+
+#[test]
+fn most_never_panic_uvc_inputs_carry_a_colour_timestamp_in_their_metadata() {
+    assert_gate_share(strategies::uvc_input(), MIN_GATE_SHARE, |b| {
+        UvcPayload::new_checked(&b[..]).is_ok_and(|v| colour_timestamp(v.metadata()).is_some())
+    });
 }
