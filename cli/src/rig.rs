@@ -15,13 +15,12 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::sync::plan::Interleave;
 use k4sync_core::types::Fps;
-use k4sync_host::Exposure;
 use k4sync_rig::coordinator::{self, Coordinator, RigSettings};
 use k4sync_rig::init::{self, AgentSpec};
 use k4sync_rig::take::{OnFault, DEFAULT_RECOVERIES};
 use k4sync_rig::RigError;
 
-use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure, rate_arg};
+use crate::record::{colour_mode, depth_mode, mode_args, parse_exposure_exponent, rate_arg};
 use crate::rig_record::{self, RecordArgs};
 use crate::rig_serve::{self, ServeArgs};
 use crate::values;
@@ -107,7 +106,7 @@ fn settings_args(cmd: Command, defaults: bool) -> Command {
             )
             .short('e')
             .allow_negative_numbers(true)
-            .value_parser(parse_exposure)
+            .value_parser(parse_exposure_exponent)
             .default_value("auto"),
         )
         .arg(keep(
@@ -276,10 +275,10 @@ fn settings(sub: &ArgMatches, defaults: [&str; 4]) -> RigSettings {
         "15" => Fps::Fps15,
         _ => Fps::Fps30,
     };
-    let exposure = match sub.get_one::<Exposure>("exposure-control") {
-        Some(Exposure::Manual(v)) => Some(*v),
-        _ => None,
-    };
+    let exposure = sub
+        .get_one::<Option<i8>>("exposure-control")
+        .copied()
+        .flatten();
     RigSettings {
         config: DeviceConfig {
             color_resolution,

@@ -89,6 +89,11 @@ fn print_progress(p: &Progress) {
             let detail = e.detail.as_deref().unwrap_or_default();
             eprintln!("[{:7.3} s] ALARM {who}: {detail}", e.t_s);
         }
+        Progress::Event(e) if e.event == "alarm_cleared" => {
+            let who = e.agent.as_deref().unwrap_or("rig");
+            let kind = e.alarm.as_deref().unwrap_or("alarm");
+            eprintln!("[{:7.3} s] cleared {who}: {kind} no longer holds", e.t_s);
+        }
         Progress::Event(e) => {
             let who = e.agent.as_deref().unwrap_or("rig");
             let detail = e

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use k4sync_core::colour_control::manual_exposure;
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_host::transport::emulated::{params_for, EmulatedRig, Pacing};
 use k4sync_host::{
@@ -282,11 +283,16 @@ impl Camera {
                 "a recording is already in progress; stop it first".into(),
             ));
         }
+        let exposure = match exposure.map(|e| manual_exposure(i32::from(e))) {
+            None => Exposure::Auto,
+            Some(Ok(manual)) => manual,
+            Some(Err(e)) => return Err(RigError::Usage(e.to_string())),
+        };
         let mut device = self.device.take().ok_or_else(|| {
             RigError::Camera("the camera was lost by an earlier recording".into())
         })?;
         let mut options = RecordOptions::new(config);
-        options.exposure = exposure.map_or(Exposure::Auto, Exposure::Manual);
+        options.colour_controls.exposure = exposure;
         options.record_length = length;
         let stop = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(Mutex::new(Progress {

@@ -210,15 +210,17 @@ impl Coordinator {
             .declare_subscriber(keys::all_alive(&self.rig.rig))
             .await
             .map_err(RigError::zenoh)?;
+        let states = self.subscribe_states().await?;
         Ok(Watch {
             rig: self.rig.rig.clone(),
             health,
             alive,
+            states,
         })
     }
 
-    /// Subscribes to every agent's published state (the dashboard's live view outside a take).
-    pub(crate) async fn subscribe_states(&self) -> Result<SampleSubscriber, RigError> {
+    /// Subscribes to every agent's published state.
+    async fn subscribe_states(&self) -> Result<SampleSubscriber, RigError> {
         self.session
             .declare_subscriber(keys::all_states(&self.rig.rig))
             .await
@@ -233,17 +235,21 @@ impl Coordinator {
 pub(crate) type SampleSubscriber =
     zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>;
 
-/// A take's live view of the rig: health summaries and liveliness changes as they arrive.
+/// A take's live view of the rig: health summaries, published states and liveliness changes
+/// as they arrive.
 pub struct Watch {
     rig: String,
     health: SampleSubscriber,
     alive: SampleSubscriber,
+    states: SampleSubscriber,
 }
 
 /// Something [`Watch::drain`] saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
     Health(Health),
+    /// The agent's published state (jacks, free disk, recorder).
+    State(Box<AgentState>),
     /// The agent's liveliness token vanished.
     Lost(String),
     /// The agent's liveliness token appeared (again).
@@ -266,19 +272,31 @@ impl Watch {
             }
         }
         while let Ok(Some(sample)) = self.health.try_recv() {
-            let key = sample.key_expr().as_str();
-            let Some(agent) = keys::agent_of(&self.rig, key) else {
-                continue;
-            };
-            seen.push(
-                match msg::decode::<Health>(key, &sample.payload().to_bytes()) {
-                    Ok(h) if h.name == agent => Seen::Health(h),
-                    Ok(h) => Seen::Unreadable(format!("{key}: names agent {:?}", h.name)),
-                    Err(e) => Seen::Unreadable(e.to_string()),
-                },
-            );
+            seen.extend(self.decoded(&sample, |h: Health| (h.name.clone(), Seen::Health(h))));
+        }
+        while let Ok(Some(sample)) = self.states.try_recv() {
+            seen.extend(self.decoded(&sample, |s: AgentState| {
+                (s.name.clone(), Seen::State(Box::new(s)))
+            }));
         }
         seen
+    }
+
+    /// A message on an agent's key, which must name that agent.
+    fn decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        sample: &zenoh::sample::Sample,
+        seen: impl FnOnce(T) -> (String, Seen),
+    ) -> Option<Seen> {
+        let key = sample.key_expr().as_str();
+        let agent = keys::agent_of(&self.rig, key)?;
+        Some(match msg::decode::<T>(key, &sample.payload().to_bytes()) {
+            Ok(m) => match seen(m) {
+                (name, s) if name == agent => s,
+                (name, _) => Seen::Unreadable(format!("{key}: names agent {name:?}")),
+            },
+            Err(e) => Seen::Unreadable(e.to_string()),
+        })
     }
 }
 

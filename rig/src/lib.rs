@@ -21,6 +21,7 @@
 //! uses `k4sync-host`.
 
 pub mod agent;
+pub mod alarms;
 mod camera;
 pub mod coordinator;
 pub mod dashboard;

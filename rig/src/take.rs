@@ -28,7 +28,7 @@
 //!    files and the events with their times — also when the take failed, since its files are
 //!    kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use k4sync_core::types::WiredSyncMode;
 use serde::{Deserialize, Serialize};
 
+use crate::alarms;
 use crate::coordinator::{self, Coordinator, PlannedDevice, RigSettings, Seen, Watch};
 use crate::msg::{AgentState, Command, Health, RecorderState, Settings};
 use crate::RigError;
@@ -126,9 +127,13 @@ pub struct Event {
     /// The agent concerned; `None` for the whole rig.
     pub agent: Option<String>,
     /// `preflight`, `warning`, `arm`, `armed`, `start`, `first_image`, `finished`, `overrun`,
-    /// `alarm`, `agent_back`, `recover`, `segment`, `stop`, `stopped`, `interrupted`, `failed`.
+    /// `alarm`, `alarm_cleared`, `agent_back`, `recover`, `segment`, `stop`, `stopped`,
+    /// `interrupted`, `failed`.
     pub event: String,
     pub detail: Option<String>,
+    /// For `alarm` and `alarm_cleared`: `cable_pulled`, `disk_low`, `drops` or `agent_gone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<String>,
 }
 
 /// One recording of one device.
@@ -254,6 +259,8 @@ struct Take<'a> {
     lost: Vec<String>,
     /// Agents whose token was withdrawn, not yet confirmed gone.
     suspects: Vec<String>,
+    /// Cable and disk alarms raised and not cleared: (agent, kind).
+    raised: BTreeSet<(String, &'static str)>,
     /// The current segment, and the recoveries so far.
     segment: u32,
     recoveries: Vec<Recovery>,
@@ -296,6 +303,7 @@ pub async fn record(
         health: BTreeMap::new(),
         lost: Vec::new(),
         suspects: Vec::new(),
+        raised: BTreeSet::new(),
         segment: 0,
         recoveries: Vec::new(),
         segment_started: None,
@@ -346,15 +354,57 @@ fn is_master(d: &PlannedDevice) -> bool {
 
 impl Take<'_> {
     fn event(&mut self, agent: Option<&str>, event: &str, detail: Option<String>) {
-        let e = Event {
+        self.push_event(Event {
             t_s: self.now_s(),
             unix_ms: unix_ms(),
             agent: agent.map(str::to_string),
             event: event.to_string(),
             detail,
-        };
+            alarm: None,
+        });
+    }
+
+    /// An `alarm` (or, with `raised` false, `alarm_cleared`) event of kind `alarm`.
+    fn alarm(&mut self, agent: &str, alarm: &str, raised: bool, detail: Option<String>) {
+        self.push_event(Event {
+            t_s: self.now_s(),
+            unix_ms: unix_ms(),
+            agent: Some(agent.to_string()),
+            event: if raised { "alarm" } else { "alarm_cleared" }.to_string(),
+            detail,
+            alarm: Some(alarm.to_string()),
+        });
+    }
+
+    fn push_event(&mut self, e: Event) {
         (self.progress)(&Progress::Event(e.clone()));
         self.events.push(e);
+    }
+
+    /// Raises the cable and disk alarms [`alarms::of_state`] finds in an agent's published
+    /// state, once each while they hold, and reports them cleared when they end.
+    fn state_alarms(&mut self, state: &AgentState) {
+        let verdicts = {
+            let agents = &self.coordinator.rig().agents;
+            let chain: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+            alarms::of_state(state, &chain)
+        };
+        for (kind, problem) in verdicts {
+            let key = (state.name.clone(), kind);
+            let held = self.raised.contains(&key);
+            match problem {
+                Some(p) if !held => {
+                    self.raised.insert(key);
+                    let detail = format!("{}; {}", p.what, p.action);
+                    self.alarm(&state.name, kind, true, Some(detail));
+                }
+                None if held => {
+                    self.raised.remove(&key);
+                    self.alarm(&state.name, kind, false, None);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Takes in what the watch received (health summaries, liveliness changes); an agent of
@@ -387,7 +437,7 @@ impl Take<'_> {
             } else if !self.lost.contains(&agent) {
                 let detail = "liveliness token gone: the agent, its computer or its network \
                               went away";
-                self.event(Some(&agent), "alarm", Some(detail.into()));
+                self.alarm(&agent, "agent_gone", true, Some(detail.into()));
                 self.lost.push(agent);
             }
         }
@@ -401,10 +451,11 @@ impl Take<'_> {
             match seen {
                 Seen::Health(h) => {
                     if let Some(alarm) = drop_alarm(self.health.get(&h.name), &h) {
-                        self.event(Some(&h.name), "alarm", Some(alarm));
+                        self.alarm(&h.name, "drops", true, Some(alarm));
                     }
                     self.health.insert(h.name.clone(), h);
                 }
+                Seen::State(state) => self.state_alarms(&state),
                 Seen::Lost(agent) if self.plan.iter().any(|d| d.agent == agent) => {
                     if !self.lost.contains(&agent) && !self.suspects.contains(&agent) {
                         self.suspects.push(agent);

@@ -764,3 +764,88 @@ async fn an_interrupted_emulated_take_stops_every_camera_and_keeps_its_files() {
         assert!(std::fs::metadata(&file).unwrap().len() > 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cable_pulled_during_a_take_is_an_alarm_on_the_terminal_and_in_the_manifest() {
+    let out = tempfile::tempdir().unwrap();
+    let rig = emulate::EmulatedRig::start(2, out.path(), TakeLayout::Flat)
+        .await
+        .unwrap();
+    let c = Coordinator::connect(rig.rig_dir(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut options = TakeOptions::new(
+        small_settings(Some(-6)),
+        Duration::from_secs(60),
+        "cable".into(),
+        out.path().to_owned(),
+    );
+    options.on_fault = OnFault::Abort;
+    let stop = AtomicBool::new(false);
+    let chain = rig.chain();
+    let mut pulled: Option<Instant> = None;
+    let mut alarms: Vec<(take::Event, Duration)> = Vec::new();
+    let result = take::record(&c, &options, &stop, &mut |p| match p {
+        take::Progress::Tick { devices, .. } if pulled.is_none() => {
+            let recording = |d: &take::DeviceProgress| {
+                matches!(d.state, Some(RecorderState::Recording { frames, .. }) if frames >= 2)
+            };
+            if devices.iter().all(recording) {
+                chain.unplug_sync_in(1);
+                pulled = Some(Instant::now());
+            }
+        }
+        take::Progress::Event(e) if e.alarm.as_deref() == Some("cable_pulled") => {
+            let after = pulled.map_or(Duration::MAX, |t| t.elapsed());
+            alarms.push((e.clone(), after));
+            if alarms.len() == 2 {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        _ => {}
+    })
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    rig.shutdown().await;
+    assert!(
+        pulled.is_some(),
+        "an alarm came before the pull: {alarms:?}"
+    );
+    // The cable joined cam0's Sync Out to cam1's Sync In: both ends are empty now.
+    let of = |agent: &str| {
+        alarms
+            .iter()
+            .find(|(e, _)| e.agent.as_deref() == Some(agent))
+    };
+    let master = of("cam0").and_then(|(e, _)| e.detail.clone());
+    assert!(
+        master
+            .as_deref()
+            .is_some_and(|d| d.contains("master cam0's Sync Out")),
+        "{alarms:?}"
+    );
+    let (event, latency) = of("cam1").expect("no cable alarm for cam1").clone();
+    assert_eq!(event.event, "alarm");
+    let detail = event.detail.clone().unwrap_or_default();
+    assert!(
+        detail.contains("cam1's Sync In") && detail.contains("cam0's Sync Out"),
+        "{detail}"
+    );
+    assert!(
+        latency <= Duration::from_secs(2),
+        "the alarm took {latency:?}"
+    );
+    let in_manifest = |agent: &str| {
+        let ours = |e: &&take::Event| {
+            e.alarm.as_deref() == Some("cable_pulled") && e.agent.as_deref() == Some(agent)
+        };
+        result.manifest.events.iter().filter(ours).count()
+    };
+    assert_eq!(
+        (in_manifest("cam0"), in_manifest("cam1")),
+        (1, 1),
+        "raised once each while it holds: {:?}",
+        result.manifest.events
+    );
+}

@@ -19,14 +19,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::alarms;
 use crate::coordinator::{role_for, AgentStatus, CheckReport, PlannedDevice};
 use crate::msg::{AgentState, Health, Jacks, RecorderState};
 use crate::take::{Event, Progress};
 
 /// Events each SSE client may have waiting before newer ones are dropped for it.
 pub const QUEUE_CAPACITY: usize = 64;
-/// Free space below which an agent's disk raises an alarm.
-pub const DISK_LOW_BYTES: u64 = 1 << 30;
+pub use crate::alarms::DISK_LOW_BYTES;
 /// Offset readings kept per device (an hour at one a second).
 const SERIES_LIMIT: usize = 3600;
 /// Alarms kept (the oldest cleared ones go first).
@@ -638,7 +638,6 @@ impl Model {
         let Some(i) = self.index_of(&s.name) else {
             return Vec::new();
         };
-        let count = self.agents.len();
         let Some(view) = self.agents.get_mut(i) else {
             return Vec::new();
         };
@@ -650,8 +649,7 @@ impl Model {
         view.link = true;
         let mut out = Vec::new();
         out.extend(self.clear(Some(&s.name), "agent_gone"));
-        out.extend(self.cable_alarm(i, count, s));
-        out.extend(self.disk_alarm(s));
+        out.extend(self.state_alarms(s));
         if let Some(live) = self.live_mut(&s.name) {
             live.show(&s.recorder);
         }
@@ -659,72 +657,27 @@ impl Model {
         out
     }
 
-    fn cable_alarm(&mut self, index: usize, count: usize, s: &AgentState) -> Vec<Message> {
-        let Some(jacks) = s.jacks else {
-            return Vec::new();
+    /// Raises what [`alarms::of_state`] finds in `s` and clears the state alarms that no
+    /// longer hold.
+    fn state_alarms(&mut self, s: &AgentState) -> Vec<Message> {
+        let verdicts = {
+            let chain: Vec<&str> = self.agents.iter().map(|a| a.name.as_str()).collect();
+            alarms::of_state(s, &chain)
         };
-        let name = s.name.as_str();
-        let missing = if count > 1 && index > 0 && !jacks.sync_in {
-            let upstream = self.upstream_of(name).unwrap_or("the device before it");
-            Some((
-                format!("cable pulled: no plug in {name}'s Sync In"),
-                format!(
-                    "plug the cable from {upstream}'s Sync Out into {name}'s Sync In; a take in \
-                     progress has lost this camera's sync: stop it and record again"
-                ),
-            ))
-        } else if count > 1 && index == 0 && !jacks.sync_out {
-            Some((
-                format!("cable pulled: no plug in the master {name}'s Sync Out"),
-                format!(
-                    "plug the chain's cable into {name}'s Sync Out; no subordinate gets pulses \
-                     without it"
-                ),
-            ))
-        } else {
-            None
-        };
-        match missing {
-            Some((what, action)) => self
-                .raise(Some(name), "cable_pulled", what, action)
-                .into_iter()
-                .collect(),
-            None => self.clear(Some(name), "cable_pulled"),
+        let mut out = Vec::new();
+        for (kind, problem) in verdicts {
+            match problem {
+                Some(p) => out.extend(self.raise(Some(&s.name), kind, p.what, p.action)),
+                None => out.extend(self.clear(Some(&s.name), kind)),
+            }
         }
-    }
-
-    fn disk_alarm(&mut self, s: &AgentState) -> Vec<Message> {
-        match s.free_disk_bytes {
-            Some(free) if free < DISK_LOW_BYTES => self
-                .raise(
-                    Some(&s.name),
-                    "disk_low",
-                    format!(
-                        "disk low on {}: {:.2} GiB free in {}",
-                        s.name,
-                        free as f64 / f64::from(1u32 << 30),
-                        s.data_dir
-                    ),
-                    format!(
-                        "free space on {}'s data directory or mount a larger disk; a recording \
-                         that fills the disk fails",
-                        s.name
-                    ),
-                )
-                .into_iter()
-                .collect(),
-            _ => self.clear(Some(&s.name), "disk_low"),
-        }
+        out
     }
 
     fn take_event(&mut self, e: &Event) -> Vec<Message> {
         let mut out = Vec::new();
-        if e.event == "alarm" {
-            let lost = e
-                .detail
-                .as_deref()
-                .is_some_and(|d| d.starts_with("liveliness"));
-            if let (false, Some(agent)) = (lost, e.agent.as_deref()) {
+        if e.event == "alarm" && e.alarm.as_deref() == Some("drops") {
+            if let Some(agent) = e.agent.as_deref() {
                 out.extend(self.raise(
                     Some(agent),
                     "drops",

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::coordinator::{self, CheckReport, Coordinator, RigSettings, Seen};
-use crate::msg::{self, AgentState};
+
 use crate::take::{self, Progress, TakeOptions, TakeResult};
 use crate::RigError;
 
@@ -452,7 +452,6 @@ impl Dashboard {
             .collect();
         let hub = Arc::new(Hub::new(&rig.rig, &agents, Defaults::of(&options.settings)));
         let watch = coordinator.watch().await?;
-        let states = coordinator.subscribe_states().await?;
         hub.on_status(&coordinator.status().await?);
         let control = Arc::new(Control {
             coordinator,
@@ -486,7 +485,7 @@ impl Dashboard {
                 log::warn!("dashboard server: {e}");
             }
         });
-        let monitor = tokio::spawn(watch_rig(hub, watch, states));
+        let monitor = tokio::spawn(watch_rig(hub, watch));
         Ok(Dashboard {
             control,
             access,
@@ -566,26 +565,16 @@ impl Dashboard {
     }
 }
 
-async fn watch_rig(
-    hub: Arc<Hub>,
-    watch: coordinator::Watch,
-    states: coordinator::SampleSubscriber,
-) {
+async fn watch_rig(hub: Arc<Hub>, watch: coordinator::Watch) {
     let mut next_tick = tokio::time::Instant::now() + TICK;
     loop {
         for seen in watch.drain() {
             match seen {
                 Seen::Health(h) => hub.on_health(&h),
+                Seen::State(state) => hub.on_state(&state),
                 Seen::Lost(agent) => hub.on_alive(&agent, false),
                 Seen::Back(agent) => hub.on_alive(&agent, true),
                 Seen::Unreadable(why) => log::debug!("dashboard: {why}"),
-            }
-        }
-        while let Ok(Some(sample)) = states.try_recv() {
-            let key = sample.key_expr().as_str();
-            match msg::decode::<AgentState>(key, &sample.payload().to_bytes()) {
-                Ok(state) => hub.on_state(&state),
-                Err(e) => log::debug!("dashboard: {e}"),
             }
         }
         if tokio::time::Instant::now() >= next_tick {
