@@ -6,6 +6,8 @@
 //!
 //! * [`types`] — the configuration vocabulary (depth mode, colour resolution and format, fps,
 //!   wired sync mode) with SDK values, wire values and SDK spellings.
+//! * [`colour_control`] — colour exposure and gain as the SDK sets them over UVC: the `-e`
+//!   value rules, the exposure table, the read-back check (reference §5.5).
 //! * [`time`] — the 90 kHz device clock and its exact conversions (reference §6.2).
 //! * [`error`] — the wire codec's error type.
 //! * [`wire`] — typed views and owned representations of every packet the device exchanges
@@ -22,6 +24,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod colour_control;
 pub mod error;
 pub mod sync;
 pub mod time;

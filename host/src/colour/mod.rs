@@ -5,6 +5,7 @@
 //! * [`discovery`] finds the capture and metadata nodes of a camera in sysfs, by its colour
 //!   function's USB serial (= camera serial, §1.3) or bus path.
 //! * [`negotiate`] maps an SDK colour mode to a V4L2 fourcc, size and frame interval (§5.1–5.3).
+//! * [`control`] sets exposure and gain (§5.5) and reads them back.
 //! * [`v4l2`] streams memory-mapped buffers with their sequence numbers and timestamps.
 //! * [`metadata`] reads the metadata node's `uvc_meta_buf` blocks and recovers the device
 //!   timestamp (the frame align info's PTS, §5.4).
@@ -17,6 +18,7 @@
 //! when the kernel delivers the camera's metadata, its device timestamp; otherwise
 //! [`TimestampSource::Unavailable`] says the frame has only the host one.
 
+pub mod control;
 pub mod discovery;
 pub mod metadata;
 pub mod negotiate;
@@ -29,6 +31,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use k4sync_core::colour_control::ColourControls;
 use k4sync_core::time::Ticks90k;
 use k4sync_core::types::{ColorFormat, ColorResolution, Fps};
 use linuxvideo::format::{FrameIntervals, FrameSizes, MetaFormat, PixFormat, PixelFormat};
@@ -346,6 +349,14 @@ impl ColourCamera {
             return None;
         }
         Some(device)
+    }
+
+    /// Sets exposure and gain on the capture node (§5.5) and returns them as the camera
+    /// reports them afterwards; fails naming the control the camera did not take.
+    pub fn set_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        let path = self.capture_path.clone();
+        let mut device = self.open_capture()?;
+        control::apply(&mut device, controls).map_err(|e| self.err(&path, e.into()))
     }
 
     /// Negotiates `format`/`resolution`/`fps` (§5.3) and starts streaming.

@@ -5,6 +5,7 @@
 use std::io;
 use std::time::Duration;
 
+use super::control::ControlError;
 use super::negotiate::ModeError;
 
 /// What went wrong on the colour path; carried by `Error::Colour`.
@@ -46,6 +47,9 @@ pub enum ColourProblem {
         action: &'static str,
         source: io::Error,
     },
+    /// A colour control (exposure, gain) could not be set, or the camera kept another value.
+    #[error("{0}; see docs/colour.md, \"Exposure and gain\"")]
+    Control(#[from] ControlError),
     /// No frame arrived in time (recoverable).
     #[error("no frame within {} ms; check the camera's power supply and, for a subordinate, \
         the sync cable and that the master has started", .timeout.as_millis())]

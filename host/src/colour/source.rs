@@ -10,6 +10,8 @@
 use std::io;
 use std::time::Duration;
 
+use k4sync_core::colour_control::ColourControls;
+
 use crate::error::Error;
 use crate::transport::nusb::{FunctionInfo, NusbTransport};
 use crate::transport::{
@@ -76,6 +78,19 @@ impl V4l2ColourSource {
 }
 
 impl ColourSource for V4l2ColourSource {
+    fn set_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        let mut camera =
+            ColourCamera::open_in(&self.camera, &self.roots).map_err(|e| self.named(e))?;
+        let applied = camera.set_controls(controls).map_err(|e| self.named(e))?;
+        log::info!(
+            "colour controls for camera {}: exposure {}, gain {:?}",
+            self.serial.as_deref().unwrap_or("?"),
+            applied.exposure,
+            applied.gain,
+        );
+        Ok(applied)
+    }
+
     fn start(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
         let mut camera =
             ColourCamera::open_in(&self.camera, &self.roots).map_err(|e| self.named(e))?;
@@ -460,6 +475,9 @@ mod tests {
         }
         fn sleeper(&self) -> Box<dyn FnMut(Duration) + Send> {
             self.inner.sleeper()
+        }
+        fn clock(&self) -> Box<dyn Fn() -> u64 + Send> {
+            self.inner.clock()
         }
         fn virtual_time(&self) -> bool {
             self.inner.virtual_time()
