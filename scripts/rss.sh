@@ -3,7 +3,11 @@
 # the built-in emulator: 2160p MJPG + NFOV unbinned raw depth (5,310,760-byte frames) at 30 fps,
 # IMU on.
 #
-#   scripts/rss.sh [SECONDS]     record SECONDS of device time (default 60) and report
+#   scripts/rss.sh [--virtual] [SECONDS]     record SECONDS of device time (default 60), report
+#
+# --virtual runs the emulator's clock as fast as the recorder takes frames
+# (`--emulate-pacing virtual`: every queue on the way is full all the time and the writer blocks
+# instead of dropping), the worst case for memory; samples are then taken every 0.2 s.
 #
 # Builds the release binary, runs
 #   k4sync record --emulate -c 2160p -d NFOV_UNBINNED -r 30 -l SECONDS --json OUT
@@ -21,12 +25,21 @@
 # never the page cache, so the truncation does not change the figure. (/dev/null cannot be
 # used: the writer seeks back to patch the header and fdatasync refuses a character device.)
 #
-# Environment: RSS_SAMPLES (a path to keep the samples at: seconds, VmRSS kB, VmHWM kB),
+# Environment: RSS_BIN (a k4sync binary to measure instead of building one, for A/B runs),
+# RSS_SAMPLES (a path to keep the samples at: seconds, VmRSS kB, VmHWM kB),
 # RSS_DIR, PEAK_LIMIT_KB (65536), GROWTH_LIMIT_KB (4096),
-# WARMUP_S (5). The emulator runs inside the measured process (real-time pacing).
+# WARMUP_S (5). The emulator runs inside the measured process. Under --virtual any drop is a
+# failure too (exit 3): that clock waits for the recorder, so nothing may be lost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+pacing=realtime
+interval=1
+if [[ "${1:-}" == --virtual ]]; then
+  pacing=virtual
+  interval=0.2
+  shift
+fi
 seconds="${1:-60}"
 case "$seconds" in
   '' | *[!0-9]*)
@@ -40,24 +53,30 @@ warmup_s="${WARMUP_S:-5}"
 
 log() { printf '[rss] %s\n' "$*" >&2; }
 
-log "building release k4sync"
-cargo build --release -q -p k4sync --bin k4sync
-target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-bin="${target_dir:-target}/release/k4sync"
+if [[ -n "${RSS_BIN:-}" ]]; then
+  bin="$RSS_BIN"
+else
+  log "building release k4sync"
+  cargo build --release -q -p k4sync --bin k4sync
+  target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  bin="${target_dir:-target}/release/k4sync"
+fi
 
 work="$(mktemp -d "${RSS_DIR:-${TMPDIR:-/tmp}}/k4sync-rss.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 out="$work/rss.mkv"
 
-cmd=("$bin" record --emulate -c 2160p -d NFOV_UNBINNED -r 30 -l "$seconds" --json "$out")
+cmd=("$bin" record --emulate --emulate-pacing "$pacing" -c 2160p -d NFOV_UNBINNED -r 30
+  -l "$seconds" --json "$out")
 log "running: ${cmd[*]}"
 "${cmd[@]}" >"$work/status.jsonl" 2>"$work/stderr" &
 pid=$!
 
 samples="$work/samples.tsv"
 : >"$samples"
-t=0
+started=$(date +%s.%N)
 while kill -0 "$pid" 2>/dev/null; do
+  t=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   if status="$(cat "/proc/$pid/status" 2>/dev/null)"; then
     rss="$(awk '/^VmRSS:/ {print $2}' <<<"$status")"
     hwm="$(awk '/^VmHWM:/ {print $2}' <<<"$status")"
@@ -68,8 +87,7 @@ while kill -0 "$pid" 2>/dev/null; do
   if [[ -e "$out" ]]; then
     truncate -s 0 "$out"
   fi
-  sleep 1
-  t=$((t + 1))
+  sleep "$interval"
 done
 rc=0
 wait "$pid" || rc=$?
@@ -85,7 +103,7 @@ fi
 final="$(grep '"ok"' "$work/status.jsonl" | tail -n 1)"
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$final"; }
 
-awk -v warm="$warmup_s" -v peak_limit="$peak_limit_kb" -v growth_limit="$growth_limit_kb" \
+awk -v warm="$warmup_s" -v pacing="$pacing" -v peak_limit="$peak_limit_kb" -v growth_limit="$growth_limit_kb" \
   -v colour="$(field colour_frames)" -v depth="$(field depth_frames)" \
   -v imu="$(field imu_samples)" -v qcap="$(field dropped_queue_captures)" \
   -v qimu="$(field dropped_queue_imu)" -v qlate="$(field dropped_late)" \
@@ -100,7 +118,7 @@ awk -v warm="$warmup_s" -v peak_limit="$peak_limit_kb" -v growth_limit="$growth_
     for (i = n - third + 1; i <= n; i++) last += s[i]
     first /= third; last /= third
     growth = last - first
-    printf "recorded            %s s of device time, %d samples (%d after %d s warm-up)\n", secs, NR, n, warm
+    printf "recorded            %s s of device time (%s pacing) in %.1f s, %d samples (%d after %d s warm-up)\n", secs, pacing, t[NR], NR, n, warm
     printf "peak RSS (VmHWM)    %.1f MiB (%d kB), limit %.1f MiB\n", hwm / 1024, hwm, peak_limit / 1024
     printf "largest VmRSS seen  %.1f MiB\n", maxrss / 1024
     printf "mean RSS 1st third  %.1f MiB\n", first / 1024
@@ -111,6 +129,7 @@ awk -v warm="$warmup_s" -v peak_limit="$peak_limit_kb" -v growth_limit="$growth_
     bad = 0
     if (hwm > peak_limit) { print "FAIL: peak RSS above the limit"; bad = 1 }
     if (growth > growth_limit) { print "FAIL: RSS grew beyond the tolerance"; bad = 1 }
+    if (pacing == "virtual" && qcap + qimu + qlate + dev > 0) { print "FAIL: frames dropped under virtual pacing"; bad = 1 }
     if (!bad) print "pass"
     exit (bad ? 3 : 0)
   }' "$samples"

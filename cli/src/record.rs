@@ -22,14 +22,17 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
 
+use k4sync_core::colour_control::{
+    manual_exposure, ABSOLUTE_USEC_RANGE, EXPONENT_RANGE, GAIN_RANGE,
+};
 use k4sync_host::transport::emulated::{
     params_for, EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing,
 };
 use k4sync_host::Error;
 use k4sync_host::Source;
 use k4sync_host::{
-    create_output, record, record_to_file, validate_without_jack, DropPolicy, Exposure,
-    RecordError, RecordOptions, RecordStats, Summary, SyncState, VirtualMaster,
+    create_output, record, record_to_file, validate_without_jack, ColourControls, DropPolicy,
+    Exposure, RecordError, RecordOptions, RecordStats, Summary, SyncState, VirtualMaster,
 };
 use k4sync_host::{Device, Selector};
 
@@ -47,7 +50,10 @@ pub struct RecordArgs {
     pub device: String,
     pub config: DeviceConfig,
     pub record_length: Option<Duration>,
+    /// `-e`: colour exposure, set on the camera before it starts.
     pub exposure: Exposure,
+    /// `-g`: manual colour gain; `None` leaves the camera's gain alone.
+    pub gain: Option<u8>,
     pub list: bool,
     pub emulate: bool,
     /// `--emulate-pacing` (hidden): the emulator's clock; virtual also makes the writer queue
@@ -164,11 +170,17 @@ pub fn command() -> Command {
                 .default_value("0"),
         )
         .arg(
-            value("exposure-control", "manual colour exposure exponent -11..1, or auto (recorded as a tag; the emulator ignores it)")
+            value("exposure-control", "colour exposure set on the camera: an exponent -11..1 (2^e s), a time 2..200000 µs (rounded up to the camera's table), or auto")
                 .short('e')
                 .allow_negative_numbers(true)
                 .value_parser(parse_exposure)
                 .default_value("auto"),
+        )
+        .arg(
+            value("gain", "manual colour gain 0..255 set on the camera (default: the camera's)")
+                .short('g')
+                .allow_negative_numbers(true)
+                .value_parser(parse_gain),
         )
         .arg(
             Arg::new("list")
@@ -202,16 +214,54 @@ pub fn command() -> Command {
         )
 }
 
+/// `-e` as k4arecorder reads it: `auto`, an exponent −11..1 or an absolute 2..200,000 µs.
 pub(crate) fn parse_exposure(text: &str) -> Result<Exposure, String> {
     if text.eq_ignore_ascii_case("auto") {
         return Ok(Exposure::Auto);
     }
+    let value = text.parse::<i32>().map_err(|_| exposure_range(text))?;
+    manual_exposure(value).map_err(|_| exposure_range(text))
+}
+
+fn exposure_range(text: &str) -> String {
+    format!(
+        "{text:?}: -e/--exposure-control takes an exponent from {} to {}, a time from {} to {} µs, \
+         or auto",
+        EXPONENT_RANGE.start(),
+        EXPONENT_RANGE.end(),
+        ABSOLUTE_USEC_RANGE.start(),
+        ABSOLUTE_USEC_RANGE.end(),
+    )
+}
+
+/// `-e` for the rig, whose messages carry an exponent: `auto` (`None`) or −11..1.
+pub(crate) fn parse_exposure_exponent(text: &str) -> Result<Option<i8>, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(None);
+    }
     match text.parse::<i8>() {
-        Ok(v) if (-11..=1).contains(&v) => Ok(Exposure::Manual(v)),
+        Ok(v) if EXPONENT_RANGE.contains(&i32::from(v)) => Ok(Some(v)),
         _ => Err(format!(
-            "{text:?}: the exposure is an exponent from -11 to 1, or auto"
+            "{text:?}: -e/--exposure-control takes an exponent from {} to {}, or auto",
+            EXPONENT_RANGE.start(),
+            EXPONENT_RANGE.end(),
         )),
     }
+}
+
+/// `-g`: a gain 0..255.
+pub(crate) fn parse_gain(text: &str) -> Result<u8, String> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|v| GAIN_RANGE.contains(v))
+        .and_then(|v| u8::try_from(v).ok())
+        .ok_or_else(|| {
+            format!(
+                "{text:?}: -g/--gain takes a gain from {} to {}",
+                GAIN_RANGE.start(),
+                GAIN_RANGE.end()
+            )
+        })
 }
 
 pub(crate) fn colour_mode(text: &str) -> (ColorResolution, ColorFormat) {
@@ -278,6 +328,7 @@ pub fn from_matches(sub: &ArgMatches) -> RecordArgs {
             .get_one::<Exposure>("exposure-control")
             .copied()
             .unwrap_or(Exposure::Auto),
+        gain: sub.get_one::<u8>("gain").copied(),
         list: sub.get_flag("list"),
         // A top-level `--emulate N` given before `record` reaches here as a number.
         emulate: sub
@@ -497,6 +548,15 @@ fn prepare(args: &RecordArgs) -> Result<(Arc<AtomicBool>, Opened, RecordOptions)
     if let Err(e) = validate_without_jack(&args.config) {
         return Err((format!("invalid configuration: {e}"), 2));
     }
+    let manual = args.exposure != Exposure::Auto || args.gain.is_some();
+    if manual && !args.config.colour_enabled() {
+        return Err((
+            "-e/--exposure-control and -g/--gain set the colour camera, which -c OFF turns off; \
+             drop them or choose a colour resolution"
+                .into(),
+            2,
+        ));
+    }
     let emulated = args.emulate || args.device.starts_with("emu:");
     if args.fault_control.is_some() && !emulated {
         return Err(("--emulate-fault-control needs --emulate".into(), 2));
@@ -535,19 +595,15 @@ fn prepare(args: &RecordArgs) -> Result<(Arc<AtomicBool>, Opened, RecordOptions)
             Ok(Ok(_)) => {}
         }
     }
-    if emulated {
-        if let Exposure::Manual(v) = args.exposure {
-            eprintln!(
-                "k4sync record: note: exposure {v} is recorded as a tag; the emulator ignores it"
-            );
-        }
-    }
     let mut options = RecordOptions::new(args.config);
     if emulated && args.emulate_pacing == Pacing::Virtual {
         options.drop_policy = DropPolicy::Block;
     }
     options.record_length = args.record_length;
-    options.exposure = args.exposure;
+    options.colour_controls = ColourControls {
+        exposure: args.exposure,
+        gain: args.gain,
+    };
     Ok((stop, opened, options))
 }
 
@@ -594,8 +650,9 @@ fn report(args: &RecordArgs, result: Result<Summary, RecordError>) -> ExitCode {
             let s = summary.stats;
             if args.json {
                 println!(
-                    "{{\"ok\":true,\"output\":{},\"stats\":{}}}",
+                    "{{\"ok\":true,\"output\":{},\"colour_controls\":{},\"stats\":{}}}",
                     crate::output::json_str(&args.output.display().to_string()),
+                    controls_json(summary.colour_controls),
                     s.to_json()
                 );
             } else {
@@ -608,6 +665,20 @@ fn report(args: &RecordArgs, result: Result<Summary, RecordError>) -> ExitCode {
             fail(args, described(&e, &args.output), code)
         }
     }
+}
+
+/// The colour controls the camera reported, as JSON: `{"exposure": "auto"|"manual",
+/// "exposure_usec": N|null, "gain": N|null}`, or `null` when colour was off.
+fn controls_json(controls: Option<ColourControls>) -> String {
+    let Some(c) = controls else {
+        return "null".into();
+    };
+    let (mode, usec) = match c.exposure {
+        Exposure::Auto => ("auto", "null".to_string()),
+        Exposure::Manual { usec } => ("manual", usec.to_string()),
+    };
+    let gain = c.gain.map_or("null".to_string(), |g| g.to_string());
+    format!("{{\"exposure\":\"{mode}\",\"exposure_usec\":{usec},\"gain\":{gain}}}")
 }
 
 fn described(e: &RecordError, output: &Path) -> String {
@@ -629,6 +700,54 @@ mod tests {
             Ok(Invocation::Record(args)) => *args,
             other => panic!("{list:?}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn exposure_takes_an_exponent_or_microseconds_and_gain_0_to_255() {
+        let manual = |usec| Ok(Exposure::Manual { usec });
+        assert_eq!(parse_exposure("AUTO"), Ok(Exposure::Auto));
+        assert_eq!(parse_exposure("-5"), manual(31_250));
+        assert_eq!(parse_exposure("1"), manual(2_000_000));
+        assert_eq!(parse_exposure("2"), manual(2));
+        assert_eq!(parse_exposure("33330"), manual(33_330));
+        assert_eq!(parse_exposure("200000"), manual(200_000));
+        for bad in ["-12", "200001", "1.5", "fast"] {
+            let err = parse_exposure(bad).unwrap_err();
+            assert!(
+                err.contains("-e/--exposure-control")
+                    && err.contains("-11 to 1")
+                    && err.contains("2 to 200000 µs"),
+                "{err}"
+            );
+        }
+        assert_eq!(parse_gain("0"), Ok(0));
+        assert_eq!(parse_gain("255"), Ok(255));
+        for bad in ["-1", "256", "x"] {
+            let err = parse_gain(bad).unwrap_err();
+            assert!(
+                err.contains("-g/--gain") && err.contains("0 to 255"),
+                "{err}"
+            );
+        }
+        assert_eq!(parse_exposure_exponent("-6"), Ok(Some(-6)));
+        assert!(parse_exposure_exponent("33330").is_err());
+    }
+
+    #[test]
+    fn controls_json_says_what_the_camera_took() {
+        assert_eq!(controls_json(None), "null");
+        let c = ColourControls {
+            exposure: Exposure::Manual { usec: 33_330 },
+            gain: Some(9),
+        };
+        assert_eq!(
+            controls_json(Some(c)),
+            r#"{"exposure":"manual","exposure_usec":33330,"gain":9}"#
+        );
+        assert_eq!(
+            controls_json(Some(ColourControls::default())),
+            r#"{"exposure":"auto","exposure_usec":null,"gain":null}"#
+        );
     }
 
     #[test]
@@ -666,6 +785,8 @@ mod tests {
             "160",
             "-e",
             "-8",
+            "-g",
+            "64",
             "--emulate",
             "--json",
             "x.mkv",
@@ -682,7 +803,8 @@ mod tests {
         assert!(!a.config.imu);
         assert_eq!(a.config.sync_mode, WiredSyncMode::Subordinate);
         assert_eq!(a.config.subordinate_delay_off_master_usec, 160);
-        assert_eq!(a.exposure, Exposure::Manual(-8));
+        assert_eq!(a.exposure, Exposure::Manual { usec: 3_906 });
+        assert_eq!(a.gain, Some(64));
         assert!(a.emulate && a.json);
         for (text, resolution, format) in [
             ("3072p", ColorResolution::R3072p, ColorFormat::Mjpg),
@@ -738,7 +860,8 @@ mod tests {
     #[test]
     fn out_of_range_values_are_usage_errors() {
         for bad in [
-            &["record", "-e", "2", "o.mkv"][..],
+            &["record", "-e", "200001", "o.mkv"][..],
+            &["record", "-g", "256", "o.mkv"],
             &["record", "-e", "-12", "o.mkv"],
             &["record", "-r", "25", "o.mkv"],
             &["record", "-l", "-1", "o.mkv"],

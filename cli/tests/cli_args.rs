@@ -57,9 +57,14 @@ const BAD_VALUES: &[(&[&str], &str, &str)] = &[
         "from 0 to 200000 µs",
     ),
     (
-        &["record", "-e", "5", "o.mkv"],
+        &["record", "-e", "200001", "o.mkv"],
         "'--exposure-control <exposure-control>'",
-        "from -11 to 1, or auto",
+        "an exponent from -11 to 1, a time from 2 to 200000 µs, or auto",
+    ),
+    (
+        &["record", "-g", "256", "o.mkv"],
+        "'--gain <gain>'",
+        "a gain from 0 to 255",
     ),
     (
         &["record", "--emulate-pacing", "fast", "o.mkv"],

@@ -74,18 +74,96 @@ fn record_from_the_emulator_for_one_second_reads_back_with_info() {
     assert_eq!(info["config"]["camera_fps"], "30");
     // -500 µs is -45 ticks exactly.
     assert_eq!(info["tags"]["K4A_DEPTH_DELAY_NS"], "-500000");
-    assert_eq!(info["tags"]["K4SYNC_COLOR_EXPOSURE"], "-5");
-    assert!(
-        stderr(&out).contains("emulator ignores"),
-        "{}",
-        stderr(&out)
-    );
+    // -e -5 is 31,250 µs, which the camera takes as its table entry 33,330 µs.
+    assert_eq!(info["tags"]["K4SYNC_COLOR_EXPOSURE"], "33330");
+    assert_eq!(last["colour_controls"]["exposure_usec"], 33_330, "{text}");
     let first = info["color"]["first_ts_usec"].as_u64().unwrap();
     let last_ts = info["color"]["last_ts_usec"].as_u64().unwrap();
     assert!(
         last_ts - first < 1_000_000,
         "-l counts from the first frame"
     );
+}
+
+/// Where in the 30 fps frame grid (3,000 ticks = 33,333.3 µs) a device timestamp lies, µs.
+fn grid_phase_usec(ts_usec: u64) -> f64 {
+    (ts_usec as f64).rem_euclid(100_000.0 / 3.0)
+}
+
+/// Records 1 s from the emulator with `extra` and returns the final JSON line and the
+/// readout of the file.
+fn record_one_second(name: &str, extra: &[&str]) -> (Value, Value) {
+    let d = dir();
+    let out_path = d.path().join(name);
+    let mut args = vec![
+        "-l",
+        "1",
+        "-c",
+        "720p",
+        "-d",
+        "NFOV_2X2BINNED",
+        "--imu",
+        "OFF",
+    ];
+    args.extend_from_slice(extra);
+    let out = record_emulated(&out_path, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let last = json(text.lines().last().unwrap());
+    assert_eq!(last["ok"], true, "{text}");
+    (last, info_json(&out_path))
+}
+
+#[test]
+fn a_manual_exposure_is_set_on_the_camera_read_back_tagged_and_moves_the_timestamps() {
+    let (auto_last, auto) = record_one_second("auto.mkv", &[]);
+    assert_eq!(auto_last["colour_controls"]["exposure"], "auto");
+    assert_eq!(auto["tags"]["K4SYNC_COLOR_EXPOSURE"], "auto");
+    assert!(auto["tags"].get("K4SYNC_COLOR_GAIN").is_none(), "{auto}");
+
+    let (last, manual) = record_one_second("manual.mkv", &["-e", "33330", "-g", "77"]);
+    assert_eq!(
+        last["colour_controls"],
+        json(r#"{"exposure":"manual","exposure_usec":33330,"gain":77}"#)
+    );
+    assert_eq!(manual["tags"]["K4SYNC_COLOR_EXPOSURE"], "33330");
+    assert_eq!(manual["tags"]["K4SYNC_COLOR_GAIN"], "77");
+
+    // Auto exposure (8,330 µs in the emulator) centres frames on the grid; 33,330 µs keeps
+    // the exposure's end and moves the centre (8,330 - 33,330) / 2 = -12,500 µs (reference
+    // §6.4, docs/colour.md). Depth moves with it (core's emu_conformance tests that; `info`
+    // shows no times for the raw depth track).
+    for (what, info, phase) in [
+        ("auto", &auto, 0.0),
+        ("manual", &manual, 100_000.0 / 3.0 - 12_500.0),
+    ] {
+        for end in ["first_ts_usec", "last_ts_usec"] {
+            let ts = info["color"][end].as_u64().unwrap();
+            let off = (grid_phase_usec(ts) - phase).abs();
+            assert!(
+                !(1.5..=100_000.0 / 3.0 - 1.5).contains(&off),
+                "{what} colour {end} {ts}: phase {} instead of {phase}",
+                grid_phase_usec(ts)
+            );
+        }
+    }
+}
+
+#[test]
+fn out_of_range_exposure_and_gain_are_refused_naming_the_option_and_range() {
+    let d = dir();
+    for (args, needle) in [
+        (
+            ["-e", "200001"],
+            "-e/--exposure-control takes an exponent from -11 to 1, a time from 2 to 200000",
+        ),
+        (["-e", "-12"], "-e/--exposure-control"),
+        (["-g", "256"], "-g/--gain takes a gain from 0 to 255"),
+    ] {
+        let out = record_emulated(&d.path().join("x.mkv"), &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
 }
 
 #[test]
@@ -195,8 +273,10 @@ fn virtual_pacing_records_every_frame_of_the_length_without_a_drop() {
 fn invalid_combinations_exit_2_with_the_rule_before_any_device_is_touched() {
     let d = dir();
     let out_path = d.path().join("never.mkv");
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["-c", "OFF", "-d", "OFF"], "both cameras are off"),
+        (&["-c", "OFF", "-e", "-5"], "which -c OFF turns off"),
+        (&["-c", "OFF", "-g", "10"], "which -c OFF turns off"),
         (
             &["-d", "WFOV_UNBINNED", "-r", "30"],
             "does not support 30 fps",
@@ -228,7 +308,7 @@ fn invalid_combinations_exit_2_with_the_rule_before_any_device_is_touched() {
         assert!(!out_path.exists(), "{args:?} created the output");
     }
     for bad in [
-        &["-e", "5"][..],
+        &["-e", "200001"][..],
         &["-r", "60"],
         &["-c", "4k"],
         &["--imu", "maybe"],
@@ -570,6 +650,44 @@ fn an_injected_fault_is_logged_with_the_progress_before_it_and_its_consequence()
         Some(raw_depth_frames(&out_path)),
         done["stats"]["depth_frames"].as_u64()
     );
+}
+
+#[test]
+fn a_depth_stall_is_cleared_reported_and_the_recording_goes_on_to_its_end() {
+    use std::io::Write;
+    let d = dir();
+    let out_path = d.path().join("stall.mkv");
+    let (mut child, mut control, mut lines) = spawn_fault_controlled(&out_path, &["-l", "3"]);
+    let mut seen = Vec::new();
+    read_until(&mut lines, &mut seen, |v| {
+        v["state"] == "streaming" && v["depth_frames"].as_u64() > Some(0)
+    });
+    writeln!(control, "stall depth").unwrap();
+    control.flush().unwrap();
+    let fault = read_until(&mut lines, &mut seen, |v| v["event"] == "fault");
+    assert_eq!(fault["fault"], "stall depth");
+    let before = fault["progress"]["depth_frames"].as_u64().unwrap();
+    let recovered = read_until(&mut lines, &mut seen, |v| v["what"] == "stall_recovered");
+    assert!(
+        recovered["endpoint"].as_str().unwrap().contains("depth"),
+        "{recovered}"
+    );
+    assert!(recovered["frames_lost"].as_u64() >= Some(1), "{recovered}");
+    let done = read_until(&mut lines, &mut seen, |v| v.get("ok").is_some());
+    assert_eq!(
+        done["ok"], true,
+        "a cleared stall does not end the recording: {done}"
+    );
+    assert!(child.wait().unwrap().success());
+    let stats = &done["stats"];
+    assert_eq!(stats["stalls_recovered"], 1, "{done}");
+    assert!(stats["frames_lost_to_stalls"].as_u64() >= Some(1), "{done}");
+    let after = stats["depth_frames"].as_u64().unwrap();
+    assert!(
+        after > before + 5,
+        "depth went on after the stall: {before} then {after}"
+    );
+    assert_eq!(Some(raw_depth_frames(&out_path)), Some(after));
 }
 
 /// Blocks on the raw-depth track of a finalized recording.

@@ -8,10 +8,12 @@
     reason = "a test fails loudly on a broken fixture"
 )]
 
+use k4sync_core::colour_control::{ColourControls, Exposure};
 use k4sync_core::emu::{
-    colour_payload_header, mjpg_frame_len, write_mjpg_frame, ColourConfig, Device, DeviceParams,
-    Endpoint, Fault, Stream, TransferError, COLOUR_METADATA_LEN, GREY_16X16,
-    IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, UPDATE_POLLS_TO_SUCCESS,
+    colour_payload_header, exposure_centre_shift_ticks, mjpg_frame_len, write_mjpg_frame,
+    ColourConfig, Device, DeviceParams, Endpoint, Fault, Stream, TransferError,
+    COLOUR_METADATA_LEN, GREY_16X16, IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS,
+    UPDATE_POLLS_TO_SUCCESS,
 };
 use k4sync_core::sync::sequence::depth_start_sequence;
 use k4sync_core::types::{ColorFormat, ColorResolution, Fps, SensorMode, WiredSyncMode};
@@ -625,24 +627,7 @@ fn depth_delay_shifts_depth_and_subordinate_delay_shifts_both() {
     master.start_depth(SensorMode::LongThrowNative, Fps::Fps30);
     let mut sub = Host::seeded(25);
     sub.sys_cfg(WiredSyncMode::Subordinate, 33_333, 80);
-    sub.dev.start_colour(0, colour(Fps::Fps30)).unwrap();
-    sub.start_depth(SensorMode::LongThrowNative, Fps::Fps30);
-    master
-        .dev
-        .start_colour(50 * MS, colour(Fps::Fps30))
-        .unwrap();
-    let mut now = 50 * MS;
-    let (mut mc, mut md, mut sc, mut sd) = (vec![], vec![], vec![], vec![]);
-    while now < 500 * MS {
-        now += MS;
-        while let Some(pulse) = master.dev.poll_sync_out(now) {
-            sub.dev.on_sync_in_pulse(pulse);
-        }
-        mc.extend(colour_frames(&mut master.dev, now));
-        md.extend(depth_frames(&mut master.dev, now));
-        sc.extend(colour_frames(&mut sub.dev, now));
-        sd.extend(depth_frames(&mut sub.dev, now));
-    }
+    let [mc, md, sc, sd] = on_one_cable(&mut master, &mut sub);
     assert!(mc.len() >= 10 && sc.len() >= 9, "{mc:?} {sc:?}");
     for (m, d) in mc.iter().zip(&md) {
         assert_eq!(*d as i64 - *m as i64, -7);
@@ -653,6 +638,94 @@ fn depth_delay_shifts_depth_and_subordinate_delay_shifts_both() {
     for (c, d) in sc.iter().zip(&sd) {
         assert_eq!(*d as i64 - *c as i64, 7);
     }
+}
+
+/// Runs a master and a subordinate (no delays) on one cable for 500 ms and returns the
+/// centres of exposure: master colour, subordinate colour, subordinate depth.
+fn master_and_subordinate(master_exposure: Exposure, sub_exposure: Exposure) -> [Vec<u64>; 3] {
+    let mut master = Host::seeded(27);
+    master.sys_cfg(WiredSyncMode::Master, 0, 0);
+    master.dev.set_colour_controls(ColourControls {
+        exposure: master_exposure,
+        gain: None,
+    });
+    let mut sub = Host::seeded(28);
+    sub.sys_cfg(WiredSyncMode::Subordinate, 0, 0);
+    sub.dev.set_colour_controls(ColourControls {
+        exposure: sub_exposure,
+        gain: Some(40),
+    });
+    let [mc, _, sc, sd] = on_one_cable(&mut master, &mut sub);
+    [mc, sc, sd]
+}
+
+/// Starts the subordinate's colour and NFOV depth, then the master's colour 50 ms later, with
+/// the master's Sync Out wired to the subordinate's Sync In, and runs them to 500 ms: the
+/// centres of exposure of master colour, master depth, subordinate colour, subordinate depth.
+fn on_one_cable(master: &mut Host, sub: &mut Host) -> [Vec<u64>; 4] {
+    sub.dev.start_colour(0, colour(Fps::Fps30)).unwrap();
+    sub.start_depth(SensorMode::LongThrowNative, Fps::Fps30);
+    master
+        .dev
+        .start_colour(50 * MS, colour(Fps::Fps30))
+        .unwrap();
+    let mut now = 50 * MS;
+    let mut out: [Vec<u64>; 4] = Default::default();
+    while now < 500 * MS {
+        now += MS;
+        while let Some(pulse) = master.dev.poll_sync_out(now) {
+            sub.dev.on_sync_in_pulse(pulse);
+        }
+        out[0].extend(colour_frames(&mut master.dev, now));
+        out[1].extend(depth_frames(&mut master.dev, now));
+        out[2].extend(colour_frames(&mut sub.dev, now));
+        out[3].extend(depth_frames(&mut sub.dev, now));
+    }
+    out
+}
+
+#[test]
+fn a_longer_manual_exposure_moves_the_centres_earlier_by_half_the_difference() {
+    let auto = master_and_subordinate(Exposure::Auto, Exposure::Auto);
+    let long = Exposure::Manual { usec: 33_330 };
+    let [mc, sc, sd] = master_and_subordinate(Exposure::Auto, long);
+    assert!(sc.len() >= 9, "{sc:?}");
+    // (8,330 - 33,330) / 2 = -12,500 µs = -1,125 ticks.
+    assert_eq!(exposure_centre_shift_ticks(33_330), -1_125);
+    for (a, s) in auto[1].iter().zip(&sc) {
+        assert_eq!(*s as i64 - *a as i64, -1_125, "subordinate colour");
+    }
+    for ((m, s), m_auto) in mc.iter().zip(&sc).zip(&auto[0]) {
+        assert_eq!(m, m_auto, "the master's own exposure did not change");
+        assert!((*s as i64 - *m as i64 + 1_125).abs() <= 1, "{m} {s}");
+    }
+    for (c, d) in sc.iter().zip(&sd) {
+        assert_eq!(c, d, "depth stays centred on colour (§6.4)");
+    }
+}
+
+#[test]
+fn colour_controls_are_held_and_reported_as_the_camera_maps_them() {
+    let mut host = Host::seeded(29);
+    assert_eq!(host.dev.colour_controls(), ColourControls::default());
+    host.dev.set_colour_controls(ColourControls {
+        exposure: Exposure::Manual { usec: 31_250 },
+        gain: Some(128),
+    });
+    let reported = ColourControls {
+        exposure: Exposure::Manual { usec: 33_330 },
+        gain: Some(128),
+    };
+    assert_eq!(host.dev.colour_controls(), reported);
+    host.dev.set_colour_controls(ColourControls::default());
+    assert_eq!(
+        host.dev.colour_controls(),
+        ColourControls {
+            exposure: Exposure::Auto,
+            gain: Some(128),
+        },
+        "auto exposure leaves the gain as it was"
+    );
 }
 
 #[test]

@@ -81,6 +81,21 @@ pub struct ConvertSummary {
     pub output_bytes: u64,
 }
 
+impl ConvertSummary {
+    fn empty(depth_mode: DepthMode) -> ConvertSummary {
+        ConvertSummary {
+            depth_mode,
+            frames: 0,
+            skipped: Vec::new(),
+            color_frames: 0,
+            imu_samples: 0,
+            engine_time: Duration::ZERO,
+            elapsed: Duration::ZERO,
+            output_bytes: 0,
+        }
+    }
+}
+
 /// Why a conversion failed; nothing was written at the output path.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -120,19 +135,8 @@ pub fn convert(
     stop: &AtomicBool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<ConvertSummary, DepthError> {
-    let same = std::fs::canonicalize(input)
-        .ok()
-        .is_some_and(|i| std::fs::canonicalize(output).is_ok_and(|o| o == i));
-    if same {
-        return Err(DepthError::SameFile {
-            path: output.to_owned(),
-        });
-    }
-    let read = |source| DepthError::Read {
-        path: input.to_owned(),
-        source,
-    };
-    let mut reader = MkvReader::open_path(input).map_err(read)?;
+    refuse_same_file(input, output)?;
+    let mut reader = MkvReader::open_path(input).map_err(|e| read_error(input, e))?;
     let plan = Plan::of(&reader, input)?;
     let mut session = engine
         .session(&plan.blob, plan.header.depth_mode)
@@ -141,68 +145,21 @@ pub fn convert(
             source,
         })?;
     let temp = temp_path(output);
-    let result = (|| {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
-            .map_err(|e| write_error(output, e.into()))?;
-        let writer = MkvWriter::create_with_sync(
-            file,
-            plan.header.clone(),
-            WriterOptions::default(),
-            |_| Ok(()),
-        )
-        .map_err(|e| write_error(output, e))?;
-        let frame_len = session.output_len();
-        let mut run = Run {
+    let result = open_writer(&temp, &plan, output).and_then(|writer| {
+        let frame = vec![0; session.output_len()];
+        let run = Run {
             plan: &plan,
             input,
             output,
             options,
             session: &mut session,
             writer,
-            summary: ConvertSummary {
-                depth_mode: plan.header.depth_mode,
-                frames: 0,
-                skipped: Vec::new(),
-                color_frames: 0,
-                imu_samples: 0,
-                engine_time: Duration::ZERO,
-                elapsed: Duration::ZERO,
-                output_bytes: 0,
-            },
+            summary: ConvertSummary::empty(plan.header.depth_mode),
             raw_index: 0,
-            frame: vec![0; frame_len],
+            frame,
         };
-        let started = Instant::now();
-        let offsets = reader.cluster_offsets().to_vec();
-        let mut data = Vec::new();
-        for (i, at) in offsets.iter().enumerate() {
-            if stop.load(Ordering::Acquire) {
-                return Err(DepthError::Interrupted {
-                    path: output.to_owned(),
-                });
-            }
-            let (_, blocks) = reader.read_cluster_into(*at, &mut data).map_err(read)?;
-            for block in blocks {
-                run.block(&block, &mut data, stop)?;
-            }
-            progress(&Progress {
-                clusters_done: i + 1,
-                clusters: offsets.len(),
-                frames: run.summary.frames,
-                elapsed: started.elapsed(),
-            });
-        }
-        let file = run.writer.finalize().map_err(|e| write_error(output, e))?;
-        file.sync_all().map_err(|e| write_error(output, e.into()))?;
-        run.summary.output_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-        run.summary.elapsed = started.elapsed();
-        Ok(run.summary)
-    })();
+        run.all_clusters(&mut reader, stop, progress)
+    });
     match result {
         Ok(summary) => {
             std::fs::rename(&temp, output).map_err(|e| write_error(output, e.into()))?;
@@ -213,6 +170,40 @@ pub fn convert(
             let _ = std::fs::remove_file(&temp);
             Err(e)
         }
+    }
+}
+
+fn refuse_same_file(input: &Path, output: &Path) -> Result<(), DepthError> {
+    let same = std::fs::canonicalize(input)
+        .ok()
+        .is_some_and(|i| std::fs::canonicalize(output).is_ok_and(|o| o == i));
+    if same {
+        return Err(DepthError::SameFile {
+            path: output.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The converted file's writer, on `temp` beside `output` (renamed over it when done).
+fn open_writer(temp: &Path, plan: &Plan, output: &Path) -> Result<MkvWriter<File>, DepthError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(temp)
+        .map_err(|e| write_error(output, e.into()))?;
+    MkvWriter::create_with_sync(file, plan.header.clone(), WriterOptions::default(), |_| {
+        Ok(())
+    })
+    .map_err(|e| write_error(output, e))
+}
+
+fn read_error(input: &Path, source: MkvError) -> DepthError {
+    DepthError::Read {
+        path: input.to_owned(),
+        source,
     }
 }
 
@@ -357,6 +348,43 @@ struct Run<'a, 's, 'e> {
 }
 
 impl Run<'_, '_, '_> {
+    /// Converts every cluster of `reader` in order, then finalizes and syncs the output.
+    fn all_clusters<R: std::io::Read + std::io::Seek>(
+        mut self,
+        reader: &mut MkvReader<R>,
+        stop: &AtomicBool,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<ConvertSummary, DepthError> {
+        let started = Instant::now();
+        let offsets = reader.cluster_offsets().to_vec();
+        let mut data = Vec::new();
+        for (i, at) in offsets.iter().enumerate() {
+            if stop.load(Ordering::Acquire) {
+                return Err(DepthError::Interrupted {
+                    path: self.output.to_owned(),
+                });
+            }
+            let (_, blocks) = reader
+                .read_cluster_into(*at, &mut data)
+                .map_err(|e| read_error(self.input, e))?;
+            for block in blocks {
+                self.block(&block, &mut data, stop)?;
+            }
+            progress(&Progress {
+                clusters_done: i + 1,
+                clusters: offsets.len(),
+                frames: self.summary.frames,
+                elapsed: started.elapsed(),
+            });
+        }
+        let output = self.output;
+        let file = self.writer.finalize().map_err(|e| write_error(output, e))?;
+        file.sync_all().map_err(|e| write_error(output, e.into()))?;
+        self.summary.output_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        self.summary.elapsed = started.elapsed();
+        Ok(self.summary)
+    }
+
     /// Converts or copies the frames of `block`, ranges of the Cluster's `data`.
     fn block(
         &mut self,

@@ -17,17 +17,19 @@
 //! stream without transfers, or an unplug, ends that stream: frames already read stay
 //! delivered, frames held for pairing are delivered alone, then `next_capture` returns the
 //! error naming serial and endpoint. On a virtual-time transport (the emulator) a full
-//! channel blocks the readers instead of dropping, so simulated time never outruns the
-//! caller.
+//! channel (in events or in image bytes: [`outbox`]) makes the readers wait instead of
+//! dropping, so simulated time never outruns the caller.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use k4sync_core::colour_control::ColourControls;
 use k4sync_core::sync::config::{
     imu_start_sequence, imu_stop_sequence, DeviceConfig, Step, ValidatedConfig,
 };
@@ -35,12 +37,16 @@ use k4sync_core::sync::pairing::{
     Capture as Paired, CapturePairer, Frame, PairingConfig, PairingEvent,
 };
 use k4sync_core::time::{Ticks90k, Usec};
-use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode};
+use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps};
 use k4sync_core::wire::colour_mcu::JackState;
 use k4sync_core::wire::command::{Command, DataPhase};
 use k4sync_core::wire::depth_mcu::{check_nv_data_len, ComponentVersions};
 use k4sync_core::wire::depth_trailer::DepthTrailer;
 use k4sync_core::wire::imu::{self, ImuPacket, ImuStartupFilter};
+
+mod outbox;
+
+use outbox::{Inbox, Outbox};
 
 use crate::colour::source::with_v4l2_colour;
 use crate::command::CommandChannel;
@@ -49,6 +55,7 @@ use crate::framing::{
     depth_transfers_in_flight, pool_limit, DepthFramer, ImuFramer, IMU_PACKET_MAX_LEN,
     IMU_TRANSFERS, STREAM_TIMEOUT,
 };
+use crate::stall::{StallPolicy, StallWatch, Verdict};
 #[cfg(feature = "emulator")]
 use crate::transport::emulated::EmulatedTransport;
 use crate::transport::nusb::{self, NusbTransport};
@@ -59,11 +66,6 @@ use crate::transport::{
 
 /// How long a reader waits on its transport before checking whether it should stop.
 pub const POLL_SLICE: Duration = Duration::from_millis(100);
-/// Events the readers may queue ahead of [`Device::next_capture`].
-pub const EVENT_QUEUE_LEN: usize = 64;
-/// Image bytes those events may hold (a real-time reader whose caller falls behind drops the
-/// frame instead; one frame always fits an empty queue): six NFOV raw depth frames.
-pub const EVENT_QUEUE_BYTES: usize = 32 << 20;
 /// Failed transfers in a row, with no data between, after which a stream counts as ended even
 /// when its transport still claims transfers (a UVC stream cannot say): without this a stream
 /// that fails at once on every call would spin and flood the event queue.
@@ -187,6 +189,13 @@ pub enum Event {
     TransferLost {
         error: TransferError,
     },
+    /// `endpoint` stalled; its halt was cleared and the stream re-armed ([`StallPolicy`]).
+    /// Reported with the first frame after it: `frames_lost` frames (IMU: samples) are
+    /// missing between that frame and the one before the stall.
+    StallRecovered {
+        endpoint: Endpoint,
+        frames_lost: u64,
+    },
 }
 
 /// Running totals of one device's streams.
@@ -206,6 +215,9 @@ pub struct StreamStats {
     pub pairing_dropped: u64,
     pub timeouts: u64,
     pub transfers_lost: u64,
+    /// Stalls cleared with the stream going on, and the frames (IMU: samples) they lost.
+    pub stalls_recovered: u64,
+    pub frames_lost_to_stalls: u64,
 }
 
 enum RawEvent {
@@ -225,64 +237,15 @@ enum RawEvent {
     },
     Lost(TransferError),
     Ended(TransferError),
-}
-
-#[derive(Clone)]
-struct Outbox {
-    tx: SyncSender<RawEvent>,
-    blocking: bool,
-    full: Arc<AtomicU64>,
-    /// Image bytes in the channel and not yet processed ([`EVENT_QUEUE_BYTES`]).
-    queued_bytes: Arc<AtomicUsize>,
-}
-
-/// Image bytes an event carries.
-fn event_bytes(event: &RawEvent) -> usize {
-    match event {
-        RawEvent::Depth(frame) => frame.data.len(),
-        RawEvent::Colour(image) => image.data.len(),
-        _ => 0,
-    }
-}
-
-impl Outbox {
-    /// False once the device is gone.
-    fn send(&self, event: RawEvent) -> bool {
-        if self.blocking {
-            return self.tx.send(event).is_ok();
-        }
-        let bytes = event_bytes(&event);
-        let queued = self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if queued > 0 && queued.saturating_add(bytes) > EVENT_QUEUE_BYTES {
-            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            self.full.fetch_add(1, Ordering::Relaxed);
-            return true;
-        }
-        match self.tx.try_send(event) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                self.full.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-                false
-            }
-        }
-    }
-
-    /// The caller took `event` out of the channel.
-    fn taken(&self, event: &RawEvent) {
-        if !self.blocking {
-            self.queued_bytes
-                .fetch_sub(event_bytes(event), Ordering::AcqRel);
-        }
-    }
-
-    fn drop_event(&self, endpoint: Endpoint, reason: DropReason) -> bool {
-        self.send(RawEvent::Dropped { endpoint, reason })
-    }
+    StallRecovered {
+        endpoint: Endpoint,
+        frames_lost: u64,
+    },
+    GaveUp {
+        endpoint: Endpoint,
+        count: u32,
+        window: Duration,
+    },
 }
 
 /// A transport stream a reader pulls from.
@@ -291,6 +254,7 @@ trait Source: Send {
     fn endpoint(&self) -> Endpoint;
     fn next(&mut self, timeout: Duration) -> Result<Self::Item, TransferError>;
     fn alive(&self) -> bool;
+    fn clear_halt(&mut self) -> Result<(), TransferError>;
 }
 
 impl Source for Box<dyn StreamIn> {
@@ -306,6 +270,10 @@ impl Source for Box<dyn StreamIn> {
 
     fn alive(&self) -> bool {
         self.in_flight() > 0
+    }
+
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        (**self).clear_halt()
     }
 }
 
@@ -323,14 +291,65 @@ impl Source for Box<dyn ColourStream> {
     fn alive(&self) -> bool {
         true
     }
+
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        (**self).clear_halt()
+    }
+}
+
+/// What became of a stall.
+enum AfterStall {
+    /// The halt was cleared; the stream goes on.
+    Recovered,
+    /// The stream is over (the policy gave up, or the device is gone).
+    Over,
+    /// The halt could not be cleared: the stall counts as a lost transfer.
+    Lost,
+}
+
+/// Clears a stall unless `stalls` says it is one too many, in which case the stream ends with
+/// [`RawEvent::GaveUp`].
+fn after_stall<S: Source>(
+    source: &mut S,
+    stalls: &RefCell<StallWatch>,
+    out: &Outbox,
+) -> AfterStall {
+    let endpoint = source.endpoint();
+    let verdict = stalls.borrow_mut().stall();
+    if let Verdict::GiveUp { count } = verdict {
+        // The halt outlives the stream: left set, the next start of this stream (in this
+        // process or the next) would fail at once.
+        if let Err(e) = source.clear_halt() {
+            log::warn!("{endpoint}: the halt left by the last stall could not be cleared: {e}");
+        }
+        let window = stalls.borrow().policy().window;
+        out.send(RawEvent::GaveUp {
+            endpoint,
+            count,
+            window,
+        });
+        return AfterStall::Over;
+    }
+    match source.clear_halt() {
+        Ok(()) => {
+            stalls.borrow_mut().recovered();
+            AfterStall::Recovered
+        }
+        Err(e) => {
+            log::warn!("{endpoint}: the stall could not be cleared: {e}");
+            AfterStall::Lost
+        }
+    }
 }
 
 /// Pulls from `source` until told to stop or the stream ends; `on_item` returns false when
-/// the device is gone, `on_lost` forgets partial data after a lost transfer.
+/// the device is gone, `on_lost` forgets partial data after a lost transfer. A stall is
+/// cleared as `stalls` allows ([`after_stall`]).
 fn pump<S: Source>(
     mut source: S,
     out: &Outbox,
     stop: &AtomicBool,
+    stalls: &RefCell<StallWatch>,
     mut on_item: impl FnMut(S::Item) -> bool,
     mut on_lost: impl FnMut(),
 ) {
@@ -358,6 +377,13 @@ fn pump<S: Source>(
             }
             Err(e) => {
                 on_lost();
+                if matches!(e, TransferError::Stall { .. }) {
+                    match after_stall(&mut source, stalls, out) {
+                        AfterStall::Recovered => continue,
+                        AfterStall::Over => return,
+                        AfterStall::Lost => {}
+                    }
+                }
                 lost_in_a_row = lost_in_a_row.saturating_add(1);
                 if matches!(e, TransferError::Disconnected { .. })
                     || !source.alive()
@@ -374,15 +400,42 @@ fn pump<S: Source>(
     }
 }
 
-fn depth_reader(stream: Box<dyn StreamIn>, mode: DepthMode, out: Outbox, stop: Arc<AtomicBool>) {
+/// Sends [`RawEvent::StallRecovered`] when the item at `ts_usec` closes a stall's gap; false
+/// when the device is gone.
+fn close_stall_gap(
+    stalls: &RefCell<StallWatch>,
+    out: &Outbox,
+    endpoint: Endpoint,
+    ts_usec: u64,
+    period_usec: u64,
+) -> bool {
+    let Some(frames_lost) = stalls.borrow_mut().seen(ts_usec, period_usec) else {
+        return true;
+    };
+    out.send(RawEvent::StallRecovered {
+        endpoint,
+        frames_lost,
+    })
+}
+
+fn depth_reader(
+    stream: Box<dyn StreamIn>,
+    mode: DepthMode,
+    fps: Fps,
+    stalls: StallWatch,
+    out: Outbox,
+    stop: Arc<AtomicBool>,
+) {
     let size = mode.sensor_mode().map_or(0, |m| m.raw_frame_size());
-    let framer = std::cell::RefCell::new(DepthFramer::new(size));
+    let framer = RefCell::new(DepthFramer::new(size));
+    let stalls = RefCell::new(stalls);
     let mut seen_valid = false;
     let endpoint = Endpoint::DepthStreamIn;
     pump(
         stream,
         &out,
         &stop,
+        &stalls,
         |chunk| {
             let mut framer = framer.borrow_mut();
             let before = framer.dropped();
@@ -403,6 +456,10 @@ fn depth_reader(stream: Box<dyn StreamIn>, mode: DepthMode, out: Outbox, stop: A
                 }
                 Ok((ticks, temperature)) => {
                     seen_valid = true;
+                    let period = u64::from(fps.period_usec());
+                    if !close_stall_gap(&stalls, &out, endpoint, ticks.to_usec().0, period) {
+                        return false;
+                    }
                     out.send(RawEvent::Depth(RawDepthFrame {
                         data,
                         mode,
@@ -421,15 +478,18 @@ fn depth_reader(stream: Box<dyn StreamIn>, mode: DepthMode, out: Outbox, stop: A
 fn imu_reader(
     stream: Box<dyn StreamIn>,
     mut filter: ImuStartupFilter,
+    stalls: StallWatch,
     out: Outbox,
     stop: Arc<AtomicBool>,
 ) {
-    let framer = std::cell::RefCell::new(ImuFramer::new());
+    let framer = RefCell::new(ImuFramer::new());
+    let stalls = RefCell::new(stalls);
     let endpoint = Endpoint::ImuStreamIn;
     pump(
         stream,
         &out,
         &stop,
+        &stalls,
         |chunk| {
             let mut framer = framer.borrow_mut();
             let before = framer.dropped();
@@ -449,6 +509,13 @@ fn imu_reader(
                     }
                     continue;
                 };
+                if let Some(first) = packet.samples().next() {
+                    let period = u64::from(packet.accel_period_usec());
+                    let ts = first.accel_device_ts_usec().0;
+                    if !close_stall_gap(&stalls, &out, endpoint, ts, period) {
+                        return false;
+                    }
+                }
                 for sample in packet.samples() {
                     if filter.accept(sample.accel_ticks) {
                         samples.push(ImuSample {
@@ -488,19 +555,23 @@ fn is_whole_jpeg(data: &[u8]) -> bool {
 fn colour_reader(
     stream: Box<dyn ColourStream>,
     mode: ColourMode,
+    stalls: StallWatch,
     out: Outbox,
     stop: Arc<AtomicBool>,
 ) {
+    let stalls = RefCell::new(stalls);
     let format = match mode.format {
         ColorFormat::Bgra32 => ColorFormat::Mjpg,
         other => other,
     };
     let expected = format.frame_size(mode.resolution);
     let endpoint = Endpoint::ColourVideo;
+    let period = u64::from(mode.fps.period_usec());
     pump(
         stream,
         &out,
         &stop,
+        &stalls,
         |frame| {
             let Some(ticks) = frame.device_ticks.filter(|t| t.0 != 0) else {
                 return out.drop_event(endpoint, DropReason::NoTimestamp);
@@ -510,6 +581,9 @@ fn colour_reader(
             }
             if expected.is_none() && !is_whole_jpeg(&frame.data) {
                 return out.drop_event(endpoint, DropReason::Malformed);
+            }
+            if !close_stall_gap(&stalls, &out, endpoint, ticks.to_usec().0, period) {
+                return false;
             }
             out.send(RawEvent::Colour(ColourImage {
                 data: frame.data,
@@ -550,7 +624,7 @@ pub struct Device {
     imu: Option<Reader>,
     colour_started_ns: Option<u64>,
     outbox: Outbox,
-    rx: Receiver<RawEvent>,
+    inbox: Inbox,
     backlog: VecDeque<RawEvent>,
     pairer: CapturePairer<u64, u64>,
     deliver_flushed: bool,
@@ -560,6 +634,7 @@ pub struct Device {
     ready: VecDeque<Event>,
     failures: VecDeque<Error>,
     stats: StreamStats,
+    stall_policy: StallPolicy,
 }
 
 impl Device {
@@ -591,7 +666,7 @@ impl Device {
         log::info!("opened camera {serial}, firmware {versions:?}");
         channel.depth_stop()?;
         channel.write_with_status(Command::ImuStreamStop, &[])?;
-        let (tx, rx) = sync_channel(EVENT_QUEUE_LEN);
+        let (outbox, inbox) = outbox::channel(blocking);
         Ok(Device {
             channel,
             serial,
@@ -603,13 +678,8 @@ impl Device {
             colour: None,
             imu: None,
             colour_started_ns: None,
-            outbox: Outbox {
-                tx,
-                blocking,
-                full: Arc::new(AtomicU64::new(0)),
-                queued_bytes: Arc::new(AtomicUsize::new(0)),
-            },
-            rx,
+            outbox,
+            inbox,
             backlog: VecDeque::new(),
             pairer: CapturePairer::new(),
             deliver_flushed: false,
@@ -619,6 +689,7 @@ impl Device {
             ready: VecDeque::new(),
             failures: VecDeque::new(),
             stats: StreamStats::default(),
+            stall_policy: StallPolicy::default(),
         })
     }
 
@@ -658,10 +729,19 @@ impl Device {
 
     pub fn stats(&self) -> StreamStats {
         StreamStats {
-            dropped_queue_full: self.stats.dropped_queue_full
-                + self.outbox.full.load(Ordering::Relaxed),
+            dropped_queue_full: self.stats.dropped_queue_full + self.outbox.dropped_full(),
             ..self.stats
         }
+    }
+
+    /// How many stalls per stream are cleared before the stream ends with
+    /// [`Error::StreamStalled`]; applies to the streams started after the call.
+    pub fn set_stall_policy(&mut self, policy: StallPolicy) {
+        self.stall_policy = policy;
+    }
+
+    fn stall_watch(&self) -> StallWatch {
+        StallWatch::new(self.stall_policy, self.channel.transport().clock())
     }
 
     /// Host time on the transport's clock, ns.
@@ -674,6 +754,24 @@ impl Device {
             serial: Some(self.serial.clone()),
             what: what.to_string(),
         }
+    }
+
+    /// Sets the colour camera's exposure and gain (`k4a_device_set_color_control`, §5.5) and
+    /// returns them as the camera reports them afterwards. k4arecorder does this before it
+    /// starts the cameras; a manual exposure keeps the colour timing fixed, which
+    /// multi-device sync needs (automatic exposure moves it, §6.4).
+    pub fn set_colour_controls(
+        &mut self,
+        controls: ColourControls,
+    ) -> Result<ColourControls, Error> {
+        let applied = self.channel.transport_mut().set_colour_controls(controls)?;
+        log::info!(
+            "camera {}: colour exposure {}, gain {:?}",
+            self.serial,
+            applied.exposure,
+            applied.gain
+        );
+        Ok(applied)
     }
 
     /// Starts the cameras (`k4a_device_start_cameras`, §7.2): validation (with the jack
@@ -872,8 +970,12 @@ impl Device {
             });
         }
         let stream = transport.open_stream(Endpoint::DepthStreamIn, request_len, transfers)?;
+        let (fps, stalls) = (
+            self.running.map_or(Fps::Fps30, |v| v.config().fps),
+            self.stall_watch(),
+        );
         self.depth = Some(self.spawn("depth", move |out, stop| {
-            depth_reader(stream, mode, out, stop)
+            depth_reader(stream, mode, fps, stalls, out, stop)
         })?);
         Ok(())
     }
@@ -890,8 +992,9 @@ impl Device {
         };
         let stream = self.channel.transport_mut().start_colour(mode)?;
         self.colour_started_ns = Some(self.host_now_ns());
+        let stalls = self.stall_watch();
         self.colour = Some(self.spawn("colour", move |out, stop| {
-            colour_reader(stream, mode, out, stop)
+            colour_reader(stream, mode, stalls, out, stop)
         })?);
         Ok(())
     }
@@ -908,8 +1011,9 @@ impl Device {
             transport.max_packet_size(Endpoint::ImuStreamIn),
         );
         let stream = transport.open_stream(Endpoint::ImuStreamIn, request_len, IMU_TRANSFERS)?;
+        let stalls = self.stall_watch();
         self.imu = Some(self.spawn("imu", move |out, stop| {
-            imu_reader(stream, filter, out, stop)
+            imu_reader(stream, filter, stalls, out, stop)
         })?);
         Ok(())
     }
@@ -925,7 +1029,7 @@ impl Device {
         let Some(reader) = reader else { return };
         reader.stop.store(true, Ordering::Release);
         while !reader.thread.is_finished() {
-            if let Ok(event) = self.rx.recv_timeout(Duration::from_millis(5)) {
+            if let Ok(event) = self.inbox.recv_timeout(Duration::from_millis(5)) {
                 self.backlog.push_back(event);
             }
         }
@@ -948,7 +1052,7 @@ impl Device {
                 Some(raw) => raw,
                 None => {
                     let left = deadline.saturating_duration_since(std::time::Instant::now());
-                    match self.rx.recv_timeout(left) {
+                    match self.inbox.recv_timeout(left) {
                         Ok(raw) => raw,
                         Err(RecvTimeoutError::Timeout) => return Ok(None),
                         Err(RecvTimeoutError::Disconnected) => return Ok(None),
@@ -960,7 +1064,6 @@ impl Device {
     }
 
     fn process(&mut self, raw: RawEvent) {
-        self.outbox.taken(&raw);
         match raw {
             RawEvent::Depth(frame) => {
                 self.stats.depth_frames += 1;
@@ -1005,19 +1108,45 @@ impl Device {
                 self.ready.push_back(Event::TransferLost { error });
             }
             RawEvent::Ended(source) => {
-                if matches!(
-                    source.endpoint(),
-                    Endpoint::DepthStreamIn | Endpoint::ColourVideo
-                ) {
-                    self.deliver_flushed = true;
-                    self.pairer.stop();
-                    self.drain_pairer();
-                }
+                self.stream_ended(source.endpoint());
                 self.failures.push_back(Error::Stream {
                     serial: Some(self.serial.clone()),
                     source,
                 });
             }
+            RawEvent::StallRecovered {
+                endpoint,
+                frames_lost,
+            } => {
+                self.stats.stalls_recovered += 1;
+                self.stats.frames_lost_to_stalls += frames_lost;
+                self.ready.push_back(Event::StallRecovered {
+                    endpoint,
+                    frames_lost,
+                });
+            }
+            RawEvent::GaveUp {
+                endpoint,
+                count,
+                window,
+            } => {
+                self.stream_ended(endpoint);
+                self.failures.push_back(Error::StreamStalled {
+                    serial: Some(self.serial.clone()),
+                    endpoint,
+                    count,
+                    window,
+                });
+            }
+        }
+    }
+
+    /// A stream ended: when it was an image stream, the frames held for pairing go out alone.
+    fn stream_ended(&mut self, endpoint: Endpoint) {
+        if matches!(endpoint, Endpoint::DepthStreamIn | Endpoint::ColourVideo) {
+            self.deliver_flushed = true;
+            self.pairer.stop();
+            self.drain_pairer();
         }
     }
 
@@ -1133,52 +1262,6 @@ mod tests {
         assert!(!is_whole_jpeg(&[0xFF, 0xD9]), "EOI alone");
         assert!(!is_whole_jpeg(&[0; 64]), "all zeros");
         assert!(!is_whole_jpeg(&[]));
-    }
-
-    fn depth_event(len: usize) -> RawEvent {
-        RawEvent::Depth(RawDepthFrame {
-            data: vec![0; len],
-            mode: DepthMode::NfovUnbinned,
-            device_ticks: Ticks90k(0),
-            device_ts_usec: Usec(0),
-            sensor_temperature_celsius: 30.0,
-            host_ns: 0,
-        })
-    }
-
-    #[test]
-    fn a_real_time_outbox_drops_frames_past_its_byte_bound_and_frees_them_when_taken() {
-        let (tx, rx) = sync_channel(EVENT_QUEUE_LEN);
-        let outbox = Outbox {
-            tx,
-            blocking: false,
-            full: Arc::new(AtomicU64::new(0)),
-            queued_bytes: Arc::new(AtomicUsize::new(0)),
-        };
-        let frame = 6 << 20;
-        let fit = EVENT_QUEUE_BYTES / frame;
-        for _ in 0..fit + 2 {
-            assert!(outbox.send(depth_event(frame)));
-        }
-        assert_eq!(outbox.full.load(Ordering::Relaxed), 2);
-        assert_eq!(outbox.queued_bytes.load(Ordering::Relaxed), fit * frame);
-        let first = rx.try_recv().unwrap();
-        outbox.taken(&first);
-        assert!(outbox.send(depth_event(frame)));
-        assert_eq!(
-            outbox.full.load(Ordering::Relaxed),
-            2,
-            "room again after one was taken"
-        );
-        while let Ok(event) = rx.try_recv() {
-            outbox.taken(&event);
-        }
-        assert_eq!(outbox.queued_bytes.load(Ordering::Relaxed), 0);
-        assert!(
-            outbox.send(depth_event(EVENT_QUEUE_BYTES * 2)),
-            "one frame fits an empty queue"
-        );
-        assert_eq!(outbox.full.load(Ordering::Relaxed), 2);
     }
 
     #[cfg(feature = "emulator")]

@@ -131,6 +131,18 @@ pub enum Error {
         source: TransferError,
     },
 
+    /// A stream endpoint stalled `count` times within `window`, more than
+    /// [`crate::StallPolicy`] recovers from; the stream ended.
+    #[error("camera {}: stream on {endpoint} stalled {count} times within {} s, so it was \
+        stopped instead of cleared again; the endpoint keeps halting — check the USB cable, \
+        hub and power supply, then power-cycle the camera", who(.serial), .window.as_secs_f64())]
+    StreamStalled {
+        serial: Option<String>,
+        endpoint: Endpoint,
+        count: u32,
+        window: std::time::Duration,
+    },
+
     /// One depth transfer does not fit the transfer pool (reference §3.5).
     #[error("camera {}: a {request_len}-byte depth transfer does not fit the {pool_limit}-byte \
         transfer pool; set K4A_MAX_LIBUSB_POOL higher (and usbcore.usbfs_memory_mb, see \
@@ -230,7 +242,8 @@ impl Error {
             }
             Error::Status { endpoint, .. }
             | Error::Response { endpoint, .. }
-            | Error::Payload { endpoint, .. } => Some(*endpoint),
+            | Error::Payload { endpoint, .. }
+            | Error::StreamStalled { endpoint, .. } => Some(*endpoint),
             _ => None,
         }
     }

@@ -25,6 +25,7 @@
 pub use k4sync_core as core;
 
 pub mod align;
+mod budget;
 mod buffers;
 mod colour;
 mod command;
@@ -36,6 +37,7 @@ mod error;
 mod framing;
 pub mod mkv;
 mod record;
+mod stall;
 mod sync_behind;
 mod transfer;
 pub mod transport;
@@ -47,11 +49,13 @@ pub use device::{
 };
 pub use discovery::{list, CameraReport, DeviceFacts, Source};
 pub use error::{Error, Phase};
+pub use k4sync_core::colour_control::{ColourControls, Exposure};
 #[cfg(feature = "emulator")]
 pub use record::VirtualMaster;
 pub use record::{
     create_output, record, record_to_file, validate_without_jack, DeviceNotice, DropPolicy,
-    Durable, Exposure, RecordError, RecordOptions, RecordStats, StreamTimes, Summary, SyncState,
-    WriterProgress, EXPOSURE_TAG, IMU_BEFORE_FIRST_IMAGE,
+    Durable, RecordError, RecordOptions, RecordStats, StreamTimes, Summary, SyncState,
+    WriterProgress, EXPOSURE_TAG, GAIN_TAG, IMU_BEFORE_FIRST_IMAGE,
 };
+pub use stall::StallPolicy;
 pub use sync_behind::SyncBehind;

@@ -36,10 +36,11 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use k4sync_core::colour_control::ColourControls;
 use k4sync_core::sync::config::{ConfigError, DeviceConfig, ValidatedConfig};
 use k4sync_core::sync::pairing::HELD_PER_STREAM;
 #[cfg(feature = "emulator")]
@@ -47,18 +48,24 @@ use k4sync_core::types::ColorResolution;
 use k4sync_core::types::{ColorFormat, DepthMode, Fps, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::JackState;
 
+use k4sync_core::sync::pairing::EVENT_CAPACITY;
+
+use crate::budget::ByteBudget;
 use crate::device::{Capture, Device, DropReason, Event, ImuSample};
 use crate::error::Error;
 use crate::mkv::write::{self as mkvw, DepthStorage, DeviceInfo, RecordingHeader, WriterOptions};
 use crate::mkv::{MkvError, MkvWriter};
+use crate::stall::StallPolicy;
 use crate::sync_behind::SyncBehind;
 #[cfg(feature = "emulator")]
 use crate::transport::emulated::EmulatedTransport;
 use crate::transport::Endpoint;
 
-/// Most items (captures, each with the IMU samples before it) queued for the writer thread;
-/// the byte bound ([`DEFAULT_QUEUE_BYTES`]) is usually the tighter one.
-pub const DEFAULT_QUEUE_LEN: usize = 4;
+/// Most items (captures, each with the IMU samples before it) queued for the writer thread:
+/// as many as one call of the pairer can release at once (a stream that was starved lets the
+/// other's held frames go together, up to [`EVENT_CAPACITY`]), so a burst is bounded by bytes
+/// ([`DEFAULT_QUEUE_BYTES`]) alone and small captures are never dropped for their number.
+pub const DEFAULT_QUEUE_LEN: usize = EVENT_CAPACITY;
 /// Most image bytes queued for the writer thread: about 2 captures (≈ 70 ms) of the heaviest
 /// single-camera mode (5.3 MB raw NFOV depth + colour). A capture that would exceed it is
 /// dropped (or waited for); one capture is always admitted into an empty queue. IMU samples
@@ -76,25 +83,12 @@ pub enum DropPolicy {
     Block,
 }
 
-/// The colour exposure setting asked for (`-e`): recorded as a tag; the emulator ignores it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exposure {
-    Auto,
-    /// Manual exposure exponent, -11..=1 (exposure time 2^value seconds).
-    Manual(i8),
-}
-
-impl fmt::Display for Exposure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exposure::Auto => f.write_str("auto"),
-            Exposure::Manual(v) => write!(f, "{v}"),
-        }
-    }
-}
-
-/// Name of the tag holding the `-e` setting.
+/// Name of the tag holding the colour exposure the camera reported after `-e` was applied:
+/// `auto`, or the manual exposure in µs (its table entry, reference §5.5).
 pub const EXPOSURE_TAG: &str = "K4SYNC_COLOR_EXPOSURE";
+/// Name of the tag holding the manual colour gain the camera reported after `-g` was applied;
+/// absent when no gain was set.
+pub const GAIN_TAG: &str = "K4SYNC_COLOR_GAIN";
 
 /// How often a recording asks for its data to be made durable. A recording file answers on a
 /// helper thread ([`SyncBehind`]: writeback started each time, an `fdatasync` at most once a
@@ -108,12 +102,16 @@ pub struct RecordOptions {
     pub config: DeviceConfig,
     /// Device time to record from the first image; `None` records until stopped.
     pub record_length: Option<Duration>,
-    pub exposure: Exposure,
+    /// Colour exposure and gain, set before the cameras start when colour is on.
+    pub colour_controls: ColourControls,
     pub queue_len: usize,
     /// Image bytes the queue may hold (default 16 MiB).
     pub queue_bytes: usize,
     pub drop_policy: DropPolicy,
     pub writer: WriterOptions,
+    /// How many stalls per stream are cleared before the recording stops with
+    /// [`Error::StreamStalled`] (default: the 3rd within 10 s stops it).
+    pub stall_policy: StallPolicy,
 }
 
 impl RecordOptions {
@@ -121,7 +119,7 @@ impl RecordOptions {
         RecordOptions {
             config,
             record_length: None,
-            exposure: Exposure::Auto,
+            colour_controls: ColourControls::default(),
             queue_len: DEFAULT_QUEUE_LEN,
             queue_bytes: DEFAULT_QUEUE_BYTES,
             drop_policy: DropPolicy::DropWhenFull,
@@ -130,6 +128,7 @@ impl RecordOptions {
                 flush_interval: SYNC_INTERVAL,
                 ..WriterOptions::default()
             },
+            stall_policy: StallPolicy::default(),
         }
     }
 }
@@ -205,7 +204,12 @@ pub struct RecordStats {
     /// What the writer has put into the file so far (the rest of what was handed to it is
     /// still held in memory and lost if the process dies).
     pub written: WriterProgress,
-    /// Stream timeouts, dropped frames and lost transfers the device reported so far.
+    /// Stalls cleared with the recording going on ([`StallPolicy`]), and the frames (IMU:
+    /// samples) missing around them, counted from device time.
+    pub stalls_recovered: u64,
+    pub frames_lost_to_stalls: u64,
+    /// Stream timeouts, dropped frames, lost transfers and recovered stalls the device
+    /// reported so far.
     pub device_events: u64,
     /// The newest of them.
     pub last_device_event: Option<DeviceNotice>,
@@ -247,6 +251,12 @@ pub enum DeviceNotice {
         endpoint: Endpoint,
         what: &'static str,
     },
+    /// `endpoint` stalled; the halt was cleared and the stream went on, `frames_lost` frames
+    /// (IMU: samples) short.
+    StallRecovered {
+        endpoint: Endpoint,
+        frames_lost: u64,
+    },
 }
 
 impl DeviceNotice {
@@ -263,6 +273,13 @@ impl DeviceNotice {
             Event::TransferLost { error } => Some(DeviceNotice::TransferLost {
                 endpoint: error.endpoint(),
                 what: error.kind(),
+            }),
+            Event::StallRecovered {
+                endpoint,
+                frames_lost,
+            } => Some(DeviceNotice::StallRecovered {
+                endpoint: *endpoint,
+                frames_lost: *frames_lost,
             }),
             Event::Capture(_) | Event::Imu(_) => None,
         }
@@ -285,6 +302,10 @@ impl DeviceNotice {
                 "{{\"event\":\"device\",\"what\":\"transfer_lost\",\"endpoint\":{},\"error\":\"{what}\"}}",
                 endpoint(e)
             ),
+            DeviceNotice::StallRecovered { endpoint: e, frames_lost } => format!(
+                "{{\"event\":\"device\",\"what\":\"stall_recovered\",\"endpoint\":{},\"frames_lost\":{frames_lost}}}",
+                endpoint(e)
+            ),
         }
     }
 }
@@ -301,11 +322,41 @@ impl fmt::Display for DeviceNotice {
             DeviceNotice::TransferLost { endpoint, what } => {
                 write!(f, "{endpoint}: transfer lost ({what})")
             }
+            DeviceNotice::StallRecovered {
+                endpoint,
+                frames_lost,
+            } => write!(
+                f,
+                "{endpoint}: stalled; halt cleared and stream re-armed, {frames_lost} frames lost"
+            ),
         }
     }
 }
 
 impl RecordStats {
+    /// Nothing recorded yet; `bytes_written` is the file's header.
+    fn starting(bytes_written: u64) -> RecordStats {
+        RecordStats {
+            colour_frames: 0,
+            depth_frames: 0,
+            imu_samples: 0,
+            dropped_queue_captures: 0,
+            dropped_queue_imu: 0,
+            dropped_late: 0,
+            dropped_device: 0,
+            bytes_written,
+            elapsed: Duration::ZERO,
+            recorded: Duration::ZERO,
+            sync: SyncState::Starting,
+            delivered_ts_usec: StreamTimes::default(),
+            written: WriterProgress::default(),
+            stalls_recovered: 0,
+            frames_lost_to_stalls: 0,
+            device_events: 0,
+            last_device_event: None,
+        }
+    }
+
     /// Average write rate since the start, bytes per second.
     pub fn write_rate_bytes_per_sec(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
@@ -324,7 +375,8 @@ impl RecordStats {
              \"dropped_queue_imu\":{},\"dropped_late\":{},\"dropped_device\":{},\
              \"bytes_written\":{},\"write_rate_bytes_per_s\":{:.0},\"delivered_ts_usec\":{{\"colour\":{},\
              \"depth\":{},\"imu\":{}}},\"written\":{{\"until_usec\":{},\"colour_frames\":{},\
-             \"depth_frames\":{},\"imu_samples\":{}}},\"device_events\":{}}}",
+             \"depth_frames\":{},\"imu_samples\":{}}},\"stalls_recovered\":{},\
+             \"frames_lost_to_stalls\":{},\"device_events\":{}}}",
             self.sync,
             self.elapsed.as_secs_f64(),
             self.recorded.as_secs_f64(),
@@ -344,6 +396,8 @@ impl RecordStats {
             self.written.colour_frames,
             self.written.depth_frames,
             self.written.imu_samples,
+            self.stalls_recovered,
+            self.frames_lost_to_stalls,
             self.device_events,
         )
     }
@@ -368,7 +422,15 @@ impl fmt::Display for RecordStats {
             self.dropped_late,
             self.dropped_device,
             self.write_rate_bytes_per_sec() / 1e6,
-        )
+        )?;
+        if self.stalls_recovered > 0 {
+            write!(
+                f,
+                "  stalls {} ({} frames lost)",
+                self.stalls_recovered, self.frames_lost_to_stalls
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -431,6 +493,9 @@ pub struct Summary {
     /// Earliest and latest device timestamp of the images recorded (or dropped at the queue), µs.
     pub first_ts_usec: Option<u64>,
     pub last_ts_usec: Option<u64>,
+    /// The colour controls as the camera reported them after they were set; `None` with
+    /// colour off.
+    pub colour_controls: Option<ColourControls>,
 }
 
 /// A sink, positioned at its start, that publishes how long the file written through it is.
@@ -526,11 +591,12 @@ impl<W: Durable> Durable for CountingSink<W> {
     }
 }
 
-/// The header a recording of `device` with `validated` gets.
+/// The header a recording of `device` with `validated` gets; `controls` are the colour
+/// controls the camera reported after they were set (`None`: none were set, colour is off).
 pub fn header_for(
     device: &Device,
     validated: &ValidatedConfig,
-    exposure: Exposure,
+    controls: Option<ColourControls>,
 ) -> RecordingHeader {
     let c = validated.config();
     let versions = device.versions();
@@ -564,8 +630,17 @@ pub fn header_for(
                 .flatten(),
         }),
         writing_app: RecordingHeader::k4arecorder_defaults().writing_app,
-        extra_tags: vec![(EXPOSURE_TAG.to_owned(), exposure.to_string())],
+        extra_tags: controls.map(control_tags).unwrap_or_default(),
     }
+}
+
+/// The tags saying which colour controls the camera took.
+fn control_tags(controls: ColourControls) -> Vec<(String, String)> {
+    let mut tags = vec![(EXPOSURE_TAG.to_owned(), controls.exposure.to_string())];
+    if let Some(gain) = controls.gain {
+        tags.push((GAIN_TAG.to_owned(), gain.to_string()));
+    }
+    tags
 }
 
 /// Records from `device` into a new file at `path` (created or truncated).
@@ -604,69 +679,6 @@ struct Item {
     capture: Option<Capture>,
     /// Image bytes of `capture`, charged to the [`ByteBudget`] until the writer is done with it.
     bytes: usize,
-}
-
-/// The byte bound of the writer queue: image bytes sent but not yet handed to the writer.
-struct ByteBudget {
-    limit: usize,
-    state: Mutex<BudgetState>,
-    freed: Condvar,
-}
-
-struct BudgetState {
-    used: usize,
-    /// The writer thread is gone: nothing will be freed any more.
-    closed: bool,
-}
-
-impl ByteBudget {
-    fn new(limit: usize) -> Self {
-        ByteBudget {
-            limit,
-            state: Mutex::new(BudgetState {
-                used: 0,
-                closed: false,
-            }),
-            freed: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, BudgetState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Charges `bytes` if they fit (or nothing is charged yet); with `wait`, waits for room
-    /// until the writer frees some or closes. Returns whether the bytes were charged.
-    fn take(&self, bytes: usize, wait: bool) -> bool {
-        let mut st = self.lock();
-        loop {
-            if st.closed {
-                return false;
-            }
-            if st.used == 0 || st.used.saturating_add(bytes) <= self.limit {
-                st.used = st.used.saturating_add(bytes);
-                return true;
-            }
-            if !wait {
-                return false;
-            }
-            st = self
-                .freed
-                .wait(st)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-    }
-
-    fn give_back(&self, bytes: usize) {
-        let mut st = self.lock();
-        st.used = st.used.saturating_sub(bytes);
-        self.freed.notify_all();
-    }
-
-    fn close(&self) {
-        self.lock().closed = true;
-        self.freed.notify_all();
-    }
 }
 
 /// IMU samples that go to the writer on their own when no capture has come to carry them
@@ -825,9 +837,15 @@ pub fn record<W: Durable>(
     on_status: &mut dyn FnMut(&RecordStats),
 ) -> Result<Summary, RecordError> {
     let validated = validate_without_jack(&options.config).map_err(RecordError::Config)?;
+    device.set_stall_policy(options.stall_policy);
+    let controls = if options.config.colour_enabled() {
+        Some(device.set_colour_controls(options.colour_controls)?)
+    } else {
+        None
+    };
     // The depth start reads the depth calibration blob the header attaches (§3.4).
     device.start(&options.config)?;
-    let header = header_for(device, &validated, options.exposure);
+    let header = header_for(device, &validated, controls);
     let sink = CountingSink::new(sink);
     let written = sink.counter();
     let writer =
@@ -841,23 +859,7 @@ pub fn record<W: Durable>(
                 }
             })?;
 
-    let mut stats = RecordStats {
-        colour_frames: 0,
-        depth_frames: 0,
-        imu_samples: 0,
-        dropped_queue_captures: 0,
-        dropped_queue_imu: 0,
-        dropped_late: 0,
-        dropped_device: 0,
-        bytes_written: written.load(Ordering::Relaxed),
-        elapsed: Duration::ZERO,
-        recorded: Duration::ZERO,
-        sync: SyncState::Starting,
-        delivered_ts_usec: StreamTimes::default(),
-        written: WriterProgress::default(),
-        device_events: 0,
-        last_device_event: None,
-    };
+    let mut stats = RecordStats::starting(written.load(Ordering::Relaxed));
     on_status(&stats);
 
     let (tx, rx) = sync_channel::<Item>(options.queue_len.max(1));
@@ -931,6 +933,7 @@ pub fn record<W: Durable>(
         stats,
         first_ts_usec: first,
         last_ts_usec: last,
+        colour_controls: controls,
     })
 }
 
@@ -1024,6 +1027,9 @@ impl Pump<'_> {
         self.stats.elapsed = self.started.elapsed();
         self.stats.bytes_written = written.load(Ordering::Relaxed);
         self.stats.dropped_device = device_drops(self.device);
+        let device = self.device.stats();
+        self.stats.stalls_recovered = device.stalls_recovered;
+        self.stats.frames_lost_to_stalls = device.frames_lost_to_stalls;
         read_writer_progress(self.stats, &self.queue.late, progress);
     }
 
@@ -1268,6 +1274,58 @@ impl Drop for VirtualMaster {
 mod tests {
     use super::*;
 
+    fn small_capture(n: u64) -> Capture {
+        let ts = n * 66_666;
+        Capture {
+            colour: Some(crate::device::ColourImage {
+                data: vec![0; 200_000],
+                format: ColorFormat::Mjpg,
+                resolution: ColorResolution::R720p,
+                device_ticks: k4sync_core::time::Ticks90k(ts * 9 / 100),
+                device_ts_usec: k4sync_core::time::Usec(ts),
+                host_ns: 0,
+            }),
+            depth_raw: None,
+        }
+    }
+
+    #[test]
+    fn a_burst_the_pairer_can_release_at_once_fits_the_writer_queue_whole() {
+        let options = RecordOptions::new(DeviceConfig::default());
+        let (tx, _rx) = sync_channel::<Item>(options.queue_len);
+        let queue = Queue {
+            tx,
+            budget: Arc::new(ByteBudget::new(options.queue_bytes)),
+            late: Arc::new(AtomicU64::new(0)),
+        };
+        let mut stats = RecordStats::starting(0);
+        for n in 0..EVENT_CAPACITY as u64 {
+            send(
+                &queue,
+                &mut Vec::new(),
+                Some(small_capture(n)),
+                DropPolicy::DropWhenFull,
+                &mut stats,
+            );
+        }
+        assert_eq!(
+            stats.dropped_queue_captures, 0,
+            "no writer ran: all waited in the queue"
+        );
+        assert_eq!(stats.colour_frames, EVENT_CAPACITY as u64);
+        send(
+            &queue,
+            &mut Vec::new(),
+            Some(small_capture(99)),
+            DropPolicy::DropWhenFull,
+            &mut stats,
+        );
+        assert_eq!(
+            stats.dropped_queue_captures, 1,
+            "the item bound still holds"
+        );
+    }
+
     #[test]
     fn the_counting_sink_publishes_the_files_length_not_the_bytes_rewritten_in_place() {
         let mut sink = CountingSink::new(io::Cursor::new(Vec::new()));
@@ -1282,31 +1340,5 @@ mod tests {
         sink.write_all(&[4; 9]).unwrap();
         assert_eq!(written.load(Ordering::Relaxed), 17);
         assert_eq!(sink.into_inner().into_inner().len(), 17);
-    }
-
-    #[test]
-    fn the_byte_budget_admits_what_fits_and_always_one_item_into_an_empty_queue() {
-        let budget = ByteBudget::new(10);
-        assert!(
-            budget.take(25, false),
-            "an empty queue takes even an oversized capture"
-        );
-        assert!(!budget.take(1, false), "nothing more fits");
-        budget.give_back(25);
-        assert!(budget.take(6, false));
-        assert!(budget.take(4, false));
-        assert!(!budget.take(1, false));
-    }
-
-    #[test]
-    fn a_closed_budget_wakes_a_waiting_sender_and_refuses() {
-        let budget = Arc::new(ByteBudget::new(10));
-        assert!(budget.take(10, true));
-        let waiter = {
-            let budget = Arc::clone(&budget);
-            std::thread::spawn(move || budget.take(5, true))
-        };
-        budget.close();
-        assert!(!waiter.join().unwrap());
     }
 }

@@ -1,4 +1,6 @@
-//! Laws of the EBML layer and the reader's behaviour on damaged input.
+//! Laws of the EBML layer and the reader's behaviour on damaged input: random bytes, and
+//! mutants of a valid recording (`mutate`, shared with the core's codec properties), most of
+//! which the reader still opens, so the checks behind its header walk run on damaged files.
 
 #![expect(
     clippy::unwrap_used,
@@ -15,6 +17,32 @@ use k4sync_host::mkv::{
     Capture, DepthStorage, Image, ImuSample, MkvReader, MkvWriter, RecordingHeader, WriterOptions,
 };
 use proptest::prelude::*;
+
+#[path = "../../core/tests/support/mutate.rs"]
+mod mutate;
+
+use mutate::{assert_gate_share, mutated, MIN_GATE_SHARE};
+
+/// Files for the never-panic property: random bytes, or mutants of a small recording.
+fn recording_input() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        1 => proptest::collection::vec(any::<u8>(), 0..2000),
+        4 => mutated(Just(small_recording())),
+    ]
+}
+
+/// Strict open with a readout, salvage open with a walk of every cluster; the result of each.
+fn read_every_way(bytes: &[u8]) -> (bool, bool) {
+    let strict = MkvReader::open(Cursor::new(bytes)).map(|mut r| r.readout().is_ok());
+    let salvage = MkvReader::open_salvage(Cursor::new(bytes))
+        .map(|mut r| r.clusters().take(10_000).take_while(Result::is_ok).count());
+    (strict.is_ok(), salvage.is_ok())
+}
+
+#[test]
+fn most_never_panic_file_inputs_open_in_the_strict_reader() {
+    assert_gate_share(recording_input(), MIN_GATE_SHARE, |b| read_every_way(b).0);
+}
 
 proptest! {
     #[test]
@@ -63,6 +91,12 @@ proptest! {
             let _ = r.readout();
         }
         let _ = MkvReader::open(Cursor::new(bytes));
+    }
+
+    #[test]
+    fn reading_mutated_recordings_never_panics(bytes in recording_input()) {
+        let (strict, salvage) = read_every_way(&bytes);
+        prop_assert!(salvage || !strict, "the strict reader opened a file salvage refused");
     }
 }
 

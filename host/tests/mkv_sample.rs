@@ -12,13 +12,18 @@ use k4sync_host::mkv::{MkvReader, Readout, TrackStats};
 mod support;
 
 /// The sample's readout, its official JSON and the open reader; `None` only when the sample
-/// is absent and the test command does not require it (`support::sample` fails then).
+/// is absent and the test command does not require it (with `K4SYNC_SAMPLES_REQUIRED=1`, as
+/// scripts/test.sh sets, a missing sample fails the test).
 fn load() -> Option<(
     Readout,
     serde_json::Value,
     MkvReader<std::io::BufReader<std::fs::File>>,
 )> {
     let Some((mkv, json)) = support::sample() else {
+        assert!(
+            !support::samples_required(),
+            "K4SYNC_SAMPLES_REQUIRED=1: the sample recording must be read, not skipped"
+        );
         println!("skipped: the sample recording is not beside the repository");
         return None;
     };

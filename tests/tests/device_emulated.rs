@@ -442,8 +442,23 @@ fn unplug_mid_stream_keeps_earlier_frames_then_names_serial_and_endpoint() {
     assert!(stop.is_err_and(|e| e.is_disconnected()));
 }
 
+/// Events up to the first stall recovery on `endpoint` (with its frames lost), failing on
+/// any error.
+fn until_stall_recovered(device: &mut Device, endpoint: Endpoint) -> u64 {
+    loop {
+        match next(device) {
+            Ok(Event::StallRecovered {
+                endpoint: e,
+                frames_lost,
+            }) if e == endpoint => return frames_lost,
+            Ok(_) => {}
+            Err(e) => panic!("the stream ended instead of recovering: {e}"),
+        }
+    }
+}
+
 #[test]
-fn stall_on_the_only_depth_transfer_ends_depth_with_a_stall_error() {
+fn a_stall_on_the_only_depth_transfer_is_cleared_and_depth_goes_on_one_frame_short() {
     let (mut device, camera) = open(7);
     device
         .start(&config(DepthMode::NfovUnbinned, Fps::Fps30))
@@ -451,6 +466,89 @@ fn stall_on_the_only_depth_transfer_ends_depth_with_a_stall_error() {
     let start = device.host_now_ns();
     collect_until(&mut device, start + SECOND_NS / 4);
     camera.inject(Fault::Stall(k4sync_core::emu::Endpoint::DepthStreamIn));
+    assert_eq!(
+        until_stall_recovered(&mut device, Endpoint::DepthStreamIn),
+        1
+    );
+    let now = device.host_now_ns();
+    let after = collect_until(&mut device, now + SECOND_NS);
+    let depth = after
+        .captures
+        .iter()
+        .filter(|c| c.depth_raw.is_some())
+        .count();
+    assert!(
+        depth >= 25,
+        "{depth} depth frames in the second after the stall"
+    );
+    let stats = device.stats();
+    assert_eq!(
+        (stats.stalls_recovered, stats.frames_lost_to_stalls),
+        (1, 1)
+    );
+    assert_eq!(stats.transfers_lost, 0);
+}
+
+#[test]
+fn a_stall_with_transfers_left_is_cleared_too_and_no_transfer_stays_lost() {
+    let (mut device, camera) = open(8);
+    device
+        .start(&config(DepthMode::Wfov2x2Binned, Fps::Fps15))
+        .unwrap();
+    camera.inject(Fault::Stall(k4sync_core::emu::Endpoint::DepthStreamIn));
+    let start = device.host_now_ns();
+    let got = collect_until(&mut device, start + SECOND_NS);
+    assert!(
+        got.other.iter().any(|e| matches!(
+            e,
+            Event::StallRecovered {
+                endpoint: Endpoint::DepthStreamIn,
+                ..
+            }
+        )),
+        "{:?}",
+        got.other
+    );
+    assert_eq!(device.stats().transfers_lost, 0);
+    let late = collect_until(&mut device, start + 2 * SECOND_NS);
+    assert!(late.captures.iter().any(|c| c.depth_raw.is_some()));
+}
+
+#[test]
+fn an_imu_stall_is_cleared_and_the_samples_of_the_lost_packet_are_counted() {
+    let (mut device, camera) = open(9);
+    let mut cfg = config(DepthMode::NfovUnbinned, Fps::Fps30);
+    cfg.imu = true;
+    device.start(&cfg).unwrap();
+    let start = device.host_now_ns();
+    collect_until(&mut device, start + SECOND_NS / 4);
+    camera.inject(Fault::Stall(k4sync_core::emu::Endpoint::ImuStreamIn));
+    let lost = until_stall_recovered(&mut device, Endpoint::ImuStreamIn);
+    assert!(
+        (1..=16).contains(&lost),
+        "{lost} samples lost to one packet"
+    );
+    let now = device.host_now_ns();
+    let after = collect_until(&mut device, now + SECOND_NS / 2);
+    assert!(
+        after.imu.len() > 500,
+        "{} IMU samples after",
+        after.imu.len()
+    );
+}
+
+#[test]
+fn the_third_stall_within_ten_seconds_ends_the_stream_with_stream_stalled() {
+    let (mut device, camera) = open(10);
+    device
+        .start(&config(DepthMode::NfovUnbinned, Fps::Fps30))
+        .unwrap();
+    let stall = || camera.inject(Fault::Stall(k4sync_core::emu::Endpoint::DepthStreamIn));
+    for _ in 0..2 {
+        stall();
+        until_stall_recovered(&mut device, Endpoint::DepthStreamIn);
+    }
+    stall();
     let error = loop {
         match device.next_capture(WAIT) {
             Ok(Some(_)) => {}
@@ -461,35 +559,20 @@ fn stall_on_the_only_depth_transfer_ends_depth_with_a_stall_error() {
     assert!(
         matches!(
             error,
-            Error::Stream {
-                source: TransferError::Stall {
-                    endpoint: Endpoint::DepthStreamIn
-                },
+            Error::StreamStalled {
+                endpoint: Endpoint::DepthStreamIn,
+                count: 3,
+                window,
                 ..
-            }
+            } if window == Duration::from_secs(10)
         ),
         "{error}"
     );
-}
-
-#[test]
-fn stall_with_transfers_left_loses_one_transfer_and_streaming_goes_on() {
-    let (mut device, camera) = open(8);
-    device
-        .start(&config(DepthMode::Wfov2x2Binned, Fps::Fps15))
-        .unwrap();
-    camera.inject(Fault::Stall(k4sync_core::emu::Endpoint::DepthStreamIn));
-    let start = device.host_now_ns();
-    let got = collect_until(&mut device, start + SECOND_NS);
-    assert!(got.other.iter().any(|e| matches!(
-        e,
-        Event::TransferLost {
-            error: TransferError::Stall { .. }
-        }
-    )));
-    assert_eq!(device.stats().transfers_lost, 1);
-    let late = collect_until(&mut device, start + 2 * SECOND_NS);
-    assert!(late.captures.iter().any(|c| c.depth_raw.is_some()));
+    let text = error.to_string();
+    assert!(
+        text.contains(device.serial()) && text.contains("stalled 3 times"),
+        "{text}"
+    );
 }
 
 #[test]

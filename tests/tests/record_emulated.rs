@@ -47,7 +47,8 @@ fn options(config: DeviceConfig, seconds: f64) -> RecordOptions {
     let mut options = RecordOptions::new(config);
     options.record_length = Some(Duration::from_secs_f64(seconds));
     options.drop_policy = DropPolicy::Block;
-    options.exposure = Exposure::Manual(-6);
+    // `-e -6`: 2^-6 s.
+    options.colour_controls.exposure = Exposure::Manual { usec: 15_625 };
     options.writer.uid_seed = Some(7);
     options
 }
@@ -215,7 +216,11 @@ fn check_recording(config: DeviceConfig, seconds: f64) -> usize {
         tag(&reader, "K4A_DEVICE_SERIAL_NUMBER"),
         Some(camera.serial())
     );
-    assert_eq!(tag(&reader, EXPOSURE_TAG).as_deref(), Some("-6"));
+    assert_eq!(
+        tag(&reader, EXPOSURE_TAG).as_deref(),
+        colour_on.then_some("16670"),
+        "{what}: the exposure the camera took (15,625 µs up to its table), only with colour on"
+    );
     let mut calibration = camera.calibration_json();
     if calibration.last() == Some(&0) {
         calibration.pop();

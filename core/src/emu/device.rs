@@ -1,6 +1,7 @@
 //! The device model: both MCUs' command transactions (reference §2, §3, §4) and the device
 //! state they act on.
 
+use crate::colour_control::{exposure_from_uvc, exposure_to_uvc, ColourControls, Exposure};
 use crate::types::{ColorFormat, ColorResolution, Fps, SensorMode, WiredSyncMode};
 use crate::wire::colour_mcu::{JackState, SysConfig};
 use crate::wire::command::{Command, CommandError, CommandPacket, CommandRepr, DataPhase, Mcu};
@@ -111,6 +112,14 @@ impl ColourConfig {
     }
 }
 
+/// The UVC exposure and gain controls as the camera holds them: a manual exposure in the UVC
+/// unit of 100 µs (`None`: auto exposure), a manual gain (`None`: never set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct UvcControls {
+    exposure_100us: Option<u32>,
+    gain: Option<u8>,
+}
+
 /// Why the colour camera did not start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -133,6 +142,7 @@ pub struct Device {
     jack: JackState,
     update: Update,
     colour: Option<ColourConfig>,
+    controls: UvcControls,
     sched: Schedule,
     /// Frames given by the rig simulator; `None` while the device runs its own grid.
     timeline: Option<Timeline>,
@@ -160,6 +170,7 @@ impl Device {
             sys_config: DEFAULT_SYS_CONFIG,
             update: Update::None,
             colour: None,
+            controls: UvcControls::default(),
             sched: Schedule::default(),
             timeline: None,
         }
@@ -216,6 +227,33 @@ impl Device {
 
     pub fn colour_config(&self) -> Option<ColourConfig> {
         self.colour
+    }
+
+    /// Sets the colour camera's exposure and gain as the host's UVC requests would (reference
+    /// §5.5): a manual exposure arrives as its table entry in 100 µs units. They hold until
+    /// set again, streaming or not.
+    pub fn set_colour_controls(&mut self, controls: ColourControls) {
+        self.controls.exposure_100us = match controls.exposure {
+            Exposure::Auto => None,
+            Exposure::Manual { usec } => Some(exposure_to_uvc(usec)),
+        };
+        if controls.gain.is_some() {
+            self.controls.gain = controls.gain;
+        }
+    }
+
+    /// The colour controls as the camera reports them (GET_CUR read back and mapped to the
+    /// exposure table, as the host does).
+    pub fn colour_controls(&self) -> ColourControls {
+        ColourControls {
+            exposure: self
+                .controls
+                .exposure_100us
+                .map_or(Exposure::Auto, |units| Exposure::Manual {
+                    usec: exposure_from_uvc(units),
+                }),
+            gain: self.controls.gain,
+        }
     }
 
     pub fn is_gone(&self) -> bool {

@@ -108,7 +108,8 @@ impl core::error::Error for TransferError {}
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Fault {
     /// The next transfer on this endpoint is answered with a STALL (one shot; a stall on a
-    /// response endpoint also abandons the transaction in progress).
+    /// response endpoint also abandons the transaction in progress, one on a stream endpoint
+    /// fires with the next frame or packet, which is lost with the transfer it was in).
     Stall(Endpoint),
     /// The next well-formed command to this MCU is executed but its status is never sent.
     CommandTimeout(Mcu),
@@ -156,9 +157,20 @@ impl Faults {
 
     /// Fails the call with Gone or a one-shot stall armed on `endpoint`.
     pub(crate) fn check(&mut self, endpoint: Endpoint) -> Result<(), TransferError> {
+        self.check_gone(endpoint)?;
+        self.check_stall(endpoint)
+    }
+
+    /// Fails the call with Gone once the device is unplugged.
+    pub(crate) fn check_gone(&self, endpoint: Endpoint) -> Result<(), TransferError> {
         if self.gone {
             return Err(TransferError::Gone { endpoint });
         }
+        Ok(())
+    }
+
+    /// Fails the call with the one-shot stall armed on `endpoint`, if any.
+    pub(crate) fn check_stall(&mut self, endpoint: Endpoint) -> Result<(), TransferError> {
         if take(&mut self.stall, endpoint_index(endpoint)) {
             return Err(TransferError::Stall { endpoint });
         }

@@ -43,6 +43,7 @@ pub use jpeg::{mjpg_frame_len, write_mjpg_frame, GREY_16X16, JPEG_SIZE, MJPG_BYT
 pub use params::{DeviceParams, DEFAULT_VERSIONS, NV_BLOB_LEN};
 pub use rig::{device_seed, EmuRig, RigStartError};
 pub use streams::{
-    colour_payload_header, FrameInfo, ACCEL_SENSITIVITY, COLOUR_METADATA_LEN, FRAME_BACKLOG,
-    GYRO_SENSITIVITY, IMU_BACKLOG, IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, ONE_G_RAW,
+    colour_payload_header, exposure_centre_shift_ticks, FrameInfo, ACCEL_SENSITIVITY,
+    AUTO_EXPOSURE_USEC, COLOUR_METADATA_LEN, FRAME_BACKLOG, GYRO_SENSITIVITY, IMU_BACKLOG,
+    IMU_SAMPLES_PER_PACKET, IMU_SAMPLE_TICKS, ONE_G_RAW,
 };

@@ -45,6 +45,22 @@ pub const ACCEL_SENSITIVITY: u16 = 244;
 /// Raw accelerometer reading of 1 g at [`ACCEL_SENSITIVITY`].
 pub const ONE_G_RAW: i16 = 4_098;
 
+/// The exposure the emulator's auto exposure settles on, µs (its capture stats report it as
+/// 83,300 × 100 ns); at this exposure a frame is centred on its grid tick or pulse.
+pub const AUTO_EXPOSURE_USEC: u32 = 8_330;
+
+/// How far a colour exposure of `usec` moves both images' centres of exposure off the
+/// emulator's grid (or a subordinate's pulse plus delay), ticks. The pulse (the colour
+/// VSYNC) anchors the end of the colour exposure and the hardware keeps depth centred on
+/// colour (reference §6.4: the end anchor is the reference's unconfirmed inference from
+/// Microsoft's green-screen example, centre alignment is the maintainer's statement), so the
+/// centre moves by half the exposure's difference from [`AUTO_EXPOSURE_USEC`]: earlier for
+/// a longer exposure. µs → ticks truncates toward zero as in §6.2.
+pub const fn exposure_centre_shift_ticks(usec: u32) -> i64 {
+    let half_usec = (AUTO_EXPOSURE_USEC as i64 - usec as i64) / 2;
+    half_usec * 9 / 100
+}
+
 const PACKET_TICKS: u64 = IMU_SAMPLE_TICKS * IMU_SAMPLES_PER_PACKET;
 
 /// What a poller delivered.
@@ -165,6 +181,17 @@ impl Default for Schedule {
 
 const fn period_ticks(fps: Fps) -> u64 {
     TICKS_PER_SECOND / fps.hz() as u64
+}
+
+/// The first grid frame whose centre (`k × period + offset` ticks after the origin) lies after
+/// the origin: 1, or later when a long exposure or a negative depth delay moves centres
+/// earlier by more than a period. Earlier frames are not produced (nor counted lost), like
+/// the pulse-0 frame.
+fn first_frame_after_origin(period: u64, offset: i64) -> u64 {
+    if offset >= 0 {
+        return 1;
+    }
+    offset.unsigned_abs() / period.max(1) + 1
 }
 
 /// Appends `value`, losing the oldest entry when the queue is full; returns whether one was
@@ -367,6 +394,7 @@ impl Schedule {
             Stream::Depth => &mut self.next_depth,
             _ => &mut self.next_colour,
         };
+        *next = (*next).max(first_frame_after_origin(period, offset));
         if *next > latest {
             return None;
         }

@@ -114,15 +114,76 @@ pub fn rebuild<R: Read + Seek, S: Read + Seek, W: Write>(
     src: &mut S,
     w: &mut W,
 ) -> Result<RepairReport> {
-    if let Some(scale) = reader
+    check_timestamp_scale(reader)?;
+    let file_len = reader.file_len();
+    let kept = kept_elements(reader, src, file_len)?;
+    let scan = scan_clusters(reader, src, file_len)?;
+    let (tags, start_offset) = kept_tags(reader, &scan);
+    let (head, mut entries) = render_head(&kept, &tags, scan.newest_usec)?;
+
+    let clusters_pos = (SEEK_HEAD_SPAN + head.len()) as u64;
+    let (cues, clusters_end) = cue_points(&scan, clusters_pos);
+    let mut cues_bytes = Vec::new();
+    if !cues.is_empty() {
+        entries.push((id::CUES, clusters_end));
+        render_cues(&mut cues_bytes, &cues)?;
+    }
+    let segment_size = clusters_end + cues_bytes.len() as u64;
+
+    let mut prefix = Vec::new();
+    render_ebml_header(&mut prefix)?;
+    ebml::put_id(&mut prefix, id::SEGMENT);
+    ebml::put_vint_len(&mut prefix, segment_size, 8)?;
+    let segment_data_offset = prefix.len() as u64;
+    render_seek_head_span(&mut prefix, &entries)?;
+    w.write_all(&prefix)?;
+    w.write_all(&head)?;
+    copy_clusters(src, w, &scan.spans)?;
+    w.write_all(&cues_bytes)?;
+    w.flush()?;
+
+    let kept_until = scan.spans.last().map_or(0, |&(at, len)| at + len);
+    Ok(RepairReport {
+        clusters: scan.spans.len(),
+        damage: kept.damage,
+        dropped_bytes: file_len.saturating_sub(kept_until),
+        start_offset,
+        duration_usec: scan.newest_usec,
+        output_bytes: segment_data_offset + segment_size,
+    })
+}
+
+/// Only files in k4a's time base (1 µs ticks) can be repaired: the recovered start offset and
+/// the Cues are in µs.
+fn check_timestamp_scale<R: Read + Seek>(reader: &MkvReader<R>) -> Result<()> {
+    match reader
         .timestamp_scale_nsec()
         .filter(|&s| s != TIMESTAMP_SCALE_NSEC)
     {
-        return Err(MkvError::NotK4a {
+        Some(scale) => Err(MkvError::NotK4a {
             what: format!("TimestampScale {scale} ns; only 1000 ns (k4a) files can be repaired"),
-        });
+        }),
+        None => Ok(()),
     }
-    let file_len = reader.file_len();
+}
+
+/// SeekHead entries: (element id, offset from the Segment's data).
+type SeekEntries = Vec<(u32, u64)>;
+
+/// The elements a repair copies or re-renders from the salvaged input.
+struct Kept {
+    damage: Option<Damage>,
+    tracks: Vec<u8>,
+    attachments: Option<Vec<u8>>,
+    writing_app: Option<String>,
+    date_unix_secs: Option<u64>,
+}
+
+fn kept_elements<R: Read + Seek, S: Read + Seek>(
+    reader: &MkvReader<R>,
+    src: &mut S,
+    file_len: u64,
+) -> Result<Kept> {
     let damage = reader.damage().cloned();
     let nothing_left = |what: &str| MkvError::NotK4a {
         what: match &damage {
@@ -146,8 +207,20 @@ pub fn rebuild<R: Read + Seek, S: Read + Seek, W: Write>(
         Some(&at) => info_identity(src, at, file_len)?,
         None => (None, None),
     };
+    Ok(Kept {
+        damage,
+        tracks,
+        attachments,
+        writing_app,
+        date_unix_secs,
+    })
+}
 
-    let scan = scan_clusters(reader, src, file_len)?;
+/// The input's tags, plus `K4A_START_OFFSET_NS` recovered from the clusters when it was lost.
+fn kept_tags<R: Read + Seek>(
+    reader: &MkvReader<R>,
+    scan: &ClusterScan,
+) -> (Vec<(Target, String, String)>, StartOffset) {
     let mut tags: Vec<(Target, String, String)> = reader
         .tags
         .iter()
@@ -172,17 +245,26 @@ pub fn rebuild<R: Read + Seek, S: Read + Seek, W: Write>(
     } else {
         StartOffset::Missing
     };
+    (tags, start_offset)
+}
 
+/// Info, Tracks, Attachments and Tags with their slack, as they follow the SeekHead span, and
+/// the SeekHead's entries for them (offsets from the Segment's data).
+fn render_head(
+    kept: &Kept,
+    tags: &[(Target, String, String)],
+    newest_usec: u64,
+) -> Result<(Vec<u8>, SeekEntries)> {
     let mut head = Vec::new();
-    let date = date_unix_secs.unwrap_or_else(|| {
+    let date = kept.date_unix_secs.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
     let ours = concat!("k4sync-", env!("CARGO_PKG_VERSION"));
-    let app = writing_app.unwrap_or_else(|| ours.to_owned());
-    let duration = scan.newest_usec as f32;
-    if render_info_span(&mut head, &app, date, duration).is_err() {
+    let app = kept.writing_app.as_deref().unwrap_or(ours);
+    let duration = newest_usec as f32;
+    if render_info_span(&mut head, app, date, duration).is_err() {
         head.clear();
         render_info_span(&mut head, ours, date, duration)?;
     }
@@ -190,16 +272,20 @@ pub fn rebuild<R: Read + Seek, S: Read + Seek, W: Write>(
         (id::INFO, SEEK_HEAD_SPAN as u64),
         (id::TRACKS, (SEEK_HEAD_SPAN + INFO_SPAN) as u64),
     ];
-    head.extend_from_slice(&tracks);
-    if let Some(a) = &attachments {
+    head.extend_from_slice(&kept.tracks);
+    if let Some(a) = &kept.attachments {
         entries.push((id::ATTACHMENTS, (SEEK_HEAD_SPAN + head.len()) as u64));
         head.extend_from_slice(a);
     }
     entries.push((id::TAGS, (SEEK_HEAD_SPAN + head.len()) as u64));
-    render_tag_list(&mut head, &tags)?;
+    render_tag_list(&mut head, tags)?;
     ebml::put_void(&mut head, TAGS_SLACK)?;
+    Ok((head, entries))
+}
 
-    let clusters_pos = (SEEK_HEAD_SPAN + head.len()) as u64;
+/// Cue points (time µs, cluster offset) for the clusters copied from `clusters_pos` on, and
+/// where the last of them ends.
+fn cue_points(scan: &ClusterScan, clusters_pos: u64) -> (Vec<(u64, u64)>, u64) {
     let mut cues: Vec<(u64, u64)> = Vec::new();
     let mut pos = clusters_pos;
     for (&(_, len), cue) in scan.spans.iter().zip(&scan.cue_times) {
@@ -210,22 +296,15 @@ pub fn rebuild<R: Read + Seek, S: Read + Seek, W: Write>(
         }
         pos += len;
     }
-    let mut cues_bytes = Vec::new();
-    if !cues.is_empty() {
-        entries.push((id::CUES, pos));
-        render_cues(&mut cues_bytes, &cues)?;
-    }
-    let segment_size = pos + cues_bytes.len() as u64;
+    (cues, pos)
+}
 
-    let mut prefix = Vec::new();
-    render_ebml_header(&mut prefix)?;
-    ebml::put_id(&mut prefix, id::SEGMENT);
-    ebml::put_vint_len(&mut prefix, segment_size, 8)?;
-    let segment_data_offset = prefix.len() as u64;
-    render_seek_head_span(&mut prefix, &entries)?;
-    w.write_all(&prefix)?;
-    w.write_all(&head)?;
-    for &(at, len) in &scan.spans {
+fn copy_clusters<S: Read + Seek, W: Write>(
+    src: &mut S,
+    w: &mut W,
+    spans: &[(u64, u64)],
+) -> Result<()> {
+    for &(at, len) in spans {
         src.seek(SeekFrom::Start(at))?;
         let copied = std::io::copy(&mut src.by_ref().take(len), w)?;
         if copied != len {
@@ -235,18 +314,7 @@ pub fn rebuild<R: Read + Seek, S: Read + Seek, W: Write>(
             });
         }
     }
-    w.write_all(&cues_bytes)?;
-    w.flush()?;
-
-    let kept_until = scan.spans.last().map_or(0, |&(at, len)| at + len);
-    Ok(RepairReport {
-        clusters: scan.spans.len(),
-        damage,
-        dropped_bytes: file_len.saturating_sub(kept_until),
-        start_offset,
-        duration_usec: scan.newest_usec,
-        output_bytes: segment_data_offset + segment_size,
-    })
+    Ok(())
 }
 
 fn scan_clusters<R: Read + Seek, S: Read + Seek>(

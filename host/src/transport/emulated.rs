@@ -19,9 +19,9 @@
 //! expires. Several simulated seconds therefore take as long as producing their bytes, and
 //! nothing is lost to the host being slower than the simulated camera. A stream whose reader
 //! took nothing for [`AWAY_GRACE`] of real time no longer holds the clock back (its items queue
-//! up, at most [`QUEUE_LIMIT_BYTES`] per stream). [`Pacing::RealTime`] runs the clock at
-//! wall-clock speed (the CLI's `--emulate`), bringing it up to the wall clock whenever the host
-//! calls; each stream then holds at most [`REAL_TIME_QUEUE_LIMIT_BYTES`] unread.
+//! up). [`Pacing::RealTime`] runs the clock at wall-clock speed (the CLI's `--emulate`),
+//! bringing it up to the wall clock whenever the host calls. Either way each stream holds at
+//! most [`QUEUE_LIMIT_BYTES`] unread.
 //!
 //! Either way a stream's queue stands for its completed transfers, and the device is polled
 //! for a stream only while one more item fits: a full queue means no transfer is free, and, as
@@ -34,13 +34,17 @@
 //!
 //! The emulator's transfer failures map one to one: Timeout→[`TransferError::Timeout`],
 //! Stall→[`TransferError::Stall`], Gone→[`TransferError::Disconnected`],
-//! Overflow→[`TransferError::Overflow`]. Every endpoint has a max packet size of 1024
+//! Overflow→[`TransferError::Overflow`]. A stall halts the stream's endpoint as on a real
+//! bus: it delivers nothing more until the host clears the halt ([`StreamIn::clear_halt`],
+//! [`ColourStream::clear_halt`]), which arms the stream's transfers again; frames that come
+//! meanwhile wait in the device's backlog or are lost there. Every endpoint has a max packet size of 1024
 //! (SuperSpeed), and IN transfers must be whole multiples of it, as on nusb.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use k4sync_core::colour_control::{check_read_back, ColourControls};
 use k4sync_core::emu::{self, ColourConfig, ColourStartError, DeviceParams, Fault};
 use k4sync_core::wire::colour_mcu::{JackState, SysConfig};
 use k4sync_core::wire::command::{CommandPacket, CommandRepr, DataPhase, Mcu, MAX_PAYLOAD_SIZE};
@@ -48,6 +52,7 @@ use k4sync_core::wire::imu::TRANSFER_LEN as IMU_PACKET_LEN;
 use k4sync_core::wire::response::PACKET_LEN;
 use k4sync_core::wire::uvc::{colour_timestamp, UvcPayload};
 
+use crate::colour::control::ControlError;
 use crate::error::Error;
 use crate::transport::{
     Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn, TimestampSource,
@@ -65,14 +70,13 @@ pub const STEP_NS: u64 = 1_000_000;
 pub const AWAY_GRACE: Duration = Duration::from_secs(2);
 /// How often a waiting reader looks again whether the clock may move.
 const WAIT_SLICE: Duration = Duration::from_millis(20);
-/// Bytes one stream may hold unread (virtual time); beyond that the device finds no free
-/// transfer and loses frames.
-pub const QUEUE_LIMIT_BYTES: usize = 64 << 20;
-/// The same bound under [`Pacing::RealTime`], where it is memory of the process that carries
-/// the emulator (`k4sync record --emulate`): one raw NFOV unbinned frame (5,310,760 bytes), as
-/// a real host keeps one such depth transfer in flight under the 10 MB pool limit (§3.5); one
-/// item is always kept, so a larger frame still gets through.
-pub const REAL_TIME_QUEUE_LIMIT_BYTES: usize = 6 << 20;
+/// Bytes one stream may hold unread; beyond that the device finds no free transfer and loses
+/// frames. It is memory of the process that carries the emulator (`k4sync record --emulate`):
+/// one raw NFOV unbinned frame (5,310,760 bytes), as a real host keeps one such depth transfer
+/// in flight under the 10 MB pool limit (§3.5); one item is always kept, so a larger frame
+/// still gets through. Under virtual pacing a reader that keeps reading never meets it (the
+/// clock waits for the reader); one away for longer than [`AWAY_GRACE`] loses frames past it.
+pub const QUEUE_LIMIT_BYTES: usize = 6 << 20;
 /// Seeds of `emu:<n>` cameras are this plus `n`.
 pub const SEED_BASE: u64 = 0x4B34_5359_4E43_0000;
 
@@ -126,9 +130,12 @@ struct StreamSlot {
     endpoint: Endpoint,
     transfer_len: usize,
     in_flight: usize,
+    /// Transfers the stream was opened with, re-armed by [`StreamIn::clear_halt`].
+    armed: usize,
+    /// A stall halted the endpoint: it delivers nothing until the host clears the halt.
+    halted: bool,
     queue: VecDeque<Item>,
     queued_bytes: usize,
-    limit_bytes: usize,
     scratch: Vec<u8>,
     waiting_until: Option<u64>,
     last_error: Option<TransferError>,
@@ -138,10 +145,10 @@ struct StreamSlot {
 
 impl StreamSlot {
     /// Whether a transfer is free to take the next item: the queue is empty, or one more
-    /// item of at most `transfer_len` bytes keeps it within `limit_bytes`.
+    /// item of at most `transfer_len` bytes keeps it within [`QUEUE_LIMIT_BYTES`].
     fn has_room(&self) -> bool {
         self.queue.is_empty()
-            || self.queued_bytes.saturating_add(self.transfer_len) <= self.limit_bytes
+            || self.queued_bytes.saturating_add(self.transfer_len) <= QUEUE_LIMIT_BYTES
     }
 
     fn push(&mut self, item: Item) {
@@ -158,14 +165,27 @@ impl StreamSlot {
 
     /// Under virtual pacing: the reader waits, or has been away longer than [`AWAY_GRACE`];
     /// either way the clock need not wait for it.
+    /// The host cleared the halt: the failed transfers are armed again and the stall's
+    /// report, if the reader has not taken it yet, is gone with them.
+    fn clear_halt(&mut self) {
+        self.queue
+            .retain(|item| !matches!(item, Item::Failed(TransferError::Stall { .. })));
+        self.queued_bytes = self.queue.iter().map(Item::len).sum();
+        self.halted = false;
+        self.in_flight = self.armed;
+        self.last_error = None;
+    }
+
     fn lets_clock_move(&self) -> bool {
         self.waiting_until.is_some() || self.last_taken.elapsed() >= AWAY_GRACE
     }
 
     fn fail(&mut self, error: TransferError) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if matches!(error, TransferError::Disconnected { .. }) {
-            self.in_flight = 0;
+        match error {
+            TransferError::Disconnected { .. } => self.in_flight = 0,
+            TransferError::Stall { .. } => self.halted = true,
+            _ => {}
         }
         self.last_error = Some(error.clone());
         self.push(Item::Failed(error));
@@ -336,7 +356,7 @@ impl Camera {
     fn poll_streams(&mut self, now: u64) {
         let device = &mut self.device;
         for slot in &mut self.streams {
-            while slot.in_flight > 0 && slot.has_room() {
+            while !slot.halted && slot.in_flight > 0 && slot.has_room() {
                 let polled = match slot.endpoint {
                     Endpoint::DepthStreamIn => poll_depth(device, slot, now),
                     Endpoint::ImuStreamIn => poll_imu(device, slot, now),
@@ -612,6 +632,11 @@ impl EmulatedCamera {
         self.with(|c| c.device.imu_running())
     }
 
+    /// The colour exposure and gain as the camera holds them.
+    pub fn colour_controls(&self) -> ColourControls {
+        self.with(|c| c.device.colour_controls())
+    }
+
     pub fn colour_running(&self) -> bool {
         self.with(|c| c.device.colour_config().is_some())
     }
@@ -665,10 +690,6 @@ impl EmulatedTransport {
         st.catch_up();
         let id = st.next_stream_id;
         st.next_stream_id += 1;
-        let limit_bytes = match st.pacing {
-            Pacing::Virtual => QUEUE_LIMIT_BYTES,
-            Pacing::RealTime => REAL_TIME_QUEUE_LIMIT_BYTES,
-        };
         let camera = st.camera(self.camera);
         camera.streams.retain(|s| s.endpoint != endpoint);
         camera.streams.push(StreamSlot {
@@ -676,9 +697,10 @@ impl EmulatedTransport {
             endpoint,
             transfer_len,
             in_flight,
+            armed: in_flight,
+            halted: false,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            limit_bytes,
             scratch: vec![0; transfer_len],
             waiting_until: None,
             last_error: None,
@@ -820,6 +842,33 @@ impl Transport for EmulatedTransport {
         Ok(Box::new(self.handle(endpoint, id)))
     }
 
+    fn set_colour_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        let reported = {
+            let mut st = self.shared.lock();
+            st.catch_up();
+            let device = &mut st.camera(self.camera).device;
+            if device.is_gone() {
+                return Err(Error::Stream {
+                    serial: Some(self.serial.clone()),
+                    source: TransferError::Disconnected {
+                        endpoint: Endpoint::ColourVideo,
+                    },
+                });
+            }
+            device.set_colour_controls(controls.snapped());
+            device.colour_controls()
+        };
+        let reported = ColourControls {
+            gain: controls.gain.and(reported.gain),
+            ..reported
+        };
+        check_read_back(controls, reported).map_err(|mismatch| Error::Colour {
+            serial: Some(self.serial.clone()),
+            node: "emulated colour camera".into(),
+            problem: ControlError::Refused(mismatch).into(),
+        })
+    }
+
     fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
         let config = ColourConfig {
             resolution: mode.resolution,
@@ -878,6 +927,11 @@ impl Transport for EmulatedTransport {
         })
     }
 
+    fn clock(&self) -> Box<dyn Fn() -> u64 + Send> {
+        let shared = Arc::clone(&self.shared);
+        Box::new(move || shared.lock().now_for_pacing())
+    }
+
     fn virtual_time(&self) -> bool {
         self.shared.lock().pacing == Pacing::Virtual
     }
@@ -892,6 +946,29 @@ struct EmulatedStream {
 }
 
 impl EmulatedStream {
+    fn clear(&mut self) -> Result<(), TransferError> {
+        let mut st = self.shared.lock();
+        if st
+            .cameras
+            .get(self.camera)
+            .is_some_and(|c| c.device.is_gone())
+        {
+            return Err(TransferError::Disconnected {
+                endpoint: self.endpoint,
+            });
+        }
+        let Some(slot) = st.slot(self.camera, self.id) else {
+            return Err(TransferError::Io {
+                endpoint: self.endpoint,
+                message: "stream stopped".into(),
+            });
+        };
+        slot.clear_halt();
+        drop(st);
+        self.shared.wake.notify_all();
+        Ok(())
+    }
+
     fn next_item(&self, timeout: Duration) -> Result<Item, TransferError> {
         let wait_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
         let mut st = self.shared.lock();
@@ -976,6 +1053,10 @@ impl StreamIn for EmulatedStream {
         let mut st = self.shared.lock();
         st.slot(self.camera, self.id).map_or(0, |s| s.in_flight)
     }
+
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        self.clear()
+    }
 }
 
 impl ColourStream for EmulatedStream {
@@ -988,6 +1069,10 @@ impl ColourStream for EmulatedStream {
                 message: "a bulk chunk on the colour stream".into(),
             }),
         }
+    }
+
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        self.clear()
     }
 }
 

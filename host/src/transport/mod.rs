@@ -16,6 +16,7 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use k4sync_core::colour_control::ColourControls;
 use k4sync_core::time::Ticks90k;
 use k4sync_core::types::{ColorFormat, ColorResolution, Fps};
 
@@ -78,6 +79,15 @@ pub trait Transport: Send {
         })
     }
 
+    /// Sets the colour camera's exposure and gain (reference §5.5) and returns them as the
+    /// camera reports them afterwards; fails naming the control the camera did not take.
+    fn set_colour_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        let _ = controls;
+        Err(Error::Unavailable {
+            what: "colour controls through this transport".into(),
+        })
+    }
+
     /// Host monotonic time in ns, the clock every chunk's and frame's arrival is stamped with.
     fn host_now_ns(&self) -> u64 {
         monotonic_ns()
@@ -86,6 +96,11 @@ pub trait Transport: Send {
     /// How to pause between readiness polls: a real sleep, or advancing a virtual clock.
     fn sleeper(&self) -> Box<dyn FnMut(Duration) + Send> {
         Box::new(std::thread::sleep)
+    }
+
+    /// [`Self::host_now_ns`] for another thread (the stream readers time stalls with it).
+    fn clock(&self) -> Box<dyn Fn() -> u64 + Send> {
+        Box::new(monotonic_ns)
     }
 
     /// Whether time only moves when the host waits (an emulator on a virtual clock). The
@@ -136,12 +151,20 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
         (**self).start_colour(mode)
     }
 
+    fn set_colour_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        (**self).set_colour_controls(controls)
+    }
+
     fn host_now_ns(&self) -> u64 {
         (**self).host_now_ns()
     }
 
     fn sleeper(&self) -> Box<dyn FnMut(Duration) + Send> {
         (**self).sleeper()
+    }
+
+    fn clock(&self) -> Box<dyn Fn() -> u64 + Send> {
+        (**self).clock()
     }
 
     fn virtual_time(&self) -> bool {
@@ -178,6 +201,18 @@ pub trait StreamIn: Send {
 
     /// Transfers still armed.
     fn in_flight(&self) -> usize;
+
+    /// Recovers from a [`TransferError::Stall`]: cancels the transfers still pending (the
+    /// halted endpoint fails them too), clears the halt on both sides (CLEAR_FEATURE
+    /// ENDPOINT_HALT, which also resets the data toggle) and arms the stream's full count of
+    /// transfers again. Data that completed before the cancellation is still delivered. A
+    /// transport that cannot clear a halt says so with an error and the stream stays as it is.
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        Err(TransferError::Io {
+            endpoint: self.endpoint(),
+            message: "this transport cannot clear a halted stream endpoint".into(),
+        })
+    }
 }
 
 /// A colour camera mode as the UVC negotiation asks for it (reference §5.2–5.3).
@@ -215,11 +250,28 @@ pub trait ColourStream: Send {
     /// Waits at most `timeout` for the next whole frame; [`TransferError::Timeout`] is
     /// recoverable, [`TransferError::Disconnected`] ends the stream.
     fn next_frame(&mut self, timeout: Duration) -> Result<ColourFrame, TransferError>;
+
+    /// Recovers from a [`TransferError::Stall`] as [`StreamIn::clear_halt`] does. Over V4L2
+    /// the kernel's UVC driver owns the endpoint, so by default a colour stream cannot.
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        Err(TransferError::Io {
+            endpoint: Endpoint::ColourVideo,
+            message: "the colour stream cannot clear a halt (the UVC driver owns it)".into(),
+        })
+    }
 }
 
 /// What a real camera's colour path provides (the V4L2 module plugs in here, see
 /// [`nusb::NusbTransport::set_colour_source`]): start the video stream of this camera.
 pub trait ColourSource: Send {
+    /// Sets exposure and gain; see [`Transport::set_colour_controls`].
+    fn set_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        let _ = controls;
+        Err(Error::Unavailable {
+            what: "colour controls through this colour source".into(),
+        })
+    }
+
     fn start(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error>;
 }
 

@@ -14,7 +14,10 @@
 //! 5. stream frames and IMU packets are cut from the data itself (`DepthFramer`,
 //!    `ImuFramer`), never from transfer boundaries;
 //! 6. stream readers keep several transfers in flight (depth: the SDK's pool rule, IMU: 8) and
-//!    re-arm each on completion.
+//!    re-arm each on completion;
+//! 7. a stalled stream endpoint stays halted, failing every transfer behind the stalled one,
+//!    until CLEAR_FEATURE(ENDPOINT_HALT), which nusb refuses under pending transfers:
+//!    [`StreamIn::clear_halt`] cancels them, clears the halt and arms the stream again.
 //!
 //! The two functions of a camera are paired by their BOS Container ID (capability 0x04) when
 //! it can be read, otherwise by sharing the parent hub (the camera's internal hub), §1.3.
@@ -26,6 +29,7 @@ use std::time::{Duration, Instant};
 use ::nusb::descriptors::TransferType;
 use ::nusb::transfer::{Buffer, Bulk, Completion, In, Out, TransferError as UsbTransferError};
 use ::nusb::{DeviceInfo, MaybeFuture, Speed};
+use k4sync_core::colour_control::ColourControls;
 use k4sync_core::types::SensorMode;
 use k4sync_core::wire::usb::{
     COLOUR_INTERFACE, COLOUR_PRODUCT_ID, CONFIGURATION, DEPTH_INTERFACE, DEPTH_PRODUCT_ID,
@@ -621,6 +625,16 @@ impl NusbTransport {
         self.colour_source = Some(source);
     }
 
+    fn no_colour_source(&self, what: &str) -> Error {
+        Error::Unavailable {
+            what: format!(
+                "{what} for camera {}: colour needs the V4L2 path, which is not plugged \
+                 into this transport (`colour::source::attach`; `Device::open` does it)",
+                self.serial
+            ),
+        }
+    }
+
     pub fn depth_function(&self) -> &FunctionInfo {
         &self.depth.info
     }
@@ -716,16 +730,17 @@ impl Transport for NusbTransport {
         )))
     }
 
+    fn set_colour_controls(&mut self, controls: ColourControls) -> Result<ColourControls, Error> {
+        match self.colour_source.as_mut() {
+            Some(source) => source.set_controls(controls),
+            None => Err(self.no_colour_source("colour controls")),
+        }
+    }
+
     fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
         match self.colour_source.as_mut() {
             Some(source) => source.start(mode),
-            None => Err(Error::Unavailable {
-                what: format!(
-                    "colour for camera {}: colour needs the V4L2 path, which is not plugged \
-                     into this transport (`colour::source::attach`; `Device::open` does it)",
-                    self.serial
-                ),
-            }),
+            None => Err(self.no_colour_source("colour")),
         }
     }
 
@@ -869,11 +884,15 @@ struct Stream {
     endpoint: ::nusb::Endpoint<Bulk, In>,
     which: Endpoint,
     request_len: usize,
+    /// Transfers the stream keeps in flight, armed again after a cleared halt.
+    transfers: usize,
     timeout: Duration,
     bus: u8,
     address: u8,
     serial: String,
     last_error: Option<TransferError>,
+    /// Completions kept while the transfers behind a stall were cancelled.
+    kept: VecDeque<Completed>,
 }
 
 /// One completed stream transfer's bytes.
@@ -902,12 +921,60 @@ impl Stream {
             endpoint,
             which,
             request_len,
+            transfers,
             timeout,
             bus: info.bus,
             address: info.address,
             serial: serial.to_string(),
             last_error: None,
+            kept: VecDeque::new(),
         }
+    }
+
+    /// See [`StreamIn::clear_halt`]. nusb must not clear a halt under pending transfers, so
+    /// they are cancelled and waited for first (at most 2 s, as on drop).
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        self.endpoint.cancel_all();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.endpoint.pending() > 0 && Instant::now() < deadline {
+            let Some(completion) = self.endpoint.wait_next_complete(Duration::from_millis(200))
+            else {
+                continue;
+            };
+            if completion.status.is_ok() && completion.actual_len > 0 {
+                let got = completion.actual_len.min(completion.buffer.len());
+                self.kept.push_back(Completed {
+                    data: crate::buffers::copy_of(completion.buffer.get(..got).unwrap_or_default()),
+                    ended: got < self.request_len,
+                    at: Instant::now(),
+                    host_ns: monotonic_ns(),
+                });
+            }
+        }
+        let (bus, address) = (self.bus, self.address);
+        self.endpoint.clear_halt().wait().map_err(|e| {
+            if e.kind() == ::nusb::ErrorKind::Disconnected || !still_enumerated(bus, address) {
+                TransferError::Disconnected {
+                    endpoint: self.which,
+                }
+            } else {
+                TransferError::Io {
+                    endpoint: self.which,
+                    message: format!("clearing the halt failed: {e}"),
+                }
+            }
+        })?;
+        while self.endpoint.pending() < self.transfers {
+            let buffer = self.endpoint.allocate(self.request_len);
+            self.endpoint.submit(buffer);
+        }
+        self.last_error = None;
+        log::info!(
+            "{}: {} halt cleared, stream re-armed",
+            self.serial,
+            self.which
+        );
+        Ok(())
     }
 
     fn error(&self, source: TransferError) -> Error {
@@ -921,6 +988,9 @@ impl Stream {
     /// leaves the transfers armed; a failed transfer is retired and its error returned; with
     /// none left in flight the last retirement's error is returned again.
     fn next_completion(&mut self, timeout: Duration) -> Result<Completed, TransferError> {
+        if let Some(kept) = self.kept.pop_front() {
+            return Ok(kept);
+        }
         if self.endpoint.pending() == 0 {
             return Err(self.last_error.clone().unwrap_or(TransferError::Io {
                 endpoint: self.which,
@@ -996,6 +1066,10 @@ impl StreamIn for Stream {
 
     fn in_flight(&self) -> usize {
         self.endpoint.pending()
+    }
+
+    fn clear_halt(&mut self) -> Result<(), TransferError> {
+        Stream::clear_halt(self)
     }
 }
 

@@ -6,7 +6,9 @@
 //! device model (§2.3: command packet, optional write or read data phase, 16-byte status),
 //! and a stream thread writes what the model produces on the stream endpoint: raw depth
 //! frames in 64 KiB pieces ending with a short packet (§3.5), IMU packets one per write
-//! (§4.4). Scripted faults and hot-unplug come in as lines on the control input; what the
+//! (§4.4). A stall armed on a stream endpoint halts it with the next frame or packet, which
+//! is lost; the host's CLEAR_FEATURE(ENDPOINT_HALT) is answered by the UDC, and the stream
+//! thread's next write waits for it. Scripted faults and hot-unplug come in as lines on the control input; what the
 //! gadget saw goes out as lines on the event output, for a test to check byte for byte.
 //!
 //! Control lines: `unplug`, `plug`, `stall <endpoint>`, `pace <on|off>`, `stats`, `quit`;
@@ -678,6 +680,11 @@ fn serve_depth_stream(mut stream: File, shared: &Shared) {
         };
         let info = match polled {
             Ok(Some(info)) => info,
+            Err(TransferError::Stall { endpoint }) => {
+                halt(&mut stream);
+                shared.emit(&format!("halted {}", endpoint_name(endpoint)));
+                continue;
+            }
             Ok(None) if unpaced && streaming => {
                 shared
                     .skipped_ns
@@ -753,6 +760,10 @@ fn serve_imu_stream(mut stream: File, shared: &Shared) {
         match polled {
             Ok(Some(info)) => {
                 let _ = stream.write_all(packet.get(..info.len).unwrap_or_default());
+            }
+            Err(TransferError::Stall { endpoint }) => {
+                halt(&mut stream);
+                shared.emit(&format!("halted {}", endpoint_name(endpoint)));
             }
             Ok(None) | Err(_) => std::thread::sleep(IDLE_POLL),
         }

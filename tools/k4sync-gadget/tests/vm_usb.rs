@@ -461,6 +461,12 @@ mod vm {
         Ok(())
     }
 
+    /// The framer may drop one frame, the stream's first, and nothing after it: a scenario
+    /// that starts and stops depth without reading it (the byte-exact configuration check) can
+    /// leave the gadget's write of one piece of a frame queued in FunctionFS, where no stop
+    /// takes it back (when a frame came due between the start and the stop). The next
+    /// stream's first IN transfers carry that stale piece, the gadget ends the cut frame with a
+    /// zero-length packet, and the framer drops it as the wrong size.
     fn depth_and_imu_stream_for_seconds_with_every_frame_intact(ctx: &mut Ctx) -> Check {
         let mut channel = ctx.open()?;
         let mark = ctx.gadget.mark();
@@ -480,14 +486,18 @@ mod vm {
         let (frames, packets) = std::thread::scope(|s| {
             let depth_reader = s.spawn(|| {
                 let mut frames = Vec::new();
+                let mut dropped_before_first = None;
                 while Instant::now() < until {
                     match depth.next_frame() {
-                        Ok(frame) => frames.push(frame.data),
+                        Ok(frame) => {
+                            dropped_before_first.get_or_insert(depth.dropped());
+                            frames.push(frame.data);
+                        }
                         Err(e) if e.transfer_error().is_some_and(TransferError::is_timeout) => {}
                         Err(e) => return Err(format!("depth stream: {e}")),
                     }
                 }
-                Ok(frames)
+                Ok((frames, dropped_before_first.unwrap_or(0)))
             });
             let mut packets = Vec::new();
             while Instant::now() < until {
@@ -504,12 +514,19 @@ mod vm {
         drop(imu);
         channel.imu_stop().map_err(|e| format!("{e}"))?;
         channel.depth_stop().map_err(|e| format!("{e}"))?;
-        let (frames, packets) = (frames?, packets?);
+        let ((frames, dropped_before_first), packets) = (frames?, packets?);
         println!(
-            "    {} depth frames ({} dropped by the framer), {} IMU packets in {STREAM_SECONDS} s",
+            "    {} depth frames ({} dropped by the framer, {} of them before the first), \
+             {} IMU packets in {STREAM_SECONDS} s",
             frames.len(),
             dropped,
+            dropped_before_first,
             packets.len()
+        );
+        ensure!(
+            dropped == dropped_before_first && dropped <= 1,
+            "the framer dropped {dropped} frames, {dropped_before_first} before the first whole \
+             one; only the first may arrive cut (a stale piece of the previous stream)"
         );
         ensure!(frames.len() >= 5, "only {} depth frames", frames.len());
         check_frames_intact(ctx, mark, &frames)?;
@@ -549,6 +566,98 @@ mod vm {
             .read_serial()
             .map_err(|e| format!("after the stall: {e}"))?;
         ensure!(serial == ctx.serial(), "serial {serial}");
+        Ok(())
+    }
+
+    /// Depth captures (and stall recoveries on depth) through the Device API until `captures`
+    /// captures or the first error; the error ends the wait.
+    fn depth_events(
+        camera: &mut Camera,
+        captures: usize,
+    ) -> Result<(usize, Vec<u64>), k4sync_host::Error> {
+        let (mut got, mut lost) = (0, Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while got < captures && Instant::now() < deadline {
+            match camera.next_capture(Duration::from_secs(5))? {
+                Some(Event::Capture(c)) if c.depth_raw.is_some() => got += 1,
+                Some(Event::StallRecovered {
+                    endpoint: Endpoint::DepthStreamIn,
+                    frames_lost,
+                }) => lost.push(frames_lost),
+                _ => {}
+            }
+        }
+        Ok((got, lost))
+    }
+
+    fn stall_depth_stream(ctx: &mut Ctx) -> Check {
+        let mark = ctx.gadget.mark();
+        ctx.gadget.send("stall depth-stream")?;
+        ctx.gadget.wait_for(
+            mark,
+            |l| l == "halted depth-stream",
+            Duration::from_secs(10),
+        )?;
+        Ok(())
+    }
+
+    /// The gadget halts the depth stream endpoint (a STALL on every transfer in flight until
+    /// CLEAR_FEATURE): the Device API clears it and streams on, one frame short, twice; the
+    /// third stall within 10 s ends the stream with `StreamStalled`.
+    fn stalled_depth_stream_is_cleared_and_streams_on_until_it_stalls_too_often(
+        ctx: &mut Ctx,
+    ) -> Check {
+        ctx.wait_for_both_functions()?;
+        let mut camera = Camera::open(&DeviceSelector::Serial(ctx.serial()))
+            .map_err(|e| format!("Device::open: {e}"))?;
+        let config = DeviceConfig {
+            color_resolution: ColorResolution::Off,
+            depth_mode: DepthMode::PassiveIr,
+            fps: Fps::Fps15,
+            imu: false,
+            ..DeviceConfig::default()
+        };
+        camera.start(&config).map_err(|e| format!("start: {e}"))?;
+        let (before, _) = depth_events(&mut camera, 3).map_err(|e| format!("{e}"))?;
+        ensure!(before == 3, "only {before} captures before the stall");
+        let mut recoveries = Vec::new();
+        for n in 1..=2 {
+            stall_depth_stream(ctx)?;
+            let (after, lost) =
+                depth_events(&mut camera, 5).map_err(|e| format!("after stall {n}: {e}"))?;
+            ensure!(after == 5, "only {after} captures after stall {n}");
+            recoveries.extend(lost);
+        }
+        ensure!(recoveries.len() == 2, "recoveries reported: {recoveries:?}");
+        ensure!(
+            recoveries.iter().all(|&lost| lost >= 1),
+            "frames lost per stall: {recoveries:?}"
+        );
+        stall_depth_stream(ctx)?;
+        let error = loop {
+            match depth_events(&mut camera, 1) {
+                Ok((0, _)) => return Err("no error after the third stall".into()),
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        ensure!(
+            matches!(
+                error,
+                k4sync_host::Error::StreamStalled {
+                    endpoint: Endpoint::DepthStreamIn,
+                    count: 3,
+                    ..
+                }
+            ),
+            "the third stall ended the stream as: {error}"
+        );
+        let stats = camera.stats();
+        println!(
+            "    2 stalls cleared ({recoveries:?} frames lost), then: {error}; transfers lost {}",
+            stats.transfers_lost
+        );
+        drop(camera);
         Ok(())
     }
 
@@ -858,7 +967,9 @@ mod vm {
                 }
                 Event::Dropped { .. } => got.dropped += 1,
                 Event::StreamTimeout { .. } => got.timeouts += 1,
-                Event::TransferLost { .. } => got.transfers_lost += 1,
+                Event::TransferLost { .. } | Event::StallRecovered { .. } => {
+                    got.transfers_lost += 1
+                }
                 Event::Imu(_) => {}
             }
             Ok(None)
@@ -968,7 +1079,7 @@ mod vm {
 
     type Scenario = (&'static str, fn(&mut Ctx) -> Check);
 
-    const SCENARIOS: [Scenario; 10] = [
+    const SCENARIOS: [Scenario; 11] = [
         (
             "enumeration_shows_both_functions_with_the_camera_endpoints",
             enumeration_shows_both_functions_with_the_camera_endpoints,
@@ -1004,6 +1115,10 @@ mod vm {
         (
             "stalled_response_endpoint_surfaces_as_stall_and_clears",
             stalled_response_endpoint_surfaces_as_stall_and_clears,
+        ),
+        (
+            "stalled_depth_stream_is_cleared_and_streams_on_until_it_stalls_too_often",
+            stalled_depth_stream_is_cleared_and_streams_on_until_it_stalls_too_often,
         ),
         (
             "unplug_mid_stream_ends_it_as_disconnected_after_intact_frames",

@@ -4,6 +4,7 @@
 //!
 //! [`Schedule`]: super::super::streams::Schedule
 
+use crate::colour_control::Exposure;
 use crate::time::Ticks90k;
 use crate::types::{ColorFormat, Fps, WiredSyncMode};
 use crate::wire::imu::{ImuPacket, TRANSFER_LEN};
@@ -11,7 +12,9 @@ use crate::wire::imu::{ImuPacket, TRANSFER_LEN};
 use super::super::fault::{Stream, TransferError};
 use super::super::jpeg::write_mjpg_frame;
 use super::super::sink::SplitMix64;
-use super::super::streams::{imu_packet, offset_tick, DepthFrame, FrameInfo};
+use super::super::streams::{
+    exposure_centre_shift_ticks, imu_packet, offset_tick, DepthFrame, FrameInfo,
+};
 use super::Device;
 
 impl Device {
@@ -21,6 +24,22 @@ impl Device {
 
     fn depth_delay(&self) -> i64 {
         i64::from(self.sys_config.depth_delay_ticks)
+    }
+
+    /// How far the colour exposure moves every image's centre off its grid tick or pulse.
+    pub(super) fn exposure_shift(&self) -> i64 {
+        match self.colour_controls().exposure {
+            Exposure::Auto => 0,
+            Exposure::Manual { usec } => exposure_centre_shift_ticks(usec),
+        }
+    }
+
+    /// Ticks between a stream's grid tick (or pulse) and its frames' centres of exposure.
+    fn centre_offset(&self, stream: Stream) -> i64 {
+        match stream {
+            Stream::Depth => self.depth_delay() + self.exposure_shift(),
+            _ => self.exposure_shift(),
+        }
     }
 
     pub(super) fn zero_clock(&mut self, host_ns: u64) {
@@ -47,7 +66,8 @@ impl Device {
     pub(super) fn on_depth_stream_start(&mut self) {
         let now = self.clock.now_ticks().0;
         let fps = self.depth.fps.unwrap_or(Fps::Fps30);
-        let (mode, colour_on, delay) = (self.mode(), self.colour.is_some(), self.depth_delay());
+        let (mode, colour_on) = (self.mode(), self.colour.is_some());
+        let delay = self.centre_offset(Stream::Depth);
         self.sched.on_depth_start(now, mode, colour_on, fps, delay);
     }
 
@@ -82,9 +102,9 @@ impl Device {
             return;
         }
         let pulse = self.clock.ticks_at(host_ns).0;
-        let colour_centre =
-            pulse.saturating_add(u64::from(self.sys_config.subordinate_delay_ticks));
-        let depth_centre = offset_tick(colour_centre, self.depth_delay());
+        let delayed = pulse.saturating_add(u64::from(self.sys_config.subordinate_delay_ticks));
+        let colour_centre = offset_tick(delayed, self.centre_offset(Stream::Colour));
+        let depth_centre = offset_tick(delayed, self.centre_offset(Stream::Depth));
         if self.colour.is_some() {
             self.sched.capture_due(Stream::Colour, colour_centre);
         }
@@ -120,10 +140,7 @@ impl Device {
     fn next_frame(&mut self, stream: Stream) -> Option<u64> {
         let now = self.clock.now_ticks().0;
         let latency = u64::from(self.params.readout_latency_ticks);
-        let offset = match stream {
-            Stream::Depth => self.depth_delay(),
-            _ => 0,
-        };
+        let offset = self.centre_offset(stream);
         self.sched
             .next_frame(stream, now, latency, self.mode(), offset)
     }
@@ -213,7 +230,7 @@ impl Device {
         now_ns: u64,
         capacity: usize,
     ) -> Result<Option<DepthFrame>, TransferError> {
-        self.faults.check(Stream::Depth.endpoint())?;
+        self.faults.check_gone(Stream::Depth.endpoint())?;
         self.clock.advance_to(now_ns);
         let Some(mode) = self.depth.mode.filter(|_| self.depth.streaming) else {
             return Ok(None);
@@ -221,6 +238,7 @@ impl Device {
         let Some((index, centre)) = self.deliverable(Stream::Depth) else {
             return Ok(None);
         };
+        self.faults.check_stall(Stream::Depth.endpoint())?;
         let size = mode.raw_frame_size();
         let len = self.frame_len(Stream::Depth, size, capacity)?;
         Ok(Some(DepthFrame {
@@ -244,7 +262,7 @@ impl Device {
         now_ns: u64,
         out: &mut [u8],
     ) -> Result<Option<FrameInfo>, TransferError> {
-        self.faults.check(Stream::Colour.endpoint())?;
+        self.faults.check_gone(Stream::Colour.endpoint())?;
         self.clock.advance_to(now_ns);
         let Some(config) = self.colour else {
             return Ok(None);
@@ -252,6 +270,7 @@ impl Device {
         let Some((index, centre)) = self.deliverable(Stream::Colour) else {
             return Ok(None);
         };
+        self.faults.check_stall(Stream::Colour.endpoint())?;
         let format = config.wire_format();
         let len = self.frame_len(Stream::Colour, config.frame_len(), out.len())?;
         let frame = out.get_mut(..len).unwrap_or(&mut []);
@@ -280,7 +299,7 @@ impl Device {
         now_ns: u64,
         out: &mut [u8; TRANSFER_LEN],
     ) -> Result<Option<FrameInfo>, TransferError> {
-        self.faults.check(Stream::Imu.endpoint())?;
+        self.faults.check_gone(Stream::Imu.endpoint())?;
         self.clock.advance_to(now_ns);
         let now = self.clock.now_ticks().0;
         loop {
@@ -290,6 +309,7 @@ impl Device {
             if self.faults.take_drop(Stream::Imu) {
                 continue;
             }
+            self.faults.check_stall(Stream::Imu.endpoint())?;
             let repr = imu_packet(self.params.seed, first);
             let mut full = [0u8; TRANSFER_LEN];
             let _ = repr.emit(&mut ImuPacket::new_unchecked(&mut full[..]));

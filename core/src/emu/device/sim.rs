@@ -11,6 +11,7 @@ use super::super::fault::{Endpoint, Fault, Stream};
 use super::super::follow::{
     host_ns, stream_of, InFlight, Timeline, NSEC_PER_TICK_DEN, NSEC_PER_TICK_NUM,
 };
+use super::super::streams::offset_tick;
 use super::Device;
 
 impl Device {
@@ -65,7 +66,7 @@ impl Device {
             u64::from(self.params.readout_latency_ticks) * NSEC_PER_TICK_NUM / NSEC_PER_TICK_DEN;
         let in_flight = InFlight {
             index,
-            ticks: frame.ticks.0,
+            ticks: offset_tick(frame.ticks.0, self.exposure_shift()),
             ready_ns: host_ns(frame.delivered_at_nsec).saturating_add(latency_ns),
             defect: frame.defect,
         };
