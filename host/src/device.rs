@@ -795,6 +795,7 @@ impl Device {
             serial: Some(self.serial.clone()),
             source,
         })?;
+        self.forget_previous_session();
         self.running = Some(validated);
         for step in validated
             .start_sequence(self.depth_calibration.is_none())
@@ -814,6 +815,28 @@ impl Device {
             self.start_imu()?;
         }
         Ok(())
+    }
+
+    /// Drops what a stopped session left unread: its frames, captures, held images and errors
+    /// belong to a clock the next colour start resets, and would be paired with the new
+    /// session's frames (a frame of the old clock is later than every new one, so it would
+    /// hold back pairing until the new clock caught up with it). No reader runs here.
+    fn forget_previous_session(&mut self) {
+        while let Ok(event) = self.inbox.recv_timeout(Duration::ZERO) {
+            self.backlog.push_back(event);
+        }
+        let stale = self.backlog.len() + self.ready.len() + self.failures.len();
+        if stale > 0 {
+            log::debug!(
+                "{}: {stale} events of the previous session were never read; dropped",
+                self.serial
+            );
+        }
+        self.backlog.clear();
+        self.ready.clear();
+        self.failures.clear();
+        self.colour_held.clear();
+        self.depth_held.clear();
     }
 
     /// Stops the cameras (`k4a_device_stop_cameras`, §7.3); the IMU keeps running. Every

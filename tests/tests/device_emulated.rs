@@ -331,6 +331,55 @@ fn every_legal_depth_mode_and_fps_streams_whole_timestamped_pairs() {
     }
 }
 
+/// The next `n` captures.
+fn captures(device: &mut Device, n: usize) -> Vec<Capture> {
+    let mut got = Vec::new();
+    while got.len() < n {
+        if let Event::Capture(c) = next(device).unwrap() {
+            got.push(c);
+        }
+    }
+    got
+}
+
+#[test]
+fn a_restarted_session_pairs_its_own_frames_not_what_the_stopped_one_left_unread() {
+    let (mut device, _camera) = open(42);
+    let c = config(DepthMode::Nfov2x2Binned, Fps::Fps30);
+    device.start(&c).unwrap();
+    let first = captures(&mut device, 10);
+    let newest = |caps: &[Capture]| {
+        caps.iter()
+            .filter_map(|c| c.colour.as_ref().map(|i| i.device_ts_usec.0))
+            .max()
+            .unwrap()
+    };
+    assert!(newest(&first) >= 200_000, "{}", newest(&first));
+    // The session goes on streaming unread before it is stopped: frames wait in the channel
+    // and in the pairer.
+    std::thread::sleep(Duration::from_millis(300));
+    device.stop().unwrap();
+    let dropped_before = device.stats().pairing_dropped;
+    device.start(&c).unwrap();
+    let second = captures(&mut device, 10);
+    for (i, capture) in second.iter().enumerate() {
+        let colour = capture.colour.as_ref().map(|i| i.device_ts_usec.0);
+        let depth = capture.depth_raw.as_ref().map(|d| d.device_ts_usec.0);
+        assert!(
+            colour.is_some() && depth.is_some(),
+            "capture {i} of the new session is not a pair: {colour:?} {depth:?}"
+        );
+    }
+    assert!(
+        newest(&second) < 400_000,
+        "the new session's first ten pairs are from its own clock (restarted at colour \
+         start): {}",
+        newest(&second)
+    );
+    assert_eq!(device.stats().pairing_dropped, dropped_before);
+    device.stop().unwrap();
+}
+
 #[test]
 fn imu_delivers_about_1_6_khz_with_rising_timestamps() {
     let (mut device, _camera) = open(3);
