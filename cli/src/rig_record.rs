@@ -115,18 +115,23 @@ fn print_progress(p: &Progress) {
                 cells.join(" | ")
             );
         }
+        Progress::Offsets(_) => {}
     }
 }
 
-/// One device in the live line: its state and, from its latest health summary, the device
-/// time of its newest colour (else depth) image.
+/// One device in the live line: its state, from its latest health summary the device time of
+/// its newest colour (else depth) image, and a subordinate's offset to the master in its newest
+/// frame set (less its expected delay).
 fn device_cell(d: &DeviceProgress) -> String {
     let at = d
         .health
         .as_ref()
         .and_then(|h| h.last_colour_usec.or(h.last_depth_usec))
         .map_or_else(String::new, |t| format!(" at {:.3} s", t as f64 / 1e6));
-    format!("{} {}{at}", d.agent, state_cell(d.state.as_ref()))
+    let offset = d
+        .offset_usec
+        .map_or_else(String::new, |o| format!(" offset {o:+.1} µs"));
+    format!("{} {}{at}{offset}", d.agent, state_cell(d.state.as_ref()))
 }
 
 fn state_cell(state: Option<&RecorderState>) -> String {

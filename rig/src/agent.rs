@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use zenoh::Session;
 
 use crate::camera::{Camera, CameraSource};
+use crate::feed::FrameFeed;
 use crate::keys::{self, COORDINATOR};
 use crate::msg::{self, AgentState, Command, CommandReply, Health, Jacks, RecorderState, Settings};
 use crate::{net, RigError};
@@ -121,6 +122,7 @@ impl Agent {
             .await
             .map_err(|e| RigError::Camera(e.to_string()))??;
         let session = net::open(node.zenoh).await?;
+        let feed = camera.feed();
         let shared = Arc::new(Shared {
             name: node.node.clone(),
             rig: node.rig.clone(),
@@ -147,6 +149,7 @@ impl Agent {
             tokio::spawn(answer_state_queries(state_queries, shared.clone())),
             tokio::spawn(answer_commands(commands, shared.clone())),
             tokio::spawn(publish_health(session.clone(), shared.clone())),
+            tokio::spawn(publish_frames(session.clone(), shared.clone(), feed)),
         ];
         log::info!("agent {} of rig {} serving", shared.name, shared.rig);
         Ok(Agent {
@@ -279,6 +282,20 @@ async fn publish_health(session: Session, shared: Arc<Shared>) {
             }
         }
         was_active = active;
+    }
+}
+
+/// Publishes the recording's per-frame timestamps as they come: one [`msg::Frames`] with
+/// everything recorded since the previous one, each time the recorder hands images over.
+async fn publish_frames(session: Session, shared: Arc<Shared>, feed: Arc<FrameFeed>) {
+    let key = keys::frames(&shared.rig, &shared.name);
+    loop {
+        feed.ready().await;
+        if let Some(frames) = feed.take(&shared.name) {
+            if let Err(e) = session.put(&key, msg::encode(&frames)).await {
+                log::warn!("{key}: publishing frame timestamps failed: {e}");
+            }
+        }
     }
 }
 
@@ -435,6 +452,7 @@ fn start(
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let length = settings.length_usec.map(Duration::from_micros);
+    camera.feed().begin(take, settings.segment);
     camera
         .start(take, &file, config, settings.exposure, length)
         .map_err(|e| e.to_string())?;

@@ -24,6 +24,7 @@ use k4sync_host::{
     SyncState,
 };
 
+use crate::feed::FrameFeed;
 use crate::msg::{Firmware, Jacks, RecorderState};
 use crate::RigError;
 
@@ -135,6 +136,8 @@ pub struct Camera {
     /// An emulated camera's rig and its place in it: its jacks can be read while it records,
     /// as a real device answers GET_JACK_STATE while streaming.
     emulated: Option<(EmulatedRig, usize)>,
+    /// Where each recording's per-frame timestamps go out.
+    feed: Arc<FrameFeed>,
 }
 
 impl Camera {
@@ -208,9 +211,15 @@ impl Camera {
             last: RecorderState::Idle,
             jacks: None,
             emulated: rig,
+            feed: Arc::default(),
         };
         camera.refresh_jacks();
         Ok(camera)
+    }
+
+    /// The device timestamps of every image its recordings hand to the writer.
+    pub fn feed(&self) -> Arc<FrameFeed> {
+        self.feed.clone()
     }
 
     pub fn identity(&self) -> &Identity {
@@ -304,6 +313,8 @@ impl Camera {
         }));
         let (thread_stop, thread_progress, path) =
             (stop.clone(), progress.clone(), file.to_owned());
+        let feed = self.feed.clone();
+        let mut delivered = (None, None);
         let thread = std::thread::Builder::new()
             .name("k4sync-agent-recorder".into())
             .spawn(move || {
@@ -313,6 +324,14 @@ impl Camera {
                     &options,
                     &thread_stop,
                     &mut |s: &RecordStats| {
+                        let now = (s.delivered_ts_usec.colour, s.delivered_ts_usec.depth);
+                        if now != delivered {
+                            feed.push(
+                                now.0.filter(|_| now.0 != delivered.0),
+                                now.1.filter(|_| now.1 != delivered.1),
+                            );
+                            delivered = now;
+                        }
                         *thread_progress
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner) = Progress::of(s);

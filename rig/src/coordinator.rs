@@ -20,7 +20,7 @@ use zenoh::Session;
 
 use crate::init::{RigFile, CONFIG_FILE};
 use crate::keys::{self, COORDINATOR};
-use crate::msg::{self, AgentState, Command, CommandReply, Health, RecorderState};
+use crate::msg::{self, AgentState, Command, CommandReply, Frames, Health, RecorderState};
 use crate::{net, RigError};
 
 /// How long a state query waits for answers.
@@ -196,12 +196,17 @@ impl Coordinator {
         }
     }
 
-    /// Subscribes to every agent's health summaries and liveliness changes (a take's live
-    /// view).
+    /// Subscribes to every agent's health summaries, per-frame timestamps and liveliness
+    /// changes (a take's live view).
     pub async fn watch(&self) -> Result<Watch, RigError> {
         let health = self
             .session
             .declare_subscriber(keys::all_health(&self.rig.rig))
+            .await
+            .map_err(RigError::zenoh)?;
+        let frames = self
+            .session
+            .declare_subscriber(keys::all_frames(&self.rig.rig))
             .await
             .map_err(RigError::zenoh)?;
         let alive = self
@@ -214,6 +219,7 @@ impl Coordinator {
         Ok(Watch {
             rig: self.rig.rig.clone(),
             health,
+            frames,
             alive,
             states,
         })
@@ -235,11 +241,12 @@ impl Coordinator {
 pub(crate) type SampleSubscriber =
     zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>;
 
-/// A take's live view of the rig: health summaries, published states and liveliness changes
-/// as they arrive.
+/// A take's live view of the rig: health summaries, per-frame timestamps, published states
+/// and liveliness changes as they arrive.
 pub struct Watch {
     rig: String,
     health: SampleSubscriber,
+    frames: SampleSubscriber,
     alive: SampleSubscriber,
     states: SampleSubscriber,
 }
@@ -248,6 +255,8 @@ pub struct Watch {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
     Health(Health),
+    /// Device timestamps of the images an agent recorded since its previous message.
+    Frames(Frames),
     /// The agent's published state (jacks, free disk, recorder).
     State(Box<AgentState>),
     /// The agent's liveliness token vanished.
@@ -273,6 +282,9 @@ impl Watch {
         }
         while let Ok(Some(sample)) = self.health.try_recv() {
             seen.extend(self.decoded(&sample, |h: Health| (h.name.clone(), Seen::Health(h))));
+        }
+        while let Ok(Some(sample)) = self.frames.try_recv() {
+            seen.extend(self.decoded(&sample, |f: Frames| (f.name.clone(), Seen::Frames(f))));
         }
         while let Ok(Some(sample)) = self.states.try_recv() {
             seen.extend(self.decoded(&sample, |s: AgentState| {

@@ -18,8 +18,8 @@
 //! control policy (deny by default):
 //!
 //! * an agent accepts queries on its `cmd` key only from the certificate CN `coordinator`;
-//!   any rig certificate may subscribe to and query its `state`, its `health` and its
-//!   liveliness token;
+//!   any rig certificate may subscribe to and query its `state`, its `health`, its `frames`
+//!   and its liveliness token;
 //! * the coordinator accepts states, replies and tokens only from each agent's own CN, each
 //!   under that agent's own keys.
 //!
@@ -344,7 +344,8 @@ fn agent_config(rig: &str, agent: &AgentSpec) -> Value {
                 "flows": ["ingress"],
                 "messages": ["declare_subscriber", "query", "declare_liveliness_subscriber",
                              "liveliness_query"],
-                "key_exprs": [keys::all_states(rig), keys::all_alive(rig), keys::all_health(rig)]
+                "key_exprs": [keys::all_states(rig), keys::all_alive(rig), keys::all_health(rig),
+                              keys::all_frames(rig)]
             },
             {
                 "id": "command",

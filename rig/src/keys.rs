@@ -9,6 +9,7 @@
 //! | `k4sync/<rig>/agent/<name>/cmd` | queryable (the reply is the answer) | coordinator only | [`crate::msg::Command`] → [`crate::msg::CommandReply`] |
 //! | `k4sync/<rig>/agent/<name>/alive` | liveliness token | agent | — |
 //! | `k4sync/<rig>/agent/<name>/health` | put every second while recording | agent | [`crate::msg::Health`] |
+//! | `k4sync/<rig>/agent/<name>/frames` | put as images are recorded (about one per capture) | agent | [`crate::msg::Frames`] |
 //!
 //! `<name>` is the agent's node name, which is also the common name of its certificate, so the
 //! access-control policy written by [`crate::init`] can bind keys to certificates.
@@ -86,6 +87,15 @@ pub fn health(rig: &str, name: &str) -> String {
     format!("k4sync/{rig}/agent/{name}/health")
 }
 
+pub fn frames(rig: &str, name: &str) -> String {
+    format!("k4sync/{rig}/agent/{name}/frames")
+}
+
+/// Every agent's per-frame timestamps.
+pub fn all_frames(rig: &str) -> String {
+    frames(rig, "*")
+}
+
 /// Every agent's health summaries.
 pub fn all_health(rig: &str) -> String {
     health(rig, "*")
@@ -119,6 +129,7 @@ mod tests {
             cmd("r1", "sbc-2"),
             alive("r1", "sbc-2"),
             health("r1", "sbc-2"),
+            frames("r1", "sbc-2"),
         ] {
             assert_eq!(agent_of("r1", &key), Some("sbc-2"), "{key}");
         }

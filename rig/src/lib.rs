@@ -26,8 +26,10 @@ mod camera;
 pub mod coordinator;
 pub mod dashboard;
 pub mod emulate;
+mod feed;
 pub mod init;
 pub mod keys;
+pub mod live;
 pub mod msg;
 pub mod net;
 pub mod take;
@@ -76,6 +78,10 @@ pub enum RigError {
     /// An agent's liveliness token vanished during a take.
     #[error("agent {agent} is gone (its liveliness token vanished): its process, computer or network went away")]
     AgentLost { agent: String },
+    /// The live aligner no longer follows a device (its clock was re-zeroed, its frames left
+    /// the master's grid, or its pulses stayed lost with its cable plugged).
+    #[error("agent {agent} lost sync: {why}")]
+    SyncLost { agent: String, why: String },
     /// No answer in time: the agent is down, unreachable, or its access control dropped the
     /// request.
     #[error("agent {agent} did not answer {what} within {timeout_ms} ms; is it running and is this the rig's coordinator certificate?")]

@@ -13,11 +13,16 @@
 //! 4. **Watch** until every device has recorded the take's length of device time (each
 //!    agent's recorder stops itself after the same length from its first image, so the files
 //!    end at the same pulse), or Ctrl-C. Each agent's per-second [`Health`] summary feeds the
-//!    live table and raises an alarm when it counts new drops; an agent whose liveliness token
-//!    vanishes raises an alarm and fails the take.
+//!    live table and raises an alarm when it counts new drops; its per-frame timestamps go
+//!    through the live aligner ([`LiveSync`]): each subordinate's offset to the master per set
+//!    ([`Progress::Offsets`]) and the `pulses_lost` and `off_grid` alarms; an agent whose
+//!    liveliness token vanishes raises an alarm and fails the segment.
 //! 5. **Recover** (`--on-fault recover`, [`OnFault`]): once the rig has recorded, a device that
 //!    fails — its agent gone (a crashed or restarted computer), its recorder failed, no images
-//!    after a restart — does not end the take. The coordinator stops the master and every
+//!    after a restart, its clock re-zeroed (a restarted subordinate) or its frames off the
+//!    master's grid, its pulses lost for [`REPLUG_GRACE`] with its Sync In plugged (a cable
+//!    pulled and plugged back: a subordinate cannot resync while the master runs) — does not
+//!    end the take. The coordinator stops the master and every
 //!    recorder still running (their files are finalised), waits for every agent to be back
 //!    ([`TakeOptions::return_timeout`]), re-arms the subordinates in chain order, restarts the
 //!    master and goes on in a new segment: a new file per device, the remaining length, and a
@@ -38,7 +43,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarms;
 use crate::coordinator::{self, Coordinator, PlannedDevice, RigSettings, Seen, Watch};
-use crate::msg::{AgentState, Command, Health, RecorderState, Settings};
+use crate::live::{Live, LiveSync, SetOffsets};
+use crate::msg::{AgentState, Command, Frames, Health, RecorderState, Settings};
 use crate::RigError;
 
 /// File name of the manifest in the output directory.
@@ -58,6 +64,9 @@ const TICK: Duration = Duration::from_secs(1);
 const FINISH_GRACE: Duration = Duration::from_secs(5);
 /// A recovery that leaves less of the take than this ends it instead of starting a segment.
 const MIN_SEGMENT: Duration = Duration::from_secs(1);
+/// How long a subordinate's pulses may stay lost while its Sync In reads plugged before the
+/// take recovers it (the jacks are read every 250 ms, so a cable still out is known by then).
+pub const REPLUG_GRACE: Duration = Duration::from_secs(1);
 
 /// What one take is to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,9 +140,13 @@ pub struct Event {
     /// `interrupted`, `failed`.
     pub event: String,
     pub detail: Option<String>,
-    /// For `alarm` and `alarm_cleared`: `cable_pulled`, `disk_low`, `drops` or `agent_gone`.
+    /// For `alarm` and `alarm_cleared`: `cable_pulled`, `disk_low`, `drops`, `agent_gone`,
+    /// `pulses_lost` or `off_grid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alarm: Option<String>,
+    /// For `alarm`: what the operator should do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// One recording of one device.
@@ -223,12 +236,24 @@ pub struct TakeResult {
 }
 
 /// One device's line in a progress report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DeviceProgress {
     pub agent: String,
     pub state: Option<RecorderState>,
     /// The agent's latest health summary.
     pub health: Option<Health>,
+    /// A subordinate's offset to the master in its newest placed set, less its expected delay,
+    /// µs.
+    pub offset_usec: Option<f64>,
+}
+
+/// One subordinate's offset to the master in one frame set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OffsetPoint {
+    pub agent: String,
+    /// Seconds since the take began, by the master's clock from the segment's first set.
+    pub t_s: f64,
+    pub offset_usec: f64,
 }
 
 /// What [`record`] reports as it goes.
@@ -241,6 +266,8 @@ pub enum Progress {
         length: Duration,
         devices: Vec<DeviceProgress>,
     },
+    /// The sets the live aligner placed since the previous report (a few times a second).
+    Offsets(Vec<OffsetPoint>),
 }
 
 /// A take in progress: its plan, what it saw, what happened.
@@ -273,6 +300,24 @@ struct Take<'a> {
     has_recorded: bool,
     /// The finished segments of each agent.
     segments: BTreeMap<String, Vec<Segment>>,
+    /// The live view of the current segment and what it found.
+    sync: SyncWatch,
+}
+
+/// What the live aligner found in the current segment.
+#[derive(Default)]
+struct SyncWatch {
+    live: Option<LiveSync>,
+    /// Per subordinate: the offset of its newest placed set, µs.
+    offsets: BTreeMap<String, f64>,
+    /// Offsets placed and not yet reported.
+    points: Vec<OffsetPoint>,
+    /// Take seconds and master µs of the segment's first set: the chart's time origin.
+    origin: Option<(f64, u64)>,
+    /// Subordinates whose pulses are lost, since when.
+    pulses_lost: BTreeMap<String, Instant>,
+    /// A device the aligner no longer follows, and why.
+    lost: Option<(String, String)>,
 }
 
 /// Runs one take (see the module documentation). `Err` only when the preflight fails or the
@@ -310,6 +355,7 @@ pub async fn record(
         covered: Duration::ZERO,
         has_recorded: false,
         segments: BTreeMap::new(),
+        sync: SyncWatch::default(),
     };
     take.event(None, "preflight", Some("check passed".into()));
     for w in &report.warnings {
@@ -361,11 +407,23 @@ impl Take<'_> {
             event: event.to_string(),
             detail,
             alarm: None,
+            action: None,
         });
     }
 
     /// An `alarm` (or, with `raised` false, `alarm_cleared`) event of kind `alarm`.
     fn alarm(&mut self, agent: &str, alarm: &str, raised: bool, detail: Option<String>) {
+        self.alarm_with(agent, alarm, raised, detail, None);
+    }
+
+    fn alarm_with(
+        &mut self,
+        agent: &str,
+        alarm: &str,
+        raised: bool,
+        detail: Option<String>,
+        action: Option<String>,
+    ) {
         self.push_event(Event {
             t_s: self.now_s(),
             unix_ms: unix_ms(),
@@ -373,6 +431,7 @@ impl Take<'_> {
             event: if raised { "alarm" } else { "alarm_cleared" }.to_string(),
             detail,
             alarm: Some(alarm.to_string()),
+            action,
         });
     }
 
@@ -412,11 +471,90 @@ impl Take<'_> {
     async fn look(&mut self) -> Result<(), RigError> {
         self.take_in();
         self.confirm_suspects().await?;
-        match self.lost.first() {
-            Some(agent) => Err(RigError::AgentLost {
+        if let Some(agent) = self.lost.first() {
+            return Err(RigError::AgentLost {
                 agent: agent.clone(),
-            }),
+            });
+        }
+        match self.sync_fault() {
+            Some((agent, why)) => Err(RigError::SyncLost { agent, why }),
             None => Ok(()),
+        }
+    }
+
+    /// A device the live view says must be restarted: one the aligner lost, or one whose
+    /// pulses stayed lost for [`REPLUG_GRACE`] while no cable alarm holds for it.
+    fn sync_fault(&mut self) -> Option<(String, String)> {
+        if let Some(lost) = self.sync.lost.take() {
+            return Some(lost);
+        }
+        let (agent, _) = self.sync.pulses_lost.iter().find(|(agent, since)| {
+            since.elapsed() >= REPLUG_GRACE
+                && !self.raised.contains(&((*agent).clone(), "cable_pulled"))
+        })?;
+        let why = format!(
+            "no image for {:.1} s while the master records, with its Sync In plugged (a cable              plugged back, or a unit before it restarted): it cannot resync while the master runs",
+            REPLUG_GRACE.as_secs_f64()
+        );
+        Some((agent.clone(), why))
+    }
+
+    /// Takes in one agent's per-frame timestamps: offsets to report, alarms to raise.
+    fn take_frames(&mut self, frames: &Frames) {
+        let found = match self.sync.live.as_mut() {
+            Some(live) => live.push(frames),
+            None => return,
+        };
+        for item in found {
+            match item {
+                Live::Set(set) => self.placed(&set),
+                Live::Raised {
+                    agent,
+                    problem,
+                    lost,
+                } => {
+                    if problem.kind == "pulses_lost" {
+                        self.sync.pulses_lost.insert(agent.clone(), Instant::now());
+                    }
+                    if lost && self.sync.lost.is_none() {
+                        self.sync.lost = Some((agent.clone(), problem.what.clone()));
+                    }
+                    let (what, action) = (Some(problem.what), Some(problem.action));
+                    self.alarm_with(&agent, problem.kind, true, what, action);
+                }
+                Live::Cleared { agent, kind } => {
+                    self.sync
+                        .pulses_lost
+                        .retain(|a, _| *a != agent || kind != "pulses_lost");
+                    self.alarm(&agent, kind, false, None);
+                }
+            }
+        }
+    }
+
+    /// A set the live aligner placed: each subordinate's offset, timed by the master's clock.
+    fn placed(&mut self, set: &SetOffsets) {
+        let now = self.now_s();
+        let (t0, m0) = *self.sync.origin.get_or_insert((now, set.master_usec));
+        let t_s = t0 + set.master_usec.saturating_sub(m0) as f64 / 1e6;
+        let t_s = (t_s * 1000.0).round() / 1000.0;
+        for (d, offset) in self.plan.iter().zip(&set.offsets_usec) {
+            let Some(offset) = *offset else { continue };
+            let offset_usec = (offset * 10.0).round() / 10.0;
+            self.sync.offsets.insert(d.agent.clone(), offset_usec);
+            self.sync.points.push(OffsetPoint {
+                agent: d.agent.clone(),
+                t_s,
+                offset_usec,
+            });
+        }
+    }
+
+    /// Reports the offsets placed since the last call.
+    fn report_offsets(&mut self) {
+        if !self.sync.points.is_empty() {
+            let points = std::mem::take(&mut self.sync.points);
+            (self.progress)(&Progress::Offsets(points));
         }
     }
 
@@ -455,6 +593,7 @@ impl Take<'_> {
                     }
                     self.health.insert(h.name.clone(), h);
                 }
+                Seen::Frames(frames) => self.take_frames(&frames),
                 Seen::State(state) => self.state_alarms(&state),
                 Seen::Lost(agent) if self.plan.iter().any(|d| d.agent == agent) => {
                     if !self.lost.contains(&agent) && !self.suspects.contains(&agent) {
@@ -524,6 +663,7 @@ impl Take<'_> {
     fn recoverable(&mut self, fault: &RigError) -> Option<String> {
         let agent = match fault {
             RigError::AgentLost { agent }
+            | RigError::SyncLost { agent, .. }
             | RigError::Timeout { agent, .. }
             | RigError::NoAnswer { agent, .. } => agent.clone(),
             _ => return None,
@@ -627,6 +767,7 @@ impl Take<'_> {
             .find(|d| is_master(d))
             .cloned()
             .ok_or_else(|| RigError::Preflight("the plan has no master".into()))?;
+        self.begin_live_view();
         let command = Command::Start {
             take: self.options.take.clone(),
             settings: self.settings_for(&master),
@@ -643,6 +784,26 @@ impl Take<'_> {
             return self.interrupted();
         }
         Ok(true)
+    }
+
+    /// A fresh live view for the segment about to start; what the last one left is dropped.
+    fn begin_live_view(&mut self) {
+        self.take_in();
+        let held = self.sync.live.as_ref().map(LiveSync::held);
+        for (agent, kind) in held.unwrap_or_default() {
+            self.alarm(&agent, kind, false, Some("a new segment starts".into()));
+        }
+        let live = match LiveSync::new(&self.options.take, self.segment, &self.plan) {
+            Ok(live) => Some(live),
+            Err(why) => {
+                self.event(None, "warning", Some(format!("no live sync view: {why}")));
+                None
+            }
+        };
+        self.sync = SyncWatch {
+            live,
+            ..SyncWatch::default()
+        };
     }
 
     fn interrupted(&mut self) -> Result<bool, RigError> {
@@ -746,6 +907,7 @@ impl Take<'_> {
                 return Ok(false);
             }
             self.look().await?;
+            self.report_offsets();
             let devices = self.poll_all().await?;
             for p in &devices {
                 if let Some(RecorderState::Finished { frames, .. }) = &p.state {
@@ -792,6 +954,7 @@ impl Take<'_> {
                 agent: d.agent.clone(),
                 state: Some(state.recorder),
                 health: self.health.get(&d.agent).cloned(),
+                offset_usec: self.sync.offsets.get(&d.agent).copied(),
             });
         }
         Ok(out)

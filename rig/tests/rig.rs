@@ -785,20 +785,27 @@ async fn a_cable_pulled_during_a_take_is_an_alarm_on_the_terminal_and_in_the_man
     let chain = rig.chain();
     let mut pulled: Option<Instant> = None;
     let mut alarms: Vec<(take::Event, Duration)> = Vec::new();
+    let mut pulses_lost: Option<(take::Event, Duration)> = None;
+    let mut offsets: Vec<take::OffsetPoint> = Vec::new();
     let result = take::record(&c, &options, &stop, &mut |p| match p {
+        take::Progress::Offsets(points) if pulled.is_none() => offsets.extend(points.clone()),
         take::Progress::Tick { devices, .. } if pulled.is_none() => {
             let recording = |d: &take::DeviceProgress| {
                 matches!(d.state, Some(RecorderState::Recording { frames, .. }) if frames >= 2)
             };
-            if devices.iter().all(recording) {
+            if devices.iter().all(recording) && offsets.len() >= 5 {
                 chain.unplug_sync_in(1);
                 pulled = Some(Instant::now());
             }
         }
-        take::Progress::Event(e) if e.alarm.as_deref() == Some("cable_pulled") => {
+        take::Progress::Event(e) if e.event == "alarm" => {
             let after = pulled.map_or(Duration::MAX, |t| t.elapsed());
-            alarms.push((e.clone(), after));
-            if alarms.len() == 2 {
+            match e.alarm.as_deref() {
+                Some("cable_pulled") => alarms.push((e.clone(), after)),
+                Some("pulses_lost") => pulses_lost = Some((e.clone(), after)),
+                _ => {}
+            }
+            if alarms.len() == 2 && pulses_lost.is_some() {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
         }
@@ -836,16 +843,52 @@ async fn a_cable_pulled_during_a_take_is_an_alarm_on_the_terminal_and_in_the_man
         latency <= Duration::from_secs(2),
         "the alarm took {latency:?}"
     );
-    let in_manifest = |agent: &str| {
+    let in_manifest = |agent: &str, kind: &str| {
         let ours = |e: &&take::Event| {
-            e.alarm.as_deref() == Some("cable_pulled") && e.agent.as_deref() == Some(agent)
+            e.event == "alarm"
+                && e.alarm.as_deref() == Some(kind)
+                && e.agent.as_deref() == Some(agent)
         };
         result.manifest.events.iter().filter(ours).count()
     };
     assert_eq!(
-        (in_manifest("cam0"), in_manifest("cam1")),
+        (
+            in_manifest("cam0", "cable_pulled"),
+            in_manifest("cam1", "cable_pulled")
+        ),
         (1, 1),
         "raised once each while it holds: {:?}",
         result.manifest.events
+    );
+    // Before the pull the live aligner placed cam1's frames on the master's pulses, within
+    // the 5 fps tolerance of the expected delay.
+    assert!(offsets.iter().all(|p| p.agent == "cam1"), "{offsets:?}");
+    assert!(
+        offsets.iter().all(|p| p.offset_usec.abs() <= 660.0),
+        "{offsets:?}"
+    );
+    assert!(
+        offsets.windows(2).all(|w| w[0].t_s < w[1].t_s),
+        "{offsets:?}"
+    );
+    // After it, cam1's images stop while the master's go on: pulses lost, counted in master
+    // frames (device time), once, with what to do.
+    let (event, latency) = pulses_lost.expect("no pulses_lost alarm");
+    eprintln!("pulses_lost came {latency:?} after the pull");
+    assert_eq!(event.agent.as_deref(), Some("cam1"));
+    let detail = event.detail.unwrap_or_default();
+    assert!(
+        detail.contains("no image from cam1 while the master delivered 3 frames"),
+        "{detail}"
+    );
+    assert!(event.action.unwrap_or_default().contains("Sync In"));
+    assert!(
+        latency < Duration::MAX,
+        "the pulses were lost before the pull"
+    );
+    assert_eq!(in_manifest("cam1", "pulses_lost"), 1);
+    assert_eq!(
+        result.manifest.outcome, "interrupted",
+        "a pulled cable is an alarm, not a fault to recover while it is out"
     );
 }

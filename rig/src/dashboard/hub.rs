@@ -7,11 +7,11 @@
 //! reading costs at most one full queue, never unbounded memory.
 //!
 //! Alarms are raised once per agent and kind while their condition holds and cleared when it
-//! ends; each says what to do. The offset plotted per subordinate comes from the agents'
-//! health summaries: the newest colour timestamps of the subordinate and the master, less the
-//! subordinate's effective delay, folded into one frame period; it is reported as the change
-//! since the take's first reading (the drift of the two clocks), which is what leaves the
-//! tolerance band when a device goes off the grid.
+//! ends; each says what to do. The offsets plotted, one point per frame set and subordinate, and
+//! the `pulses_lost` and `off_grid` alarms come from the take's live aligner
+//! ([`crate::live::LiveSync`], fed by the agents' per-frame timestamps) as
+//! [`Progress::Offsets`] and alarm events; the cable, disk and agent-gone alarms from the
+//! agents' states and liveliness.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,15 +20,17 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::alarms;
-use crate::coordinator::{role_for, AgentStatus, CheckReport, PlannedDevice};
+use crate::coordinator::{role_for, AgentStatus, CheckReport};
 use crate::msg::{AgentState, Health, Jacks, RecorderState};
-use crate::take::{Event, Progress};
+use crate::take::{Event, OffsetPoint, Progress};
 
 /// Events each SSE client may have waiting before newer ones are dropped for it.
 pub const QUEUE_CAPACITY: usize = 64;
 pub use crate::alarms::DISK_LOW_BYTES;
-/// Offset readings kept per device (an hour at one a second).
+/// Offset points kept per device (two minutes of sets at 30 fps: a strip chart).
 const SERIES_LIMIT: usize = 3600;
+/// The alarm kinds the take raises and clears itself ([`Event::alarm`]).
+const TAKE_ALARMS: [&str; 3] = ["drops", "pulses_lost", "off_grid"];
 /// Alarms kept (the oldest cleared ones go first).
 const ALARM_LIMIT: usize = 200;
 /// Take events kept for the page's log.
@@ -75,7 +77,7 @@ pub struct DeviceLive {
     pub frames: u64,
     pub dropped: u64,
     pub last_colour_usec: Option<u64>,
-    /// Change of the offset to the master since the take's first reading, µs.
+    /// Offset to the master in its newest placed set, less its expected delay, µs.
     pub offset_usec: Option<f64>,
 }
 
@@ -108,7 +110,7 @@ pub struct TakeView {
     pub out_dir: String,
     pub error: Option<String>,
     pub devices: Vec<DeviceLive>,
-    /// Per subordinate: `[seconds since the take began, offset µs]`.
+    /// Per subordinate: `[seconds since the take began, offset µs]`, one per frame set.
     pub offsets: BTreeMap<String, Vec<[f64; 2]>>,
     pub events: Vec<Event>,
 }
@@ -194,8 +196,6 @@ pub struct Snapshot {
 struct DeviceEvent<'a> {
     agent: &'a AgentView,
     live: Option<&'a DeviceLive>,
-    /// A new offset reading: `[seconds since the take began, µs]`.
-    offset: Option<[f64; 2]>,
 }
 
 struct Client {
@@ -211,20 +211,6 @@ struct Clients {
     dropped_total: u64,
 }
 
-/// What the offsets and the pulse watch remember between health summaries.
-#[derive(Default)]
-struct Tracking {
-    take: String,
-    begun_unix_ms: u64,
-    /// Effective subordinate delay per agent, µs.
-    delay_usec: BTreeMap<String, f64>,
-    master: Option<Health>,
-    /// Each device's previous summary and the master's frames when it came.
-    previous: BTreeMap<String, (Health, u64)>,
-    /// The first folded offset of each subordinate (the reference).
-    first_offset: BTreeMap<String, f64>,
-}
-
 struct Model {
     rig: String,
     defaults: Defaults,
@@ -234,7 +220,8 @@ struct Model {
     alarms: Vec<Alarm>,
     summary: Option<Summary>,
     next_alarm: u64,
-    tracking: Tracking,
+    /// The name of the take in progress or last run (health summaries of others are old).
+    take_name: String,
 }
 
 /// The dashboard's shared state (see the module documentation).
@@ -282,7 +269,7 @@ impl Hub {
                 alarms: Vec::new(),
                 summary: None,
                 next_alarm: 1,
-                tracking: Tracking::default(),
+                take_name: String::new(),
             }),
             clients: Mutex::new(Clients::default()),
         }
@@ -406,7 +393,7 @@ impl Hub {
             } else {
                 m.agent_gone(agent)
             };
-            out.extend(m.device_event(agent, None));
+            out.extend(m.device_event(agent));
             out
         });
     }
@@ -419,10 +406,7 @@ impl Hub {
     pub fn tick(&self) {
         self.update(|m| {
             let names: Vec<String> = m.agents.iter().map(|a| a.name.clone()).collect();
-            names
-                .iter()
-                .filter_map(|n| m.device_event(n, None))
-                .collect()
+            names.iter().filter_map(|n| m.device_event(n)).collect()
         });
     }
 
@@ -440,21 +424,9 @@ impl Hub {
         length_s: f64,
         fps: k4sync_core::types::Fps,
         out_dir: &str,
-        plan: &[PlannedDevice],
     ) {
         self.update(|m| {
-            m.tracking = Tracking {
-                take: name.to_string(),
-                begun_unix_ms: unix_ms(),
-                delay_usec: plan
-                    .iter()
-                    .map(|d| {
-                        let usec = d.effective_subordinate_delay_nsec as f64 / 1000.0;
-                        (d.agent.clone(), usec)
-                    })
-                    .collect(),
-                ..Tracking::default()
-            };
+            m.take_name = name.to_string();
             let devices = m
                 .agents
                 .iter()
@@ -492,13 +464,17 @@ impl Hub {
             Progress::Tick { devices, .. } => {
                 let mut out = Vec::new();
                 for d in devices {
-                    if let (Some(state), Some(live)) = (&d.state, m.live_mut(&d.agent)) {
-                        live.show(state);
+                    if let Some(live) = m.live_mut(&d.agent) {
+                        if let Some(state) = &d.state {
+                            live.show(state);
+                        }
+                        live.offset_usec = d.offset_usec.or(live.offset_usec);
                     }
-                    out.extend(m.device_event(&d.agent, None));
+                    out.extend(m.device_event(&d.agent));
                 }
                 out
             }
+            Progress::Offsets(points) => m.offsets(points),
         });
     }
 
@@ -511,7 +487,6 @@ impl Hub {
             take.phase = outcome.to_string();
             take.error = error;
             let out = vec![message("take", &*take)];
-            m.tracking.previous.clear();
             let stale: Vec<(Option<String>, String)> = m
                 .alarms
                 .iter()
@@ -542,12 +517,6 @@ impl Model {
         self.agents.iter().position(|a| a.name == agent)
     }
 
-    /// The agent whose Sync Out feeds `agent`'s Sync In.
-    fn upstream_of(&self, agent: &str) -> Option<&str> {
-        let i = self.index_of(agent)?;
-        self.agents.get(i.checked_sub(1)?).map(|a| a.name.as_str())
-    }
-
     fn live_mut(&mut self, agent: &str) -> Option<&mut DeviceLive> {
         self.take
             .as_mut()?
@@ -556,20 +525,13 @@ impl Model {
             .find(|d| d.agent == agent)
     }
 
-    fn device_event(&self, agent: &str, offset: Option<[f64; 2]>) -> Option<Message> {
+    fn device_event(&self, agent: &str) -> Option<Message> {
         let view = self.agents.iter().find(|a| a.name == agent)?;
         let live = self
             .take
             .as_ref()
             .and_then(|t| t.devices.iter().find(|d| d.agent == agent));
-        Some(message(
-            "device",
-            &DeviceEvent {
-                agent: view,
-                live,
-                offset,
-            },
-        ))
+        Some(message("device", &DeviceEvent { agent: view, live }))
     }
 
     fn raise(
@@ -653,7 +615,7 @@ impl Model {
         if let Some(live) = self.live_mut(&s.name) {
             live.show(&s.recorder);
         }
-        out.extend(self.device_event(&s.name, None));
+        out.extend(self.device_event(&s.name));
         out
     }
 
@@ -674,18 +636,26 @@ impl Model {
         out
     }
 
+    /// A take event; the alarms only the take sees (drops, and the live aligner's pulses
+    /// lost and off grid) are raised and cleared from it.
     fn take_event(&mut self, e: &Event) -> Vec<Message> {
         let mut out = Vec::new();
-        if e.event == "alarm" && e.alarm.as_deref() == Some("drops") {
-            if let Some(agent) = e.agent.as_deref() {
-                out.extend(self.raise(
-                    Some(agent),
-                    "drops",
-                    e.detail.clone().unwrap_or_default(),
+        let kind = e.alarm.as_deref().filter(|k| TAKE_ALARMS.contains(k));
+        if let (Some(kind), Some(agent)) = (kind, e.agent.as_deref()) {
+            if e.event == "alarm" {
+                let action = e.action.clone().unwrap_or_else(|| {
                     "lower the frame rate or the resolution, or check the agent's USB link and \
                      the write speed of its disk"
-                        .into(),
+                        .into()
+                });
+                out.extend(self.raise(
+                    Some(agent),
+                    kind,
+                    e.detail.clone().unwrap_or_default(),
+                    action,
                 ));
+            } else if e.event == "alarm_cleared" {
+                out.extend(self.clear(Some(agent), kind));
             }
         }
         if let Some(take) = self.take.as_mut() {
@@ -699,129 +669,35 @@ impl Model {
     }
 
     fn apply_health(&mut self, h: &Health) -> Vec<Message> {
-        if self.take.is_none() || h.take != self.tracking.take {
+        if self.take.is_none() || h.take != self.take_name {
             return Vec::new();
         }
-        let Some(i) = self.index_of(&h.name) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        if i == 0 {
-            self.tracking.master = Some(h.clone());
-        }
-        let master_frames = self.tracking.master.as_ref().map_or(0, |m| m.frames);
-        let previous = self
-            .tracking
-            .previous
-            .insert(h.name.clone(), (h.clone(), master_frames));
         if let Some(live) = self.live_mut(&h.name) {
             live.state = h.recorder.clone();
             live.frames = h.frames;
             live.dropped = h.dropped;
             live.last_colour_usec = h.last_colour_usec.or(live.last_colour_usec);
         }
-        let mut point = None;
-        if i > 0 && h.recorder == "recording" {
-            out.extend(self.pulse_alarm(h, previous, master_frames));
-            if let Some(offset) = self.offset_of(h) {
-                let t_s = unix_ms().saturating_sub(self.tracking.begun_unix_ms) as f64 / 1000.0;
-                let p = [(t_s * 1000.0).round() / 1000.0, offset];
-                point = Some(p);
-                let tolerance = self.take.as_ref().map_or(0, |t| t.tolerance_usec);
-                if let Some(take) = self.take.as_mut() {
-                    let series = take.offsets.entry(h.name.clone()).or_default();
-                    if series.len() >= SERIES_LIMIT {
-                        series.remove(0);
-                    }
-                    series.push(p);
-                    if let Some(live) = take.devices.iter_mut().find(|d| d.agent == h.name) {
-                        live.offset_usec = Some(offset);
-                    }
-                }
-                out.extend(self.grid_alarm(&h.name, offset, tolerance));
-            }
-        }
-        out.extend(self.device_event(&h.name, point));
-        out
+        self.device_event(&h.name).into_iter().collect()
     }
 
-    fn pulse_alarm(
-        &mut self,
-        h: &Health,
-        previous: Option<(Health, u64)>,
-        master_frames: u64,
-    ) -> Vec<Message> {
-        let Some((before, master_before)) = previous else {
+    /// Offsets the take's live aligner placed: kept for the chart (the newest
+    /// [`SERIES_LIMIT`] per device) and sent on as one `offsets` event.
+    fn offsets(&mut self, points: &[OffsetPoint]) -> Vec<Message> {
+        let Some(take) = self.take.as_mut() else {
             return Vec::new();
         };
-        if h.frames > before.frames {
-            return self.clear(Some(&h.name), "pulses_lost");
+        for p in points {
+            let series = take.offsets.entry(p.agent.clone()).or_default();
+            if series.len() >= SERIES_LIMIT {
+                series.drain(..series.len() + 1 - SERIES_LIMIT);
+            }
+            series.push([p.t_s, p.offset_usec]);
+            if let Some(live) = take.devices.iter_mut().find(|d| d.agent == p.agent) {
+                live.offset_usec = Some(p.offset_usec);
+            }
         }
-        if master_frames <= master_before {
-            return Vec::new();
-        }
-        let upstream = self
-            .upstream_of(&h.name)
-            .unwrap_or("the device before it")
-            .to_string();
-        self.raise(
-            Some(&h.name),
-            "pulses_lost",
-            format!(
-                "pulses lost: {} recorded no frame for a second while the master did",
-                h.name
-            ),
-            format!(
-                "check the cable from {upstream}'s Sync Out to {}'s Sync In; a subordinate \
-                 cannot be resynchronised while the master runs: stop the take and record again",
-                h.name
-            ),
-        )
-        .into_iter()
-        .collect()
-    }
-
-    fn grid_alarm(&mut self, agent: &str, offset: f64, tolerance: u32) -> Vec<Message> {
-        if offset.abs() <= f64::from(tolerance) {
-            return self.clear(Some(agent), "off_grid");
-        }
-        self.raise(
-            Some(agent),
-            "off_grid",
-            format!(
-                "off grid: {agent}'s offset to the master moved {offset:+.0} µs since the take \
-                 began, beyond ±{tolerance} µs"
-            ),
-            "its frames no longer match the master's: give the whole rig one manual exposure \
-             (-e), check the sync cables, and record again"
-                .into(),
-        )
-        .into_iter()
-        .collect()
-    }
-
-    /// The subordinate's offset to the master, folded into one frame period, as a change since
-    /// its first reading (see the module documentation).
-    fn offset_of(&mut self, h: &Health) -> Option<f64> {
-        let master = self.tracking.master.as_ref()?;
-        let fps = self.take.as_ref()?.fps;
-        let period = 1e6 / f64::from(fps.max(1));
-        let delay = self
-            .tracking
-            .delay_usec
-            .get(&h.name)
-            .copied()
-            .unwrap_or(0.0);
-        let raw = h.last_colour_usec? as f64 - master.last_colour_usec? as f64 - delay;
-        let folded = raw - (raw / period).round() * period;
-        let first = *self
-            .tracking
-            .first_offset
-            .entry(h.name.clone())
-            .or_insert(folded);
-        let change = folded - first;
-        let change = change - (change / period).round() * period;
-        Some((change * 10.0).round() / 10.0)
+        vec![message("offsets", &points)]
     }
 }
 
@@ -911,33 +787,60 @@ mod tests {
         assert!(hub.snapshot().clients.is_empty());
     }
 
+    fn alarm_event(agent: &str, kind: &str, raised: bool) -> Progress {
+        Progress::Event(Event {
+            t_s: 1.0,
+            unix_ms: 1,
+            agent: Some(agent.into()),
+            event: if raised { "alarm" } else { "alarm_cleared" }.into(),
+            detail: Some(format!("{kind} on {agent}")),
+            alarm: Some(kind.into()),
+            action: Some(format!("do something about {agent}")),
+        })
+    }
+
     #[test]
-    fn drift_past_the_tolerance_raises_off_grid_and_stalled_frames_pulses_lost() {
+    fn the_takes_offsets_feed_the_chart_and_its_live_alarms_the_alarm_list() {
         let hub = hub();
-        hub.take_started("t", 10.0, k4sync_core::types::Fps::Fps15, "/o", &[]);
-        let h = |name: &str, frames: u64, colour: u64| Health {
-            name: name.into(),
-            take: "t".into(),
-            recorder: "recording".into(),
-            frames,
-            dropped: 0,
-            last_colour_usec: Some(colour),
-            last_depth_usec: None,
+        let mut rx = hub.subscribe();
+        hub.take_started("t", 10.0, k4sync_core::types::Fps::Fps15, "/o");
+        let point = |t_s: f64, offset_usec: f64| OffsetPoint {
+            agent: "cam1".into(),
+            t_s,
+            offset_usec,
         };
-        let period = 66_667;
-        hub.on_health(&h("cam0", 10, 10 * period));
-        hub.on_health(&h("cam1", 10, 10 * period + 1_000));
-        hub.on_health(&h("cam0", 20, 20 * period));
-        hub.on_health(&h("cam1", 20, 20 * period + 1_100));
-        assert!(active(&hub, "off_grid").is_empty());
+        hub.on_progress(&Progress::Offsets(vec![
+            point(0.0, -2.5),
+            point(0.067, 3.0),
+        ]));
         let take = hub.snapshot().take.unwrap();
-        let offsets: Vec<f64> = take.offsets["cam1"].iter().map(|p| p[1]).collect();
-        assert_eq!(offsets, [0.0, 100.0]);
-        hub.on_health(&h("cam0", 30, 30 * period));
-        hub.on_health(&h("cam1", 20, 30 * period + 1_300));
-        assert_eq!(active(&hub, "off_grid"), [Some("cam1".to_string())]);
-        assert_eq!(active(&hub, "pulses_lost"), [Some("cam1".to_string())]);
+        assert_eq!(take.offsets["cam1"], [[0.0, -2.5], [0.067, 3.0]]);
+        assert_eq!(take.devices[1].offset_usec, Some(3.0));
+        let many: Vec<OffsetPoint> = (0..SERIES_LIMIT + 10)
+            .map(|i| point(i as f64, 1.0))
+            .collect();
+        hub.on_progress(&Progress::Offsets(many));
+        let series = &hub.snapshot().take.unwrap().offsets["cam1"];
+        assert_eq!(series.len(), SERIES_LIMIT);
+        assert_eq!(series.last(), Some(&[(SERIES_LIMIT + 9) as f64, 1.0]));
+        hub.on_progress(&alarm_event("cam2", "pulses_lost", true));
+        hub.on_progress(&alarm_event("cam1", "off_grid", true));
+        assert_eq!(active(&hub, "pulses_lost"), [Some("cam2".to_string())]);
+        let alarm = hub.snapshot().alarms.remove(0);
+        assert_eq!(alarm.action, "do something about cam2");
+        hub.on_progress(&alarm_event("cam2", "pulses_lost", false));
+        assert!(active(&hub, "pulses_lost").is_empty());
+        hub.on_progress(&alarm_event("cam1", "cable_pulled", true));
+        assert!(
+            active(&hub, "cable_pulled").is_empty(),
+            "cable alarms come from the agents' states"
+        );
         hub.take_finished("interrupted", None);
         assert!(active(&hub, "off_grid").is_empty());
+        let mut kinds = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            kinds.push(m.kind);
+        }
+        assert_eq!(kinds.iter().filter(|k| **k == "offsets").count(), 2);
     }
 }

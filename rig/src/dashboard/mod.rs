@@ -317,20 +317,15 @@ impl Control {
         stop: &AtomicBool,
         print: &mut (dyn FnMut(&Progress) + Send),
     ) -> Result<TakeResult, RigError> {
-        let plan = match self.coordinator.status().await {
-            Ok(agents) => {
-                let report = coordinator::check(&agents, &options.settings);
-                self.hub.set_plan(&report);
-                report.plan.unwrap_or_default()
-            }
-            Err(_) => Vec::new(),
-        };
+        if let Ok(agents) = self.coordinator.status().await {
+            self.hub
+                .set_plan(&coordinator::check(&agents, &options.settings));
+        }
         self.hub.take_started(
             &options.take,
             options.length.as_secs_f64(),
             options.settings.config.fps,
             &options.out_dir.display().to_string(),
-            &plan,
         );
         let hub = self.hub.clone();
         let mut sink = |p: &Progress| {
@@ -571,6 +566,7 @@ async fn watch_rig(hub: Arc<Hub>, watch: coordinator::Watch) {
         for seen in watch.drain() {
             match seen {
                 Seen::Health(h) => hub.on_health(&h),
+                Seen::Frames(_) => {}
                 Seen::State(state) => hub.on_state(&state),
                 Seen::Lost(agent) => hub.on_alive(&agent, false),
                 Seen::Back(agent) => hub.on_alive(&agent, true),
