@@ -2,7 +2,9 @@
 //!
 //! The agent owns its camera, declares a liveliness token (its presence: the coordinator sees
 //! it vanish when the agent or its link dies, after the link lease), publishes its
-//! [`AgentState`] on change and every [`STATE_PERIOD`], answers state queries, and executes
+//! [`AgentState`] on change and every [`STATE_PERIOD`], while recording a [`Health`] summary
+//! every [`HEALTH_PERIOD`] and the device timestamps of its images as they are recorded
+//! ([`msg::Frames`], for the coordinator's live aligner), answers state queries, and executes
 //! [`Command`]s. Commands arrive as queries on its `cmd` key; the node's access-control
 //! policy (written by [`crate::init`]) lets only the certificate CN `coordinator` send them,
 //! so the agent itself never has to decide who is asking.

@@ -6,7 +6,7 @@
 //! fields no longer match — so a coordinator and an agent of different releases get
 //! [`MessageError::Version`] naming both versions instead of a decoding error (postcard's
 //! positional encoding cannot tell the two cases apart). The per-frame stream ([`Frames`]) is
-//! JSON too: one message per capture is about 120 bytes, 3.6 kB/s per device at 30 fps, well
+//! JSON too: one message per capture is about 125 bytes, under 4 kB/s per device at 30 fps, well
 //! under the rig's 10 kB/s budget per device.
 //!
 //! Device settings travel as the SDK's numeric enum values ([`Settings`]) so the agent can run
