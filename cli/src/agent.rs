@@ -49,6 +49,26 @@ pub fn command() -> Command {
         )
         .arg(
             value(
+                "emulate-sync-in",
+                "a sync cable from another agent's emulated camera: listen for its pulses on \
+                 this Unix socket (plugs Sync In)",
+            )
+            .value_parser(clap::value_parser!(PathBuf))
+            .requires("emulate")
+            .hide(true),
+        )
+        .arg(
+            value(
+                "emulate-sync-out",
+                "a sync cable to another agent's emulated camera: send Sync Out pulses to \
+                 this Unix socket (plugs Sync Out)",
+            )
+            .value_parser(clap::value_parser!(PathBuf))
+            .requires("emulate")
+            .hide(true),
+        )
+        .arg(
+            value(
                 "data-dir",
                 "where takes are written (<DIR>/<take>/<agent>.mkv)",
             )
@@ -68,6 +88,8 @@ pub fn from_matches(sub: &ArgMatches) -> Result<AgentOptions, String> {
                 sync_in: jacks.contains("in"),
                 sync_out: jacks.contains("out"),
             },
+            pulse_in: sub.get_one::<PathBuf>("emulate-sync-in").cloned(),
+            pulse_out: sub.get_one::<PathBuf>("emulate-sync-out").cloned(),
         }
     } else {
         match sub.get_one::<String>("device") {

@@ -313,6 +313,111 @@ fn rig_record_against_agent_processes_names_the_subordinate_without_pulses() {
     }
 }
 
+/// `k4sync rig init DIR --agents a=…,b=…` with free loopback ports.
+fn init_rig(rig: &Path, names: &[&str]) {
+    let agents: Vec<String> = names
+        .iter()
+        .map(|n| format!("{n}=127.0.0.1:{}", free_port()))
+        .collect();
+    let agents = agents.join(",");
+    let init = k4sync([
+        "rig".as_ref(),
+        "init".as_ref(),
+        rig.as_os_str(),
+        "--agents".as_ref(),
+        agents.as_ref(),
+    ]);
+    assert!(init.status.success(), "{}", stderr(&init));
+}
+
+/// Starts agent `name` with emulated camera `index` on the socket cable: listening for
+/// pulses at `sync_in`, sending its own to `sync_out`.
+fn cabled_agent(
+    rig: &Path,
+    name: &str,
+    index: &str,
+    sync_in: Option<&Path>,
+    sync_out: Option<&Path>,
+) -> std::process::Child {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_k4sync"));
+    command
+        .args(["agent", "--rig", "r", "--emulate", "--emulate-index", index])
+        .arg("--config")
+        .arg(rig.join(name).join("zenoh.json5"))
+        .arg("--data-dir")
+        .arg(rig.join("data"));
+    if let Some(path) = sync_in {
+        command.arg("--emulate-sync-in").arg(path);
+    }
+    if let Some(path) = sync_out {
+        command.arg("--emulate-sync-out").arg(path);
+    }
+    command.stderr(std::process::Stdio::null()).spawn().unwrap()
+}
+
+#[test]
+fn agent_processes_on_one_socket_cable_record_a_synced_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("r");
+    init_rig(&rig, &["a", "b", "c"]);
+    let (b_in, c_in) = (dir.path().join("b-sync-in"), dir.path().join("c-sync-in"));
+    // a (master) → b → c, each in its own process; the cable is a Unix socket per plug.
+    let _agents = Agents(vec![
+        cabled_agent(&rig, "a", "0", None, Some(&b_in)),
+        cabled_agent(&rig, "b", "1", Some(&b_in), Some(&c_in)),
+        cabled_agent(&rig, "c", "2", Some(&c_in), None),
+    ]);
+    let out = dir.path().join("take");
+    let mut args: Vec<&std::ffi::OsStr> = ["rig", "record", "--json", "--wait", "10"]
+        .map(AsRef::as_ref)
+        .to_vec();
+    args.extend(
+        [
+            "-c",
+            "720p",
+            "-d",
+            "PASSIVE_IR",
+            "-r",
+            "15",
+            "-e",
+            "-6",
+            "-l",
+            "3",
+        ]
+        .map(AsRef::<std::ffi::OsStr>::as_ref),
+    );
+    args.extend([
+        "--take".as_ref(),
+        "t1".as_ref(),
+        "--dir".as_ref(),
+        rig.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    let run = k4sync(args);
+    let v = json_of(&run);
+    assert!(run.status.success(), "{v}\n{}", stderr(&run));
+    let devices = v["manifest"]["devices"].as_array().unwrap();
+    let mut files = Vec::new();
+    for d in devices {
+        assert_eq!(d["segments"][0]["frames"], CAPTURES, "{d}");
+        files.push(d["files"][0].as_str().unwrap().to_string());
+    }
+    let mut args = vec!["align".to_string(), "--json".to_string()];
+    args.extend(files);
+    let aligned = k4sync(&args);
+    let a = json_of(&aligned);
+    assert!(aligned.status.success(), "{a}");
+    assert_eq!(a["summary"]["sets"], CAPTURES, "{}", a["summary"]);
+    assert_eq!(a["summary"]["complete"], CAPTURES, "{}", a["summary"]);
+    for d in a["devices"].as_array().unwrap() {
+        assert!(
+            ["synced", "degraded"].contains(&d["state"].as_str().unwrap()),
+            "{d}"
+        );
+    }
+}
+
 /// `GET path` over HTTP/1.0 with optional headers: the status code and the body.
 fn http_get(port: u16, path: &str, headers: &str) -> (u16, String) {
     use std::io::{Read, Write};

@@ -35,7 +35,15 @@ pub enum CameraSource {
     Usb { serial: String },
     /// Emulated camera `emu:<index>`, paced in real time, with these jacks plugged (the plugs
     /// lead to idle cameras: presence without pulses, like a cable whose other end is off).
-    Emulated { index: u32, jacks: Jacks },
+    /// `pulse_in` / `pulse_out`: a sync cable to another process's emulated camera instead
+    /// (a Unix socket this agent binds / sends its Sync Out pulses to), so agent processes
+    /// form one chain; each plugs its jack.
+    Emulated {
+        index: u32,
+        jacks: Jacks,
+        pulse_in: Option<PathBuf>,
+        pulse_out: Option<PathBuf>,
+    },
     /// Camera `index` of an emulated daisy chain shared by the agents of one process.
     Chained { chain: EmulatedChain, index: u32 },
 }
@@ -155,7 +163,12 @@ impl Camera {
                 });
                 (device, None, speed)
             }
-            CameraSource::Emulated { index, jacks } => {
+            CameraSource::Emulated {
+                index,
+                jacks,
+                pulse_in,
+                pulse_out,
+            } => {
                 let upstream = index.saturating_add(1000);
                 let downstream = index.saturating_add(2000);
                 let rig = EmulatedRig::new(
@@ -171,6 +184,15 @@ impl Camera {
                 }
                 if jacks.sync_out {
                     rig.connect(0, 2);
+                }
+                let cable = |e: std::io::Error, path: &Path| {
+                    RigError::Camera(format!("sync cable at {}: {e}", path.display()))
+                };
+                if let Some(path) = pulse_in {
+                    rig.pulse_in(0, path).map_err(|e| cable(e, path))?;
+                }
+                if let Some(path) = pulse_out {
+                    rig.pulse_out(0, path).map_err(|e| cable(e, path))?;
                 }
                 let device =
                     Device::from_transport(Box::new(rig.transport(0))).map_err(camera_error)?;

@@ -50,7 +50,12 @@ async fn start_agent(dir: &Path, name: &str, index: u32, jacks: Jacks, data: &Pa
     Agent::start(AgentOptions {
         config: dir.join(name).join(CONFIG_FILE),
         rig: RIG.into(),
-        source: CameraSource::Emulated { index, jacks },
+        source: CameraSource::Emulated {
+            index,
+            jacks,
+            pulse_in: None,
+            pulse_out: None,
+        },
         data_dir: data.to_owned(),
         layout: TakeLayout::PerTake,
     })

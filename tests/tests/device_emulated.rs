@@ -16,7 +16,9 @@ use k4sync_core::sync::config::DeviceConfig;
 use k4sync_core::types::{ColorFormat, ColorResolution, DepthMode, Fps, WiredSyncMode};
 use k4sync_core::wire::colour_mcu::SysConfig;
 use k4sync_core::wire::command::{Command, CommandCode, CommandPacket, CommandRepr, Mcu};
-use k4sync_host::transport::emulated::{EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing};
+use k4sync_host::transport::emulated::{
+    params_for, EmulatedCamera, EmulatedRig, EmulatedTransport, Pacing,
+};
 use k4sync_host::transport::{Endpoint, TransferError, Transport};
 use k4sync_host::{Capture, Device, DropReason, Event, ImuSample, Selector};
 use k4sync_host::{Error, Phase};
@@ -453,6 +455,78 @@ fn subordinate_waits_for_the_master_then_lags_it_by_the_effective_delay() {
             "sub colour {ts} is {nearest} µs off master + delay"
         );
     }
+}
+
+/// Colour timestamps of the captures of `device` for `seconds` of real time.
+fn colour_for(device: &mut Device, seconds: u64) -> Vec<u64> {
+    let until = device.host_now_ns() + seconds * SECOND_NS;
+    collect_until(device, until)
+        .captures
+        .iter()
+        .filter_map(|c| Some(c.colour.as_ref()?.device_ts_usec.0))
+        .collect()
+}
+
+#[test]
+fn a_cable_between_two_rigs_carries_the_masters_pulses_as_between_processes() {
+    // Two rigs share nothing but the socket, as two agent processes would.
+    let dir = tempfile::tempdir().unwrap();
+    let line = dir.path().join("sub-sync-in");
+    let master_rig = EmulatedRig::standalone(1, Pacing::RealTime);
+    let sub_rig = EmulatedRig::new([params_for(1)], Pacing::RealTime);
+    master_rig.pulse_out(0, &line).unwrap();
+    sub_rig.pulse_in(0, &line).unwrap();
+    let mut master = Device::from_transport(Box::new(master_rig.transport(0))).unwrap();
+    let mut sub = Device::from_transport(Box::new(sub_rig.transport(0))).unwrap();
+    let jack = sub.jack_state().unwrap();
+    assert!(jack.sync_in && !jack.sync_out, "{jack:?}");
+    assert!(master.jack_state().unwrap().sync_out);
+
+    let mut sub_config = config(DepthMode::Nfov2x2Binned, Fps::Fps15);
+    sub_config.sync_mode = WiredSyncMode::Subordinate;
+    sub_config.subordinate_delay_off_master_usec = 500;
+    let mut master_config = config(DepthMode::Nfov2x2Binned, Fps::Fps15);
+    master_config.sync_mode = WiredSyncMode::Master;
+    sub.start(&sub_config).unwrap();
+    let before = sub.next_capture(Duration::from_millis(500)).unwrap();
+    assert!(
+        !matches!(before, Some(Event::Capture(_))),
+        "no image before the master starts: {before:?}"
+    );
+    let delay_usec = sub
+        .running_config()
+        .unwrap()
+        .effective_subordinate_delay_usec() as u64;
+
+    master.start(&master_config).unwrap();
+    let sub_thread = std::thread::spawn(move || colour_for(&mut sub, 2));
+    let m = colour_for(&mut master, 2);
+    let s = sub_thread.join().unwrap();
+    assert!(m.len() >= 20 && s.len() >= 20, "{} / {}", m.len(), s.len());
+    // Both clocks were zeroed by the same first pulse: the subordinate's frames sit on the
+    // master's, one pulse each, shifted by the effective delay (within the 15 fps tolerance).
+    for ts in &s {
+        let nearest = m
+            .iter()
+            .map(|mts| (ts - delay_usec).abs_diff(*mts))
+            .min()
+            .unwrap();
+        assert!(
+            nearest <= 220,
+            "sub colour {ts} is {nearest} µs off master + delay"
+        );
+    }
+}
+
+#[test]
+fn a_cable_to_another_process_needs_real_time_pacing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = EmulatedRig::standalone(1, Pacing::Virtual);
+    let e = rig.pulse_out(0, &dir.path().join("x")).unwrap_err();
+    assert!(e.to_string().contains("real-time pacing"), "{e}");
+    let rig = EmulatedRig::standalone(1, Pacing::RealTime);
+    let e = rig.pulse_in(3, &dir.path().join("y")).unwrap_err();
+    assert!(e.to_string().contains("no camera 3"), "{e}");
 }
 
 #[test]

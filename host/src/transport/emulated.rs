@@ -12,6 +12,9 @@
 //!   like completed transfers.
 //! * [`EmulatedCamera`] — the test's side of a camera: fault injection, the OUT transfers
 //!   the host sent, the calibration JSON, the device state.
+//! * A cable to another process ([`EmulatedRig::pulse_in`], [`EmulatedRig::pulse_out`],
+//!   real-time pacing only): Sync Out pulses travel as datagrams on a Unix socket
+//!   (`pulse_line`), so separate agent processes form one chain.
 //!
 //! Time is a virtual host clock ([`Pacing::Virtual`]) unless real-time pacing is asked for:
 //! it moves only when every armed stream of the rig is waiting for data, and then jumps
@@ -54,6 +57,7 @@ use k4sync_core::wire::uvc::{colour_timestamp, UvcPayload};
 
 use crate::colour::control::ControlError;
 use crate::error::Error;
+use crate::transport::pulse_line::{wall_now_ns, PulseReceiver, PulseSender};
 use crate::transport::{
     Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn, TimestampSource,
     TransferError, Transport,
@@ -201,11 +205,17 @@ struct Camera {
     write_left: [u64; 2],
     streams: Vec<StreamSlot>,
     sync_out_to: Option<usize>,
+    /// A cable to another process: where its Sync Out pulses go, where its Sync In's come from.
+    pulse_out: Option<PulseSender>,
+    pulse_in: Option<PulseReceiver>,
 }
 
 struct RigState {
     pacing: Pacing,
     started: Instant,
+    /// The realtime clock at `started`, ns since the Unix epoch (maps pulses between
+    /// processes).
+    started_wall_ns: u64,
     now_ns: u64,
     cameras: Vec<Camera>,
     next_stream_id: u64,
@@ -229,6 +239,21 @@ fn mcu_slot(mcu: Mcu) -> usize {
         Mcu::Depth => 0,
         Mcu::Colour => 1,
     }
+}
+
+fn check_pulse_line(st: &RigState, index: usize) -> std::io::Result<()> {
+    if st.pacing != Pacing::RealTime {
+        return Err(std::io::Error::other(
+            "a cable to another process needs real-time pacing",
+        ));
+    }
+    if index >= st.cameras.len() {
+        return Err(std::io::Error::other(format!(
+            "the rig has {} cameras, no camera {index}",
+            st.cameras.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The host transfer error of an emulator failure; `timeout` is what the host waited.
@@ -313,8 +338,33 @@ impl RigState {
     }
 
     /// Carries Sync Out pulses along the cable; a subordinate repeats its Sync In on its own
-    /// Sync Out, so a chain settles within one pass per camera.
+    /// Sync Out, so a chain settles within one pass per camera. Pulses from other processes
+    /// come in first, and those for other processes go out last.
     fn route_pulses(&mut self, now: u64) {
+        let origin = self.started_wall_ns;
+        for camera in &mut self.cameras {
+            let pulses = camera.pulse_in.as_ref().map(PulseReceiver::drain);
+            for wall_ns in pulses.unwrap_or_default() {
+                camera
+                    .device
+                    .on_sync_in_pulse(wall_ns.saturating_sub(origin));
+            }
+        }
+        self.route_in_process(now);
+        for camera in &mut self.cameras {
+            if camera.sync_out_to.is_some() {
+                continue;
+            }
+            let Some(sender) = camera.pulse_out.as_ref() else {
+                continue;
+            };
+            while let Some(pulse) = camera.device.poll_sync_out(now) {
+                sender.send(origin.saturating_add(pulse));
+            }
+        }
+    }
+
+    fn route_in_process(&mut self, now: u64) {
         for _ in 0..self.cameras.len() {
             let mut moved = false;
             for from in 0..self.cameras.len() {
@@ -454,6 +504,8 @@ impl EmulatedRig {
                 write_left: [0; 2],
                 streams: Vec::new(),
                 sync_out_to: None,
+                pulse_out: None,
+                pulse_in: None,
             })
             .collect();
         EmulatedRig {
@@ -461,6 +513,7 @@ impl EmulatedRig {
                 state: Mutex::new(RigState {
                     pacing,
                     started: Instant::now(),
+                    started_wall_ns: wall_now_ns(),
                     now_ns: 0,
                     cameras,
                     next_stream_id: 0,
@@ -507,6 +560,41 @@ impl EmulatedRig {
         });
     }
 
+    /// Plugs camera `index`'s Sync In into a cable from another process: it listens for
+    /// pulses on a Unix socket bound at `path` (where that process's [`Self::pulse_out`]
+    /// sends), and its Sync In reports a plug. Real-time pacing only: the processes share the
+    /// realtime clock, not a virtual one.
+    pub fn pulse_in(&self, index: usize, path: &std::path::Path) -> std::io::Result<()> {
+        let receiver = PulseReceiver::bind(path)?;
+        let mut st = self.shared.lock();
+        check_pulse_line(&st, index)?;
+        let camera = st.camera(index);
+        camera.pulse_in = Some(receiver);
+        let jack = camera.device.jack();
+        camera.device.set_jack(JackState {
+            sync_in: true,
+            ..jack
+        });
+        Ok(())
+    }
+
+    /// Plugs camera `index`'s Sync Out into a cable to another process: its pulses go to the
+    /// Unix socket at `path` ([`Self::pulse_in`] there), and its Sync Out reports a plug.
+    /// Real-time pacing only.
+    pub fn pulse_out(&self, index: usize, path: &std::path::Path) -> std::io::Result<()> {
+        let sender = PulseSender::new(path)?;
+        let mut st = self.shared.lock();
+        check_pulse_line(&st, index)?;
+        let camera = st.camera(index);
+        camera.pulse_out = Some(sender);
+        let jack = camera.device.jack();
+        camera.device.set_jack(JackState {
+            sync_out: true,
+            ..jack
+        });
+        Ok(())
+    }
+
     /// Pulls the cable out of camera `to`'s Sync In: no more pulses reach it, and its Sync In
     /// and the upstream camera's Sync Out report no plug (a test's "cable pulled").
     pub fn unplug_sync_in(&self, to: usize) {
@@ -522,6 +610,7 @@ impl EmulatedRig {
             }
         }
         if let Some(sink) = st.cameras.get_mut(to) {
+            sink.pulse_in = None;
             let jack = sink.device.jack();
             sink.device.set_jack(JackState {
                 sync_in: false,

@@ -25,6 +25,8 @@ use crate::error::Error;
 #[cfg(feature = "emulator")]
 pub mod emulated;
 pub mod nusb;
+#[cfg(feature = "emulator")]
+mod pulse_line;
 pub mod transcript;
 
 pub use crate::transfer::{Endpoint, TransferError};
