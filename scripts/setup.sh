@@ -30,6 +30,8 @@ command -v musl-gcc >/dev/null 2>&1 || need_debs+=(musl-tools)
 # Chromium: rig/tests/dashboard_browser.rs opens the rig dashboard in headless Chromium over the
 # DevTools protocol (Debian's browser; the test never downloads one).
 command -v chromium >/dev/null 2>&1 || need_debs+=(chromium)
+# iproute2: cli/tests/cli_rig_netns.rs builds its test hosts with `ip netns` and veth pairs.
+command -v ip >/dev/null 2>&1 || need_debs+=(iproute2)
 if [ ${#need_debs[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
