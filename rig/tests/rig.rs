@@ -696,7 +696,7 @@ async fn a_restarted_subordinate_agent_is_recovered_into_a_second_segment() {
     );
     let m = &result.manifest;
     assert_eq!(m.outcome, "completed", "{:?}", m.events);
-    assert_eq!(m.recoveries.len(), 1, "{:?}", m.recoveries);
+    assert_eq!(m.recoveries.len(), 1, "{:?} {:#?}", m.recoveries, m.events);
     let r = &m.recoveries[0];
     assert_eq!((r.segment, r.agent.as_deref()), (1, Some("b")));
     assert!(r.reason.contains("liveliness"), "{r:?}");
