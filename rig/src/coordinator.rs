@@ -25,6 +25,8 @@ use crate::{net, RigError};
 
 /// How long a state query waits for answers.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Wait before a state query that found no route at once is asked again.
+pub const REASK_AFTER: Duration = Duration::from_millis(300);
 /// How long a command waits for its answer (a stop finalises a file first).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -146,8 +148,22 @@ impl Coordinator {
             .collect())
     }
 
-    /// One agent's current state (a query on its `state` key).
+    /// One agent's current state (a query on its `state` key). A query that finds no answer
+    /// at once (zenoh had no route to the agent's queryable: seen for a moment while a link
+    /// between two peers is replaced) is asked again once after [`REASK_AFTER`]; one that
+    /// waited its whole timeout is not.
     pub async fn state_of(&self, agent: &str) -> Result<AgentState, RigError> {
+        let started = std::time::Instant::now();
+        match self.query_state(agent).await {
+            Err(RigError::NoAnswer { .. }) if started.elapsed() < QUERY_TIMEOUT / 2 => {
+                tokio::time::sleep(REASK_AFTER).await;
+                self.query_state(agent).await
+            }
+            other => other,
+        }
+    }
+
+    async fn query_state(&self, agent: &str) -> Result<AgentState, RigError> {
         let key = keys::state(&self.rig.rig, agent);
         let replies = self
             .session

@@ -721,7 +721,7 @@ async fn a_restarted_subordinate_agent_is_recovered_into_a_second_segment() {
     assert_eq!(master.agent, "a");
     let numbers =
         |d: &take::ManifestDevice| d.segments.iter().map(|s| s.segment).collect::<Vec<_>>();
-    assert_eq!(numbers(master), [0, 1], "{master:?}");
+    assert_eq!(numbers(master), [0, 1], "{master:?} {:#?}", m.events);
     assert_eq!(numbers(sub), [1], "{sub:?}");
     assert!(master.segments.iter().all(|s| s.frames >= 2), "{master:?}");
     assert!(sub.segments[0].frames >= 2, "{sub:?}");
