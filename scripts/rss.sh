@@ -26,7 +26,9 @@
 # used: the writer seeks back to patch the header and fdatasync refuses a character device.)
 #
 # Environment: RSS_BIN (a k4sync binary to measure instead of building one, for A/B runs),
-# RSS_SAMPLES (a path to keep the samples at: seconds, VmRSS kB, VmHWM kB),
+# RSS_SAMPLES (a path to keep the samples at: seconds, VmRSS kB, VmHWM kB), RSS_STATUS (a path
+# to keep the recorder's JSON status lines at), RSS_TRUNCATE=0 (keep the whole file instead of
+# truncating it every second: ~206 MB per second of recording, for runs the disk can hold),
 # RSS_DIR, PEAK_LIMIT_KB (65536), GROWTH_LIMIT_KB (4096),
 # WARMUP_S (5). The emulator runs inside the measured process. Under --virtual any drop is a
 # failure too (exit 3): that clock waits for the recorder, so nothing may be lost.
@@ -84,7 +86,7 @@ while kill -0 "$pid" 2>/dev/null; do
       printf '%s\t%s\t%s\n' "$t" "$rss" "$hwm" >>"$samples"
     fi
   fi
-  if [[ -e "$out" ]]; then
+  if [[ "${RSS_TRUNCATE:-1}" != 0 && -e "$out" ]]; then
     truncate -s 0 "$out"
   fi
   sleep "$interval"
@@ -99,6 +101,9 @@ fi
 
 if [[ -n "${RSS_SAMPLES:-}" ]]; then
   cp "$samples" "$RSS_SAMPLES"
+fi
+if [[ -n "${RSS_STATUS:-}" ]]; then
+  cp "$work/status.jsonl" "$RSS_STATUS"
 fi
 final="$(grep '"ok"' "$work/status.jsonl" | tail -n 1)"
 field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$final"; }
