@@ -396,7 +396,21 @@ fn defaults_for(emulate: Option<u32>) -> [&'static str; 4] {
     }
 }
 
+impl RigArgs {
+    /// Whether the command's result goes to a script (`--json`).
+    fn json(&self) -> bool {
+        match self {
+            RigArgs::Status { json, .. }
+            | RigArgs::Check { json, .. }
+            | RigArgs::Stop { json, .. } => *json,
+            RigArgs::Record(args) => args.json,
+            RigArgs::Init { .. } | RigArgs::Serve(_) => false,
+        }
+    }
+}
+
 pub fn run(args: RigArgs) -> ExitCode {
+    let json = args.json();
     let result = match args {
         RigArgs::Record(args) => rig_record::run(args),
         RigArgs::Serve(args) => rig_serve::run(args),
@@ -437,6 +451,12 @@ pub fn run(args: RigArgs) -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("k4sync rig: {e}");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": e.to_string() })
+                );
+            }
             ExitCode::from(if e.is_usage() { 2 } else { 1 })
         }
     }

@@ -418,6 +418,36 @@ fn agent_processes_on_one_socket_cable_record_a_synced_take() {
     }
 }
 
+#[test]
+fn a_failed_preflight_under_json_is_an_ok_false_object_naming_each_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("r");
+    init_rig(&rig, &["a", "b"]);
+    let run = k4sync([
+        "rig".as_ref(),
+        "record".as_ref(),
+        "--json".as_ref(),
+        "--wait".as_ref(),
+        "1".as_ref(),
+        "-l".as_ref(),
+        "1".as_ref(),
+        "--dir".as_ref(),
+        rig.as_os_str(),
+        "--out".as_ref(),
+        dir.path().join("take").as_os_str(),
+    ]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let v = json_of(&run);
+    assert_eq!(v["ok"], false, "{v}");
+    let error = v["error"].as_str().unwrap();
+    assert!(error.contains("the rig check failed"), "{error}");
+    assert!(
+        error.contains("agent a: not connected") && error.contains("agent b"),
+        "{error}"
+    );
+    assert!(!dir.path().join("take").join("manifest.json").exists());
+}
+
 /// `GET path` over HTTP/1.0 with optional headers: the status code and the body.
 fn http_get(port: u16, path: &str, headers: &str) -> (u16, String) {
     use std::io::{Read, Write};
