@@ -13,9 +13,6 @@ use crate::values;
 
 /// The `agent` subcommand's clap definition.
 pub fn command() -> Command {
-    let value = |name: &'static str, help: &'static str| {
-        Arg::new(name).long(name).action(ArgAction::Set).help(help)
-    };
     Command::new("agent")
         .about("serve this computer's camera to a rig (one agent per camera computer)")
         .arg(value("rig", "the rig's name (as given to `rig init`)").required(true))
@@ -47,26 +44,16 @@ pub fn command() -> Command {
             .default_value("none")
             .hide(true),
         )
-        .arg(
-            value(
-                "emulate-sync-in",
-                "a sync cable from another agent's emulated camera: listen for its pulses on \
-                 this Unix socket (plugs Sync In)",
-            )
-            .value_parser(clap::value_parser!(PathBuf))
-            .requires("emulate")
-            .hide(true),
-        )
-        .arg(
-            value(
-                "emulate-sync-out",
-                "a sync cable to another agent's emulated camera: send Sync Out pulses to \
-                 this Unix socket (plugs Sync Out)",
-            )
-            .value_parser(clap::value_parser!(PathBuf))
-            .requires("emulate")
-            .hide(true),
-        )
+        .arg(cable_end(
+            "emulate-sync-in",
+            "a sync cable from another agent's emulated camera: listen for its pulses on this \
+             Unix socket (plugs Sync In)",
+        ))
+        .arg(cable_end(
+            "emulate-sync-out",
+            "a sync cable to another agent's emulated camera: send Sync Out pulses to this Unix \
+             socket (plugs Sync Out)",
+        ))
         .arg(
             value(
                 "data-dir",
@@ -75,6 +62,18 @@ pub fn command() -> Command {
             .value_parser(clap::value_parser!(PathBuf))
             .default_value("."),
         )
+}
+
+fn value(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).action(ArgAction::Set).help(help)
+}
+
+/// One end of the emulator's socket cable between agent processes (test plumbing, hidden).
+fn cable_end(name: &'static str, help: &'static str) -> Arg {
+    value(name, help)
+        .value_parser(clap::value_parser!(PathBuf))
+        .requires("emulate")
+        .hide(true)
 }
 
 /// Reads the `agent` subcommand's matches.

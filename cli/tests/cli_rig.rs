@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_json::Value;
 
 mod support;
-use support::{k4sync, stderr, stdout};
+use support::{k4sync, stderr, stdout, TAKE_MODES};
 
 const CAPTURES: u64 = 45;
 
@@ -234,39 +234,18 @@ fn agent(rig: &Path, name: &str, index: &str, jacks: &str) -> std::process::Chil
 fn rig_record_against_agent_processes_names_the_subordinate_without_pulses() {
     let dir = tempfile::tempdir().unwrap();
     let rig = dir.path().join("r");
-    let agents = format!("a=127.0.0.1:{},b=127.0.0.1:{}", free_port(), free_port());
-    let init = k4sync([
-        "rig".as_ref(),
-        "init".as_ref(),
-        rig.as_os_str(),
-        "--agents".as_ref(),
-        agents.as_ref(),
-    ]);
-    assert!(init.status.success(), "{}", stderr(&init));
+    init_rig(&rig, &["a", "b"]);
     // Separate agent processes share no emulated cable: b's plug gets no pulses.
     let _agents = Agents(vec![
         agent(&rig, "a", "0", "out"),
         agent(&rig, "b", "1", "in"),
     ]);
     let out = dir.path().join("take");
-    let mut args: Vec<&std::ffi::OsStr> = ["rig", "record", "--json", "--wait", "10", "-c", "720p"]
+    let mut args: Vec<&std::ffi::OsStr> = ["rig", "record", "--json", "--wait", "10"]
         .map(AsRef::as_ref)
         .to_vec();
-    args.extend(
-        [
-            "-d",
-            "PASSIVE_IR",
-            "-r",
-            "15",
-            "-e",
-            "-6",
-            "-l",
-            "3",
-            "--pulse-timeout",
-            "2",
-        ]
-        .map(AsRef::<std::ffi::OsStr>::as_ref),
-    );
+    args.extend(TAKE_MODES.map(AsRef::<std::ffi::OsStr>::as_ref));
+    args.extend(["--pulse-timeout", "2"].map(AsRef::<std::ffi::OsStr>::as_ref));
     args.extend([
         "--take".as_ref(),
         "t1".as_ref(),
@@ -288,7 +267,9 @@ fn rig_record_against_agent_processes_names_the_subordinate_without_pulses() {
     let written: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(written, v["manifest"]);
-    let master_file = written["devices"][0]["files"][0].as_str().unwrap();
+    let master_file = written["devices"][0]["files"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no master file: {written:#}"));
     assert!(Path::new(master_file).is_absolute(), "{master_file}");
     assert!(std::fs::metadata(master_file).unwrap().len() > 0);
 
@@ -371,21 +352,7 @@ fn agent_processes_on_one_socket_cable_record_a_synced_take() {
     let mut args: Vec<&std::ffi::OsStr> = ["rig", "record", "--json", "--wait", "10"]
         .map(AsRef::as_ref)
         .to_vec();
-    args.extend(
-        [
-            "-c",
-            "720p",
-            "-d",
-            "PASSIVE_IR",
-            "-r",
-            "15",
-            "-e",
-            "-6",
-            "-l",
-            "3",
-        ]
-        .map(AsRef::<std::ffi::OsStr>::as_ref),
-    );
+    args.extend(TAKE_MODES.map(AsRef::<std::ffi::OsStr>::as_ref));
     args.extend([
         "--take".as_ref(),
         "t1".as_ref(),

@@ -181,18 +181,7 @@ fn a_rig_across_four_network_namespaces_records_per_host_files_that_align() {
     let mut coordinator = in_host(&hosts.hosts[0]);
     coordinator
         .args(["rig", "record", "--json", "--wait", "20", "--take", "t1"])
-        .args([
-            "-c",
-            "720p",
-            "-d",
-            "PASSIVE_IR",
-            "-r",
-            "15",
-            "-e",
-            "-6",
-            "-l",
-            "3",
-        ])
+        .args(support::TAKE_MODES)
         .arg("--dir")
         .arg(&rig)
         .arg("--out")

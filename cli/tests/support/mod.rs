@@ -24,6 +24,21 @@ pub use interop::*;
 
 pub mod rig;
 
+/// The modes of the rig tests' takes against agent processes: three emulated cameras hold them
+/// in real time on a 2-core machine in a debug build (docs/rig.md), 3 s at 15 fps.
+pub const TAKE_MODES: [&str; 10] = [
+    "-c",
+    "720p",
+    "-d",
+    "PASSIVE_IR",
+    "-r",
+    "15",
+    "-e",
+    "-6",
+    "-l",
+    "3",
+];
+
 pub const FIRST_CAPTURE_USEC: u64 = 1_000_000;
 pub const IMU_PERIOD_USEC: u64 = 1250;
 pub const JPEG: &[u8] = &[

@@ -566,16 +566,13 @@ impl EmulatedRig {
     /// realtime clock, not a virtual one.
     pub fn pulse_in(&self, index: usize, path: &std::path::Path) -> std::io::Result<()> {
         let receiver = PulseReceiver::bind(path)?;
-        let mut st = self.shared.lock();
-        check_pulse_line(&st, index)?;
-        let camera = st.camera(index);
-        camera.pulse_in = Some(receiver);
-        let jack = camera.device.jack();
-        camera.device.set_jack(JackState {
-            sync_in: true,
-            ..jack
-        });
-        Ok(())
+        self.plug_line(index, |camera, jack| {
+            camera.pulse_in = Some(receiver);
+            JackState {
+                sync_in: true,
+                ..jack
+            }
+        })
     }
 
     /// Plugs camera `index`'s Sync Out into a cable to another process: its pulses go to the
@@ -583,15 +580,27 @@ impl EmulatedRig {
     /// Real-time pacing only.
     pub fn pulse_out(&self, index: usize, path: &std::path::Path) -> std::io::Result<()> {
         let sender = PulseSender::new(path)?;
+        self.plug_line(index, |camera, jack| {
+            camera.pulse_out = Some(sender);
+            JackState {
+                sync_out: true,
+                ..jack
+            }
+        })
+    }
+
+    /// Attaches one end of a cable to another process to camera `index` (`plug` stores it
+    /// and returns the jack state with its plug).
+    fn plug_line(
+        &self,
+        index: usize,
+        plug: impl FnOnce(&mut Camera, JackState) -> JackState,
+    ) -> std::io::Result<()> {
         let mut st = self.shared.lock();
         check_pulse_line(&st, index)?;
         let camera = st.camera(index);
-        camera.pulse_out = Some(sender);
-        let jack = camera.device.jack();
-        camera.device.set_jack(JackState {
-            sync_out: true,
-            ..jack
-        });
+        let jack = plug(camera, camera.device.jack());
+        camera.device.set_jack(jack);
         Ok(())
     }
 
