@@ -103,7 +103,9 @@ impl Coordinator {
         Ok(names)
     }
 
-    /// Every agent of the rig file, in chain order, with its state.
+    /// Every agent of the rig file, in chain order, with its state. A live agent missing from
+    /// the answers to the rig-wide query (its queryable not yet routed, as right after a
+    /// connect) is asked on its own ([`Self::state_of`]).
     pub async fn status(&self) -> Result<Vec<AgentStatus>, RigError> {
         let alive = self.alive().await?;
         let replies = self
@@ -122,6 +124,13 @@ impl Coordinator {
             let decoded = msg::decode::<AgentState>(key, &sample.payload().to_bytes())
                 .map_err(|e| e.to_string());
             states.insert(name.to_string(), decoded);
+        }
+        for a in &self.rig.agents {
+            if alive.contains(&a.name) && !states.contains_key(&a.name) {
+                if let Ok(state) = self.state_of(&a.name).await {
+                    states.insert(a.name.clone(), Ok(state));
+                }
+            }
         }
         let count = self.rig.agents.len();
         Ok(self
