@@ -572,7 +572,7 @@ fn samples() -> Vec<(PathBuf, Value)> {
     let Some(dir) = samples_dir() else {
         assert!(
             !support::samples_required(),
-            "K4SYNC_SAMPLES_REQUIRED=1 but no shared/samples directory is above the repository"
+            "no shared/samples directory is above the repository; it is required (K4SYNC_SAMPLES_OPTIONAL=1 skips it on a developer machine)"
         );
         println!("samples skipped: no shared/samples directory above the repository");
         return Vec::new();

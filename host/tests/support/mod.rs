@@ -75,10 +75,12 @@ pub fn interop_python() -> Option<PathBuf> {
     }
 }
 
-/// Whether the test command requires the shared samples (`K4SYNC_SAMPLES_REQUIRED=1`, set by
-/// scripts/test.sh): a test that would skip for want of them fails instead.
+/// Whether the shared samples are required: always, unless a developer without `../shared`
+/// opts out with `K4SYNC_SAMPLES_OPTIONAL=1` (and `K4SYNC_SAMPLES_REQUIRED=1`, which
+/// scripts/test.sh sets, wins over that). A test that would skip for want of them fails instead.
 pub fn samples_required() -> bool {
-    std::env::var("K4SYNC_SAMPLES_REQUIRED").is_ok_and(|v| v == "1")
+    let on = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
+    on("K4SYNC_SAMPLES_REQUIRED") || !on("K4SYNC_SAMPLES_OPTIONAL")
 }
 
 /// `shared/samples/pyk4a_recording.mkv` and its official JSON, if present beside the repository;
@@ -94,8 +96,8 @@ pub fn sample() -> Option<(PathBuf, PathBuf)> {
         .filter(|(mkv, json)| mkv.exists() && json.exists());
     assert!(
         found.is_some() || !samples_required(),
-        "K4SYNC_SAMPLES_REQUIRED=1 but shared/samples/pyk4a_recording.mkv and its official JSON \
-         are not beside the repository ({})",
+        "shared/samples/pyk4a_recording.mkv and its official JSON are not beside the repository \
+         ({}); they are required (K4SYNC_SAMPLES_OPTIONAL=1 skips them on a developer machine)",
         repo_root().display()
     );
     found
