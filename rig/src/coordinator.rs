@@ -221,19 +221,22 @@ impl Coordinator {
         }
     }
 
-    /// Subscribes to every agent's health summaries, per-frame timestamps and liveliness
-    /// changes (a take's live view).
-    pub async fn watch(&self) -> Result<Watch, RigError> {
+    /// Subscribes to every agent's health summaries, liveliness changes and published states,
+    /// and with `frames` to their per-frame timestamps (only the take's live aligner reads
+    /// those; a watcher without it is not sent them).
+    pub async fn watch(&self, frames: bool) -> Result<Watch, RigError> {
         let health = self
             .session
             .declare_subscriber(keys::all_health(&self.rig.rig))
             .await
             .map_err(RigError::zenoh)?;
-        let frames = self
-            .session
-            .declare_subscriber(keys::all_frames(&self.rig.rig))
-            .await
-            .map_err(RigError::zenoh)?;
+        let frames = if frames {
+            let key = keys::all_frames(&self.rig.rig);
+            let subscriber = self.session.declare_subscriber(key).await;
+            Some(subscriber.map_err(RigError::zenoh)?)
+        } else {
+            None
+        };
         let alive = self
             .session
             .liveliness()
@@ -271,7 +274,7 @@ pub(crate) type SampleSubscriber =
 pub struct Watch {
     rig: String,
     health: SampleSubscriber,
-    frames: SampleSubscriber,
+    frames: Option<SampleSubscriber>,
     alive: SampleSubscriber,
     states: SampleSubscriber,
 }
@@ -308,8 +311,10 @@ impl Watch {
         while let Ok(Some(sample)) = self.health.try_recv() {
             seen.extend(self.decoded(&sample, |h: Health| (h.name.clone(), Seen::Health(h))));
         }
-        while let Ok(Some(sample)) = self.frames.try_recv() {
-            seen.extend(self.decoded(&sample, |f: Frames| (f.name.clone(), Seen::Frames(f))));
+        if let Some(frames) = &self.frames {
+            while let Ok(Some(sample)) = frames.try_recv() {
+                seen.extend(self.decoded(&sample, |f: Frames| (f.name.clone(), Seen::Frames(f))));
+            }
         }
         while let Ok(Some(sample)) = self.states.try_recv() {
             seen.extend(self.decoded(&sample, |s: AgentState| {

@@ -339,7 +339,7 @@ pub async fn record(
         Some(plan) if report.passed() => plan,
         _ => return Err(RigError::Preflight(coordinator::check_text(&report))),
     };
-    let watch = coordinator.watch().await?;
+    let watch = coordinator.watch(true).await?;
     let mut take = Take {
         coordinator,
         options,

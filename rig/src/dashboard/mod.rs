@@ -446,7 +446,7 @@ impl Dashboard {
             .map(|a| (a.name.clone(), a.host.clone()))
             .collect();
         let hub = Arc::new(Hub::new(&rig.rig, &agents, Defaults::of(&options.settings)));
-        let watch = coordinator.watch().await?;
+        let watch = coordinator.watch(false).await?;
         hub.on_status(&coordinator.status().await?);
         let control = Arc::new(Control {
             coordinator,
