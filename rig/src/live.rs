@@ -6,9 +6,11 @@
 //! * every frame set the aligner completes, with each subordinate's offset to the master less
 //!   its expected (effective, tick-truncated) delay — the dashboard's strip chart;
 //! * `pulses_lost` when a subordinate that recorded images delivers none while the master
-//!   delivers [`PULSES_LOST_AFTER`] colour frames (its cable was pulled, or a unit upstream
-//!   stopped; a subordinate cannot resync while the master runs), cleared when its images
-//!   return;
+//!   delivers [`PULSES_LOST_AFTER`] colour frames and nothing of it arrives for one frame
+//!   period less of the coordinator's time (its cable was pulled, or a unit
+//!   upstream stopped; a subordinate cannot resync while the master runs), cleared when its
+//!   images return. Both conditions: the count alone mistakes an agent whose messages come
+//!   late in a burst (a busy host, a slow link) for a silent camera;
 //! * `off_grid` when the aligner loses a device: its clock jumped back (a restarted
 //!   subordinate) or its frames no longer fit the master's pulses. Such a device stays lost
 //!   until the rig restarts ([`LiveSync::held`] lists what is raised when a take moves on to a
@@ -20,6 +22,8 @@
 //! Agents publish with different network delays; the aligner's window of [`WINDOW`] sets
 //! (about 4 s at 30 fps) absorbs that, and a set is reported as soon as every device in it
 //! delivered, so the chart runs a few frame periods behind the cameras.
+
+use std::time::Duration;
 
 use k4sync_core::sync::align::{
     tolerance_usec, Aligner, AlignerConfig, AlignerOutput, DeviceTiming, FrameKind, FrameSet,
@@ -38,9 +42,9 @@ pub const MAX_DEVICES: usize = 16;
 /// Sets the aligner holds open for late agents.
 pub const WINDOW: usize = 128;
 
-/// Master colour frames without an image from a subordinate after which its pulses count as
-/// lost: the alarm comes at most this many frame periods after the first missing pulse, plus
-/// the network's delay.
+/// Master colour frames without an image from a subordinate (and one frame period less of
+/// silence from it) after which its pulses count as lost: the alarm comes at most this many
+/// frame periods after the first missing pulse, plus the network's delay.
 pub const PULSES_LOST_AFTER: u32 = 3;
 
 /// One frame set as the live view shows it.
@@ -80,6 +84,8 @@ struct Device {
     frames: u64,
     /// Master colour frames since this device's last image.
     since_master: u32,
+    /// When this device's last image arrived (the caller's clock).
+    heard_at: Duration,
     pulses_lost: bool,
     off_grid: bool,
 }
@@ -144,6 +150,7 @@ impl LiveSync {
                 stream,
                 frames: 0,
                 since_master: 0,
+                heard_at: Duration::ZERO,
                 pulses_lost: false,
                 off_grid: false,
             });
@@ -169,9 +176,10 @@ impl LiveSync {
             .map(|d| d.frames)
     }
 
-    /// Takes in one agent's message; a message of another take or segment, or from an agent
-    /// outside the plan, is ignored.
-    pub fn push(&mut self, frames: &Frames) -> Vec<Live> {
+    /// Takes in one agent's message, arrived at `at` (any monotonic clock, the same for every
+    /// call); a message of another take or segment, or from an agent outside the plan, is
+    /// ignored.
+    pub fn push(&mut self, frames: &Frames, at: Duration) -> Vec<Live> {
         let mut out = Vec::new();
         let Some(device) = self.devices.iter().position(|d| d.agent == frames.name) else {
             return out;
@@ -184,13 +192,20 @@ impl LiveSync {
             (FrameKind::Depth, &frames.depth_usec),
         ] {
             for &ts in list {
-                self.feed(device, stream, ts, &mut out);
+                self.feed(device, stream, ts, at, &mut out);
             }
         }
         out
     }
 
-    fn feed(&mut self, device: usize, stream: FrameKind, ts: u64, out: &mut Vec<Live>) {
+    fn feed(
+        &mut self,
+        device: usize,
+        stream: FrameKind,
+        ts: u64,
+        at: Duration,
+        out: &mut Vec<Live>,
+    ) {
         let mut placed = Vec::new();
         // `device` is below MAX_DEVICES (checked in `new`), the one error `push` reports.
         let _ = self.aligner.push(device, stream, Usec(ts), &mut |o| {
@@ -199,7 +214,7 @@ impl LiveSync {
                 AlignerOutput::Health(h) => Err(h),
             });
         });
-        self.count(device, stream, out);
+        self.count(device, stream, at, out);
         for item in placed {
             match item {
                 Ok(set) => out.push(Live::Set(self.offsets(&set))),
@@ -209,10 +224,11 @@ impl LiveSync {
     }
 
     /// The pulse watch: a master colour frame ages every other device's last image.
-    fn count(&mut self, device: usize, stream: FrameKind, out: &mut Vec<Live>) {
+    fn count(&mut self, device: usize, stream: FrameKind, at: Duration, out: &mut Vec<Live>) {
         if let Some(d) = self.devices.get_mut(device) {
             d.frames += 1;
             d.since_master = 0;
+            d.heard_at = at;
             if d.pulses_lost {
                 d.pulses_lost = false;
                 out.push(Live::Cleared {
@@ -225,12 +241,14 @@ impl LiveSync {
             return;
         }
         let master = self.master;
+        let silence =
+            Duration::from_secs_f64(f64::from(PULSES_LOST_AFTER - 1) * self.period_usec / 1e6);
         for (i, d) in self.devices.iter_mut().enumerate() {
             if i == master || d.frames == 0 || d.pulses_lost {
                 continue;
             }
-            d.since_master += 1;
-            if d.since_master >= PULSES_LOST_AFTER {
+            d.since_master = d.since_master.saturating_add(1);
+            if d.since_master >= PULSES_LOST_AFTER && at.saturating_sub(d.heard_at) >= silence {
                 d.pulses_lost = true;
                 out.push(Live::Raised {
                     agent: d.agent.clone(),
@@ -376,7 +394,8 @@ mod tests {
     }
 
     /// Pulse `k` of every device that `with` names, each at its effective delay (plus
-    /// `extra` µs for s1), in the order a network might deliver them: the master last.
+    /// `extra` µs for s1), in the order a network might deliver them: the master last, all
+    /// arriving one frame period after the pulse.
     fn pulse(live: &mut LiveSync, k: u64, with: &[&str], extra: i64) -> Vec<Live> {
         let t = 1_000_000 + k * PERIOD;
         let mut out = Vec::new();
@@ -384,7 +403,8 @@ mod tests {
             if with.contains(&name) {
                 let delay = delay + if name == "s1" { extra } else { 0 };
                 let ts = (t as i64 + delay) as u64;
-                out.extend(live.push(&frames(name, "t", &[ts], &[ts])));
+                let at = Duration::from_micros(t + PERIOD);
+                out.extend(live.push(&frames(name, "t", &[ts], &[ts]), at));
             }
         }
         out
@@ -470,12 +490,41 @@ mod tests {
     }
 
     #[test]
+    fn a_subordinate_whose_images_arrive_late_is_not_pulses_lost() {
+        let mut live = rig();
+        let mut out = Vec::new();
+        // The cameras run twice as fast as the coordinator's clock (a virtual clock, or a
+        // busy host) and from pulse 10 on s2's messages come after the master's next two.
+        let t = |pulse: u64| 1_000_000 + pulse * PERIOD;
+        let at = |pulse: u64| Duration::from_micros(t(pulse) / 2);
+        for k in 0..40u64 {
+            out.extend(live.push(&frames("s1", "t", &[t(k) + 153], &[t(k) + 153]), at(k)));
+            out.extend(live.push(&frames("m", "t", &[t(k)], &[t(k)]), at(k)));
+            let from_s2 = if k < 10 {
+                Some(k)
+            } else {
+                k.checked_sub(2).filter(|p| *p >= 10)
+            };
+            if let Some(p) = from_s2 {
+                let ts = t(p) + 311;
+                out.extend(live.push(&frames("s2", "t", &[ts], &[ts]), at(k)));
+            }
+        }
+        assert!(raised(&out, "pulses_lost").is_empty(), "{out:?}");
+        assert!(live.held().is_empty());
+        assert_eq!(live.frames("s2"), Some(2 * 38), "colour and depth");
+    }
+
+    #[test]
     fn a_subordinate_whose_clock_jumps_back_is_off_grid() {
         let mut live = rig();
         for k in 0..10 {
             pulse(&mut live, k, &["s1", "s2", "m"], 0);
         }
-        let out = live.push(&frames("s1", "t", &[2_000], &[2_000]));
+        let out = live.push(
+            &frames("s1", "t", &[2_000], &[2_000]),
+            Duration::from_secs(2),
+        );
         assert_eq!(raised(&out, "off_grid"), ["s1"], "{out:?}");
         assert!(out
             .iter()
@@ -529,11 +578,15 @@ mod tests {
     #[test]
     fn messages_of_another_take_segment_or_agent_are_ignored() {
         let mut live = rig();
-        assert!(live.push(&frames("m", "old", &[1_000], &[])).is_empty());
-        assert!(live.push(&frames("x", "t", &[1_000], &[])).is_empty());
+        assert!(live
+            .push(&frames("m", "old", &[1_000], &[]), Duration::ZERO)
+            .is_empty());
+        assert!(live
+            .push(&frames("x", "t", &[1_000], &[]), Duration::ZERO)
+            .is_empty());
         let mut old_segment = frames("m", "t", &[1_000], &[]);
         old_segment.segment = 1;
-        assert!(live.push(&old_segment).is_empty());
+        assert!(live.push(&old_segment, Duration::ZERO).is_empty());
         assert_eq!(live.frames("m"), Some(0));
         assert_eq!(live.frames("x"), None);
     }

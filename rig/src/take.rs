@@ -64,9 +64,6 @@ const TICK: Duration = Duration::from_secs(1);
 const FINISH_GRACE: Duration = Duration::from_secs(5);
 /// A recovery that leaves less of the take than this ends it instead of starting a segment.
 const MIN_SEGMENT: Duration = Duration::from_secs(1);
-/// A withdrawn liveliness token that a first query does not find is asked for once more after
-/// this long before its agent counts as gone (a replaced link re-declares it within it).
-const RECONFIRM_AFTER: Duration = Duration::from_millis(300);
 /// How long a subordinate's pulses may stay lost while its Sync In reads plugged before the
 /// take recovers it (the jacks are read every 250 ms, so a cable still out is known by then).
 pub const REPLUG_GRACE: Duration = Duration::from_secs(1);
@@ -507,7 +504,7 @@ impl Take<'_> {
     /// Takes in one agent's per-frame timestamps: offsets to report, alarms to raise.
     fn take_frames(&mut self, frames: &Frames) {
         let found = match self.sync.live.as_mut() {
-            Some(live) => live.push(frames),
+            Some(live) => live.push(frames, self.begun.elapsed()),
             None => return,
         };
         for item in found {
@@ -563,21 +560,13 @@ impl Take<'_> {
         }
     }
 
-    /// An agent whose token was withdrawn is lost only if two liveliness queries
-    /// [`RECONFIRM_AFTER`] apart no longer find it: the tests saw live agents' tokens withdrawn (presumably zenoh replacing a duplicate
-    /// link between two peers), which is no loss. A lost agent raises an alarm and is
-    /// remembered until a recovery.
+    /// An agent whose token was withdrawn is lost only if [`Coordinator::still_gone`] says
+    /// so. A lost agent raises an alarm and is remembered until a recovery.
     async fn confirm_suspects(&mut self) -> Result<(), RigError> {
-        if self.suspects.is_empty() {
-            return Ok(());
-        }
-        let mut alive = self.coordinator.alive().await?;
-        if self.suspects.iter().any(|a| !alive.contains(a)) {
-            tokio::time::sleep(RECONFIRM_AFTER).await;
-            alive.extend(self.coordinator.alive().await?);
-        }
-        for agent in std::mem::take(&mut self.suspects) {
-            if alive.contains(&agent) {
+        let suspects = std::mem::take(&mut self.suspects);
+        let gone = self.coordinator.still_gone(&suspects).await?;
+        for agent in suspects {
+            if !gone.contains(&agent) {
                 let detail = "liveliness token withdrawn and still visible (a link between \
                               peers was replaced); not lost";
                 self.event(Some(&agent), "warning", Some(detail.into()));

@@ -480,7 +480,7 @@ impl Dashboard {
                 log::warn!("dashboard server: {e}");
             }
         });
-        let monitor = tokio::spawn(watch_rig(hub, watch));
+        let monitor = tokio::spawn(watch_rig(hub, watch, control.coordinator.clone()));
         Ok(Dashboard {
             control,
             access,
@@ -560,7 +560,10 @@ impl Dashboard {
     }
 }
 
-async fn watch_rig(hub: Arc<Hub>, watch: coordinator::Watch) {
+/// Feeds the hub from the coordinator's watch; an agent whose token was withdrawn is shown
+/// gone once [`Coordinator::still_gone`] confirms it, asked beside the loop so that the other
+/// agents' events keep coming meanwhile.
+async fn watch_rig(hub: Arc<Hub>, watch: coordinator::Watch, coordinator: Arc<Coordinator>) {
     let mut next_tick = tokio::time::Instant::now() + TICK;
     loop {
         for seen in watch.drain() {
@@ -568,7 +571,9 @@ async fn watch_rig(hub: Arc<Hub>, watch: coordinator::Watch) {
                 Seen::Health(h) => hub.on_health(&h),
                 Seen::Frames(_) => {}
                 Seen::State(state) => hub.on_state(&state),
-                Seen::Lost(agent) => hub.on_alive(&agent, false),
+                Seen::Lost(agent) => {
+                    tokio::spawn(confirm_gone(hub.clone(), coordinator.clone(), agent));
+                }
                 Seen::Back(agent) => hub.on_alive(&agent, true),
                 Seen::Unreadable(why) => log::debug!("dashboard: {why}"),
             }
@@ -578,6 +583,19 @@ async fn watch_rig(hub: Arc<Hub>, watch: coordinator::Watch) {
             hub.tick();
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn confirm_gone(hub: Arc<Hub>, coordinator: Arc<Coordinator>, agent: String) {
+    match coordinator.still_gone(std::slice::from_ref(&agent)).await {
+        Ok(gone) if gone.is_empty() => {
+            log::info!("dashboard: {agent}'s liveliness token was withdrawn and is still there")
+        }
+        Ok(_) => hub.on_alive(&agent, false),
+        Err(e) => {
+            log::warn!("dashboard: cannot ask whether {agent} is gone: {e}");
+            hub.on_alive(&agent, false);
+        }
     }
 }
 
