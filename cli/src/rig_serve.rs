@@ -16,6 +16,7 @@ use k4sync_rig::coordinator::{Coordinator, RigSettings};
 use k4sync_rig::dashboard::{Dashboard, DashboardOptions};
 use k4sync_rig::emulate::EmulatedRig;
 use k4sync_rig::take::{Progress, TakeOptions, TakeResult};
+use k4sync_rig::Pacing;
 use k4sync_rig::RigError;
 
 /// What `k4sync rig serve` was asked to do.
@@ -45,7 +46,7 @@ async fn open(
     options: DashboardOptions,
 ) -> Result<Served, RigError> {
     let emulated = match emulate {
-        Some(n) => Some(EmulatedRig::start(n, &options.out_dir, layout).await?),
+        Some(n) => Some(EmulatedRig::start(n, &options.out_dir, layout, Pacing::RealTime).await?),
         None => None,
     };
     let rig_dir = emulated.as_ref().map_or(dir, |r| r.rig_dir()).to_owned();

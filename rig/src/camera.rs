@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use k4sync_core::colour_control::manual_exposure;
 use k4sync_core::sync::config::DeviceConfig;
-use k4sync_host::transport::emulated::{params_for, EmulatedRig, Pacing};
+pub use k4sync_host::transport::emulated::Pacing;
+use k4sync_host::transport::emulated::{params_for, EmulatedRig};
 use k4sync_host::{
     record_to_file, Device, Exposure, RecordError, RecordOptions, RecordStats, Selector, Source,
     SyncState,
@@ -48,9 +49,10 @@ pub enum CameraSource {
     Chained { chain: EmulatedChain, index: u32 },
 }
 
-/// Emulated cameras `emu:0` … `emu:<n − 1>` on one simulated daisy-chain cable, paced in real
-/// time: camera 0's Sync Out feeds camera 1's Sync In, and so on (camera 0 is the master's
-/// place). Clones share the cameras.
+/// Emulated cameras `emu:0` … `emu:<n − 1>` on one simulated daisy-chain cable: camera 0's
+/// Sync Out feeds camera 1's Sync In, and so on (camera 0 is the master's place). Paced in
+/// real time, or on the emulator's virtual clock (as fast as the recorders take the frames: a
+/// load test). Clones share the cameras.
 #[derive(Clone)]
 pub struct EmulatedChain {
     rig: EmulatedRig,
@@ -58,10 +60,10 @@ pub struct EmulatedChain {
 }
 
 impl EmulatedChain {
-    pub fn new(cameras: u32) -> EmulatedChain {
+    pub fn new(cameras: u32, pacing: Pacing) -> EmulatedChain {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         EmulatedChain {
-            rig: EmulatedRig::daisy_chain(cameras, Pacing::RealTime),
+            rig: EmulatedRig::daisy_chain(cameras, pacing),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }

@@ -15,7 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::agent::{Agent, AgentOptions, TakeLayout};
-use crate::camera::{CameraSource, EmulatedChain};
+use crate::camera::{CameraSource, EmulatedChain, Pacing};
 use crate::coordinator::Coordinator;
 use crate::init::{self, AgentSpec, CONFIG_FILE, RIG_FILE};
 use crate::take::{self, Progress, TakeOptions, TakeResult};
@@ -43,7 +43,13 @@ pub async fn record(
     stop: &AtomicBool,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<TakeResult, RigError> {
-    let rig = EmulatedRig::start(cameras, &options.out_dir, TakeLayout::Flat).await?;
+    let rig = EmulatedRig::start(
+        cameras,
+        &options.out_dir,
+        TakeLayout::Flat,
+        Pacing::RealTime,
+    )
+    .await?;
     let result = match Coordinator::connect(rig.rig_dir(), CONNECT_WAIT).await {
         Ok(coordinator) => {
             let result = take::record(&coordinator, options, stop, progress).await;
@@ -69,7 +75,12 @@ pub struct EmulatedRig {
 impl EmulatedRig {
     /// Starts `cameras` emulated cameras and their agents, writing takes under `out` by
     /// `layout` (with [`TakeLayout::Flat`] one take's camera files must not exist yet).
-    pub async fn start(cameras: u32, out: &Path, layout: TakeLayout) -> Result<Self, RigError> {
+    pub async fn start(
+        cameras: u32,
+        out: &Path,
+        layout: TakeLayout,
+        pacing: Pacing,
+    ) -> Result<Self, RigError> {
         if !(1..=MAX_CAMERAS).contains(&cameras) {
             return Err(RigError::Usage(format!(
                 "--emulate {cameras}: a rig has 1 to {MAX_CAMERAS} cameras"
@@ -81,7 +92,7 @@ impl EmulatedRig {
             .map(|i| Ok(loopback_spec(agent_name(i), free_port()?)))
             .collect::<Result<Vec<_>, RigError>>()?;
         init::init(&rig_dir, RIG_NAME, &specs)?;
-        let chain = EmulatedChain::new(cameras);
+        let chain = EmulatedChain::new(cameras, pacing);
         let mut agents = Vec::new();
         for (i, spec) in (0..cameras).zip(&specs) {
             match start_agent(&rig_dir, spec, &chain, i, out, layout).await {

@@ -36,7 +36,7 @@ pub mod take;
 
 use std::path::{Path, PathBuf};
 
-pub use camera::{CameraSource, EmulatedChain};
+pub use camera::{CameraSource, EmulatedChain, Pacing};
 
 /// What went wrong in the rig, saying what and where.
 #[derive(Debug, thiserror::Error)]

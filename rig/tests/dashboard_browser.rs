@@ -17,6 +17,8 @@ use headless_chrome::{Browser, LaunchOptions, Tab};
 use k4sync_core::types::{DepthMode, Fps};
 use serde_json::Value;
 
+use k4sync_rig::Pacing;
+
 mod support;
 use support::{emulated_settings, target_dir, wait_for, TestRig};
 
@@ -72,6 +74,7 @@ fn an_operator_sees_the_rig_records_and_is_told_about_a_pulled_cable_in_chromium
     std::fs::create_dir_all(&shots).unwrap();
     let rig = TestRig::start(
         3,
+        Pacing::RealTime,
         "127.0.0.1:0",
         emulated_settings(DepthMode::PassiveIr, Fps::Fps15),
     );

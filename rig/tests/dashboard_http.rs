@@ -11,6 +11,8 @@ use std::time::Duration;
 use k4sync_core::types::{DepthMode, Fps};
 use serde_json::Value;
 
+use k4sync_rig::Pacing;
+
 mod support;
 use support::{emulated_settings, get, post, request, sse_client, state, wait_for, TestRig};
 
@@ -27,6 +29,7 @@ fn agent_names(state: &Value) -> Vec<String> {
 fn on_loopback_the_page_shows_the_rig_and_its_buttons_run_a_take_and_its_alignment() {
     let rig = TestRig::start(
         3,
+        Pacing::RealTime,
         "127.0.0.1:0",
         emulated_settings(DepthMode::PassiveIr, Fps::Fps15),
     );
@@ -161,6 +164,7 @@ fn on_loopback_the_page_shows_the_rig_and_its_buttons_run_a_take_and_its_alignme
 fn off_loopback_every_endpoint_needs_the_token_and_nothing_starts_without_it() {
     let rig = TestRig::start(
         2,
+        Pacing::RealTime,
         "0.0.0.0:0",
         emulated_settings(DepthMode::PassiveIr, Fps::Fps15),
     );

@@ -22,6 +22,7 @@ use k4sync_rig::agent::TakeLayout;
 use k4sync_rig::coordinator::{Coordinator, RigSettings};
 use k4sync_rig::dashboard::{Dashboard, DashboardOptions};
 use k4sync_rig::emulate::EmulatedRig;
+use k4sync_rig::Pacing;
 use serde_json::Value;
 
 /// `rig record --emulate`'s modes: 720p MJPG, passive IR, 15 fps, delays interleaved.
@@ -39,7 +40,7 @@ pub fn emulated_settings(depth: DepthMode, fps: Fps) -> RigSettings {
     }
 }
 
-/// An emulated rig of `cameras` with its dashboard on `listen`.
+/// An emulated rig of `cameras`, paced by `pacing`, with its dashboard on `listen`.
 pub struct TestRig {
     pub runtime: tokio::runtime::Runtime,
     pub rig: Option<EmulatedRig>,
@@ -50,7 +51,7 @@ pub struct TestRig {
 }
 
 impl TestRig {
-    pub fn start(cameras: u32, listen: &str, settings: RigSettings) -> TestRig {
+    pub fn start(cameras: u32, pacing: Pacing, listen: &str, settings: RigSettings) -> TestRig {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("takes");
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -60,7 +61,7 @@ impl TestRig {
             .unwrap();
         let listen: SocketAddr = listen.parse().unwrap();
         let (rig, coordinator, dashboard) = runtime.block_on(async {
-            let rig = EmulatedRig::start(cameras, &out, TakeLayout::PerTake)
+            let rig = EmulatedRig::start(cameras, &out, TakeLayout::PerTake, pacing)
                 .await
                 .unwrap();
             let coordinator = Arc::new(
