@@ -1,6 +1,8 @@
 //! `k4sync rig record --emulate 3`: a whole emulated rig in one process, coordinated over
 //! zenoh on loopback, then `k4sync align` and `k4sync info` on what it wrote; and `rig record`
-//! / `rig stop` against `k4sync agent` processes of a rig made by `rig init`.
+//! / `rig stop` against `k4sync agent` processes of a rig made by `rig init`, among them a
+//! subordinate whose pulses stop for over a second (its socket cable's far end moved away and
+//! back) recovered by the take into a second segment that aligns.
 //!
 //! Exact expectations, and why they hold: the subordinates are armed (running, waiting for
 //! pulses) before the master starts, so each one's first image comes with the master's first
@@ -479,4 +481,103 @@ fn rig_serve_off_loopback_prints_its_url_with_a_token_and_refuses_requests_witho
     assert!(page.contains("k4sync rig"));
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Spawns `rig record` with its progress (stderr) read line by line into the channel.
+fn spawn_take(
+    rig: &Path,
+    out: &Path,
+    seconds: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_k4sync"))
+        .args(["rig", "record", "--json", "--wait", "10", "--take", "t1"])
+        .args(&TAKE_MODES[..8])
+        .args(["-l", seconds])
+        .arg("--dir")
+        .arg(rig)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let progress = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(progress)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for a progress line containing `what`, failing with the lines seen.
+fn await_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(what) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    panic!("no progress line with {what:?}; saw:\n{}", seen.join("\n"));
+}
+
+#[test]
+fn a_subordinate_without_pulses_for_over_a_second_is_recovered_into_a_second_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("r");
+    init_rig(&rig, &["a", "b"]);
+    let b_in = dir.path().join("b-sync-in");
+    let _agents = Agents(vec![
+        cabled_agent(&rig, "a", "0", None, Some(&b_in)),
+        cabled_agent(&rig, "b", "1", Some(&b_in), None),
+    ]);
+    let out = dir.path().join("take");
+    let (child, lines) = spawn_take(&rig, &out, "8");
+    await_line(&lines, "b first_image");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // The cable's far end taken away: a's pulses go nowhere while b's jack still reads a plug,
+    // as on a real agent, which cannot read its jacks while it records.
+    let away = dir.path().join("b-sync-in.out");
+    std::fs::rename(&b_in, &away).unwrap();
+    let alarm = await_line(&lines, "ALARM b: pulses lost");
+    let recover = await_line(&lines, "b recover");
+    std::fs::rename(&away, &b_in).unwrap();
+    let run = child.wait_with_output().unwrap();
+    let v = json_of(&run);
+    assert!(run.status.success(), "{v}\n{alarm}\n{recover}");
+
+    let manifest = &v["manifest"];
+    assert_eq!(manifest["outcome"], "completed", "{manifest}");
+    let recoveries = manifest["recoveries"].as_array().unwrap();
+    assert_eq!(recoveries.len(), 1, "{manifest}");
+    assert_eq!(recoveries[0]["agent"], "b");
+    assert_eq!(recoveries[0]["segment"], 1);
+    let reason = recoveries[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("Sync In plugged"), "{reason}");
+    let second: Vec<String> = manifest["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["files"].as_array().unwrap().len(), 2, "{d}");
+            d["files"][1].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut args = vec!["align".to_string(), "--json".to_string()];
+    args.extend(second);
+    let aligned = k4sync(&args);
+    let a = json_of(&aligned);
+    assert!(aligned.status.success(), "{a}");
+    let summary = &a["summary"];
+    assert!(summary["sets"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(summary["sets"], summary["complete"], "{summary}");
+    assert_eq!(summary["unsynced_frames"], 0, "{summary}");
 }
