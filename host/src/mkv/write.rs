@@ -867,113 +867,97 @@ impl<W: Write + Seek> MkvWriter<W> {
         self.write_at(at, &out)
     }
 
+    /// The tags k4arecorder writes, in its order: image tracks, sync, device, IMU and custom
+    /// tracks, then the caller's extra tags.
     fn builtin_tags(&self) -> Result<Vec<(Target, String, String)>> {
+        let mut tags = Tags::default();
+        self.image_track_tags(&mut tags);
+        self.sync_tags(&mut tags);
+        self.device_tags(&mut tags);
+        if let Some(u) = self.track_uid(TrackKind::Imu) {
+            tags.push(Target::Track(u), "K4A_IMU_TRACK", u.to_string());
+            tags.push(Target::Track(u), "K4A_IMU_MODE", "ON".to_owned());
+        }
+        if let Some(u) = self.track_uid(TrackKind::RawDepth) {
+            let name = format!("K4A_CUSTOM_TRACK_{}", track_name::RAW_DEPTH);
+            tags.push(Target::Track(u), &name, u.to_string());
+        }
+        for (name, value) in &self.header.extra_tags {
+            check_tag_name(name, value)?;
+            tags.push(Target::Global, name, value.clone());
+        }
+        Ok(tags.0)
+    }
+
+    fn track_uid(&self, kind: TrackKind) -> Option<u64> {
+        self.tracks.iter().find(|t| t.kind == kind).map(|t| t.uid)
+    }
+
+    fn image_track_tags(&self, tags: &mut Tags) {
         let h = &self.header;
-        let mut tags = Vec::new();
-        let mut push = |target: Target, name: &str, value: String| {
-            tags.push((target, name.to_owned(), value));
-        };
-        let uid = |kind| self.tracks.iter().find(|t| t.kind == kind).map(|t| t.uid);
-        if let Some(u) = uid(TrackKind::Color) {
-            push(Target::Track(u), "K4A_COLOR_TRACK", u.to_string());
+        if let Some(u) = self.track_uid(TrackKind::Color) {
+            tags.push(Target::Track(u), "K4A_COLOR_TRACK", u.to_string());
             let height = h.color_resolution.size().map_or(0, |(_, h)| h);
             let mode = format!("{}_{}P", color_mode_format_name(h.color_format), height);
-            push(Target::Track(u), "K4A_COLOR_MODE", mode);
+            tags.push(Target::Track(u), "K4A_COLOR_MODE", mode);
         }
         let depth_on = h.depth_mode != DepthMode::Off;
-        if let Some(u) = uid(TrackKind::Depth) {
-            push(Target::Track(u), "K4A_DEPTH_TRACK", u.to_string());
-            push(
-                Target::Track(u),
-                "K4A_DEPTH_MODE",
-                h.depth_mode.sdk_name().to_owned(),
-            );
-        } else if depth_on {
-            push(
-                Target::Global,
-                "K4A_DEPTH_MODE",
-                h.depth_mode.sdk_name().to_owned(),
-            );
+        let depth_mode = h.depth_mode.sdk_name().to_owned();
+        match self.track_uid(TrackKind::Depth) {
+            Some(u) => {
+                tags.push(Target::Track(u), "K4A_DEPTH_TRACK", u.to_string());
+                tags.push(Target::Track(u), "K4A_DEPTH_MODE", depth_mode);
+            }
+            None if depth_on => tags.push(Target::Global, "K4A_DEPTH_MODE", depth_mode),
+            None => {}
         }
-        if let Some(u) = uid(TrackKind::Ir) {
-            push(Target::Track(u), "K4A_IR_TRACK", u.to_string());
+        if let Some(u) = self.track_uid(TrackKind::Ir) {
+            tags.push(Target::Track(u), "K4A_IR_TRACK", u.to_string());
             let ir = if h.depth_mode == DepthMode::PassiveIr {
                 "PASSIVE"
             } else {
                 "ACTIVE"
             };
-            push(Target::Track(u), "K4A_IR_MODE", ir.to_owned());
+            tags.push(Target::Track(u), "K4A_IR_MODE", ir.to_owned());
         }
-        if uid(TrackKind::Color).is_some() && depth_on {
-            push(
-                Target::Global,
-                "K4A_DEPTH_DELAY_NS",
-                h.depth_delay_off_color_nsec.to_string(),
-            );
+        if self.track_uid(TrackKind::Color).is_some() && depth_on {
+            let delay = h.depth_delay_off_color_nsec.to_string();
+            tags.push(Target::Global, "K4A_DEPTH_DELAY_NS", delay);
         }
-        push(
-            Target::Global,
-            "K4A_WIRED_SYNC_MODE",
-            h.wired_sync_mode.sdk_name().to_owned(),
-        );
+    }
+
+    fn sync_tags(&self, tags: &mut Tags) {
+        let h = &self.header;
+        let mode = h.wired_sync_mode.sdk_name().to_owned();
+        tags.push(Target::Global, "K4A_WIRED_SYNC_MODE", mode);
         if h.wired_sync_mode == WiredSyncMode::Subordinate {
-            push(
+            let delay = h.subordinate_delay_off_master_nsec.to_string();
+            tags.push(Target::Global, "K4A_SUBORDINATE_DELAY_NS", delay);
+        }
+    }
+
+    fn device_tags(&self, tags: &mut Tags) {
+        let Some(device) = &self.header.device else {
+            return;
+        };
+        let firmware = [
+            ("K4A_COLOR_FIRMWARE_VERSION", &device.color_firmware),
+            ("K4A_DEPTH_FIRMWARE_VERSION", &device.depth_firmware),
+        ];
+        for (name, version) in firmware {
+            tags.push(Target::Global, name, version.clone());
+        }
+        if !device.serial.is_empty() {
+            tags.push(
                 Target::Global,
-                "K4A_SUBORDINATE_DELAY_NS",
-                h.subordinate_delay_off_master_nsec.to_string(),
+                "K4A_DEVICE_SERIAL_NUMBER",
+                device.serial.clone(),
             );
         }
-        if let Some(device) = &h.device {
-            push(
-                Target::Global,
-                "K4A_COLOR_FIRMWARE_VERSION",
-                device.color_firmware.clone(),
-            );
-            push(
-                Target::Global,
-                "K4A_DEPTH_FIRMWARE_VERSION",
-                device.depth_firmware.clone(),
-            );
-            if !device.serial.is_empty() {
-                push(
-                    Target::Global,
-                    "K4A_DEVICE_SERIAL_NUMBER",
-                    device.serial.clone(),
-                );
-            }
-            if let Some(u) = self.calibration_uid {
-                push(
-                    Target::Attachment(u),
-                    "K4A_CALIBRATION_FILE",
-                    CALIBRATION_FILE_NAME.to_owned(),
-                );
-            }
+        if let Some(u) = self.calibration_uid {
+            let file = CALIBRATION_FILE_NAME.to_owned();
+            tags.push(Target::Attachment(u), "K4A_CALIBRATION_FILE", file);
         }
-        if let Some(u) = uid(TrackKind::Imu) {
-            push(Target::Track(u), "K4A_IMU_TRACK", u.to_string());
-            push(Target::Track(u), "K4A_IMU_MODE", "ON".to_owned());
-        }
-        if let Some(u) = uid(TrackKind::RawDepth) {
-            push(
-                Target::Track(u),
-                &format!("K4A_CUSTOM_TRACK_{}", track_name::RAW_DEPTH),
-                u.to_string(),
-            );
-        }
-        for (name, value) in &h.extra_tags {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
-                return Err(MkvError::BadTag {
-                    name: name.clone(),
-                    value: value.clone(),
-                });
-            }
-            push(Target::Global, name, value.clone());
-        }
-        Ok(tags)
     }
 
     fn render_tags(&self, out: &mut Vec<u8>) -> Result<u64> {
@@ -1362,6 +1346,28 @@ impl UidSource {
             }
         }
     }
+}
+
+/// Tags in the order they are written: (target, name, value).
+#[derive(Default)]
+struct Tags(Vec<(Target, String, String)>);
+
+impl Tags {
+    fn push(&mut self, target: Target, name: &str, value: String) {
+        self.0.push((target, name.to_owned(), value));
+    }
+}
+
+/// An extra tag's name must look like the SDK's: upper-case letters, digits, `-` and `_`.
+fn check_tag_name(name: &str, value: &str) -> Result<()> {
+    let allowed = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
+    if name.is_empty() || !name.bytes().all(allowed) {
+        return Err(MkvError::BadTag {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
