@@ -29,6 +29,8 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const REASK_AFTER: Duration = Duration::from_millis(300);
 /// How long a command waits for its answer (a stop finalises a file first).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+/// A command whose query ends without an answer this soon found no route to the agent.
+pub const NO_ROUTE_WITHIN: Duration = Duration::from_millis(250);
 /// A withdrawn liveliness token that a first query does not find is asked for once more after
 /// this long before its agent counts as gone (a replaced link re-declares it within it).
 pub const RECONFIRM_AFTER: Duration = Duration::from_millis(300);
@@ -216,8 +218,26 @@ impl Coordinator {
         )?)
     }
 
-    /// Sends `command` to agent `agent` and returns the recorder state it reports.
+    /// Sends `command` to agent `agent` and returns the recorder state it reports. A command
+    /// that finds no answer within [`NO_ROUTE_WITHIN`] reached no queryable (zenoh had no
+    /// route to the agent while a link between two peers was replaced), so it was not carried
+    /// out and is sent once more after [`REASK_AFTER`]; one that waited longer is not.
     pub async fn command(&self, agent: &str, command: &Command) -> Result<RecorderState, RigError> {
+        let started = std::time::Instant::now();
+        match self.send_command(agent, command).await {
+            Err(RigError::NoAnswer { .. }) if started.elapsed() < NO_ROUTE_WITHIN => {
+                tokio::time::sleep(REASK_AFTER).await;
+                self.send_command(agent, command).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_command(
+        &self,
+        agent: &str,
+        command: &Command,
+    ) -> Result<RecorderState, RigError> {
         let key = keys::cmd(&self.rig.rig, agent);
         let replies = self
             .session

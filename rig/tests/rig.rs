@@ -900,3 +900,36 @@ async fn a_cable_pulled_during_a_take_is_an_alarm_on_the_terminal_and_in_the_man
         "a pulled cable is an alarm, not a fault to recover while it is out"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_found_no_route_is_sent_again_and_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    init_rig(dir.path(), &["a"]);
+    // Agent a's node without its queryable yet: its liveliness token is there, the route to
+    // its command key is not (as while zenoh replaces a link between two peers).
+    let a = session_with(&dir.path().join("a").join(CONFIG_FILE), |_| {}).await;
+    let _token = a
+        .liveliness()
+        .declare_token(keys::alive(RIG, "a"))
+        .await
+        .unwrap();
+    let c = Coordinator::connect(dir.path(), WAIT).await.unwrap();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let count = answered.clone();
+    let queryable = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let q = a.declare_queryable(keys::cmd(RIG, "a")).await.unwrap();
+        while let Ok(query) = q.recv_async().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reply = msg::encode(&msg::CommandReply::Done {
+                recorder: RecorderState::Idle,
+            });
+            query.reply(query.key_expr().clone(), reply).await.unwrap();
+        }
+    });
+    let state = c.command("a", &Command::Stop).await;
+    assert_eq!(state.unwrap(), RecorderState::Idle);
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    queryable.abort();
+    c.close().await.unwrap();
+}
