@@ -22,6 +22,7 @@ use k4sync_host::mkv::{
 mod interop;
 pub use interop::*;
 
+pub mod netns;
 pub mod rig;
 
 /// The modes of the rig tests' takes against agent processes: three emulated cameras hold them
