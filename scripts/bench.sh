@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmarks of docs/performance.md, in two sections:
+# The benchmarks of docs/performance.md, in these sections:
 #   core    instruction counts of k4sync-core (callgrind via gungraun): instructions, per-unit
 #           cost, the memcpy floor of the same bytes, the ratio and the target;
 #   record  scripts/bench-record.sh: recorder throughput against dd and ffmpeg, and the
@@ -7,10 +7,13 @@
 #   rss     scripts/rss.sh RSS_SECONDS (default 60): peak and growth of the recorder's RSS in
 #           the heaviest mode (its limits live in that script);
 #   align   host/benches/align.rs: CPU time of `k4sync align` on a synthetic 9-device index of
-#           1/4 to 1 hour (target < 1 s for the hour, per-frame cost linear; in that file).
+#           1/4 to 1 hour (target < 1 s for the hour, per-frame cost linear; in that file);
+#   rig     cli/benches/rig_control_plane.rs: an emulated 1+8 rig across network namespaces
+#           (needs root; a few minutes): coordinator CPU and traffic per device, alarm,
+#           agent-loss and recovery times against issue 14's targets (in that file).
 #
-#   scripts/bench.sh [--check] [--only core|record|rss|align] [-- bench-record.sh options]
-#   --check exits 1 when any row of either section misses its target (both sections still run)
+#   scripts/bench.sh [--check] [--only core|record|rss|align|rig] [-- bench-record.sh options]
+#   --check exits 1 when any row of any section misses its target (every section still runs)
 #
 # Installs its own prerequisites idempotently: valgrind (Debian) and the gungraun-runner whose
 # version matches the gungraun library in Cargo.lock. The core thresholds live in TARGETS below.
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
       break
       ;;
     -h | --help)
-      sed -n '2,14p' "$0"
+      sed -n '2,17p' "$0"
       exit 0
       ;;
     *)
@@ -40,8 +43,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$only" in "" | core | record | rss | align) ;; *)
-  echo "bench.sh: --only takes core, record, rss or align, not '$only'" >&2
+case "$only" in "" | core | record | rss | align | rig) ;; *)
+  echo "bench.sh: --only takes core, record, rss, align or rig, not '$only'" >&2
   exit 2
   ;;
 esac
@@ -166,21 +169,23 @@ if failed:
 PY
 fi
 
+# Whether section $1 runs (no --only, or --only $1); prints its heading when it does.
+section() {
+  [ -z "$only" ] || [ "$only" = "$1" ] || return 1
+  echo
+  echo "## $1"
+  echo
+}
+check_arg=()
+[ "$check" -eq 0 ] || check_arg=(--check)
+
 # ---- record section ---------------------------------------------------------------------------
-if [ -z "$only" ] || [ "$only" = record ]; then
-  echo
-  echo "## record"
-  echo
-  check_arg=()
-  [ "$check" -eq 0 ] || check_arg=(--check)
+if section record; then
   bash scripts/bench-record.sh "${check_arg[@]}" "${record_args[@]}" || status=1
 fi
 
 # ---- rss section ------------------------------------------------------------------------------
-if [ -z "$only" ] || [ "$only" = rss ]; then
-  echo
-  echo "## rss"
-  echo
+if section rss; then
   # rss.sh exits 3 for a missed limit (a failure only with --check), otherwise non-zero when
   # the run itself failed.
   rss_status=0
@@ -193,12 +198,12 @@ if [ -z "$only" ] || [ "$only" = rss ]; then
 fi
 
 # ---- align section ----------------------------------------------------------------------------
-if [ -z "$only" ] || [ "$only" = align ]; then
-  echo
-  echo "## align"
-  echo
-  check_arg=()
-  [ "$check" -eq 0 ] || check_arg=(--check)
+if section align; then
   cargo bench -p k4sync-host --locked --bench align -- "${check_arg[@]}" || status=1
+fi
+
+# ---- rig section ------------------------------------------------------------------------------
+if section rig; then
+  cargo bench -p k4sync --locked --bench rig_control_plane -- "${check_arg[@]}" || status=1
 fi
 exit "$status"
