@@ -980,7 +980,13 @@ fn detection_row(rig: &Rig, f: &FaultReport) -> Row {
         ),
         _ => row(
             what,
-            format!("not detected: {}", f.note.as_deref().unwrap_or("")),
+            format!(
+                "not detected ({})",
+                f.note
+                    .as_deref()
+                    .and_then(|n| n.lines().next())
+                    .unwrap_or("")
+            ),
             "",
             Some(false),
         ),
@@ -1000,8 +1006,8 @@ fn recovery_row(f: &FaultReport) -> Row {
         f.fault.name()
     );
     let Some(r) = &f.recovered else {
-        let note = f.note.as_deref().unwrap_or("");
-        let figure = format!("no recovery; take {}; {note}", f.outcome);
+        let note = f.note.as_deref().and_then(|n| n.lines().next());
+        let figure = format!("no recovery ({}); take {}", note.unwrap_or(""), f.outcome);
         return row(what, figure, "≤ 5 s", Some(false));
     };
     let retried = if r.recoveries > 1 {
