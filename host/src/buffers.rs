@@ -8,16 +8,23 @@
 //! therefore [`recycle`]s the buffers of the frames it has written, and the transports take
 //! them back with [`copy_of`], so in steady state a frame's pages are never faulted in again.
 //!
-//! The pool is process-wide (the transports and the writer live on different threads and know
-//! nothing of each other) and bounded: it keeps at most [`POOL_BYTES`] of idle capacity, only
+//! Each camera has its own pool: its transport creates it ([`Transport::buffers`]), its
+//! streams and the device's framing take from it, and the recorder hands it to the writer of
+//! that camera's file, so the writer gives the buffers back where they came from and one
+//! camera's traffic never holds or contends for another's buffers (nusb recycles per endpoint
+//! in the same spirit). A writer without a camera (`k4sync depth`) has a pool of its own.
+//! Every pool is bounded: it keeps at most [`POOL_BYTES`] of idle capacity, only
 //! buffers of at least [`MIN_POOLED`] bytes, which malloc serves well on its own, and none
 //! that sat idle longer than [`IDLE_LIMIT`]: in steady state a buffer comes back within a few
 //! frame periods, so the pool holds the frames in circulation and not what a burst (a stalled
 //! writer catching up) left behind. A buffer is reused for a frame only when it is at most
 //! [`MAX_SLACK`] times the frame's size, so a colour frame never pins a depth-frame-sized
-//! buffer. [`release_idle`] frees everything idle (the recorder calls it when it is done).
+//! buffer. [`BufferPool::release_idle`] frees everything idle (the recorder calls it when it
+//! is done).
+//!
+//! [`Transport::buffers`]: crate::transport::Transport::buffers
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Idle capacity the pool keeps at most; buffers recycled beyond it are freed.
@@ -33,14 +40,15 @@ pub const MAX_SLACK: usize = 2;
 /// Idle buffers older than this are freed at the pool's next use.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(1);
 
-/// A bounded pool of idle buffers; the recorder uses the process-wide one behind [`copy_of`]
-/// and [`recycle`].
+/// A bounded pool of idle frame buffers, one per camera (see the module documentation).
+#[derive(Debug)]
 pub struct BufferPool {
     state: Mutex<Idle>,
     bound: usize,
     idle_limit: Duration,
 }
 
+#[derive(Debug)]
 struct Idle {
     bufs: Vec<(Instant, Vec<u8>)>,
     bytes: usize,
@@ -57,11 +65,14 @@ impl Idle {
     }
 }
 
-static SHARED: BufferPool = BufferPool::new(POOL_BYTES, IDLE_LIMIT);
-
 impl BufferPool {
+    /// A camera's pool, with the default bounds.
+    pub fn for_camera() -> Arc<BufferPool> {
+        Arc::new(BufferPool::new(POOL_BYTES, IDLE_LIMIT))
+    }
+
     /// A pool keeping at most `bound` bytes of idle capacity, each buffer at most `idle_limit`.
-    pub const fn new(bound: usize, idle_limit: Duration) -> Self {
+    pub(crate) const fn new(bound: usize, idle_limit: Duration) -> Self {
         BufferPool {
             state: Mutex::new(Idle {
                 bufs: Vec::new(),
@@ -81,7 +92,7 @@ impl BufferPool {
     /// An empty buffer with room for at least `len` bytes, reused when an idle one fits: the
     /// smallest that fits, of those the most recently recycled, so that a surplus left by a
     /// burst stays idle and ages out.
-    pub fn with_capacity(&self, len: usize) -> Vec<u8> {
+    pub(crate) fn with_capacity(&self, len: usize) -> Vec<u8> {
         if len >= MIN_POOLED {
             let mut idle = self.idle();
             idle.evict_older_than(self.idle_limit, Instant::now());
@@ -103,7 +114,7 @@ impl BufferPool {
     }
 
     /// A copy of `bytes`, in an idle buffer when one fits.
-    pub fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
+    pub(crate) fn copy_of(&self, bytes: &[u8]) -> Vec<u8> {
         let mut buf = self.with_capacity(bytes.len());
         buf.extend_from_slice(bytes);
         buf
@@ -111,7 +122,7 @@ impl BufferPool {
 
     /// Keeps a buffer whose contents are no longer needed; frees it when it is small or the
     /// pool is full.
-    pub fn recycle(&self, buf: Vec<u8>) {
+    pub(crate) fn recycle(&self, buf: Vec<u8>) {
         let cap = buf.capacity();
         if cap < MIN_POOLED {
             return;
@@ -126,7 +137,7 @@ impl BufferPool {
     }
 
     /// Frees every idle buffer.
-    pub fn release_idle(&self) {
+    pub(crate) fn release_idle(&self) {
         let mut idle = self.idle();
         idle.bufs.clear();
         idle.bytes = 0;
@@ -137,26 +148,6 @@ impl BufferPool {
     pub fn idle_bytes(&self) -> usize {
         self.idle().bytes
     }
-}
-
-/// [`BufferPool::copy_of`] on the process-wide pool.
-pub fn copy_of(bytes: &[u8]) -> Vec<u8> {
-    SHARED.copy_of(bytes)
-}
-
-/// [`BufferPool::with_capacity`] on the process-wide pool.
-pub fn with_capacity(len: usize) -> Vec<u8> {
-    SHARED.with_capacity(len)
-}
-
-/// [`BufferPool::recycle`] on the process-wide pool.
-pub fn recycle(buf: Vec<u8>) {
-    SHARED.recycle(buf);
-}
-
-/// [`BufferPool::release_idle`] on the process-wide pool.
-pub fn release_idle() {
-    SHARED.release_idle();
 }
 
 #[cfg(test)]

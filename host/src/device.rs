@@ -60,7 +60,7 @@ use crate::stall::{StallPolicy, StallWatch, Verdict};
 use crate::transport::emulated::EmulatedTransport;
 use crate::transport::nusb::{self, NusbTransport};
 use crate::transport::{
-    in_transfer_len, Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn,
+    in_transfer_len, BufferPool, Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn,
     TransferError, Transport,
 };
 
@@ -420,14 +420,14 @@ fn close_stall_gap(
 
 fn depth_reader(
     stream: Box<dyn StreamIn>,
-    mode: DepthMode,
-    fps: Fps,
+    (mode, fps): (DepthMode, Fps),
+    buffers: Arc<BufferPool>,
     stalls: StallWatch,
     out: Outbox,
     stop: Arc<AtomicBool>,
 ) {
     let size = mode.sensor_mode().map_or(0, |m| m.raw_frame_size());
-    let framer = RefCell::new(DepthFramer::new(size));
+    let framer = RefCell::new(DepthFramer::new(size, buffers));
     let stalls = RefCell::new(stalls);
     let mut seen_valid = false;
     let endpoint = Endpoint::DepthStreamIn;
@@ -635,6 +635,9 @@ pub struct Device {
     failures: VecDeque<Error>,
     stats: StreamStats,
     stall_policy: StallPolicy,
+    /// The camera's frame buffers (its transport's pool), which the recorder's writer gives
+    /// back to.
+    buffers: Arc<BufferPool>,
 }
 
 impl Device {
@@ -658,6 +661,7 @@ impl Device {
     pub fn from_transport(transport: Box<dyn Transport>) -> Result<Device, Error> {
         let sleeper = transport.sleeper();
         let blocking = transport.virtual_time();
+        let buffers = transport.buffers();
         let mut channel = CommandChannel::new(transport).with_sleep(sleeper);
         channel.read_serial()?;
         let calibration = channel.read_calibration()?;
@@ -690,12 +694,18 @@ impl Device {
             failures: VecDeque::new(),
             stats: StreamStats::default(),
             stall_policy: StallPolicy::default(),
+            buffers,
         })
     }
 
     /// The product serial (DEPTH_READ_PRODUCT_SN).
     pub fn serial(&self) -> &str {
         &self.serial
+    }
+
+    /// The camera's pool of frame buffers (the recorder hands it to the writer).
+    pub(crate) fn buffers(&self) -> &Arc<BufferPool> {
+        &self.buffers
     }
 
     pub fn versions(&self) -> &ComponentVersions {
@@ -997,8 +1007,9 @@ impl Device {
             self.running.map_or(Fps::Fps30, |v| v.config().fps),
             self.stall_watch(),
         );
+        let buffers = self.buffers.clone();
         self.depth = Some(self.spawn("depth", move |out, stop| {
-            depth_reader(stream, mode, fps, stalls, out, stop)
+            depth_reader(stream, (mode, fps), buffers, stalls, out, stop)
         })?);
         Ok(())
     }

@@ -7,7 +7,10 @@
 //! the emulator) hands the device layer the same [`crate::transport::Chunk`]s, so one framer
 //! serves them all.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::transport::BufferPool;
 
 /// Timeout of each stream transfer (§3.5).
 pub const STREAM_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -49,15 +52,18 @@ pub fn pool_limit() -> usize {
 pub struct DepthFramer {
     frame_len: usize,
     buf: Vec<u8>,
+    /// The camera's pool: frames are assembled in its buffers, transfers go back to it.
+    buffers: Arc<BufferPool>,
     overrun: bool,
     dropped: usize,
 }
 
 impl DepthFramer {
-    pub fn new(frame_len: usize) -> Self {
+    pub fn new(frame_len: usize, buffers: Arc<BufferPool>) -> Self {
         DepthFramer {
             frame_len,
             buf: Vec::new(),
+            buffers,
             overrun: false,
             dropped: 0,
         }
@@ -72,7 +78,7 @@ impl DepthFramer {
                 self.buf.clear();
             } else {
                 if self.buf.capacity() == 0 {
-                    self.buf = crate::buffers::with_capacity(self.frame_len);
+                    self.buf = self.buffers.with_capacity(self.frame_len);
                 }
                 self.buf.extend_from_slice(bytes);
             }
@@ -98,7 +104,7 @@ impl DepthFramer {
             return Some(bytes);
         }
         let frame = self.push(&bytes, ended);
-        crate::buffers::recycle(bytes);
+        self.buffers.recycle(bytes);
         frame
     }
 
@@ -206,7 +212,7 @@ mod tests {
 
     #[test]
     fn depth_frames_are_cut_at_the_short_packet_not_at_transfer_ends() {
-        let mut framer = DepthFramer::new(2500);
+        let mut framer = DepthFramer::new(2500, BufferPool::for_camera());
         assert_eq!(framer.push(&[1; 1024], false), None);
         assert_eq!(framer.push(&[2; 1024], false), None);
         let frame = framer.push(&[3; 452], true).unwrap();
@@ -217,7 +223,7 @@ mod tests {
 
     #[test]
     fn depth_writes_of_the_wrong_size_are_dropped_and_counted() {
-        let mut framer = DepthFramer::new(2500);
+        let mut framer = DepthFramer::new(2500, BufferPool::for_camera());
         assert_eq!(framer.push(&[0; 100], true), None);
         assert_eq!(framer.push(&[0; 2048], false), None);
         assert_eq!(framer.push(&[0; 1000], true), None);
@@ -231,7 +237,7 @@ mod tests {
         fn owned_transfers_frame_exactly_as_borrowed_ones(
             transfers in proptest::collection::vec((0usize..3000, proptest::bool::ANY, 0u8..=255), 0..12)
         ) {
-            let (mut borrowed, mut owned) = (DepthFramer::new(2500), DepthFramer::new(2500));
+            let (mut borrowed, mut owned) = (DepthFramer::new(2500, BufferPool::for_camera()), DepthFramer::new(2500, BufferPool::for_camera()));
             for (len, ended, fill) in transfers {
                 let bytes = vec![fill; len];
                 proptest::prop_assert_eq!(

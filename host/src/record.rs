@@ -848,7 +848,7 @@ pub fn record<W: Durable>(
     let header = header_for(device, &validated, controls);
     let sink = CountingSink::new(sink);
     let written = sink.counter();
-    let writer =
+    let mut writer =
         MkvWriter::create_with_sync(sink, header, options.writer.clone(), |w| w.sync_data())
             .map_err(|source| {
                 let _ = device.stop_imu();
@@ -858,6 +858,7 @@ pub fn record<W: Durable>(
                     source,
                 }
             })?;
+    writer.share_buffers(device.buffers());
 
     let mut stats = RecordStats::starting(written.load(Ordering::Relaxed));
     on_status(&stats);
@@ -905,7 +906,7 @@ pub fn record<W: Durable>(
     let late = Arc::clone(&queue.late);
     drop(queue);
     let outcome = handle.join();
-    crate::buffers::release_idle();
+    device.buffers().release_idle();
     let outcome = outcome.unwrap_or(WriterOutcome {
         error: Some((
             MkvError::Layout {

@@ -29,6 +29,7 @@ mod v4l2;
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k4sync_core::colour_control::ColourControls;
@@ -38,7 +39,7 @@ use linuxvideo::format::{FrameIntervals, FrameSizes, MetaFormat, PixFormat, Pixe
 use linuxvideo::{BufType, CapabilityFlags, Device, Fract, MetaCaptureDevice, VideoCaptureDevice};
 
 use crate::error::Error;
-use crate::transport::{monotonic_ns, ColourFrame, TimestampSource};
+use crate::transport::{monotonic_ns, BufferPool, ColourFrame, TimestampSource};
 use discovery::{ColourNodes, NodeMatch, SysfsRoots};
 use metadata::{MetaLayout, META_FMT_UVC, META_FMT_UVC_MSXU_1_5};
 use negotiate::{CaptureMode, FourCc, Interval, IntervalOffer, OfferedMode};
@@ -214,6 +215,8 @@ pub struct ColourCamera {
     metadata_path: Option<PathBuf>,
     running: Option<Running>,
     error_frames: u64,
+    /// The pool frames are copied into: the camera's own ([`ColourCamera::share_buffers`]).
+    buffers: Arc<BufferPool>,
 }
 
 impl std::fmt::Debug for ColourCamera {
@@ -281,9 +284,15 @@ impl ColourCamera {
             metadata_path,
             running: None,
             error_frames: 0,
+            buffers: BufferPool::for_camera(),
         };
         camera.open_capture()?;
         Ok(camera)
+    }
+
+    /// Copies frames into `buffers` (the whole camera's pool) from now on.
+    pub(crate) fn share_buffers(&mut self, buffers: &Arc<BufferPool>) {
+        self.buffers = buffers.clone();
     }
     /// The capture node.
     pub fn capture_path(&self) -> &Path {
@@ -510,7 +519,7 @@ impl ColourCamera {
                     ))
                 }
             };
-            let data = (!buf.is_error()).then(|| crate::buffers::copy_of(running.video.data(&buf)));
+            let data = (!buf.is_error()).then(|| self.buffers.copy_of(running.video.data(&buf)));
             let clock_monotonic_ns = if buf.has_monotonic_timestamp() {
                 buf.timestamp_ns()
             } else {

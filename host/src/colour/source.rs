@@ -8,6 +8,7 @@
 //! colour off never need the video nodes. [`attach`] plugs it into a [`NusbTransport`].
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k4sync_core::colour_control::ColourControls;
@@ -15,7 +16,8 @@ use k4sync_core::colour_control::ColourControls;
 use crate::error::Error;
 use crate::transport::nusb::{FunctionInfo, NusbTransport};
 use crate::transport::{
-    ColourFrame, ColourMode, ColourSource, ColourStream, Endpoint, TransferError, Transport,
+    BufferPool, ColourFrame, ColourMode, ColourSource, ColourStream, Endpoint, TransferError,
+    Transport,
 };
 
 use super::discovery::SysfsRoots;
@@ -91,9 +93,14 @@ impl ColourSource for V4l2ColourSource {
         Ok(applied)
     }
 
-    fn start(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
+    fn start(
+        &mut self,
+        mode: ColourMode,
+        buffers: &Arc<BufferPool>,
+    ) -> Result<Box<dyn ColourStream>, Error> {
         let mut camera =
             ColourCamera::open_in(&self.camera, &self.roots).map_err(|e| self.named(e))?;
+        camera.share_buffers(buffers);
         camera
             .start(mode.format, mode.resolution, mode.fps)
             .map_err(|e| self.named(e))?;
@@ -417,7 +424,7 @@ mod tests {
             resolution: ColorResolution::R720p,
             fps: Fps::Fps30,
         };
-        let err = source.start(mode).err().unwrap();
+        let err = source.start(mode, &BufferPool::for_camera()).err().unwrap();
         assert_names_camera_and_fix(&err);
 
         let bare = tempfile::tempdir().unwrap();
@@ -429,7 +436,7 @@ mod tests {
                 dev: PathBuf::from("/dev"),
             },
         );
-        let err = source.start(mode).err().unwrap();
+        let err = source.start(mode, &BufferPool::for_camera()).err().unwrap();
         assert_names_camera_and_fix(&err);
     }
 
@@ -468,7 +475,7 @@ mod tests {
             self.inner.open_stream(e, len, in_flight)
         }
         fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
-            self.colour.start(mode)
+            self.colour.start(mode, &self.inner.buffers())
         }
         fn host_now_ns(&self) -> u64 {
             self.inner.host_now_ns()

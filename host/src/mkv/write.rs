@@ -20,6 +20,7 @@ use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use k4sync_core::time::Usec;
@@ -31,6 +32,7 @@ use super::{
     CALIBRATION_FILE_NAME, DEPTH_CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC,
     TRACK_TYPE_SUBTITLE, TRACK_TYPE_VIDEO,
 };
+use crate::transport::BufferPool;
 
 /// Span reserved for the SeekHead at the start of the Segment (reference §1, item 3).
 pub const SEEK_HEAD_SPAN: usize = 1027;
@@ -413,6 +415,9 @@ pub struct MkvWriter<W: Write + Seek> {
     written_until_nsec: u64,
     cues: Vec<(u64, u64)>,
     last_sync: Instant,
+    /// Where frame copies come from and written frames go back to: its own pool, or the
+    /// camera's ([`MkvWriter::share_buffers`]).
+    buffers: Arc<BufferPool>,
 }
 
 impl MkvWriter<File> {
@@ -431,6 +436,12 @@ impl<W: Write + Seek> MkvWriter<W> {
     /// Writes the header to `w` (positioned at its start) with default options.
     pub fn create(w: W, header: RecordingHeader) -> Result<Self> {
         Self::create_with_sync(w, header, WriterOptions::default(), |w| w.flush())
+    }
+
+    /// Takes frame copies from `buffers` and gives written frames back to it: the pool of the
+    /// camera whose frames this writer gets.
+    pub(crate) fn share_buffers(&mut self, buffers: &Arc<BufferPool>) {
+        self.buffers = buffers.clone();
     }
 
     /// Writes the header to `w` with `options`; `sync` makes written data durable.
@@ -481,6 +492,7 @@ impl<W: Write + Seek> MkvWriter<W> {
             written_until_nsec: 0,
             cues: Vec::new(),
             last_sync: Instant::now(),
+            buffers: BufferPool::for_camera(),
         };
         this.tags = this.builtin_tags()?;
         this.watermarks = vec![None; this.tracks.len()];
@@ -580,10 +592,10 @@ impl<W: Write + Seek> MkvWriter<W> {
                     (data, None)
                 }
                 Cow::Borrowed(bytes) if swap => {
-                    let (data, crc) = swapped_copy(bytes);
+                    let (data, crc) = swapped_copy(bytes, self.buffers.with_capacity(bytes.len()));
                     (data, Some(crc))
                 }
-                Cow::Borrowed(bytes) => (crate::buffers::copy_of(bytes), None),
+                Cow::Borrowed(bytes) => (self.buffers.copy_of(bytes), None),
             };
             self.queue(Item {
                 ts_nsec,
@@ -752,7 +764,7 @@ impl<W: Write + Seek> MkvWriter<W> {
         self.write_at(crc_pos, &crc_element)?;
         items
             .into_iter()
-            .for_each(|item| crate::buffers::recycle(item.data));
+            .for_each(|item| self.buffers.recycle(item.data));
         self.written_until_nsec = window.saturating_add(1).saturating_mul(CLUSTER_WINDOW_NSEC);
         self.after_cluster(first_cluster, offset, cue.map(|c| (c, segment_pos)))
     }
@@ -1035,13 +1047,13 @@ fn swap_samples(data: &mut [u8]) {
     data.chunks_exact_mut(2).for_each(|s| s.swap(0, 1));
 }
 
-/// [`swap_samples`] of a copy of `bytes`, and its CRC-32, in one pass over memory: samples
+/// [`swap_samples`] of a copy of `bytes` (into `out`), and its CRC-32, in one pass over memory: samples
 /// are swapped in fixed-size blocks, which the compiler turns into vector code (the generic
 /// swap above runs sample by sample), and checksummed while the copy is still in L1.
-fn swapped_copy(bytes: &[u8]) -> (Vec<u8>, crc32fast::Hasher) {
+fn swapped_copy(bytes: &[u8], mut out: Vec<u8>) -> (Vec<u8>, crc32fast::Hasher) {
     const BLOCK: usize = 64;
     const CRC_RUN: usize = 4096;
-    let mut out = crate::buffers::with_capacity(bytes.len());
+    out.clear();
     let mut crc = crc32fast::Hasher::new();
     for run in bytes.chunks(CRC_RUN) {
         let from = out.len();
@@ -1675,7 +1687,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let mut expected = bytes.clone();
             swap_samples(&mut expected);
-            let (copy, crc) = swapped_copy(&bytes);
+            let (copy, crc) = swapped_copy(&bytes, Vec::new());
             assert_eq!(copy, expected, "{len} bytes");
             assert_eq!(
                 crc.finalize(),

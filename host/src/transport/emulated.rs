@@ -59,7 +59,7 @@ use crate::colour::control::ControlError;
 use crate::error::Error;
 use crate::transport::pulse_line::{wall_now_ns, PulseReceiver, PulseSender};
 use crate::transport::{
-    Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn, TimestampSource,
+    BufferPool, Chunk, ColourFrame, ColourMode, ColourStream, Endpoint, StreamIn, TimestampSource,
     TransferError, Transport,
 };
 
@@ -141,6 +141,8 @@ struct StreamSlot {
     queue: VecDeque<Item>,
     queued_bytes: usize,
     scratch: Vec<u8>,
+    /// The camera's pool, which delivered items are copied into.
+    buffers: Arc<BufferPool>,
     waiting_until: Option<u64>,
     last_error: Option<TransferError>,
     /// When the reader last took an item (or the stream opened), real time.
@@ -208,6 +210,8 @@ struct Camera {
     /// A cable to another process: where its Sync Out pulses go, where its Sync In's come from.
     pulse_out: Option<PulseSender>,
     pulse_in: Option<PulseReceiver>,
+    /// The camera's pool of frame buffers ([`Transport::buffers`]).
+    buffers: Arc<BufferPool>,
 }
 
 struct RigState {
@@ -433,7 +437,9 @@ fn poll_depth(
     let Some(info) = device.poll_depth_frame(now, &mut slot.scratch)? else {
         return Ok(None);
     };
-    let bytes = crate::buffers::copy_of(slot.scratch.get(..info.len).unwrap_or_default());
+    let bytes = slot
+        .buffers
+        .copy_of(slot.scratch.get(..info.len).unwrap_or_default());
     Ok(Some(Item::Chunk(Chunk {
         ended_short: bytes.len() < slot.transfer_len,
         bytes,
@@ -466,7 +472,9 @@ fn poll_colour(
     let Some(info) = device.poll_colour_frame(now, &mut slot.scratch)? else {
         return Ok(None);
     };
-    let data = crate::buffers::copy_of(slot.scratch.get(..info.len).unwrap_or_default());
+    let data = slot
+        .buffers
+        .copy_of(slot.scratch.get(..info.len).unwrap_or_default());
     let mut header = [0u8; UVC_HEADER_MAX_LEN];
     let device_ticks = emu::colour_payload_header(&info, true, true, &mut header)
         .ok()
@@ -506,6 +514,7 @@ impl EmulatedRig {
                 sync_out_to: None,
                 pulse_out: None,
                 pulse_in: None,
+                buffers: BufferPool::for_camera(),
             })
             .collect();
         EmulatedRig {
@@ -790,6 +799,7 @@ impl EmulatedTransport {
         st.next_stream_id += 1;
         let camera = st.camera(self.camera);
         camera.streams.retain(|s| s.endpoint != endpoint);
+        let buffers = camera.buffers.clone();
         camera.streams.push(StreamSlot {
             id,
             endpoint,
@@ -800,6 +810,7 @@ impl EmulatedTransport {
             queue: VecDeque::new(),
             queued_bytes: 0,
             scratch: vec![0; transfer_len],
+            buffers,
             waiting_until: None,
             last_error: None,
             last_taken: Instant::now(),
@@ -1032,6 +1043,10 @@ impl Transport for EmulatedTransport {
 
     fn virtual_time(&self) -> bool {
         self.shared.lock().pacing == Pacing::Virtual
+    }
+
+    fn buffers(&self) -> Arc<BufferPool> {
+        self.shared.lock().camera(self.camera).buffers.clone()
     }
 }
 
@@ -1274,6 +1289,28 @@ mod tests {
         fps: k4sync_core::types::Fps::Fps30,
     };
     const PERIOD_TICKS: u64 = 3_000;
+
+    #[test]
+    fn each_camera_copies_its_frames_into_its_own_pool() {
+        let rig = EmulatedRig::standalone(2, Pacing::Virtual);
+        let (mut first, second) = (rig.transport(0), rig.transport(1));
+        let pool = first.buffers();
+        assert!(Arc::ptr_eq(&pool, &first.buffers()), "one pool per camera");
+        assert!(!Arc::ptr_eq(&pool, &second.buffers()));
+        let mut stream = first.start_colour(NV12_720P_30).unwrap();
+        let wait = Duration::from_secs(5);
+        let frame = stream.next_frame(wait).unwrap();
+        let reused = frame.data.as_ptr();
+        pool.recycle(frame.data);
+        assert_eq!(second.buffers().idle_bytes(), 0, "the other camera's pool");
+        let next = stream.next_frame(wait).unwrap();
+        assert_eq!(
+            next.data.as_ptr(),
+            reused,
+            "the next frame took the buffer back"
+        );
+        assert_eq!(pool.idle_bytes(), 0);
+    }
 
     /// The wall clock of a real-time rig moves `by` at once: the host was away that long.
     fn host_away(rig: &EmulatedRig, by: Duration) {

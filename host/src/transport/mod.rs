@@ -13,7 +13,7 @@
 //! the host arrival time from [`Transport::host_now_ns`], which is the host monotonic clock
 //! for a real camera and the emulator's virtual clock for an emulated one.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use k4sync_core::colour_control::ColourControls;
@@ -29,6 +29,7 @@ pub mod nusb;
 mod pulse_line;
 pub mod transcript;
 
+pub use crate::buffers::BufferPool;
 pub use crate::transfer::{Endpoint, TransferError};
 
 /// One camera's pair of USB functions as bulk endpoints.
@@ -111,6 +112,13 @@ pub trait Transport: Send {
     fn virtual_time(&self) -> bool {
         false
     }
+
+    /// This camera's pool of frame buffers, which its streams copy into and the device layer
+    /// and the recorder's writer give back to (see [`BufferPool`]). A transport that copies no
+    /// frames gets a fresh one: the device asks once.
+    fn buffers(&self) -> Arc<BufferPool> {
+        BufferPool::for_camera()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -171,6 +179,10 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 
     fn virtual_time(&self) -> bool {
         (**self).virtual_time()
+    }
+
+    fn buffers(&self) -> Arc<BufferPool> {
+        (**self).buffers()
     }
 }
 
@@ -274,7 +286,12 @@ pub trait ColourSource: Send {
         })
     }
 
-    fn start(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error>;
+    /// Starts the video stream; its frames are copied into `buffers`, the camera's pool.
+    fn start(
+        &mut self,
+        mode: ColourMode,
+        buffers: &Arc<BufferPool>,
+    ) -> Result<Box<dyn ColourStream>, Error>;
 }
 
 /// Length of an IN transfer that can take `wanted` bytes: rounded up to a non-zero multiple of

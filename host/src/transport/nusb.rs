@@ -24,6 +24,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::nusb::descriptors::TransferType;
@@ -42,8 +43,8 @@ use crate::framing::{
     IMU_TRANSFERS, STREAM_TIMEOUT,
 };
 use crate::transport::{
-    in_transfer_len, monotonic_ns, Chunk, ColourMode, ColourSource, ColourStream, Endpoint,
-    StreamIn, TransferError, Transport,
+    in_transfer_len, monotonic_ns, BufferPool, Chunk, ColourMode, ColourSource, ColourStream,
+    Endpoint, StreamIn, TransferError, Transport,
 };
 
 /// Pause between interface-claim attempts (nusb fact 4).
@@ -542,6 +543,7 @@ pub struct NusbTransport {
     colour: Function,
     timeout_hint: Duration,
     colour_source: Option<Box<dyn ColourSource>>,
+    buffers: Arc<BufferPool>,
 }
 
 /// The address of one of the six vendor bulk endpoints.
@@ -615,6 +617,7 @@ impl NusbTransport {
             colour,
             timeout_hint: STREAM_TIMEOUT,
             colour_source: None,
+            buffers: BufferPool::for_camera(),
         })
     }
 
@@ -663,10 +666,9 @@ impl NusbTransport {
                 request_len,
                 transfers,
                 self.timeout_hint,
-                &self.depth.info,
-                &self.serial,
+                self.owner(&self.depth.info),
             ),
-            framer: DepthFramer::new(mode.raw_frame_size()),
+            framer: DepthFramer::new(mode.raw_frame_size(), self.buffers.clone()),
             ready: VecDeque::new(),
         })
     }
@@ -682,12 +684,20 @@ impl NusbTransport {
                 request_len,
                 IMU_TRANSFERS,
                 self.timeout_hint,
-                &self.colour.info,
-                &self.serial,
+                self.owner(&self.colour.info),
             ),
             framer: ImuFramer::new(),
             ready: VecDeque::new(),
         })
+    }
+
+    fn owner(&self, function: &FunctionInfo) -> Owner {
+        Owner {
+            bus: function.bus,
+            address: function.address,
+            serial: self.serial.clone(),
+            buffers: self.buffers.clone(),
+        }
     }
 
     fn function(&mut self, endpoint: Endpoint) -> &mut Function {
@@ -714,10 +724,10 @@ impl Transport for NusbTransport {
                 what: format!("streaming on {endpoint}"),
             });
         }
-        let serial = self.serial.clone();
         let timeout = self.timeout_hint;
-        let function = self.function(endpoint);
-        let ep = function.stream_endpoint()?;
+        let info = self.function(endpoint).info.clone();
+        let owner = self.owner(&info);
+        let ep = self.function(endpoint).stream_endpoint()?;
         let request_len = in_transfer_len(transfer_len, ep.max_packet_size());
         Ok(Box::new(Stream::arm(
             ep,
@@ -725,8 +735,7 @@ impl Transport for NusbTransport {
             request_len,
             in_flight,
             timeout,
-            &function.info,
-            &serial,
+            owner,
         )))
     }
 
@@ -739,9 +748,13 @@ impl Transport for NusbTransport {
 
     fn start_colour(&mut self, mode: ColourMode) -> Result<Box<dyn ColourStream>, Error> {
         match self.colour_source.as_mut() {
-            Some(source) => source.start(mode),
+            Some(source) => source.start(mode, &self.buffers),
             None => Err(self.no_colour_source("colour")),
         }
+    }
+
+    fn buffers(&self) -> Arc<BufferPool> {
+        self.buffers.clone()
     }
 
     fn max_packet_size(&self, endpoint: Endpoint) -> usize {
@@ -887,12 +900,18 @@ struct Stream {
     /// Transfers the stream keeps in flight, armed again after a cleared halt.
     transfers: usize,
     timeout: Duration,
-    bus: u8,
-    address: u8,
-    serial: String,
+    owner: Owner,
     last_error: Option<TransferError>,
     /// Completions kept while the transfers behind a stall were cancelled.
     kept: VecDeque<Completed>,
+}
+
+/// The camera a stream belongs to: where it is on the bus, its serial, and its buffer pool.
+struct Owner {
+    bus: u8,
+    address: u8,
+    serial: String,
+    buffers: Arc<BufferPool>,
 }
 
 /// One completed stream transfer's bytes.
@@ -910,8 +929,7 @@ impl Stream {
         request_len: usize,
         transfers: usize,
         timeout: Duration,
-        info: &FunctionInfo,
-        serial: &str,
+        owner: Owner,
     ) -> Self {
         for _ in 0..transfers {
             let buffer = endpoint.allocate(request_len);
@@ -923,9 +941,7 @@ impl Stream {
             request_len,
             transfers,
             timeout,
-            bus: info.bus,
-            address: info.address,
-            serial: serial.to_string(),
+            owner,
             last_error: None,
             kept: VecDeque::new(),
         }
@@ -944,14 +960,17 @@ impl Stream {
             if completion.status.is_ok() && completion.actual_len > 0 {
                 let got = completion.actual_len.min(completion.buffer.len());
                 self.kept.push_back(Completed {
-                    data: crate::buffers::copy_of(completion.buffer.get(..got).unwrap_or_default()),
+                    data: self
+                        .owner
+                        .buffers
+                        .copy_of(completion.buffer.get(..got).unwrap_or_default()),
                     ended: got < self.request_len,
                     at: Instant::now(),
                     host_ns: monotonic_ns(),
                 });
             }
         }
-        let (bus, address) = (self.bus, self.address);
+        let (bus, address) = (self.owner.bus, self.owner.address);
         self.endpoint.clear_halt().wait().map_err(|e| {
             if e.kind() == ::nusb::ErrorKind::Disconnected || !still_enumerated(bus, address) {
                 TransferError::Disconnected {
@@ -971,7 +990,7 @@ impl Stream {
         self.last_error = None;
         log::info!(
             "{}: {} halt cleared, stream re-armed",
-            self.serial,
+            self.owner.serial,
             self.which
         );
         Ok(())
@@ -979,7 +998,7 @@ impl Stream {
 
     fn error(&self, source: TransferError) -> Error {
         Error::Stream {
-            serial: Some(self.serial.clone()),
+            serial: Some(self.owner.serial.clone()),
             source,
         }
     }
@@ -1007,8 +1026,10 @@ impl Stream {
         match completion.status {
             Ok(()) => {
                 let got = completion.actual_len.min(completion.buffer.len());
-                let data =
-                    crate::buffers::copy_of(completion.buffer.get(..got).unwrap_or_default());
+                let data = self
+                    .owner
+                    .buffers
+                    .copy_of(completion.buffer.get(..got).unwrap_or_default());
                 let ended = got < self.request_len;
                 let mut buffer = completion.buffer;
                 buffer.clear();
@@ -1022,11 +1043,11 @@ impl Stream {
                 })
             }
             Err(e) => {
-                let (bus, address) = (self.bus, self.address);
+                let (bus, address) = (self.owner.bus, self.owner.address);
                 let mapped = map_transfer_error(e, self.which, self.timeout, false, || {
                     still_enumerated(bus, address)
                 });
-                log::warn!("{}: stream transfer retired: {mapped}", self.serial);
+                log::warn!("{}: stream transfer retired: {mapped}", self.owner.serial);
                 self.last_error = Some(mapped.clone());
                 Err(mapped)
             }
