@@ -562,6 +562,12 @@ fn a_subordinate_without_pulses_for_over_a_second_is_recovered_into_a_second_seg
     assert_eq!(recoveries[0]["segment"], 1);
     let reason = recoveries[0]["reason"].as_str().unwrap();
     assert!(reason.contains("Sync In plugged"), "{reason}");
+    second_segment_aligns(manifest);
+}
+
+/// Every device of `manifest` has two files, and the second segment's align into complete
+/// sets with no unsynced frame.
+fn second_segment_aligns(manifest: &Value) {
     let second: Vec<String> = manifest["devices"]
         .as_array()
         .unwrap()
@@ -580,4 +586,43 @@ fn a_subordinate_without_pulses_for_over_a_second_is_recovered_into_a_second_seg
     assert!(summary["sets"].as_u64().unwrap() > 0, "{summary}");
     assert_eq!(summary["sets"], summary["complete"], "{summary}");
     assert_eq!(summary["unsynced_frames"], 0, "{summary}");
+}
+
+#[test]
+fn a_subordinate_agent_frozen_past_its_lease_is_stopped_on_return_and_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("r");
+    init_rig(&rig, &["a", "b"]);
+    let b_in = dir.path().join("b-sync-in");
+    let agents = Agents(vec![
+        cabled_agent(&rig, "a", "0", None, Some(&b_in)),
+        cabled_agent(&rig, "b", "1", Some(&b_in), None),
+    ]);
+    let b = agents.0[1].id().to_string();
+    let signal = |which: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([which, &b])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {which} {b}");
+    };
+    let out = dir.path().join("take");
+    let (child, lines) = spawn_take(&rig, &out, "8");
+    await_line(&lines, "b first_image");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Frozen (its host stalled, its network gone for a while): its links lapse, the take
+    // counts it gone; when it comes back it still records the segment that ended.
+    signal("-STOP");
+    let recover = await_line(&lines, "b recover");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    signal("-CONT");
+    let run = child.wait_with_output().unwrap();
+    let v = json_of(&run);
+    assert!(run.status.success(), "{v}\n{recover}");
+    let manifest = &v["manifest"];
+    assert_eq!(manifest["outcome"], "completed", "{manifest}");
+    let recoveries = manifest["recoveries"].as_array().unwrap();
+    assert_eq!(recoveries.len(), 1, "{manifest}");
+    assert_eq!(recoveries[0]["agent"], "b");
+    second_segment_aligns(manifest);
 }

