@@ -6,11 +6,14 @@
 //! * every frame set the aligner completes, with each subordinate's offset to the master less
 //!   its expected (effective, tick-truncated) delay — the dashboard's strip chart;
 //! * `pulses_lost` when a subordinate that recorded images delivers none while the master
-//!   delivers [`PULSES_LOST_AFTER`] colour frames and nothing of it arrives for one frame
-//!   period less of the coordinator's time (its cable was pulled, or a unit
-//!   upstream stopped; a subordinate cannot resync while the master runs), cleared when its
-//!   images return. Both conditions: the count alone mistakes an agent whose messages come
-//!   late in a burst (a busy host, a slow link) for a silent camera;
+//!   delivers [`PULSES_LOST_AFTER`] colour frames of later pulses (by device time, through
+//!   the subordinate's offset in the newest set) and nothing of it arrives for one frame
+//!   period less of the coordinator's time (its cable was pulled, or a unit upstream
+//!   stopped; a subordinate cannot resync while the master runs), cleared when its images
+//!   return. The silence keeps an agent whose messages come late in a burst (a busy host, a
+//!   slow link) from counting as a silent camera; the master's frames reach the coordinator
+//!   a readout and a network hop after their pulse, so the alarm comes that long after the
+//!   second missed pulse;
 //! * `off_grid` when the aligner loses a device: its clock jumped back (a restarted
 //!   subordinate) or its frames no longer fit the master's pulses. Such a device stays lost
 //!   until the rig restarts ([`LiveSync::held`] lists what is raised when a take moves on to a
@@ -42,10 +45,11 @@ pub const MAX_DEVICES: usize = 16;
 /// Sets the aligner holds open for late agents.
 pub const WINDOW: usize = 128;
 
-/// Master colour frames without an image from a subordinate (and one frame period less of
-/// silence from it) after which its pulses count as lost: the alarm comes at most this many
-/// frame periods after the first missing pulse, plus the network's delay.
-pub const PULSES_LOST_AFTER: u32 = 3;
+/// Master colour frames of later pulses than a subordinate's last image (and one frame period
+/// less of silence from it) after which its pulses count as lost: the alarm comes this many
+/// frame periods less one after the first missing pulse, plus the master frame's way to the
+/// coordinator (its readout, the recorder, the network).
+pub const PULSES_LOST_AFTER: u32 = 2;
 
 /// One frame set as the live view shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,8 +86,13 @@ struct Device {
     expected_usec: f64,
     stream: FrameKind,
     frames: u64,
-    /// Master colour frames since this device's last image.
+    /// Master colour frames of later pulses than this device's last image.
     since_master: u32,
+    /// The device's last image (of its `stream`) on the master's clock: its timestamp less
+    /// the expected delay and its offset in the newest placed set, µs.
+    last_on_master_usec: Option<f64>,
+    /// Its offset to the master less the expected delay in the newest placed set, µs.
+    offset_usec: f64,
     /// When this device's last image arrived (the caller's clock).
     heard_at: Duration,
     pulses_lost: bool,
@@ -150,6 +159,8 @@ impl LiveSync {
                 stream,
                 frames: 0,
                 since_master: 0,
+                last_on_master_usec: None,
+                offset_usec: 0.0,
                 heard_at: Duration::ZERO,
                 pulses_lost: false,
                 off_grid: false,
@@ -214,21 +225,32 @@ impl LiveSync {
                 AlignerOutput::Health(h) => Err(h),
             });
         });
-        self.count(device, stream, at, out);
         for item in placed {
             match item {
-                Ok(set) => out.push(Live::Set(self.offsets(&set))),
+                Ok(set) => {
+                    let offsets = self.offsets(&set);
+                    for (d, o) in self.devices.iter_mut().zip(&offsets.offsets_usec) {
+                        d.offset_usec = o.unwrap_or(d.offset_usec);
+                    }
+                    out.push(Live::Set(offsets));
+                }
                 Err(health) => self.health(health, out),
             }
         }
+        self.count(device, (stream, ts), at, out);
     }
 
-    /// The pulse watch: a master colour frame ages every other device's last image.
-    fn count(&mut self, device: usize, stream: FrameKind, at: Duration, out: &mut Vec<Live>) {
+    /// The pulse watch: a master colour frame of a later pulse than another device's last
+    /// image ages that image.
+    fn count(&mut self, device: usize, frame: (FrameKind, u64), at: Duration, out: &mut Vec<Live>) {
+        let (stream, ts) = frame;
         if let Some(d) = self.devices.get_mut(device) {
             d.frames += 1;
-            d.since_master = 0;
             d.heard_at = at;
+            if stream == d.stream {
+                d.since_master = 0;
+                d.last_on_master_usec = Some(ts as f64 - d.expected_usec - d.offset_usec);
+            }
             if d.pulses_lost {
                 d.pulses_lost = false;
                 out.push(Live::Cleared {
@@ -243,8 +265,12 @@ impl LiveSync {
         let master = self.master;
         let silence =
             Duration::from_secs_f64(f64::from(PULSES_LOST_AFTER - 1) * self.period_usec / 1e6);
+        let half_period = self.period_usec / 2.0;
         for (i, d) in self.devices.iter_mut().enumerate() {
-            if i == master || d.frames == 0 || d.pulses_lost {
+            let Some(last) = d.last_on_master_usec else {
+                continue;
+            };
+            if i == master || d.pulses_lost || (ts as f64) < last + half_period {
                 continue;
             }
             d.since_master = d.since_master.saturating_add(1);
@@ -459,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_subordinate_is_pulses_lost_within_three_master_frames_and_cleared_on_return() {
+    fn a_silent_subordinate_is_pulses_lost_at_the_second_missed_pulse_and_cleared_on_return() {
         let mut live = rig();
         for k in 0..10 {
             let out = pulse(&mut live, k, &["s1", "s2", "m"], 0);
@@ -467,14 +493,11 @@ mod tests {
         }
         let first = pulse(&mut live, 10, &["s1", "m"], 0);
         assert!(raised(&first, "pulses_lost").is_empty(), "{first:?}");
-        // The master's message of each pulse comes after the subordinates' here, so the
-        // master frame of pulse 9 already counts: the alarm comes with the second or third
-        // missing pulse, depending on the order the network delivers them.
-        let mut next = pulse(&mut live, 11, &["s1", "m"], 0);
-        next.extend(pulse(&mut live, 12, &["s1", "m"], 0));
-        assert_eq!(raised(&next, "pulses_lost"), ["s2"]);
-        let third = next;
-        let problem = third
+        // The master's frame of pulse 9 came after s2's own (the master is delivered last
+        // here) and does not count: it is the same pulse. Pulses 10 and 11 do.
+        let second = pulse(&mut live, 11, &["s1", "m"], 0);
+        assert_eq!(raised(&second, "pulses_lost"), ["s2"]);
+        let problem = second
             .iter()
             .find_map(|l| match l {
                 Live::Raised { problem, .. } => Some(problem.clone()),
@@ -483,8 +506,8 @@ mod tests {
             .unwrap();
         assert!(problem.what.contains("no image from s2"), "{problem:?}");
         assert!(problem.action.contains("Sync In"), "{problem:?}");
-        let fourth = pulse(&mut live, 13, &["s1", "m"], 0);
-        assert!(raised(&fourth, "pulses_lost").is_empty(), "raised once");
+        let third = pulse(&mut live, 12, &["s1", "m"], 0);
+        assert!(raised(&third, "pulses_lost").is_empty(), "raised once");
         let back = pulse(&mut live, 14, &["s1", "s2", "m"], 0);
         assert_eq!(cleared(&back, "pulses_lost"), ["s2"]);
     }
@@ -493,17 +516,17 @@ mod tests {
     fn a_subordinate_whose_images_arrive_late_is_not_pulses_lost() {
         let mut live = rig();
         let mut out = Vec::new();
-        // The cameras run twice as fast as the coordinator's clock (a virtual clock, or a
-        // busy host) and from pulse 10 on s2's messages come after the master's next two.
+        // The cameras run three times as fast as the coordinator's clock (a virtual clock, or
+        // a busy host) and from pulse 10 on s2's messages come after the master's next one.
         let t = |pulse: u64| 1_000_000 + pulse * PERIOD;
-        let at = |pulse: u64| Duration::from_micros(t(pulse) / 2);
+        let at = |pulse: u64| Duration::from_micros(t(pulse) / 3);
         for k in 0..40u64 {
             out.extend(live.push(&frames("s1", "t", &[t(k) + 153], &[t(k) + 153]), at(k)));
             out.extend(live.push(&frames("m", "t", &[t(k)], &[t(k)]), at(k)));
             let from_s2 = if k < 10 {
                 Some(k)
             } else {
-                k.checked_sub(2).filter(|p| *p >= 10)
+                k.checked_sub(1).filter(|p| *p >= 10)
             };
             if let Some(p) = from_s2 {
                 let ts = t(p) + 311;
@@ -512,7 +535,7 @@ mod tests {
         }
         assert!(raised(&out, "pulses_lost").is_empty(), "{out:?}");
         assert!(live.held().is_empty());
-        assert_eq!(live.frames("s2"), Some(2 * 38), "colour and depth");
+        assert_eq!(live.frames("s2"), Some(2 * 39), "colour and depth");
     }
 
     #[test]
