@@ -29,8 +29,9 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const REASK_AFTER: Duration = Duration::from_millis(300);
 /// How long a command waits for its answer (a stop finalises a file first).
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
-/// A command whose query ends without an answer this soon found no route to the agent.
-pub const NO_ROUTE_WITHIN: Duration = Duration::from_millis(250);
+/// A command whose query ends without an answer this soon (well before its timeout) found no
+/// route to the agent.
+pub const NO_ROUTE_WITHIN: Duration = Duration::from_millis(7500);
 /// A withdrawn liveliness token that a first query does not find is asked for once more after
 /// this long before its agent counts as gone (a replaced link re-declares it within it).
 pub const RECONFIRM_AFTER: Duration = Duration::from_millis(300);
@@ -219,9 +220,11 @@ impl Coordinator {
     }
 
     /// Sends `command` to agent `agent` and returns the recorder state it reports. A command
-    /// that finds no answer within [`NO_ROUTE_WITHIN`] reached no queryable (zenoh had no
-    /// route to the agent while a link between two peers was replaced), so it was not carried
-    /// out and is sent once more after [`REASK_AFTER`]; one that waited longer is not.
+    /// whose query ends without an answer well before its timeout ([`NO_ROUTE_WITHIN`]) found
+    /// no queryable (zenoh had no route to the agent while a link between two peers was
+    /// replaced) or lost its link before the answer; it is sent once more after
+    /// [`REASK_AFTER`] (a command carried out twice is refused or changes nothing: a second
+    /// stop reports the same recording). One that waited its whole timeout is not repeated.
     pub async fn command(&self, agent: &str, command: &Command) -> Result<RecorderState, RigError> {
         let started = std::time::Instant::now();
         match self.send_command(agent, command).await {

@@ -59,8 +59,11 @@ pub const DEFAULT_RECOVERIES: u32 = 3;
 const POLL: Duration = Duration::from_millis(100);
 /// How often a recording take asks every agent for its state (a query and the agent's whole
 /// state per device: at [`POLL`] it was most of an agent's control traffic, 6 kB/s at 15 fps).
-/// Alarms and live sync come with every [`POLL`] from what the agents publish.
+/// Alarms and live sync come with every [`WATCH_POLL`] from what the agents publish.
 const STATE_POLL: Duration = Duration::from_millis(500);
+/// How often a recording take takes in what the agents published (frame timestamps, health,
+/// liveliness): the live aligner's alarms wait at most this long on top of the network.
+const WATCH_POLL: Duration = Duration::from_millis(20);
 /// How often progress is reported while recording.
 const TICK: Duration = Duration::from_secs(1);
 /// How long past the take's length the coordinator waits for the recorders to stop by
@@ -924,7 +927,7 @@ impl Take<'_> {
             self.look().await?;
             self.report_offsets();
             if Instant::now() < next_poll {
-                tokio::time::sleep(POLL).await;
+                tokio::time::sleep(WATCH_POLL).await;
                 continue;
             }
             next_poll = Instant::now() + STATE_POLL;
@@ -958,7 +961,7 @@ impl Take<'_> {
                 );
                 return Ok(true);
             }
-            tokio::time::sleep(POLL).await;
+            tokio::time::sleep(WATCH_POLL).await;
         }
     }
 
