@@ -615,13 +615,26 @@ impl Take<'_> {
         }
     }
 
-    /// An agent's state; when it does not answer, an agent lost meanwhile is the error.
+    /// An agent's state; when it does not answer, an agent lost meanwhile is the error. While
+    /// the query waits (a frozen agent answers nothing for its whole timeout) what the agents
+    /// publish is still taken in every [`WATCH_POLL`], so a lost agent or a sync fault found
+    /// meanwhile ends the wait.
     async fn state_of(&mut self, agent: &str) -> Result<AgentState, RigError> {
-        match self.coordinator.state_of(agent).await {
-            Ok(state) => Ok(state),
-            Err(e) => {
-                self.look().await?;
-                Err(e)
+        let coordinator = self.coordinator;
+        let query = coordinator.state_of(agent);
+        tokio::pin!(query);
+        loop {
+            tokio::select! {
+                answer = &mut query => {
+                    return match answer {
+                        Ok(state) => Ok(state),
+                        Err(e) => {
+                            self.look().await?;
+                            Err(e)
+                        }
+                    };
+                }
+                () = tokio::time::sleep(WATCH_POLL) => self.look().await?,
             }
         }
     }
