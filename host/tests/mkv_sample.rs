@@ -11,26 +11,22 @@ use k4sync_host::mkv::{MkvReader, Readout, TrackStats};
 
 mod support;
 
-/// The sample's readout, its official JSON and the open reader; `None` only when the sample
-/// is absent and a developer opted out with `K4SYNC_SAMPLES_OPTIONAL=1` (otherwise, and always
-/// under scripts/test.sh, a missing sample fails the test).
-fn load() -> Option<(
+/// The sample's readout, its official JSON and the open reader. The sample is this file's
+/// whole input, so a missing one fails here even where `K4SYNC_SAMPLES_OPTIONAL=1` lets other
+/// tests go without it.
+fn load() -> (
     Readout,
     serde_json::Value,
     MkvReader<std::io::BufReader<std::fs::File>>,
-)> {
-    let Some((mkv, json)) = support::sample() else {
-        assert!(
-            !support::samples_required(),
-            "the sample recording must be read, not skipped (only K4SYNC_SAMPLES_OPTIONAL=1 skips it)"
-        );
-        println!("skipped (K4SYNC_SAMPLES_OPTIONAL=1): the sample recording is not beside the repository");
-        return None;
-    };
+) {
+    let (mkv, json) = support::sample().expect(
+        "shared/samples/pyk4a_recording.mkv and its official JSON beside the repository \
+         (this test reads nothing else; K4SYNC_SAMPLES_OPTIONAL does not skip it)",
+    );
     let mut reader = MkvReader::open_path(&mkv).expect("sample opens");
     let readout = reader.readout().expect("sample readout");
     let official = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-    Some((readout, official, reader))
+    (readout, official, reader)
 }
 
 fn check_track(name: &str, ours: Option<TrackStats>, official: &serde_json::Value) {
@@ -64,7 +60,7 @@ fn check_track(name: &str, ours: Option<TrackStats>, official: &serde_json::Valu
 
 #[test]
 fn sample_readout_matches_the_official_library_field_by_field() {
-    let Some((r, o, _)) = load() else { return };
+    let (r, o, _) = load();
     let c = &o["config"];
     assert_eq!(r.length_usec, o["length_usec"].as_u64().unwrap());
     assert_eq!(
@@ -118,7 +114,7 @@ fn sample_readout_matches_the_official_library_field_by_field() {
 
 #[test]
 fn sample_layout_matches_the_reference_observations() {
-    let Some((_, _, reader)) = load() else { return };
+    let (_, _, reader) = load();
     let seg = reader.segment();
     assert_eq!(seg.data_offset, 52);
     assert_eq!(reader.segment().end(), Some(reader.file_len()));
