@@ -515,6 +515,29 @@ fn spawn_take(
     (child, rx)
 }
 
+/// Agents a (master) → b on the socket cable under `dir`, and an 8 s take of them that has
+/// recorded for a second: the agents, b's Sync In socket, the take and its progress lines.
+fn master_and_subordinate_recording(
+    dir: &Path,
+) -> (
+    Agents,
+    std::path::PathBuf,
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let rig = dir.join("r");
+    init_rig(&rig, &["a", "b"]);
+    let b_in = dir.join("b-sync-in");
+    let agents = Agents(vec![
+        cabled_agent(&rig, "a", "0", None, Some(&b_in)),
+        cabled_agent(&rig, "b", "1", Some(&b_in), None),
+    ]);
+    let (child, lines) = spawn_take(&rig, &dir.join("take"), "8");
+    await_line(&lines, "b first_image");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    (agents, b_in, child, lines)
+}
+
 /// Waits for a progress line containing `what`, failing with the lines seen.
 fn await_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -532,17 +555,7 @@ fn await_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) -> String {
 #[test]
 fn a_subordinate_without_pulses_for_over_a_second_is_recovered_into_a_second_segment() {
     let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("r");
-    init_rig(&rig, &["a", "b"]);
-    let b_in = dir.path().join("b-sync-in");
-    let _agents = Agents(vec![
-        cabled_agent(&rig, "a", "0", None, Some(&b_in)),
-        cabled_agent(&rig, "b", "1", Some(&b_in), None),
-    ]);
-    let out = dir.path().join("take");
-    let (child, lines) = spawn_take(&rig, &out, "8");
-    await_line(&lines, "b first_image");
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (_agents, b_in, child, lines) = master_and_subordinate_recording(dir.path());
     // The cable's far end taken away: a's pulses go nowhere while b's jack still reads a plug,
     // as on a real agent, which cannot read its jacks while it records.
     let away = dir.path().join("b-sync-in.out");
@@ -591,13 +604,7 @@ fn second_segment_aligns(manifest: &Value) {
 #[test]
 fn a_subordinate_agent_frozen_past_its_lease_is_stopped_on_return_and_recovered() {
     let dir = tempfile::tempdir().unwrap();
-    let rig = dir.path().join("r");
-    init_rig(&rig, &["a", "b"]);
-    let b_in = dir.path().join("b-sync-in");
-    let agents = Agents(vec![
-        cabled_agent(&rig, "a", "0", None, Some(&b_in)),
-        cabled_agent(&rig, "b", "1", Some(&b_in), None),
-    ]);
+    let (agents, _, child, lines) = master_and_subordinate_recording(dir.path());
     let b = agents.0[1].id().to_string();
     let signal = |which: &str| {
         let sent = std::process::Command::new("kill")
@@ -606,10 +613,6 @@ fn a_subordinate_agent_frozen_past_its_lease_is_stopped_on_return_and_recovered(
             .unwrap();
         assert!(sent.success(), "kill {which} {b}");
     };
-    let out = dir.path().join("take");
-    let (child, lines) = spawn_take(&rig, &out, "8");
-    await_line(&lines, "b first_image");
-    std::thread::sleep(std::time::Duration::from_secs(1));
     // Frozen (its host stalled, its network gone for a while): its links lapse, the take
     // counts it gone; when it comes back it still records the segment that ended.
     signal("-STOP");

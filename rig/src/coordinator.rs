@@ -36,6 +36,23 @@ pub const NO_ROUTE_WITHIN: Duration = Duration::from_millis(7500);
 /// this long before its agent counts as gone (a replaced link re-declares it within it).
 pub const RECONFIRM_AFTER: Duration = Duration::from_millis(300);
 
+/// Runs `ask`, and once more after [`REASK_AFTER`] when it ended without an answer within
+/// `within` (no route to the agent, not a timeout).
+async fn once_more_if_unrouted<T, F, Fut>(within: Duration, ask: F) -> Result<T, RigError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, RigError>>,
+{
+    let started = Instant::now();
+    match ask().await {
+        Err(RigError::NoAnswer { .. }) if started.elapsed() < within => {
+            tokio::time::sleep(REASK_AFTER).await;
+            ask().await
+        }
+        other => other,
+    }
+}
+
 /// A connected coordinator.
 pub struct Coordinator {
     session: Session,
@@ -188,14 +205,7 @@ impl Coordinator {
     /// between two peers is replaced) is asked again once after [`REASK_AFTER`]; one that
     /// waited its whole timeout is not.
     pub async fn state_of(&self, agent: &str) -> Result<AgentState, RigError> {
-        let started = std::time::Instant::now();
-        match self.query_state(agent).await {
-            Err(RigError::NoAnswer { .. }) if started.elapsed() < QUERY_TIMEOUT / 2 => {
-                tokio::time::sleep(REASK_AFTER).await;
-                self.query_state(agent).await
-            }
-            other => other,
-        }
+        once_more_if_unrouted(QUERY_TIMEOUT / 2, || self.query_state(agent)).await
     }
 
     async fn query_state(&self, agent: &str) -> Result<AgentState, RigError> {
@@ -226,14 +236,7 @@ impl Coordinator {
     /// [`REASK_AFTER`] (a command carried out twice is refused or changes nothing: a second
     /// stop reports the same recording). One that waited its whole timeout is not repeated.
     pub async fn command(&self, agent: &str, command: &Command) -> Result<RecorderState, RigError> {
-        let started = std::time::Instant::now();
-        match self.send_command(agent, command).await {
-            Err(RigError::NoAnswer { .. }) if started.elapsed() < NO_ROUTE_WITHIN => {
-                tokio::time::sleep(REASK_AFTER).await;
-                self.send_command(agent, command).await
-            }
-            other => other,
-        }
+        once_more_if_unrouted(NO_ROUTE_WITHIN, || self.send_command(agent, command)).await
     }
 
     async fn send_command(
