@@ -568,14 +568,20 @@ fn a_subordinate_without_pulses_for_over_a_second_is_recovered_into_a_second_seg
     assert!(run.status.success(), "{v}\n{alarm}\n{recover}");
 
     let manifest = &v["manifest"];
+    let recovery = the_one_recovery_of_b(manifest);
+    assert_eq!(recovery["segment"], 1);
+    let reason = recovery["reason"].as_str().unwrap();
+    assert!(reason.contains("Sync In plugged"), "{reason}");
+    second_segment_aligns(manifest);
+}
+
+/// The take of `manifest` completed with one recovery, of agent b; that recovery.
+fn the_one_recovery_of_b(manifest: &Value) -> &Value {
     assert_eq!(manifest["outcome"], "completed", "{manifest}");
     let recoveries = manifest["recoveries"].as_array().unwrap();
     assert_eq!(recoveries.len(), 1, "{manifest}");
     assert_eq!(recoveries[0]["agent"], "b");
-    assert_eq!(recoveries[0]["segment"], 1);
-    let reason = recoveries[0]["reason"].as_str().unwrap();
-    assert!(reason.contains("Sync In plugged"), "{reason}");
-    second_segment_aligns(manifest);
+    &recoveries[0]
 }
 
 /// Every device of `manifest` has two files, and the second segment's align into complete
@@ -623,9 +629,6 @@ fn a_subordinate_agent_frozen_past_its_lease_is_stopped_on_return_and_recovered(
     let v = json_of(&run);
     assert!(run.status.success(), "{v}\n{recover}");
     let manifest = &v["manifest"];
-    assert_eq!(manifest["outcome"], "completed", "{manifest}");
-    let recoveries = manifest["recoveries"].as_array().unwrap();
-    assert_eq!(recoveries.len(), 1, "{manifest}");
-    assert_eq!(recoveries[0]["agent"], "b");
+    the_one_recovery_of_b(manifest);
     second_segment_aligns(manifest);
 }
