@@ -14,7 +14,7 @@
 use crate::error::{Result, WireError};
 use crate::time::{Ticks90k, Usec};
 use crate::types::SensorMode;
-use crate::wire::field::{check_len, check_len_within, room};
+use crate::wire::field::{check_len, check_len_within};
 
 const PACKET: &str = "raw depth frame trailer";
 
@@ -49,10 +49,10 @@ view! {
 
 fields! {
     impl DepthTrailer =>
-    /// The owned meaning of a trailer.
+    /// The owned meaning of a trailer; emit writes the first 40 bytes of the view.
     #[derive(Debug, Clone, Copy, PartialEq)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-    DepthTrailerRepr {
+    DepthTrailerRepr: TRAILER_LEN, PACKET, checked by check_len {
         signature, set_signature: u32 = field::SIGNATURE;
         block_size, set_block_size: u16 = field::BLOCK_SIZE;
         block_version, set_block_version: u16 = field::BLOCK_VERSION;
@@ -134,25 +134,6 @@ impl DepthTrailerRepr {
             usb_sof_seq,
             usb_sof_pts: 0,
         }
-    }
-
-    #[inline]
-    pub fn parse<T: AsRef<[u8]>>(trailer: &DepthTrailer<T>) -> Result<Self> {
-        trailer.check_len()?;
-        Ok(Self::read(trailer))
-    }
-
-    #[inline]
-    pub const fn buffer_len(&self) -> usize {
-        TRAILER_LEN
-    }
-
-    /// Writes the trailer into the first 40 bytes of `trailer`'s buffer.
-    #[inline]
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, trailer: &mut DepthTrailer<T>) -> Result<()> {
-        room(PACKET, trailer.buffer.as_ref().len(), TRAILER_LEN)?;
-        self.write(trailer);
-        Ok(())
     }
 
     /// Writes the trailer into the last 40 bytes of a whole raw frame.

@@ -137,9 +137,14 @@ macro_rules! view {
 }
 
 /// Field accessors of a view, one line per field of its `mod field` table: `getter: Type =
-/// range;` reads, `getter, setter: Type = range;` also writes. `impl View => Repr { … }` also
-/// defines the representation holding exactly those fields, with private `read`/`write`. The type fixes the width, which
+/// range;` reads, `getter, setter: Type = range;` also writes. The type fixes the width, which
 /// must match the range's (a debug assertion; see [`field::get`](crate::wire::field::get)).
+///
+/// `impl View => Repr { … }` also defines the representation holding those fields, with
+/// private `read`/`write`; a row ending `=> value` is a constant the representation leaves out
+/// and `write` emits. With `Repr: LEN, PACKET, checked by check` it also gets `parse` (the
+/// view's `check`, then every field), `buffer_len` (`LEN`) and `emit` (room for `LEN` bytes of
+/// `PACKET`, then `write`).
 macro_rules! fields {
     (
         impl $view:ident {
@@ -166,12 +171,67 @@ macro_rules! fields {
         }
     };
     (
-        impl $view:ident => $(#[$repr_attr:meta])* $repr:ident {
-            $( $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty = $field:expr; )+
+        impl $view:ident => $(#[$repr_attr:meta])* $repr:ident
+            $(: $len:expr, $packet:expr, checked by $check:ident)? {
+            $( $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty = $field:expr $(=> $fixed:expr)?; )+
         }
     ) => {
         fields! { impl $view { $( $(#[$doc])* $get, $set: $ty = $field; )+ } }
+        fields! {
+            @repr $view, [$(#[$repr_attr])*] $repr, [], [];
+            $( $(#[$doc])* $get, $set: $ty = $field $(=> $fixed)?; )+
+        }
 
+        $(
+            impl $repr {
+                /// Reads a view after its checks.
+                #[inline]
+                pub fn parse<T: AsRef<[u8]>>(view: &$view<T>) -> $crate::error::Result<Self> {
+                    view.$check()?;
+                    Ok(Self::read(view))
+                }
+
+                #[inline]
+                pub const fn buffer_len(&self) -> usize {
+                    $len
+                }
+
+                /// Writes every field, constants included, into the start of the view.
+                #[inline]
+                pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(
+                    &self,
+                    view: &mut $view<T>,
+                ) -> $crate::error::Result<()> {
+                    $crate::wire::field::room($packet, view.buffer.as_ref().len(), $len)?;
+                    self.write(view);
+                    Ok(())
+                }
+            }
+        )?
+    };
+    // The rows of the representation and the constants, sorted one row at a time.
+    (
+        @repr $view:ident, $attrs:tt $repr:ident, [$($rows:tt)*], [$($fixed:tt)*];
+        $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty = $field:expr => $value:expr;
+        $($rest:tt)*
+    ) => {
+        fields! { @repr $view, $attrs $repr, [$($rows)*], [$($fixed)* $set($value)]; $($rest)* }
+    };
+    (
+        @repr $view:ident, $attrs:tt $repr:ident, [$($rows:tt)*], [$($fixed:tt)*];
+        $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty = $field:expr;
+        $($rest:tt)*
+    ) => {
+        fields! {
+            @repr $view, $attrs $repr, [$($rows)* $(#[$doc])* $get, $set: $ty;], [$($fixed)*];
+            $($rest)*
+        }
+    };
+    (
+        @repr $view:ident, [$(#[$repr_attr:meta])*] $repr:ident,
+        [$( $(#[$doc:meta])* $get:ident, $set:ident : $ty:ty; )+],
+        [$( $fixed_set:ident($value:expr) )*];
+    ) => {
         $(#[$repr_attr])*
         pub struct $repr {
             $( $(#[$doc])* pub $get: $ty, )+
@@ -184,9 +244,10 @@ macro_rules! fields {
                 $repr { $( $get: view.$get(), )+ }
             }
 
-            /// Writes every field into the view.
+            /// Writes every field into the view, constants included.
             #[inline]
             fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, view: &mut $view<T>) {
+                $( view.$fixed_set($value); )*
                 $( view.$set(self.$get); )+
             }
         }

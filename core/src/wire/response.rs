@@ -87,11 +87,15 @@ view! {
 }
 
 fields! {
-    impl ResponsePacket {
-        packet_type, set_packet_type: u32 = field::PACKET_TYPE;
+    impl ResponsePacket =>
+    /// The meaning of a response packet; emit writes all 16 bytes, reserved as 0.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    ResponseRepr: PACKET_LEN, PACKET, checked by check {
+        packet_type, set_packet_type: u32 = field::PACKET_TYPE => PACKET_TYPE;
         transaction_id, set_transaction_id: u32 = field::TRANSACTION_ID;
         status, set_status: Status = field::STATUS;
-        reserved, set_reserved: u32 = field::RESERVED;
+        reserved, set_reserved: u32 = field::RESERVED => 0;
     }
 }
 
@@ -113,45 +117,7 @@ impl<T: AsRef<[u8]>> ResponsePacket<T> {
     }
 }
 
-/// The meaning of a response packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ResponseRepr {
-    pub transaction_id: u32,
-    pub status: Status,
-}
-
 impl ResponseRepr {
-    #[inline]
-    pub fn parse<T: AsRef<[u8]>>(packet: &ResponsePacket<T>) -> Result<Self> {
-        packet.check()?;
-        Ok(ResponseRepr {
-            transaction_id: packet.transaction_id(),
-            status: packet.status(),
-        })
-    }
-
-    #[inline]
-    pub const fn buffer_len(&self) -> usize {
-        PACKET_LEN
-    }
-
-    /// Writes all 16 bytes, reserved as 0.
-    #[inline]
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ResponsePacket<T>) -> Result<()> {
-        crate::wire::field::room(PACKET, packet.buffer.as_ref().len(), PACKET_LEN)?;
-        self.write(packet);
-        Ok(())
-    }
-
-    #[inline]
-    fn write<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut ResponsePacket<T>) {
-        packet.set_packet_type(PACKET_TYPE);
-        packet.set_transaction_id(self.transaction_id);
-        packet.set_status(self.status);
-        packet.set_reserved(0);
-    }
-
     #[inline]
     pub fn to_bytes(&self) -> [u8; PACKET_LEN] {
         let mut bytes = [0u8; PACKET_LEN];

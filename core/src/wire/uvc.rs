@@ -19,7 +19,9 @@ use core::ops::Range;
 
 use crate::error::{Result, WireError};
 use crate::time::Ticks90k;
-use crate::wire::field::{check_len, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
+use crate::wire::field::{
+    check_len, check_magic, room, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at,
+};
 
 const PACKET: &str = "UVC payload header";
 const ITEM: &str = "UVC metadata item";
@@ -289,13 +291,7 @@ impl<'a> UvcHeaderRepr<'a> {
             });
         }
         let buf = payload.buffer.as_mut();
-        if buf.len() < header_len {
-            return Err(WireError::BufferTooSmall {
-                packet: PACKET,
-                needed: header_len,
-                got: buf.len(),
-            });
-        }
+        room(PACKET, buf.len(), header_len)?;
         let flags = self.flags();
         set_u8(buf, field::HEADER_LEN, header_len as u8);
         set_u8(buf, field::FLAGS, flags);
@@ -532,33 +528,10 @@ impl<'a> Iterator for MetadataItems<'a> {
     }
 }
 
-/// Writes an item header (id, size) at the start of `buf`.
-#[inline]
-fn emit_item_header(buf: &mut [u8], id: u32, size: usize, packet: &'static str) -> Result<()> {
-    if buf.len() < size {
-        return Err(WireError::BufferTooSmall {
-            packet,
-            needed: size,
-            got: buf.len(),
-        });
-    }
-    set_u32_le(buf, field::ITEM_ID, id);
-    set_u32_le(buf, field::ITEM_SIZE, size as u32);
-    Ok(())
-}
-
 #[inline]
 fn check_item(bytes: &[u8], packet: &'static str, id: u32, len: usize) -> Result<()> {
     check_len(packet, "item", bytes.len(), len)?;
-    let found = u32_le(bytes, field::ITEM_ID);
-    if found != id {
-        return Err(WireError::BadMagic {
-            packet,
-            field: "metadata id",
-            expected: id,
-            found,
-        });
-    }
+    check_magic(packet, "metadata id", id, u32_le(bytes, field::ITEM_ID))?;
     let size = u32_le(bytes, field::ITEM_SIZE);
     check_len(
         packet,
@@ -582,8 +555,11 @@ fields! {
     /// The owned meaning of a frame align info item. The reserved word emits as zero.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-    FrameAlignInfoRepr {
+    FrameAlignInfoRepr: FRAME_ALIGN_INFO_LEN, ALIGN, checked by check_len {
+        id, set_id: u32 = field::ITEM_ID => FRAME_ALIGN_INFO_ID;
+        size, set_size: u32 = field::ITEM_SIZE => FRAME_ALIGN_INFO_LEN as u32;
         flags, set_flags: u32 = field::ITEM_FLAGS;
+        reserved, set_reserved: u32 = field::ITEM_RESERVED => 0;
         /// The colour device timestamp.
         pts_ticks, set_pts_ticks: Ticks90k = field::ALIGN_PTS_TICKS;
         pts_reference, set_pts_reference: u32 = field::ALIGN_PTS_REFERENCE;
@@ -592,48 +568,12 @@ fields! {
     }
 }
 
-fields! {
-    impl FrameAlignInfo {
-        reserved, set_reserved: u32 = field::ITEM_RESERVED;
-    }
-}
-
 impl<T: AsRef<[u8]>> FrameAlignInfo<T> {
     /// The item's id, its size field and the buffer length.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
-        check_item(
-            self.buffer.as_ref(),
-            ALIGN,
-            FRAME_ALIGN_INFO_ID,
-            FRAME_ALIGN_INFO_LEN,
-        )
-    }
-}
-
-impl FrameAlignInfoRepr {
-    #[inline]
-    pub fn parse<T: AsRef<[u8]>>(item: &FrameAlignInfo<T>) -> Result<Self> {
-        item.check_len()?;
-        Ok(Self::read(item))
-    }
-
-    #[inline]
-    pub const fn buffer_len(&self) -> usize {
-        FRAME_ALIGN_INFO_LEN
-    }
-
-    #[inline]
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, item: &mut FrameAlignInfo<T>) -> Result<()> {
-        emit_item_header(
-            item.buffer.as_mut(),
-            FRAME_ALIGN_INFO_ID,
-            FRAME_ALIGN_INFO_LEN,
-            ALIGN,
-        )?;
-        item.set_reserved(0);
-        self.write(item);
-        Ok(())
+        let (id, len) = (FRAME_ALIGN_INFO_ID, FRAME_ALIGN_INFO_LEN);
+        check_item(self.buffer.as_ref(), ALIGN, id, len)
     }
 }
 
@@ -648,9 +588,12 @@ fields! {
     /// The owned meaning of a capture stats item. The reserved word emits as zero.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-    CaptureStatsRepr {
+    CaptureStatsRepr: CAPTURE_STATS_LEN, STATS, checked by check_len {
+        id, set_id: u32 = field::ITEM_ID => CAPTURE_STATS_ID;
+        size, set_size: u32 = field::ITEM_SIZE => CAPTURE_STATS_LEN as u32;
         /// Which fields are valid (`STATS_FLAG_*`).
         flags, set_flags: u32 = field::ITEM_FLAGS;
+        reserved, set_reserved: u32 = field::ITEM_RESERVED => 0;
         exposure_100ns, set_exposure_100ns: u64 = field::STATS_EXPOSURE_100NS;
         exposure_compensation_flags, set_exposure_compensation_flags: u64
             = field::STATS_EXPOSURE_COMP_FLAGS;
@@ -668,50 +611,16 @@ fields! {
     }
 }
 
-fields! {
-    impl CaptureStats {
-        reserved, set_reserved: u32 = field::ITEM_RESERVED;
-    }
-}
-
 impl<T: AsRef<[u8]>> CaptureStats<T> {
     /// The item's id, its size field and the buffer length.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
-        check_item(
-            self.buffer.as_ref(),
-            STATS,
-            CAPTURE_STATS_ID,
-            CAPTURE_STATS_LEN,
-        )
+        let (id, len) = (CAPTURE_STATS_ID, CAPTURE_STATS_LEN);
+        check_item(self.buffer.as_ref(), STATS, id, len)
     }
 }
 
 impl CaptureStatsRepr {
-    #[inline]
-    pub fn parse<T: AsRef<[u8]>>(item: &CaptureStats<T>) -> Result<Self> {
-        item.check_len()?;
-        Ok(Self::read(item))
-    }
-
-    #[inline]
-    pub const fn buffer_len(&self) -> usize {
-        CAPTURE_STATS_LEN
-    }
-
-    #[inline]
-    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, item: &mut CaptureStats<T>) -> Result<()> {
-        emit_item_header(
-            item.buffer.as_mut(),
-            CAPTURE_STATS_ID,
-            CAPTURE_STATS_LEN,
-            STATS,
-        )?;
-        item.set_reserved(0);
-        self.write(item);
-        Ok(())
-    }
-
     /// Exposure time in µs (100 ns units ÷ 10), `None` unless flagged valid.
     #[inline]
     pub const fn exposure_usec(&self) -> Option<u64> {
