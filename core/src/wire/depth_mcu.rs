@@ -50,32 +50,13 @@ pub fn check_nv_data_len(len: usize) -> Result<()> {
     crate::wire::field::check_len("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
 }
 
-/// The firmware component a version, requirement or update status refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum FirmwareComponent {
-    Rgb,
-    Depth,
-    Audio,
-    DepthSensorConfig,
-}
-
-impl FirmwareComponent {
-    pub const ALL: [FirmwareComponent; 4] = [
-        FirmwareComponent::Rgb,
-        FirmwareComponent::Depth,
-        FirmwareComponent::Audio,
-        FirmwareComponent::DepthSensorConfig,
-    ];
-
-    #[inline]
-    pub const fn name(self) -> &'static str {
-        match self {
-            FirmwareComponent::Rgb => "RGB",
-            FirmwareComponent::Depth => "depth",
-            FirmwareComponent::Audio => "audio",
-            FirmwareComponent::DepthSensorConfig => "depth sensor config",
-        }
+enum_with_info! {
+    /// The firmware component a version, requirement or update status refers to.
+    pub enum FirmwareComponent, name -> &'static str {
+        Rgb => "RGB",
+        Depth => "depth",
+        Audio => "audio",
+        DepthSensorConfig => "depth sensor config",
     }
 }
 
@@ -407,54 +388,29 @@ pub fn parse_serial_owned(bytes: &[u8]) -> Result<heapless::String<MAX_SERIAL_LE
     Ok(owned)
 }
 
-/// One step of a component's firmware update (a 2-bit field of its status word).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum UpdateStage {
-    VersionCheck,
-    AuthenticationCheck,
-    ImageTransfer,
-    FlashErase,
-    FlashWrite,
-    Overall,
-}
-
-impl UpdateStage {
-    pub const ALL: [UpdateStage; 6] = [
-        UpdateStage::VersionCheck,
-        UpdateStage::AuthenticationCheck,
-        UpdateStage::ImageTransfer,
-        UpdateStage::FlashErase,
-        UpdateStage::FlashWrite,
-        UpdateStage::Overall,
-    ];
-
+enum_with_info! {
+    /// One step of a component's firmware update (a 2-bit field of its status word).
+    pub enum UpdateStage,
     /// Bit position of the stage's 2-bit field.
-    #[inline]
-    pub const fn shift(self) -> u32 {
-        match self {
-            UpdateStage::VersionCheck => 0,
-            UpdateStage::AuthenticationCheck => 2,
-            UpdateStage::ImageTransfer => 4,
-            UpdateStage::FlashErase => 6,
-            UpdateStage::FlashWrite => 8,
-            UpdateStage::Overall => 14,
-        }
+    shift -> u32 {
+        VersionCheck => 0,
+        AuthenticationCheck => 2,
+        ImageTransfer => 4,
+        FlashErase => 6,
+        FlashWrite => 8,
+        Overall => 14,
     }
 }
 
-/// The value of one 2-bit stage field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum StageStatus {
-    /// 0
-    InProgress,
-    /// 1
-    Failed,
-    /// 2, not defined by the SDK.
-    Undefined,
-    /// 3
-    Succeeded,
+enum_with_info! {
+    /// The value of one 2-bit stage field.
+    pub enum StageStatus, bits -> u16 {
+        InProgress => 0,
+        Failed => 1,
+        /// Not defined by the SDK.
+        Undefined => 2,
+        Succeeded => 3,
+    }
 }
 
 impl StageStatus {
@@ -465,16 +421,6 @@ impl StageStatus {
             1 => StageStatus::Failed,
             2 => StageStatus::Undefined,
             _ => StageStatus::Succeeded,
-        }
-    }
-
-    #[inline]
-    pub const fn bits(self) -> u16 {
-        match self {
-            StageStatus::InProgress => 0,
-            StageStatus::Failed => 1,
-            StageStatus::Undefined => 2,
-            StageStatus::Succeeded => 3,
         }
     }
 }

@@ -101,6 +101,37 @@ macro_rules! enum_with_unknown {
     };
 }
 
+/// An enum over a closed list of values: `ALL`, an array in list order, and one column, the
+/// `const fn $info(self) -> Type` whose value each row gives after `=>`.
+macro_rules! enum_with_info {
+    (
+        $(#[$attr:meta])*
+        pub enum $name:ident, $(#[$iattr:meta])* $info:ident -> $info_ty:ty {
+            $( $(#[$vattr:meta])* $variant:ident => $row:expr ),+ $(,)?
+        }
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        pub enum $name {
+            $( $(#[$vattr])* $variant, )+
+        }
+
+        impl $name {
+            /// Every value, in list order.
+            pub const ALL: [$name; [$(stringify!($variant)),+].len()] = [$($name::$variant),+];
+
+            $(#[$iattr])*
+            #[inline]
+            pub const fn $info(self) -> $info_ty {
+                match self {
+                    $($name::$variant => $row,)+
+                }
+            }
+        }
+    };
+}
+
 /// A zero-copy view over a byte buffer: the struct, `new_unchecked`, `new_checked` (which runs
 /// the view's own `check_len`, or the check named after `checked by`) and `into_inner`.
 macro_rules! view {

@@ -20,14 +20,14 @@ pub const DEPTH_INTERFACE: u8 = 0;
 /// Interface of the colour/IMU MCU on the colour function (0 and 1 are UVC).
 pub const COLOUR_INTERFACE: u8 = 2;
 
-/// Which microcontroller a command is addressed to (its USB function and interface).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Mcu {
-    /// The depth function: [`DEPTH_PRODUCT_ID`], [`DEPTH_INTERFACE`].
-    Depth,
-    /// The colour function: [`COLOUR_PRODUCT_ID`], [`COLOUR_INTERFACE`].
-    Colour,
+enum_with_info! {
+    /// Which microcontroller a command is addressed to (its USB function and interface).
+    pub enum Mcu, name -> &'static str {
+        /// The depth function: [`DEPTH_PRODUCT_ID`], [`DEPTH_INTERFACE`].
+        Depth => "depth",
+        /// The colour function: [`COLOUR_PRODUCT_ID`], [`COLOUR_INTERFACE`].
+        Colour => "colour",
+    }
 }
 
 impl Mcu {
@@ -69,50 +69,35 @@ impl Mcu {
 
 impl fmt::Display for Mcu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mcu::Depth => "depth",
-            Mcu::Colour => "colour",
-        })
+        f.write_str(self.name())
     }
 }
 
-/// An endpoint of the camera, named after its role, plus the colour video stream, which is UVC
-/// and not a vendor bulk endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Endpoint {
-    /// 0x02 OUT on the depth function: command packets and write data.
-    DepthCommandOut,
-    /// 0x81 IN on the depth function: read data and 16-byte responses.
-    DepthResponseIn,
-    /// 0x83 IN on the depth function: raw depth frames.
-    DepthStreamIn,
-    /// 0x04 OUT on the colour function: command packets and write data.
-    ColourCommandOut,
-    /// 0x83 IN on the colour function: read data and responses.
-    ColourResponseIn,
-    /// 0x82 IN on the colour function: IMU packets.
-    ImuStreamIn,
-    /// The UVC video stream of the colour function (V4L2 on a real camera; its endpoint
-    /// address is whatever the UVC descriptors say).
-    ColourVideo,
+enum_with_info! {
+    /// An endpoint of the camera, named after its role, plus the colour video stream, which is
+    /// UVC and not a vendor bulk endpoint.
+    pub enum Endpoint,
+    /// The endpoint address on the wire; `None` for the UVC video stream.
+    address -> Option<u8> {
+        /// OUT on the depth function: command packets and write data.
+        DepthCommandOut => Some(0x02),
+        /// IN on the depth function: read data and 16-byte responses.
+        DepthResponseIn => Some(0x81),
+        /// IN on the depth function: raw depth frames.
+        DepthStreamIn => Some(0x83),
+        /// OUT on the colour function: command packets and write data.
+        ColourCommandOut => Some(0x04),
+        /// IN on the colour function: read data and responses.
+        ColourResponseIn => Some(0x83),
+        /// IN on the colour function: IMU packets.
+        ImuStreamIn => Some(0x82),
+        /// The UVC video stream of the colour function (V4L2 on a real camera; its endpoint
+        /// address is whatever the UVC descriptors say).
+        ColourVideo => None,
+    }
 }
 
 impl Endpoint {
-    /// The endpoint address on the wire; `None` for the UVC video stream.
-    #[inline]
-    pub const fn address(self) -> Option<u8> {
-        match self {
-            Endpoint::DepthCommandOut => Some(0x02),
-            Endpoint::DepthResponseIn => Some(0x81),
-            Endpoint::DepthStreamIn => Some(0x83),
-            Endpoint::ColourCommandOut => Some(0x04),
-            Endpoint::ColourResponseIn => Some(0x83),
-            Endpoint::ImuStreamIn => Some(0x82),
-            Endpoint::ColourVideo => None,
-        }
-    }
-
     /// The USB function (and so MCU) this endpoint belongs to.
     #[inline]
     pub const fn mcu(self) -> Mcu {
