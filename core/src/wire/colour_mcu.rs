@@ -171,20 +171,8 @@ impl JackState {
     /// Parses the read result, which must be exactly one byte (reference §4.3).
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        match bytes {
-            [byte] => Ok(Self::from_byte(*byte)),
-            [] => Err(WireError::Truncated {
-                packet: JACK_STATE,
-                field: "jack bits",
-                needed: 1,
-                got: 0,
-            }),
-            _ => Err(WireError::TooLong {
-                packet: JACK_STATE,
-                max: 1,
-                got: bytes.len(),
-            }),
-        }
+        check_len_within(JACK_STATE, "jack bits", bytes.len(), 1, 1)?;
+        Ok(Self::from_byte(u8_at(bytes, 0)))
     }
 }
 

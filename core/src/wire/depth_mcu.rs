@@ -9,7 +9,9 @@
 use core::fmt;
 
 use crate::error::Result;
-use crate::wire::field::{set_u16_le, set_u8, u16_le, u8_at, Field};
+use crate::wire::field::{
+    check_len, check_len_within, room, set_u16_le, set_u8, u16_le, u8_at, Field,
+};
 use crate::WireError;
 
 /// payload_size of DEPTH_READ_PRODUCT_SN (the SDK's buffer).
@@ -47,7 +49,7 @@ pub const fn calibration_read_complete(received: usize, read_size: u32) -> bool 
 /// Checks an NV_DATA_GET result length (at least 4 bytes, reference §3.2.6).
 #[inline]
 pub fn check_nv_data_len(len: usize) -> Result<()> {
-    crate::wire::field::check_len("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
+    check_len("NV_DATA_GET result", "blob", len, NV_DATA_MIN_LEN)
 }
 
 enum_with_info! {
@@ -247,7 +249,7 @@ impl ComponentVersions {
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use version_field as f;
-        crate::wire::field::check_len(
+        check_len(
             "COMPONENT_VERSION_GET result",
             "whole structure",
             bytes.len(),
@@ -278,7 +280,7 @@ impl ComponentVersions {
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         use version_field as f;
-        crate::wire::field::room("COMPONENT_VERSION_GET result", buf.len(), Self::LEN)?;
+        room("COMPONENT_VERSION_GET result", buf.len(), Self::LEN)?;
         let byte = |value: u16, field: &'static str| {
             u8::try_from(value).map_err(|_| WireError::BadValue {
                 packet: "COMPONENT_VERSION_GET result",
@@ -354,13 +356,7 @@ pub fn parse_serial(bytes: &[u8]) -> Result<&str> {
     const PACKET: &str = "DEPTH_READ_PRODUCT_SN result";
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     let serial = bytes.get(..end).unwrap_or_default();
-    if serial.len() > MAX_SERIAL_LEN {
-        return Err(WireError::TooLong {
-            packet: PACKET,
-            max: MAX_SERIAL_LEN,
-            got: serial.len(),
-        });
-    }
+    check_len_within(PACKET, "serial", serial.len(), 0, MAX_SERIAL_LEN)?;
     if let Some(&bad) = serial.iter().find(|b| !(0x21..=0x7E).contains(*b)) {
         return Err(WireError::BadValue {
             packet: PACKET,
@@ -491,7 +487,7 @@ impl FirmwareUpdateStatus {
     #[inline]
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         use update_field as f;
-        crate::wire::field::check_len(
+        check_len(
             "GET_FIRMWARE_UPDATE_STATUS result",
             "whole structure",
             bytes.len(),
@@ -508,7 +504,7 @@ impl FirmwareUpdateStatus {
     #[inline]
     pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
         use update_field as f;
-        crate::wire::field::room("GET_FIRMWARE_UPDATE_STATUS result", buf.len(), Self::LEN)?;
+        room("GET_FIRMWARE_UPDATE_STATUS result", buf.len(), Self::LEN)?;
         set_u16_le(buf, f::DEPTH, self.depth.0);
         set_u16_le(buf, f::RGB, self.rgb.0);
         set_u16_le(buf, f::AUDIO, self.audio.0);

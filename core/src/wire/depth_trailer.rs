@@ -11,10 +11,10 @@
 //! our own ([`K4SYNC_TRAILER_SIGNATURE`], [`K4SYNC_TRAILER_BLOCK_VERSION`]) so that an emulated
 //! frame can never be mistaken for a hardware one.
 
-use crate::error::{Result, WireError};
+use crate::error::Result;
 use crate::time::{Ticks90k, Usec};
 use crate::types::SensorMode;
-use crate::wire::field::{check_len, check_len_within};
+use crate::wire::field::{check_len, check_len_within, room};
 
 const PACKET: &str = "raw depth frame trailer";
 
@@ -79,13 +79,8 @@ impl<'a> DepthTrailer<&'a [u8]> {
             expected_size,
             expected_size,
         )?;
-        let start = got.checked_sub(TRAILER_LEN).ok_or(WireError::Truncated {
-            packet: "raw depth frame",
-            field: "trailer",
-            needed: TRAILER_LEN,
-            got,
-        })?;
-        Self::new_checked(frame.get(start..).unwrap_or(&[]))
+        check_len("raw depth frame", "trailer", got, TRAILER_LEN)?;
+        Self::new_checked(frame.get(got - TRAILER_LEN..).unwrap_or(&[]))
     }
 
     /// [`from_frame`](Self::from_frame) with the raw frame size of `mode`.
@@ -140,15 +135,9 @@ impl DepthTrailerRepr {
     #[inline]
     pub fn emit_into_frame(&self, frame: &mut [u8]) -> Result<()> {
         let len = frame.len();
-        let start = len
-            .checked_sub(TRAILER_LEN)
-            .ok_or(WireError::BufferTooSmall {
-                packet: "raw depth frame",
-                needed: TRAILER_LEN,
-                got: len,
-            })?;
+        room("raw depth frame", len, TRAILER_LEN)?;
         self.emit(&mut DepthTrailer::new_unchecked(
-            frame.get_mut(start..).unwrap_or(&mut []),
+            frame.get_mut(len - TRAILER_LEN..).unwrap_or(&mut []),
         ))
     }
 }
@@ -156,6 +145,7 @@ impl DepthTrailerRepr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WireError;
     use std::vec;
     use std::vec::Vec;
 

@@ -12,7 +12,9 @@
 //! outside the file is a typed error. Offsets are absolute file offsets, as in the SDK.
 
 use crate::error::{Result, WireError};
-use crate::wire::field::{check_len, room, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at};
+use crate::wire::field::{
+    check_len, check_magic, room, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at,
+};
 
 const PACKET: &str = "firmware package";
 
@@ -306,14 +308,7 @@ impl<'a> FirmwarePackage<'a> {
         let covered = bytes.get(..crc_at).unwrap_or(&[]);
         let crc = u32_le(bytes, crc_at..bytes.len());
         let computed = crc32_no_final_xor(covered);
-        if crc != computed {
-            return Err(WireError::BadMagic {
-                packet: PACKET,
-                field: "CRC-32",
-                expected: computed,
-                found: crc,
-            });
-        }
+        check_magic(PACKET, "CRC-32", computed, crc)?;
         let auth = AuthBlockRepr::parse(region(
             bytes,
             header.auth_block_offset,
@@ -353,11 +348,8 @@ impl<'a> FirmwarePackage<'a> {
 #[inline]
 pub fn seal_crc(package: &mut [u8]) -> Result<u32> {
     let len = package.len();
-    let crc_at = len.checked_sub(CRC_LEN).ok_or(WireError::BufferTooSmall {
-        packet: PACKET,
-        needed: CRC_LEN,
-        got: len,
-    })?;
+    room(PACKET, len, CRC_LEN)?;
+    let crc_at = len - CRC_LEN;
     let crc = crc32_no_final_xor(package.get(..crc_at).unwrap_or(&[]));
     set_u32_le(package, crc_at..len, crc);
     Ok(crc)

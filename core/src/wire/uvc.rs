@@ -20,7 +20,8 @@ use core::ops::Range;
 use crate::error::{Result, WireError};
 use crate::time::Ticks90k;
 use crate::wire::field::{
-    check_len, check_magic, room, set_u16_le, set_u32_le, set_u8, u16_le, u32_le, u8_at,
+    check_len, check_len_within, check_magic, room, set_u16_le, set_u32_le, set_u8, u16_le, u32_le,
+    u8_at,
 };
 
 const PACKET: &str = "UVC payload header";
@@ -283,13 +284,7 @@ impl<'a> UvcHeaderRepr<'a> {
     #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, payload: &mut UvcPayload<T>) -> Result<()> {
         let header_len = self.buffer_len();
-        if header_len > MAX_HEADER_LEN {
-            return Err(WireError::TooLong {
-                packet: PACKET,
-                max: MAX_HEADER_LEN,
-                got: header_len,
-            });
-        }
+        check_len_within(PACKET, "header", header_len, 0, MAX_HEADER_LEN)?;
         let buf = payload.buffer.as_mut();
         room(PACKET, buf.len(), header_len)?;
         let flags = self.flags();
