@@ -96,30 +96,19 @@ fn needed_len(
     gyro_count: u32,
     accel_count: u32,
 ) -> core::result::Result<(usize, usize), WireError> {
-    let block = |count: u32, field: &'static str| {
+    let block_end = |count: u32, field: &'static str, start: usize| {
         usize::try_from(count)
             .ok()
             .and_then(|n| n.checked_mul(RECORD_LEN))
+            .and_then(|len| len.checked_add(start))
             .ok_or(WireError::BadValue {
                 packet: PACKET,
                 field,
                 value: u64::from(count),
             })
     };
-    let gyro_end = block(gyro_count, "gyro sample count")?
-        .checked_add(HEADER_LEN)
-        .ok_or(WireError::BadValue {
-            packet: PACKET,
-            field: "gyro sample count",
-            value: u64::from(gyro_count),
-        })?;
-    let accel_end = block(accel_count, "accel sample count")?
-        .checked_add(gyro_end)
-        .ok_or(WireError::BadValue {
-            packet: PACKET,
-            field: "accel sample count",
-            value: u64::from(accel_count),
-        })?;
+    let gyro_end = block_end(gyro_count, "gyro sample count", HEADER_LEN)?;
+    let accel_end = block_end(accel_count, "accel sample count", gyro_end)?;
     Ok((gyro_end, accel_end))
 }
 
