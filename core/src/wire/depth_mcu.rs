@@ -95,6 +95,19 @@ impl fmt::Display for FirmwareVersion {
     }
 }
 
+/// The field of a per-component struct (rgb, depth, audio, depth_sensor_config) for
+/// `component`.
+macro_rules! by_component {
+    ($s:expr, $component:expr) => {
+        match $component {
+            FirmwareComponent::Rgb => $s.rgb,
+            FirmwareComponent::Depth => $s.depth,
+            FirmwareComponent::Audio => $s.audio,
+            FirmwareComponent::DepthSensorConfig => $s.depth_sensor_config,
+        }
+    };
+}
+
 enum_with_unknown! {
     /// Build configuration byte of COMPONENT_VERSION_GET.
     pub enum BuildConfig(u8),
@@ -217,12 +230,7 @@ pub const RECOMMENDED_FIRMWARE: FirmwareRequirement = FirmwareRequirement {
 impl FirmwareRequirement {
     #[inline]
     pub const fn version(&self, component: FirmwareComponent) -> FirmwareVersion {
-        match component {
-            FirmwareComponent::Rgb => self.rgb,
-            FirmwareComponent::Depth => self.depth,
-            FirmwareComponent::Audio => self.audio,
-            FirmwareComponent::DepthSensorConfig => self.depth_sensor_config,
-        }
+        by_component!(self, component)
     }
 }
 
@@ -237,12 +245,7 @@ impl ComponentVersions {
 
     #[inline]
     pub const fn version(&self, component: FirmwareComponent) -> FirmwareVersion {
-        match component {
-            FirmwareComponent::Rgb => self.rgb,
-            FirmwareComponent::Depth => self.depth,
-            FirmwareComponent::Audio => self.audio,
-            FirmwareComponent::DepthSensorConfig => self.depth_sensor_config,
-        }
+        by_component!(self, component)
     }
 
     /// Parses the result; like the host it needs at least 18 bytes and ignores any beyond.
@@ -439,77 +442,32 @@ impl ComponentUpdateStatus {
     }
 }
 
-mod update_field {
-    use super::Field;
+le_newtype!(ComponentUpdateStatus => u16);
 
-    pub const DEPTH: Field = 0..2;
-    pub const RGB: Field = 2..4;
-    pub const AUDIO: Field = 4..6;
-    pub const DEPTH_SENSOR_CONFIG: Field = 6..8;
-}
-
-/// GET_FIRMWARE_UPDATE_STATUS result (8 bytes, reference §3.2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct FirmwareUpdateStatus {
-    pub depth: ComponentUpdateStatus,
-    pub rgb: ComponentUpdateStatus,
-    pub audio: ComponentUpdateStatus,
-    pub depth_sensor_config: ComponentUpdateStatus,
+fields! {
+    impl [u8] =>
+    /// GET_FIRMWARE_UPDATE_STATUS result (8 bytes, reference §3.2.4); its `LEN` is the
+    /// payload_size the host asks for. A shorter result is an error here even though the SDK
+    /// does not check the length.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    FirmwareUpdateStatus: 8, "GET_FIRMWARE_UPDATE_STATUS result", "whole structure" {
+        depth: ComponentUpdateStatus = 0..2;
+        rgb: ComponentUpdateStatus = 2..4;
+        audio: ComponentUpdateStatus = 4..6;
+        depth_sensor_config: ComponentUpdateStatus = 6..8;
+    }
 }
 
 impl FirmwareUpdateStatus {
-    /// Size of the result and the payload_size the host asks for.
-    pub const LEN: usize = 8;
-
-    #[inline]
-    pub const fn buffer_len(&self) -> usize {
-        Self::LEN
-    }
-
     #[inline]
     pub const fn component(&self, component: FirmwareComponent) -> ComponentUpdateStatus {
-        match component {
-            FirmwareComponent::Rgb => self.rgb,
-            FirmwareComponent::Depth => self.depth,
-            FirmwareComponent::Audio => self.audio,
-            FirmwareComponent::DepthSensorConfig => self.depth_sensor_config,
-        }
+        by_component!(self, component)
     }
 
     #[inline]
     pub const fn stage(&self, component: FirmwareComponent, stage: UpdateStage) -> StageStatus {
         self.component(component).stage(stage)
-    }
-
-    /// Parses the first 8 bytes; shorter results are an error here even though the SDK does
-    /// not check the length.
-    #[inline]
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
-        use update_field as f;
-        check_len(
-            "GET_FIRMWARE_UPDATE_STATUS result",
-            "whole structure",
-            bytes.len(),
-            Self::LEN,
-        )?;
-        Ok(FirmwareUpdateStatus {
-            depth: ComponentUpdateStatus(u16_le(bytes, f::DEPTH)),
-            rgb: ComponentUpdateStatus(u16_le(bytes, f::RGB)),
-            audio: ComponentUpdateStatus(u16_le(bytes, f::AUDIO)),
-            depth_sensor_config: ComponentUpdateStatus(u16_le(bytes, f::DEPTH_SENSOR_CONFIG)),
-        })
-    }
-
-    #[inline]
-    pub fn emit(&self, buf: &mut [u8]) -> Result<()> {
-        use update_field as f;
-        room("GET_FIRMWARE_UPDATE_STATUS result", buf.len(), Self::LEN)?;
-        set_u16_le(buf, f::DEPTH, self.depth.0);
-        set_u16_le(buf, f::RGB, self.rgb.0);
-        set_u16_le(buf, f::AUDIO, self.audio.0);
-        set_u16_le(buf, f::DEPTH_SENSOR_CONFIG, self.depth_sensor_config.0);
-        Ok(())
     }
 }
 

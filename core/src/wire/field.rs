@@ -59,19 +59,7 @@ macro_rules! le_primitive {
 
 le_primitive!(u8, u16, i16, u32, i32, u64, f32);
 
-impl LeValue for crate::time::Ticks90k {
-    const LEN: usize = 8;
-
-    #[inline]
-    fn read(buf: &[u8], field: Field) -> Self {
-        crate::time::Ticks90k(u64::read(buf, field))
-    }
-
-    #[inline]
-    fn write(self, buf: &mut [u8], field: Field) {
-        self.0.write(buf, field);
-    }
-}
+le_newtype!(crate::time::Ticks90k => u64);
 
 /// Reads the `V` at `field`; zero when `buf` does not hold the whole field. A field whose
 /// width is not `V`'s is a bug in a field table and fails a debug assertion.

@@ -241,37 +241,15 @@ impl FirmwareHeaderRepr {
     }
 }
 
-/// The authentication block fields: where the certificate block is and how long it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct AuthBlockRepr {
-    /// Absolute file offset of the certificate block.
-    pub cert_block_offset: u32,
-    pub cert_block_len: u16,
-}
-
-impl AuthBlockRepr {
-    /// Reads the 6 authentication-block bytes at the start of `bytes`.
-    #[inline]
-    pub fn parse(bytes: &[u8]) -> Result<Self> {
-        check_len(PACKET, "authentication block", bytes.len(), AUTH_BLOCK_LEN)?;
-        Ok(AuthBlockRepr {
-            cert_block_offset: u32_le(bytes, field::CERT_BLOCK_OFFSET),
-            cert_block_len: u16_le(bytes, field::CERT_BLOCK_LEN),
-        })
-    }
-
-    #[inline]
-    pub const fn buffer_len(&self) -> usize {
-        AUTH_BLOCK_LEN
-    }
-
-    #[inline]
-    pub fn emit(&self, bytes: &mut [u8]) -> Result<()> {
-        room(PACKET, bytes.len(), AUTH_BLOCK_LEN)?;
-        set_u32_le(bytes, field::CERT_BLOCK_OFFSET, self.cert_block_offset);
-        set_u16_le(bytes, field::CERT_BLOCK_LEN, self.cert_block_len);
-        Ok(())
+fields! {
+    impl [u8] =>
+    /// The authentication block fields: where the certificate block is and how long it is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+    AuthBlockRepr: AUTH_BLOCK_LEN, PACKET, "authentication block" {
+        /// Absolute file offset of the certificate block.
+        cert_block_offset: u32 = field::CERT_BLOCK_OFFSET;
+        cert_block_len: u16 = field::CERT_BLOCK_LEN;
     }
 }
 

@@ -132,6 +132,26 @@ macro_rules! enum_with_info {
     };
 }
 
+/// [`LeValue`](crate::wire::field::LeValue) for newtypes over a little-endian value, stored as
+/// that value: `le_newtype!(Ticks90k => u64)`.
+macro_rules! le_newtype {
+    ($($ty:ty => $inner:ty),+ $(,)?) => {$(
+        impl $crate::wire::field::LeValue for $ty {
+            const LEN: usize = <$inner as $crate::wire::field::LeValue>::LEN;
+
+            #[inline]
+            fn read(buf: &[u8], field: $crate::wire::field::Field) -> Self {
+                Self(<$inner as $crate::wire::field::LeValue>::read(buf, field))
+            }
+
+            #[inline]
+            fn write(self, buf: &mut [u8], field: $crate::wire::field::Field) {
+                $crate::wire::field::LeValue::write(self.0, buf, field);
+            }
+        }
+    )+};
+}
+
 /// A zero-copy view over a byte buffer: the struct, `new_unchecked`, `new_checked` (which runs
 /// the view's own `check_len`, or the check named after `checked by`) and `into_inner`.
 macro_rules! view {
@@ -176,6 +196,10 @@ macro_rules! view {
 /// and `write` emits. With `Repr: LEN, PACKET, checked by check` it also gets `parse` (the
 /// view's `check`, then every field), `buffer_len` (`LEN`) and `emit` (room for `LEN` bytes of
 /// `PACKET`, then `write`).
+///
+/// `impl [u8] => Repr: LEN, PACKET, "what" { getter: Type = range; … }` is a representation
+/// read from and written to a plain byte slice, with `LEN`, `parse` (at least `LEN` bytes, or
+/// `what` is truncated), `buffer_len` and `emit`.
 macro_rules! fields {
     (
         impl $view:ident {
@@ -239,6 +263,41 @@ macro_rules! fields {
                 }
             }
         )?
+    };
+    (
+        impl [u8] => $(#[$repr_attr:meta])* $repr:ident: $len:expr, $packet:expr, $whole:literal {
+            $( $(#[$doc:meta])* $get:ident : $ty:ty = $field:expr; )+
+        }
+    ) => {
+        $(#[$repr_attr])*
+        pub struct $repr {
+            $( $(#[$doc])* pub $get: $ty, )+
+        }
+
+        impl $repr {
+            /// Length on the wire.
+            pub const LEN: usize = $len;
+
+            #[inline]
+            pub const fn buffer_len(&self) -> usize {
+                Self::LEN
+            }
+
+            /// Reads the first [`LEN`](Self::LEN) bytes; any beyond are ignored.
+            #[inline]
+            pub fn parse(bytes: &[u8]) -> $crate::error::Result<Self> {
+                $crate::wire::field::check_len($packet, $whole, bytes.len(), Self::LEN)?;
+                Ok($repr { $( $get: $crate::wire::field::get(bytes, $field), )+ })
+            }
+
+            /// Writes the [`LEN`](Self::LEN) bytes at the start of `buf`.
+            #[inline]
+            pub fn emit(&self, buf: &mut [u8]) -> $crate::error::Result<()> {
+                $crate::wire::field::room($packet, buf.len(), Self::LEN)?;
+                $( $crate::wire::field::set(buf, $field, self.$get); )+
+                Ok(())
+            }
+        }
     };
     // The rows of the representation and the constants, sorted one row at a time.
     (
