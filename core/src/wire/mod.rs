@@ -6,9 +6,10 @@
 //! `parse(&view)`, `emit(&self, &mut view)` and `buffer_len()`. Both directions live together
 //! so the host and the device emulator share one definition of every byte.
 //!
-//! Views, their field accessors and the enums with an unknown fallback are generated from one
-//! table each (`macros.rs`: `view!`, `fields!`, `enum_with_unknown!`), so a packet reads like
-//! its spec table and a field's type fixes its width. [`usb`] holds the camera's USB identity.
+//! Views, their field accessors, fixed-size representations and enums are generated from one
+//! table each (`macros.rs`: `view!`, `fields!`, `enum_with_unknown!`, `enum_with_info!`), so a
+//! packet reads like its spec table and a field's type fixes its width. [`usb`] holds the
+//! camera's USB identity.
 //!
 //! All multi-byte integers are little-endian (reference, conventions). Parsers never panic,
 //! never read out of bounds and never allocate; every failure is a [`WireError`] naming the
