@@ -11,9 +11,13 @@
 //!
 //! The output is written to a temporary file beside it and renamed over it only when complete,
 //! so an interrupted or failed conversion leaves no output file.
+//!
+//! The disk takes the output while it is being written: [`SyncBehind`] runs an `fdatasync`
+//! after Cluster after Cluster on a helper thread, so the closing one waits for the last
+//! Clusters only (docs/performance.md, "Depth conversion overhead").
 
 use std::fs::{File, OpenOptions};
-use std::io::BufReader;
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -27,6 +31,7 @@ use crate::mkv::{
     track_name, BlockSpan, Capture, Image, ImuSample, MkvError, MkvReader, MkvWriter,
     RecordingHeader, DEPTH_CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC,
 };
+use crate::sync_behind::SyncBehind;
 
 /// How a conversion treats a frame the engine rejects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -185,19 +190,29 @@ fn refuse_same_file(input: &Path, output: &Path) -> Result<(), DepthError> {
     Ok(())
 }
 
-/// The converted file's writer, on `temp` beside `output` (renamed over it when done).
-fn open_writer(temp: &Path, plan: &Plan, output: &Path) -> Result<MkvWriter<File>, DepthError> {
+/// The converted file's writer, on `temp` beside `output` (renamed over it when done). Each
+/// Cluster is followed by a request for an `fdatasync`, run on a helper thread and folded while
+/// one runs ([`SyncBehind`]), so the disk takes the file while the conversion runs and the last
+/// `fdatasync` ([`SyncBehind::finish`]) waits only for the tail.
+fn open_writer(
+    temp: &Path,
+    plan: &Plan,
+    output: &Path,
+) -> Result<MkvWriter<SyncBehind>, DepthError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(true)
         .open(temp)
+        .and_then(|file| SyncBehind::with_durable_every(file, Duration::ZERO))
         .map_err(|e| write_error(output, e.into()))?;
-    MkvWriter::create_with_sync(file, plan.header.clone(), WriterOptions::default(), |_| {
-        Ok(())
-    })
-    .map_err(|e| write_error(output, e))
+    let options = WriterOptions {
+        flush_interval: Duration::ZERO,
+        ..WriterOptions::default()
+    };
+    MkvWriter::create_with_sync(file, plan.header.clone(), options, SyncBehind::request_sync)
+        .map_err(|e| write_error(output, e))
 }
 
 fn read_error(input: &Path, source: MkvError) -> DepthError {
@@ -340,7 +355,7 @@ struct Run<'a, 's, 'e> {
     output: &'a Path,
     options: ConvertOptions,
     session: &'s mut depth_engine::Session<'e>,
-    writer: MkvWriter<File>,
+    writer: MkvWriter<SyncBehind>,
     summary: ConvertSummary,
     raw_index: u64,
     /// The engine's output frame, reused: DEPTH16 then IR16 (IR16 alone in passive IR).
@@ -378,9 +393,9 @@ impl Run<'_, '_, '_> {
             });
         }
         let output = self.output;
-        let file = self.writer.finalize().map_err(|e| write_error(output, e))?;
-        file.sync_all().map_err(|e| write_error(output, e.into()))?;
-        self.summary.output_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut file = self.writer.finalize().map_err(|e| write_error(output, e))?;
+        file.finish().map_err(|e| write_error(output, e.into()))?;
+        self.summary.output_bytes = file.seek(SeekFrom::End(0)).unwrap_or(0);
         self.summary.elapsed = started.elapsed();
         Ok(self.summary)
     }

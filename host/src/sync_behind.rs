@@ -60,6 +60,12 @@ pub struct SyncBehind {
 impl SyncBehind {
     /// Wraps `file`; its syncs run on a second descriptor (`try_clone`) of the same file.
     pub fn new(file: File) -> io::Result<Self> {
+        Self::with_durable_every(file, DURABLE_EVERY)
+    }
+
+    /// [`Self::new`] with `durable_every` between two `fdatasync`s instead of [`DURABLE_EVERY`];
+    /// `Duration::ZERO` makes every background sync an `fdatasync`.
+    pub fn with_durable_every(file: File, durable_every: Duration) -> io::Result<Self> {
         let syncer = file.try_clone()?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -68,7 +74,7 @@ impl SyncBehind {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("k4sync-fdatasync".to_owned())
-            .spawn(move || sync_loop(&syncer, &thread_shared))?;
+            .spawn(move || sync_loop(&syncer, &thread_shared, durable_every))?;
         Ok(SyncBehind {
             file,
             shared,
@@ -108,7 +114,7 @@ impl SyncBehind {
     }
 }
 
-fn sync_loop(file: &File, shared: &Shared) {
+fn sync_loop(file: &File, shared: &Shared, durable_every: Duration) {
     let mut last_durable: Option<Instant> = None;
     let mut st = shared.lock();
     loop {
@@ -121,7 +127,7 @@ fn sync_loop(file: &File, shared: &Shared) {
         st.requested = false;
         st.busy = true;
         drop(st);
-        let result = if last_durable.is_some_and(|t| t.elapsed() < DURABLE_EVERY) {
+        let result = if last_durable.is_some_and(|t| t.elapsed() < durable_every) {
             start_writeback(file)
         } else {
             last_durable = Some(Instant::now());
