@@ -9,7 +9,7 @@
 //! recorder as `k4sync record`. [`EmulatedRig`] is the same rig kept running, for the
 //! dashboard (`rig serve --emulate N`) and the tests that pull its cable.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -167,7 +167,7 @@ fn loopback_spec(name: String, port: u16) -> AgentSpec {
 
 /// A loopback port free right now (the agent binds it moments later).
 fn free_port() -> Result<u16, RigError> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| RigError::Zenoh(format!("no free loopback port: {e}")))

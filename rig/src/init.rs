@@ -11,8 +11,9 @@
 //! DIR/<node>/zenoh.json5       the node's zenoh configuration
 //! ```
 //!
-//! Every configuration allows TLS links only (`transport.link.protocols: ["tls"]`) with mutual
-//! authentication, turns multicast scouting and gossip off (peers find each other only through
+//! Every configuration allows QUIC links only (`transport.link.protocols: ["quic"]`: TLS 1.3
+//! inside, configured under `transport.link.tls`) with mutual authentication, turns multicast
+//! scouting and gossip off (peers find each other only through
 //! the explicit endpoints, so nobody can route around a node's access control), lowers the
 //! link lease so that a lost agent is noticed within 1.5 s, and carries an access
 //! control policy (deny by default):
@@ -94,8 +95,8 @@ impl AgentSpec {
     /// The zenoh endpoint the coordinator connects to.
     pub fn endpoint(&self) -> String {
         match self.host.parse::<IpAddr>() {
-            Ok(IpAddr::V6(ip)) => format!("tls/[{ip}]:{}", self.port),
-            _ => format!("tls/{}:{}", self.host, self.port),
+            Ok(IpAddr::V6(ip)) => format!("quic/[{ip}]:{}", self.port),
+            _ => format!("quic/{}:{}", self.host, self.port),
         }
     }
 
@@ -104,7 +105,7 @@ impl AgentSpec {
     fn listen_endpoint(&self) -> String {
         match self.host.parse::<IpAddr>() {
             Ok(_) => self.endpoint(),
-            Err(_) => format!("tls/0.0.0.0:{}", self.port),
+            Err(_) => format!("quic/0.0.0.0:{}", self.port),
         }
     }
 }
@@ -309,7 +310,7 @@ fn common_config(rig: &str, node: &str, listen: Vec<String>, connect: Vec<String
         },
         "transport": {
             "link": {
-                "protocols": ["tls"],
+                "protocols": ["quic"],
                 "tx": { "lease": LINK_LEASE_MS, "keep_alive": KEEP_ALIVE_PER_LEASE },
                 "tls": {
                     "root_ca_certificate": "ca.pem",
@@ -410,13 +411,13 @@ mod tests {
     fn agent_spec_forms_are_parsed() {
         let a = AgentSpec::parse("sbc1").unwrap();
         assert_eq!((a.host.as_str(), a.port), ("sbc1", DEFAULT_PORT));
-        assert_eq!(a.endpoint(), "tls/sbc1:7447");
-        assert_eq!(a.listen_endpoint(), "tls/0.0.0.0:7447");
+        assert_eq!(a.endpoint(), "quic/sbc1:7447");
+        assert_eq!(a.listen_endpoint(), "quic/0.0.0.0:7447");
         let b = AgentSpec::parse("b=127.0.0.1:17001").unwrap();
-        assert_eq!(b.endpoint(), "tls/127.0.0.1:17001");
-        assert_eq!(b.listen_endpoint(), "tls/127.0.0.1:17001");
+        assert_eq!(b.endpoint(), "quic/127.0.0.1:17001");
+        assert_eq!(b.listen_endpoint(), "quic/127.0.0.1:17001");
         let c = AgentSpec::parse("c=[::1]:9").unwrap();
-        assert_eq!(c.endpoint(), "tls/[::1]:9");
+        assert_eq!(c.endpoint(), "quic/[::1]:9");
         for bad in ["x=h:notaport", "coordinator", "Bad", "y=[::1"] {
             assert!(AgentSpec::parse(bad).is_err(), "{bad}");
         }

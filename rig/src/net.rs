@@ -6,6 +6,7 @@
 //! name its certificate and access-control policy were not made for.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -81,7 +82,24 @@ pub fn load_config(path: &Path) -> Result<NodeConfig, RigError> {
     })
 }
 
+/// How long a session waits for its listening port while another session of this process
+/// that listened there closes: a QUIC endpoint keeps its UDP socket until its connections have
+/// drained (an agent restarted in the same process, as the tests and emulated rigs do).
+const PORT_RELEASE_WAIT: Duration = Duration::from_secs(3);
+
 /// Opens a zenoh session (needs a multi-thread tokio runtime).
 pub async fn open(config: zenoh::Config) -> Result<zenoh::Session, RigError> {
-    zenoh::open(config).await.map_err(RigError::zenoh)
+    let deadline = Instant::now() + PORT_RELEASE_WAIT;
+    loop {
+        match zenoh::open(config.clone()).await {
+            Err(e) if port_held(&e.to_string()) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            opened => return opened.map_err(RigError::zenoh),
+        }
+    }
+}
+
+fn port_held(error: &str) -> bool {
+    error.contains("Address already in use")
 }

@@ -4,7 +4,7 @@
 //! and takes that lose a subordinate's agent (aborted, or recovered into a new segment).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ const KEPT_OUT_FOR: Duration = Duration::from_secs(3);
 
 /// A loopback port nobody listens on right now (the kernel's pick).
 fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let listener = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback port");
     listener.local_addr().expect("local address").port()
 }
 
