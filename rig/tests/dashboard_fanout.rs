@@ -1,15 +1,11 @@
 //! The dashboard's fan-out under a full rig, a master and eight subordinates (emulated, in
-//! this process, real-time pacing, colour only so that nine cameras fit a 2-core machine): a
-//! reading client gets every device's line at least once a second during a take, each
-//! device's clock advances, the take recovers from no sync fault (passing pulses-lost alarms
-//! and an agent whose links starve past their lease are printed, not failed), and a client
-//! that never reads (a small receive window, then nothing) fills its own bounded queue and no
-//! more — the events it cannot take are dropped and counted.
-//!
-//! The same rig on the emulator's virtual clock (`Pacing::Virtual`, as fast as the recorders
-//! take frames) is not run here: it saturates both cores, starves the agents' zenoh links past
-//! their lease, and a recovery then hung stopping subordinates whose master kept running on
-//! the shared virtual clock (docs/rig.md, "Not built yet").
+//! this process, on the emulator's virtual clock: the nine recorders take frames as fast as
+//! the machine lets them, colour only so that nine cameras fit a 2-core machine): a reading
+//! client gets every device's line at least once a second during a take, each device's clock
+//! advances, the take recovers from no fault (passing pulses-lost alarms, raised by arrival
+//! while the machine is saturated, are printed), and a client that never reads (a small
+//! receive window, then nothing) fills its own bounded queue and no more — the events it
+//! cannot take are dropped and counted.
 //!
 //! Wall-time bounds: listed as threads-required in `.config/nextest.toml`.
 
@@ -60,7 +56,7 @@ fn device_clocks(addr: SocketAddr) -> BTreeMap<String, u64> {
 fn every_device_is_reported_each_second_and_a_client_that_never_reads_stays_bounded() {
     let rig = TestRig::start(
         CAMERAS,
-        Pacing::RealTime,
+        Pacing::Virtual,
         "127.0.0.1:0",
         emulated_settings(DepthMode::Off, Fps::Fps15),
     );
@@ -122,16 +118,15 @@ fn every_device_is_reported_each_second_and_a_client_that_never_reads_stays_boun
     eprintln!("alarms raised under the load: {sync_alarms:?}");
     assert_eq!(sync_alarms.get("off_grid"), None, "no device off the grid");
     let take = state(addr)["take"].clone();
-    let (link_faults, sync_faults): (Vec<&Value>, Vec<&Value>) = take["events"]
+    let recoveries: Vec<&Value> = take["events"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["event"] == "recover")
-        .partition(|e| e["detail"].as_str().unwrap_or("").contains(" is gone "));
-    eprintln!("recoveries from agents whose links starved: {link_faults:?}");
+        .filter(|e| e["event"] == "recover" || e["event"] == "failed")
+        .collect();
     assert!(
-        sync_faults.is_empty(),
-        "load alone is no sync fault: {sync_faults:?}"
+        recoveries.is_empty(),
+        "load alone is no fault: {recoveries:?}"
     );
     assert_eq!(per_device.len(), CAMERAS as usize, "{per_device:?}");
     let seconds = WINDOW.as_secs() as u32;
