@@ -12,9 +12,11 @@
 //! The output is written to a temporary file beside it and renamed over it only when complete,
 //! so an interrupted or failed conversion leaves no output file.
 //!
-//! The disk takes the output while it is being written: [`SyncBehind`] runs an `fdatasync`
-//! after Cluster after Cluster on a helper thread, so the closing one waits for the last
-//! Clusters only (docs/performance.md, "Depth conversion overhead").
+//! Two helper threads overlap the conversion with its I/O (docs/performance.md, "Depth
+//! conversion overhead"): [`read_ahead`] reads the next Clusters into a fixed number of
+//! recycled buffers, and [`SyncBehind`] runs an `fdatasync` after Cluster after Cluster, so
+//! the disk takes the output while it is being written and the closing `fdatasync` waits for
+//! the last Clusters only.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom};
@@ -32,6 +34,8 @@ use crate::mkv::{
     RecordingHeader, DEPTH_CALIBRATION_FILE_NAME, IMU_SAMPLE_LEN, TIMESTAMP_SCALE_NSEC,
 };
 use crate::sync_behind::SyncBehind;
+
+mod read_ahead;
 
 /// How a conversion treats a frame the engine rejects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -363,8 +367,9 @@ struct Run<'a, 's, 'e> {
 }
 
 impl Run<'_, '_, '_> {
-    /// Converts every cluster of `reader` in order, then finalizes and syncs the output.
-    fn all_clusters<R: std::io::Read + std::io::Seek>(
+    /// Converts every cluster of `reader` in order (read ahead on a second thread,
+    /// [`read_ahead`]), then finalizes and syncs the output.
+    fn all_clusters<R: std::io::Read + std::io::Seek + Send>(
         mut self,
         reader: &mut MkvReader<R>,
         stop: &AtomicBool,
@@ -372,26 +377,29 @@ impl Run<'_, '_, '_> {
     ) -> Result<ConvertSummary, DepthError> {
         let started = Instant::now();
         let offsets = reader.cluster_offsets().to_vec();
-        let mut data = Vec::new();
-        for (i, at) in offsets.iter().enumerate() {
-            if stop.load(Ordering::Acquire) {
-                return Err(DepthError::Interrupted {
-                    path: self.output.to_owned(),
+        let input = self.input;
+        read_ahead::for_each_cluster(
+            reader,
+            &offsets,
+            |e| read_error(input, e),
+            |i, cluster| {
+                if stop.load(Ordering::Acquire) {
+                    return Err(DepthError::Interrupted {
+                        path: self.output.to_owned(),
+                    });
+                }
+                for block in &cluster.blocks {
+                    self.block(block, &mut cluster.data, stop)?;
+                }
+                progress(&Progress {
+                    clusters_done: i + 1,
+                    clusters: offsets.len(),
+                    frames: self.summary.frames,
+                    elapsed: started.elapsed(),
                 });
-            }
-            let (_, blocks) = reader
-                .read_cluster_into(*at, &mut data)
-                .map_err(|e| read_error(self.input, e))?;
-            for block in blocks {
-                self.block(&block, &mut data, stop)?;
-            }
-            progress(&Progress {
-                clusters_done: i + 1,
-                clusters: offsets.len(),
-                frames: self.summary.frames,
-                elapsed: started.elapsed(),
-            });
-        }
+                Ok(())
+            },
+        )?;
         let output = self.output;
         let mut file = self.writer.finalize().map_err(|e| write_error(output, e))?;
         file.finish().map_err(|e| write_error(output, e.into()))?;
