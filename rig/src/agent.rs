@@ -31,6 +31,10 @@ use crate::{net, RigError};
 /// How often the state is published when nothing changes (also the heartbeat a live table
 /// shows).
 pub const STATE_PERIOD: Duration = Duration::from_secs(1);
+/// The same while recording: the take asks each agent's state itself, so the heartbeat only
+/// carries what changes slowly (free disk) to other readers, and a change still goes out at
+/// once.
+pub const RECORDING_STATE_PERIOD: Duration = Duration::from_secs(3);
 
 /// How often the jacks are read between state publications: a pulled cable is published
 /// within this time.
@@ -237,9 +241,14 @@ async fn publish_states(
             log::debug!("{key}: {}", state.recorder.label());
         }
         let jacks = state.jacks;
+        let period = if state.recorder.is_active() {
+            RECORDING_STATE_PERIOD
+        } else {
+            STATE_PERIOD
+        };
         last = Some(state);
         tokio::select! {
-            _ = tokio::time::sleep(STATE_PERIOD) => {}
+            _ = tokio::time::sleep(period) => {}
             _ = shared.changed.notified() => {}
             _ = jacks_change(&shared, jacks) => {}
         }

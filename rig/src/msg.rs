@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The version of this message set; bumped whenever a message changes shape or meaning.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// A message that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,10 +310,20 @@ pub struct Frames {
     /// The take's segment (0, then one more after each recovery): a device's clock starts
     /// again with each.
     pub segment: u32,
+    /// Left out of the message when empty, as are `depth_usec` and a zero `skipped`: one
+    /// goes out per capture, and a take's traffic per agent is bounded (docs/performance.md,
+    /// "Rig control plane").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub colour_usec: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depth_usec: Vec<u64>,
     /// Timestamps the agent could not send (its backlog was full), since the take began.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A command from the coordinator to one agent (a query on its `cmd` key).
@@ -341,6 +351,31 @@ pub enum CommandReply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frames_leave_out_what_is_empty_and_read_back_whole() {
+        let colour_only = Frames {
+            name: "b".into(),
+            take: "t".into(),
+            segment: 1,
+            colour_usec: vec![33_344],
+            depth_usec: Vec::new(),
+            skipped: 0,
+        };
+        let bytes = encode(&colour_only);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            !text.contains("depth_usec") && !text.contains("skipped"),
+            "{text}"
+        );
+        assert_eq!(decode::<Frames>("k", &bytes).unwrap(), colour_only);
+        let full = Frames {
+            depth_usec: vec![33_500],
+            skipped: 2,
+            ..colour_only
+        };
+        assert_eq!(decode::<Frames>("k", &encode(&full)).unwrap(), full);
+    }
 
     fn state() -> AgentState {
         AgentState {
