@@ -346,25 +346,24 @@ fn run_rig(
         return fail(args.json, &format!("{}: {e}", out_dir.display()));
     }
     let total = jobs.len();
-    let queue = Mutex::new(jobs.into_iter().collect::<VecDeque<_>>());
-    let outcomes: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
-    let version = Mutex::new(None);
+    let run = RigRun {
+        engine_path,
+        queue: Mutex::new(jobs.into_iter().collect()),
+        outcomes: Mutex::new(Vec::new()),
+        version: Mutex::new(None),
+        options,
+        stop,
+        json: args.json,
+        total,
+    };
     std::thread::scope(|scope| {
         for _ in 0..args.jobs.min(total) {
-            scope.spawn(|| {
-                rig_worker(
-                    engine_path,
-                    &queue,
-                    &outcomes,
-                    &version,
-                    options,
-                    stop,
-                    args.json,
-                    total,
-                )
-            });
+            scope.spawn(|| run.work());
         }
     });
+    let RigRun {
+        outcomes, version, ..
+    } = run;
     let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
     let failed = outcomes.iter().filter(|o| o.2.is_err()).count();
     if args.json {
@@ -397,49 +396,66 @@ fn run_rig(
     }
 }
 
-/// One worker of `--rig`: its own engine (a context belongs to the thread that made it), jobs
-/// taken from the shared queue until it is empty or `stop` is set.
-#[allow(clippy::too_many_arguments)]
-fn rig_worker(
-    engine_path: &Path,
-    queue: &Mutex<VecDeque<(PathBuf, PathBuf)>>,
-    outcomes: &Mutex<Vec<Outcome>>,
-    version: &Mutex<Option<String>>,
+/// What the workers of `--rig` share: the jobs left, the outcomes so far, the engine's
+/// version as the first worker to load it saw it.
+struct RigRun<'a> {
+    engine_path: &'a Path,
+    queue: Mutex<VecDeque<(PathBuf, PathBuf)>>,
+    outcomes: Mutex<Vec<Outcome>>,
+    version: Mutex<Option<String>>,
     options: ConvertOptions,
-    stop: &AtomicBool,
+    stop: &'a AtomicBool,
     json: bool,
     total: usize,
-) {
-    let engine = Engine::load(engine_path);
-    loop {
-        let Some((input, output)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-            return;
-        };
-        let result = match &engine {
-            _ if stop.load(Ordering::Acquire) => Err(DepthError::Interrupted {
-                path: output.clone(),
-            }
-            .to_string()),
-            Err(e) => Err(engine_error(engine_path, e)),
-            Ok(engine) => {
-                if let Ok(mut v) = version.lock() {
-                    v.get_or_insert_with(|| engine.version().to_string());
+}
+
+impl RigRun<'_> {
+    /// One worker: its own engine (a context belongs to the thread that made it), jobs taken
+    /// from the queue until it is empty or `stop` is set.
+    fn work(&self) {
+        let RigRun {
+            engine_path,
+            queue,
+            outcomes,
+            version,
+            options,
+            stop,
+            json,
+            total,
+        } = self;
+        let (engine_path, options, stop, json, total) =
+            (*engine_path, *options, *stop, *json, *total);
+        let engine = Engine::load(engine_path);
+        loop {
+            let Some((input, output)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                return;
+            };
+            let result = match &engine {
+                _ if stop.load(Ordering::Acquire) => Err(DepthError::Interrupted {
+                    path: output.clone(),
                 }
-                let mut printer = ProgressPrinter::new(true, &input);
-                depth::convert(engine, &input, &output, options, stop, &mut |p| {
-                    printer.update(p)
-                })
-                .map_err(|e| e.to_string())
-            }
-        };
-        if let Ok(mut all) = outcomes.lock() {
-            if !json {
-                match &result {
-                    Ok(s) => eprintln!("[{}/{total}] {}", all.len() + 1, text_line(&output, s)),
-                    Err(e) => eprintln!("[{}/{total}] k4sync depth: {e}", all.len() + 1),
+                .to_string()),
+                Err(e) => Err(engine_error(engine_path, e)),
+                Ok(engine) => {
+                    if let Ok(mut v) = version.lock() {
+                        v.get_or_insert_with(|| engine.version().to_string());
+                    }
+                    let mut printer = ProgressPrinter::new(true, &input);
+                    depth::convert(engine, &input, &output, options, stop, &mut |p| {
+                        printer.update(p)
+                    })
+                    .map_err(|e| e.to_string())
                 }
+            };
+            if let Ok(mut all) = outcomes.lock() {
+                if !json {
+                    match &result {
+                        Ok(s) => eprintln!("[{}/{total}] {}", all.len() + 1, text_line(&output, s)),
+                        Err(e) => eprintln!("[{}/{total}] k4sync depth: {e}", all.len() + 1),
+                    }
+                }
+                all.push((input, output, result));
             }
-            all.push((input, output, result));
         }
     }
 }
