@@ -32,6 +32,8 @@ command -v musl-gcc >/dev/null 2>&1 || need_debs+=(musl-tools)
 command -v chromium >/dev/null 2>&1 || need_debs+=(chromium)
 # iproute2: cli/tests/cli_rig_netns.rs builds its test hosts with `ip netns` and veth pairs.
 command -v ip >/dev/null 2>&1 || need_debs+=(iproute2)
+# fincore (util-linux): host/tests/page_cache.rs checks which pages of a file are cached.
+command -v fincore >/dev/null 2>&1 || need_debs+=(util-linux)
 if [ ${#need_debs[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -14,6 +14,9 @@
 //! running is folded into the next; an error of a background sync is returned by the next
 //! request. [`SyncBehind::finish`] waits for the running sync and then syncs once more,
 //! blocking, so a finished recording is entirely on the disk.
+//!
+//! What an `fdatasync` made durable then leaves the page cache (`posix_fadvise(DONTNEED)`): a
+//! recording is read later if at all, and kept cached it would take all free memory.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -131,7 +134,7 @@ fn sync_loop(file: &File, shared: &Shared, durable_every: Duration) {
             start_writeback(file)
         } else {
             last_durable = Some(Instant::now());
-            file.sync_data()
+            sync_and_uncache(file)
         };
         st = shared.lock();
         st.busy = false;
@@ -142,6 +145,37 @@ fn sync_loop(file: &File, shared: &Shared, durable_every: Duration) {
         shared.changed.notify_all();
     }
 }
+
+/// `fdatasync`s `file`, then drops from the page cache what that made durable: a recording is
+/// written once and read later, and its cached pages would otherwise fill the memory within
+/// minutes, after which the file system's block allocator works under memory pressure (its
+/// bitmaps evicted and read back from the disk while the writer waits; docs/performance.md).
+fn sync_and_uncache(file: &File) -> io::Result<()> {
+    let durable_end = file.metadata()?.len();
+    file.sync_data()?;
+    drop_cached(file, durable_end);
+    Ok(())
+}
+
+/// Asks the kernel to evict the clean cached pages of `file` below `end` (whole pages only, so
+/// the page the writer is filling stays). Advice only: its failure loses nothing.
+#[cfg(target_os = "linux")]
+fn drop_cached(file: &File, end: u64) {
+    use std::os::fd::AsRawFd;
+    const PAGE: u64 = 4096;
+    let Ok(len @ 1..) = libc::off_t::try_from(end - end % PAGE) else {
+        return;
+    };
+    #[expect(unsafe_code, reason = "posix_fadvise has no safe binding")]
+    // SAFETY: posix_fadvise only reads its integer arguments; the descriptor belongs to `file`,
+    // which outlives the call.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, len, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_cached(_file: &File, _end: u64) {}
 
 /// Starts writing back every dirty page of `file` without waiting for it or flushing the
 /// device's cache.
