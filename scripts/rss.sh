@@ -111,6 +111,7 @@ field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$final"; }
 awk -v warm="$warmup_s" -v pacing="$pacing" -v peak_limit="$peak_limit_kb" -v growth_limit="$growth_limit_kb" \
   -v colour="$(field colour_frames)" -v depth="$(field depth_frames)" \
   -v imu="$(field imu_samples)" -v qcap="$(field dropped_queue_captures)" \
+  -v qfile="$(field dropped_queue_file_stalled)" -v fwait="$(field longest_file_wait_ms)" \
   -v qimu="$(field dropped_queue_imu)" -v qlate="$(field dropped_late)" \
   -v dev="$(field dropped_device)" -v bytes="$(field bytes_written)" -v secs="$seconds" '
   { t[NR] = $1; rss[NR] = $2; if ($3 > hwm) hwm = $3; if ($2 > maxrss) maxrss = $2 }
@@ -131,6 +132,7 @@ awk -v warm="$warmup_s" -v pacing="$pacing" -v peak_limit="$peak_limit_kb" -v gr
     printf "growth              %+.1f MiB (%+d kB), limit %.1f MiB\n", growth / 1024, growth, growth_limit / 1024
     printf "frames written      colour %s, depth %s, IMU samples %s, %.0f MB\n", colour, depth, imu, bytes / 1e6
     printf "drops               queue: %s captures, %s IMU samples; late: %s; device: %s\n", qcap, qimu, qlate == "" ? "-" : qlate, dev
+    printf "file system         %s of the queue drops while it held the writer; longest call %s ms\n", qfile, fwait
     bad = 0
     if (hwm > peak_limit) { print "FAIL: peak RSS above the limit"; bad = 1 }
     if (growth > growth_limit) { print "FAIL: RSS grew beyond the tolerance"; bad = 1 }

@@ -50,6 +50,9 @@ use k4sync_core::wire::colour_mcu::JackState;
 
 use k4sync_core::sync::pairing::EVENT_CAPACITY;
 
+mod file_waits;
+
+use self::file_waits::FileWaits;
 use crate::budget::ByteBudget;
 use crate::device::{Capture, Device, DropReason, Event, ImuSample};
 use crate::error::Error;
@@ -66,11 +69,14 @@ use crate::transport::Endpoint;
 /// other's held frames go together, up to [`EVENT_CAPACITY`]), so a burst is bounded by bytes
 /// ([`DEFAULT_QUEUE_BYTES`]) alone and small captures are never dropped for their number.
 pub const DEFAULT_QUEUE_LEN: usize = EVENT_CAPACITY;
-/// Most image bytes queued for the writer thread: about 2 captures (≈ 70 ms) of the heaviest
-/// single-camera mode (5.3 MB raw NFOV depth + colour). A capture that would exceed it is
-/// dropped (or waited for); one capture is always admitted into an empty queue. IMU samples
-/// are not counted: they are tiny, ride with the captures and are bounded on their own.
-pub const DEFAULT_QUEUE_BYTES: usize = 16 << 20;
+/// Most image bytes queued for the writer thread: about 5 captures (≈ 160 ms) of the heaviest
+/// single-camera mode (5.3 MB raw NFOV depth + colour), longer than the pauses an ext4 file
+/// system imposes on a writer at that rate (its block allocator reading a bitmap: 74–183 ms
+/// seen, docs/performance.md), within the 64 MiB peak RSS (56 MiB with the queue full). A
+/// capture that would exceed it is dropped (or waited for); one capture is always admitted
+/// into an empty queue. IMU samples are not counted: they are tiny, ride with the captures and
+/// are bounded on their own.
+pub const DEFAULT_QUEUE_BYTES: usize = 32 << 20;
 /// How long one wait on the device lasts before the stop flag and the writer are checked.
 pub const POLL: Duration = Duration::from_millis(100);
 
@@ -105,7 +111,7 @@ pub struct RecordOptions {
     /// Colour exposure and gain, set before the cameras start when colour is on.
     pub colour_controls: ColourControls,
     pub queue_len: usize,
-    /// Image bytes the queue may hold (default 16 MiB).
+    /// Image bytes the queue may hold ([`DEFAULT_QUEUE_BYTES`]).
     pub queue_bytes: usize,
     pub drop_policy: DropPolicy,
     pub writer: WriterOptions,
@@ -181,6 +187,12 @@ pub struct RecordStats {
     pub imu_samples: u64,
     /// Captures dropped whole at the writer queue.
     pub dropped_queue_captures: u64,
+    /// Of those, the captures dropped while the file system held the writer: it was in a call
+    /// into the file lasting 20 ms or more, or had left one less than a second before. The
+    /// storage fell behind, not the recorder's own work.
+    pub dropped_queue_file_stalled: u64,
+    /// The longest single call of the writer into the file (a write, a seek, a sync request).
+    pub longest_file_wait: Duration,
     /// IMU samples dropped at the writer queue.
     pub dropped_queue_imu: u64,
     /// Images and IMU samples the writer skipped because their cluster was already written
@@ -341,6 +353,8 @@ impl RecordStats {
             depth_frames: 0,
             imu_samples: 0,
             dropped_queue_captures: 0,
+            dropped_queue_file_stalled: 0,
+            longest_file_wait: Duration::ZERO,
             dropped_queue_imu: 0,
             dropped_late: 0,
             dropped_device: 0,
@@ -372,6 +386,7 @@ impl RecordStats {
         format!(
             "{{\"state\":\"{}\",\"elapsed_s\":{:.3},\"recorded_s\":{:.3},\"colour_frames\":{},\
              \"depth_frames\":{},\"imu_samples\":{},\"dropped_queue_captures\":{},\
+             \"dropped_queue_file_stalled\":{},\"longest_file_wait_ms\":{:.1},\
              \"dropped_queue_imu\":{},\"dropped_late\":{},\"dropped_device\":{},\
              \"bytes_written\":{},\"write_rate_bytes_per_s\":{:.0},\"delivered_ts_usec\":{{\"colour\":{},\
              \"depth\":{},\"imu\":{}}},\"written\":{{\"until_usec\":{},\"colour_frames\":{},\
@@ -384,6 +399,8 @@ impl RecordStats {
             self.depth_frames,
             self.imu_samples,
             self.dropped_queue_captures,
+            self.dropped_queue_file_stalled,
+            self.longest_file_wait.as_secs_f64() * 1e3,
             self.dropped_queue_imu,
             self.dropped_late,
             self.dropped_device,
@@ -423,6 +440,15 @@ impl fmt::Display for RecordStats {
             self.dropped_device,
             self.write_rate_bytes_per_sec() / 1e6,
         )?;
+        if self.dropped_queue_captures > 0 {
+            write!(
+                f,
+                "  ({} captures dropped while the file system held the writer; longest wait \
+                 {} ms)",
+                self.dropped_queue_file_stalled,
+                self.longest_file_wait.as_millis()
+            )?;
+        }
         if self.stalls_recovered > 0 {
             write!(
                 f,
@@ -498,12 +524,14 @@ pub struct Summary {
     pub colour_controls: Option<ColourControls>,
 }
 
-/// A sink, positioned at its start, that publishes how long the file written through it is.
+/// A sink, positioned at its start, that publishes how long the file written through it is
+/// and how long each call into it takes.
 pub struct CountingSink<W> {
     inner: W,
     pos: u64,
     end: u64,
     written: Arc<AtomicU64>,
+    waits: Arc<FileWaits>,
 }
 
 impl<W> CountingSink<W> {
@@ -513,11 +541,16 @@ impl<W> CountingSink<W> {
             pos: 0,
             end: 0,
             written: Arc::new(AtomicU64::new(0)),
+            waits: Arc::new(FileWaits::new()),
         }
     }
 
     pub fn counter(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.written)
+    }
+
+    fn file_waits(&self) -> Arc<FileWaits> {
+        Arc::clone(&self.waits)
     }
 
     #[cfg(test)]
@@ -528,7 +561,7 @@ impl<W> CountingSink<W> {
 
 impl<W: Write> Write for CountingSink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self.waits.time(|| self.inner.write(buf))?;
         self.pos += n as u64;
         if self.pos > self.end {
             self.end = self.pos;
@@ -538,13 +571,13 @@ impl<W: Write> Write for CountingSink<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.waits.time(|| self.inner.flush())
     }
 }
 
 impl<W: Seek> Seek for CountingSink<W> {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.pos = self.inner.seek(pos)?;
+        self.pos = self.waits.time(|| self.inner.seek(pos))?;
         Ok(self.pos)
     }
 }
@@ -583,7 +616,7 @@ impl Durable for io::Cursor<Vec<u8>> {}
 
 impl<W: Durable> Durable for CountingSink<W> {
     fn sync_data(&mut self) -> io::Result<()> {
-        self.inner.sync_data()
+        self.waits.time(|| self.inner.sync_data())
     }
 
     fn finish(&mut self) -> io::Result<()> {
@@ -848,6 +881,7 @@ pub fn record<W: Durable>(
     let header = header_for(device, &validated, controls);
     let sink = CountingSink::new(sink);
     let written = sink.counter();
+    let file_waits = sink.file_waits();
     let mut writer =
         MkvWriter::create_with_sync(sink, header, options.writer.clone(), |w| w.sync_data())
             .map_err(|source| {
@@ -868,6 +902,7 @@ pub fn record<W: Durable>(
         tx,
         budget: Arc::new(ByteBudget::new(options.queue_bytes)),
         late: Arc::new(AtomicU64::new(0)),
+        file: file_waits,
     };
     let failed = Arc::new(AtomicBool::new(false));
     let writer_failed = Arc::clone(&failed);
@@ -903,7 +938,7 @@ pub fn record<W: Durable>(
     on_status(&stats);
     let _ = device.stop_imu();
     let stop_result = device.stop();
-    let late = Arc::clone(&queue.late);
+    let (late, file) = (Arc::clone(&queue.late), Arc::clone(&queue.file));
     drop(queue);
     let outcome = handle.join();
     device.buffers().release_idle();
@@ -916,6 +951,7 @@ pub fn record<W: Durable>(
         )),
     });
     stats.bytes_written = written.load(Ordering::Relaxed);
+    stats.longest_file_wait = file.longest();
     read_writer_progress(&mut stats, &late, &progress);
     stats.elapsed = started.elapsed();
     stats.sync = SyncState::Stopped;
@@ -1027,6 +1063,7 @@ impl Pump<'_> {
         let (written, progress) = self.writer;
         self.stats.elapsed = self.started.elapsed();
         self.stats.bytes_written = written.load(Ordering::Relaxed);
+        self.stats.longest_file_wait = self.queue.file.longest();
         self.stats.dropped_device = device_drops(self.device);
         let device = self.device.stats();
         self.stats.stalls_recovered = device.stalls_recovered;
@@ -1128,6 +1165,8 @@ struct Queue {
     budget: Arc<ByteBudget>,
     /// The writer's count of late items skipped ([`RecordStats::dropped_late`]).
     late: Arc<AtomicU64>,
+    /// How long the writer waits on the file: what a drop is charged to.
+    file: Arc<FileWaits>,
 }
 
 /// Image bytes of a capture.
@@ -1156,7 +1195,7 @@ fn send(
     let block = policy == DropPolicy::Block;
     if !queue.budget.take(bytes, block) {
         if capture.is_some() && !block {
-            stats.dropped_queue_captures += 1;
+            count_queue_drop(queue, stats);
         }
         return;
     }
@@ -1173,7 +1212,7 @@ fn send(
                 queue.budget.give_back(item.bytes);
                 *imu = item.imu;
                 if item.capture.is_some() {
-                    stats.dropped_queue_captures += 1;
+                    count_queue_drop(queue, stats);
                 }
                 return;
             }
@@ -1188,6 +1227,15 @@ fn send(
         times.colour = colour.or(times.colour);
         times.depth = depth.or(times.depth);
         times.imu = newest_imu.or(times.imu);
+    }
+}
+
+/// Counts a capture dropped at the full queue and charges it to the file system when that is
+/// holding the writer.
+fn count_queue_drop(queue: &Queue, stats: &mut RecordStats) {
+    stats.dropped_queue_captures += 1;
+    if queue.file.holding_the_writer() {
+        stats.dropped_queue_file_stalled += 1;
     }
 }
 
@@ -1298,6 +1346,7 @@ mod tests {
             tx,
             budget: Arc::new(ByteBudget::new(options.queue_bytes)),
             late: Arc::new(AtomicU64::new(0)),
+            file: Arc::new(FileWaits::new()),
         };
         let mut stats = RecordStats::starting(0);
         for n in 0..EVENT_CAPACITY as u64 {
@@ -1324,6 +1373,10 @@ mod tests {
         assert_eq!(
             stats.dropped_queue_captures, 1,
             "the item bound still holds"
+        );
+        assert_eq!(
+            stats.dropped_queue_file_stalled, 0,
+            "no call into the file held the writer"
         );
     }
 

@@ -148,6 +148,8 @@ struct Totals {
     late_faults: u64,
     frames: [u64; 3],
     queue_drops: u64,
+    /// Of those, dropped while the file system held the writer.
+    queue_drops_file_stalled: u64,
     device_events: BTreeMap<String, u64>,
     repaired: u64,
     /// Killed or out of disk before the first cluster: `info` says no frame was ever written.
@@ -585,6 +587,7 @@ fn verify(o: &Options, run: &Run, totals: &mut Totals) -> Vec<String> {
     }
     if let (false, Some(s)) = (needs_repair, &stopped) {
         totals.queue_drops += s["dropped_queue_captures"].as_u64().unwrap_or(0);
+        totals.queue_drops_file_stalled += s["dropped_queue_file_stalled"].as_u64().unwrap_or(0);
         for (i, stream) in STREAMS.iter().enumerate() {
             let want = s[format!("{stream}_{}", if i == 2 { "samples" } else { "frames" })]
                 .as_u64()
@@ -700,7 +703,7 @@ fn main() {
     }
     println!(
         "soak: seed {}, {:.1} min, {} recorders ({} repaired after SIGKILL or disk-full, {} ended before their first cluster), faults {:?} ({} late), \
-         frames colour {} depth {} imu {}, queue drops {}, device events {:?}, peak RSS {} kB, violations {}",
+         frames colour {} depth {} imu {}, queue drops {} ({} while the file system held the writer), device events {:?}, peak RSS {} kB, violations {}",
         o.seed,
         span / 60.0,
         totals.recorders,
@@ -712,6 +715,7 @@ fn main() {
         totals.frames[1],
         totals.frames[2],
         totals.queue_drops,
+        totals.queue_drops_file_stalled,
         totals.device_events,
         totals.rss_kb.iter().map(|r| r.1).max().unwrap_or(0),
         totals.violations.len()

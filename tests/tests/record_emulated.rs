@@ -464,6 +464,10 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
     .unwrap();
     let s = summary.stats;
     assert!(s.dropped_queue_captures > 0, "{s:?}");
+    assert_eq!(
+        s.dropped_queue_file_stalled, s.dropped_queue_captures,
+        "the writer waited in the file's writes each time: {s:?}"
+    );
     let (_, times) = block_times(&path, false);
     let (colour, depth) = (&times["COLOR"], &times["RAW_DEPTH"]);
     assert_eq!(colour.len() as u64, s.colour_frames);
@@ -486,6 +490,116 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
         colour.len() as u64 + s.dropped_queue_captures,
         slots,
         "every capture is either written or counted as dropped"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// A file whose writes stop once for each of `pauses` (after that much wall time since the
+/// first write, for that long): a file system that holds its writer now and then.
+struct StallingFile {
+    file: File,
+    first_write: Option<std::time::Instant>,
+    pauses: Vec<(Duration, Duration)>,
+}
+
+impl Write for StallingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let since = self
+            .first_write
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed();
+        if let Some(i) = self.pauses.iter().position(|&(at, _)| since >= at) {
+            let (_, pause) = self.pauses.remove(i);
+            std::thread::sleep(pause);
+        }
+        self.file.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for StallingFile {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl Durable for StallingFile {}
+
+/// Queue bounds and pauses in frame periods, so the test is about the mechanism, not about
+/// this machine's speed: the queue holds 8 frames; a pause of 4 periods fits, one of 24 costs
+/// the frames beyond those 8 in one burst, after which the writer catches up.
+#[test]
+fn a_stalled_file_system_costs_one_burst_charged_to_it_and_the_queue_drains_after_it() {
+    let rig = EmulatedRig::standalone(1, Pacing::RealTime);
+    let mut device = Device::from_transport(Box::new(rig.transport(0))).unwrap();
+    let mut config = config(DepthMode::PassiveIr, Fps::Fps15, COLOURS[0]);
+    config.imu = false;
+    let mut options = options(config, 4.5);
+    options.drop_policy = DropPolicy::DropWhenFull;
+    let frame = DepthMode::PassiveIr.sensor_mode().unwrap().raw_frame_size();
+    options.queue_bytes = 8 * frame;
+    let period = Duration::from_micros(u64::from(Fps::Fps15.period_usec()));
+    let (short, long) = (4 * period, 24 * period);
+    let path = temp_path("stalling.mkv");
+    let sink = StallingFile {
+        file: File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap(),
+        first_write: None,
+        pauses: vec![
+            (Duration::from_millis(800), short),
+            (Duration::from_millis(2000), long),
+        ],
+    };
+    let summary = record(
+        &mut device,
+        sink,
+        &path,
+        &options,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = summary.stats;
+    assert!(
+        s.dropped_queue_captures > 0,
+        "the long pause costs frames: {s:?}"
+    );
+    assert_eq!(
+        s.dropped_queue_file_stalled, s.dropped_queue_captures,
+        "every drop is charged to the stalled file: {s:?}"
+    );
+    assert!(s.longest_file_wait >= long, "{s:?}");
+    let (_, times) = block_times(&path, false);
+    let frames: Vec<u64> = times
+        .iter()
+        .filter(|(name, _)| name.as_str() != "IMU")
+        .flat_map(|(_, t)| t.iter().copied())
+        .collect();
+    let period_usec = period.as_micros() as u64;
+    let slot = |t: u64| (t - frames[0] + period_usec / 2) / period_usec;
+    let missing: Vec<u64> = frames
+        .windows(2)
+        .flat_map(|w| slot(w[0]) + 1..slot(w[1]))
+        .collect();
+    assert_eq!(
+        missing.len() as u64,
+        s.dropped_queue_captures,
+        "{missing:?}"
+    );
+    assert!(
+        missing.windows(2).all(|w| w[1] == w[0] + 1),
+        "one burst, none from the short pause, none after the writer caught up: {missing:?}"
+    );
+    assert!(
+        missing.len() <= 24 + 1 - 8 + 2,
+        "no more frames lost than came in the pause beyond the queue's 8: {missing:?}"
     );
     std::fs::remove_file(&path).unwrap();
 }
