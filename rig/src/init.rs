@@ -51,6 +51,12 @@ pub const DEFAULT_PORT: u16 = 7447;
 pub const LINK_LEASE_MS: u64 = 1500;
 /// Keep-alive messages per lease (one every 250 ms).
 pub const KEEP_ALIVE_PER_LEASE: u64 = 6;
+/// How long one attempt to open a link may take (ms; zenoh's default is 10 s). A QUIC link to
+/// an agent that is down gets no answer at all (no TCP reset over UDP), so each attempt runs
+/// to this timeout, and closing the session waits for the attempt in progress: with 10 s every
+/// coordinator that outlived an agent took 9.6–10 s to close, and now and then failed with
+/// zenoh's own 10 s close timeout. A handshake on a LAN takes milliseconds.
+pub const OPEN_TIMEOUT_MS: u64 = 2000;
 /// File name of a node's zenoh configuration inside its directory.
 pub const CONFIG_FILE: &str = "zenoh.json5";
 /// File name of the rig description.
@@ -309,6 +315,7 @@ fn common_config(rig: &str, node: &str, listen: Vec<String>, connect: Vec<String
             "gossip": { "enabled": false }
         },
         "transport": {
+            "unicast": { "open_timeout": OPEN_TIMEOUT_MS },
             "link": {
                 "protocols": ["quic"],
                 "tx": { "lease": LINK_LEASE_MS, "keep_alive": KEEP_ALIVE_PER_LEASE },
