@@ -1,7 +1,8 @@
 //! The recording pipeline (`k4sync_host::record`) over the emulator on its virtual clock: every
 //! legal depth mode × rate with every colour family reads back with frame counts, timestamps,
 //! tags (effective delays) and calibration equal to what the emulator produced; a subordinate
-//! shows "waiting for master"; a slow disk drops whole captures only; a full disk stops the
+//! shows "waiting for master"; a slow disk drops whole captures only, each charged to the file,
+//! and a file system that stalls once costs one burst that ends with the stall; a full disk stops the
 //! recording with a typed error and leaves every flushed cluster readable.
 
 #![expect(
@@ -408,15 +409,45 @@ fn a_subordinate_waits_for_its_master_then_records_with_the_effective_delay() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// A file sink that takes `delay` for every write: a disk slower than the camera.
+/// A file sink whose writes wait: `every_write` before each (a disk slower than the camera),
+/// and once for each of `pauses` (after that much wall time since the first write, for that
+/// long: a file system that holds its writer now and then).
 struct SlowFile {
     file: File,
-    delay: Duration,
+    every_write: Duration,
+    first_write: Option<std::time::Instant>,
+    pauses: Vec<(Duration, Duration)>,
+}
+
+impl SlowFile {
+    fn create(path: &Path, every_write: Duration, pauses: Vec<(Duration, Duration)>) -> Self {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap();
+        SlowFile {
+            file,
+            every_write,
+            first_write: None,
+            pauses,
+        }
+    }
 }
 
 impl Write for SlowFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        std::thread::sleep(self.delay);
+        let since = self
+            .first_write
+            .get_or_insert_with(std::time::Instant::now)
+            .elapsed();
+        if let Some(i) = self.pauses.iter().position(|&(at, _)| since >= at) {
+            let (_, pause) = self.pauses.remove(i);
+            std::thread::sleep(pause);
+        }
+        std::thread::sleep(self.every_write);
         self.file.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -432,6 +463,35 @@ impl Seek for SlowFile {
 
 impl Durable for SlowFile {}
 
+/// Records through `sink` and checks that it cost captures at the queue, every one charged to
+/// the file's waits.
+fn record_dropping_for_the_file(
+    device: &mut Device,
+    sink: SlowFile,
+    path: &Path,
+    options: &RecordOptions,
+) -> Summary {
+    let summary = record(
+        device,
+        sink,
+        path,
+        options,
+        &AtomicBool::new(false),
+        &mut |_| {},
+    )
+    .unwrap();
+    let s = summary.stats;
+    assert!(
+        s.dropped_queue_captures > 0,
+        "the file cost captures: {s:?}"
+    );
+    assert_eq!(
+        s.dropped_queue_file_stalled, s.dropped_queue_captures,
+        "every drop is charged to the file: {s:?}"
+    );
+    summary
+}
+
 #[test]
 fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
     let rig = EmulatedRig::standalone(1, Pacing::Virtual);
@@ -442,32 +502,9 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
     options.drop_policy = DropPolicy::DropWhenFull;
     options.writer.cluster_write_delay_nsec = 0;
     let path = temp_path("slow.mkv");
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
-    let sink = SlowFile {
-        file,
-        delay: Duration::from_millis(40),
-    };
-    let summary = record(
-        &mut device,
-        sink,
-        &path,
-        &options,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
+    let sink = SlowFile::create(&path, Duration::from_millis(40), Vec::new());
+    let summary = record_dropping_for_the_file(&mut device, sink, &path, &options);
     let s = summary.stats;
-    assert!(s.dropped_queue_captures > 0, "{s:?}");
-    assert_eq!(
-        s.dropped_queue_file_stalled, s.dropped_queue_captures,
-        "the writer waited in the file's writes each time: {s:?}"
-    );
     let (_, times) = block_times(&path, false);
     let (colour, depth) = (&times["COLOR"], &times["RAW_DEPTH"]);
     assert_eq!(colour.len() as u64, s.colour_frames);
@@ -494,39 +531,6 @@ fn a_slow_disk_drops_whole_captures_at_the_queue_and_counts_them() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// A file whose writes stop once for each of `pauses` (after that much wall time since the
-/// first write, for that long): a file system that holds its writer now and then.
-struct StallingFile {
-    file: File,
-    first_write: Option<std::time::Instant>,
-    pauses: Vec<(Duration, Duration)>,
-}
-
-impl Write for StallingFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let since = self
-            .first_write
-            .get_or_insert_with(std::time::Instant::now)
-            .elapsed();
-        if let Some(i) = self.pauses.iter().position(|&(at, _)| since >= at) {
-            let (_, pause) = self.pauses.remove(i);
-            std::thread::sleep(pause);
-        }
-        self.file.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
-impl Seek for StallingFile {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.file.seek(pos)
-    }
-}
-
-impl Durable for StallingFile {}
-
 /// Queue bounds and pauses in frame periods, so the test is about the mechanism, not about
 /// this machine's speed: the queue holds 8 frames; a pause of 4 periods fits, one of 24 costs
 /// the frames beyond those 8 in one burst, after which the writer catches up.
@@ -543,38 +547,12 @@ fn a_stalled_file_system_costs_one_burst_charged_to_it_and_the_queue_drains_afte
     let period = Duration::from_micros(u64::from(Fps::Fps15.period_usec()));
     let (short, long) = (4 * period, 24 * period);
     let path = temp_path("stalling.mkv");
-    let sink = StallingFile {
-        file: File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap(),
-        first_write: None,
-        pauses: vec![
-            (Duration::from_millis(800), short),
-            (Duration::from_millis(2000), long),
-        ],
-    };
-    let summary = record(
-        &mut device,
-        sink,
-        &path,
-        &options,
-        &AtomicBool::new(false),
-        &mut |_| {},
-    )
-    .unwrap();
-    let s = summary.stats;
-    assert!(
-        s.dropped_queue_captures > 0,
-        "the long pause costs frames: {s:?}"
-    );
-    assert_eq!(
-        s.dropped_queue_file_stalled, s.dropped_queue_captures,
-        "every drop is charged to the stalled file: {s:?}"
-    );
+    let pauses = vec![
+        (Duration::from_millis(800), short),
+        (Duration::from_millis(2000), long),
+    ];
+    let sink = SlowFile::create(&path, Duration::ZERO, pauses);
+    let s = record_dropping_for_the_file(&mut device, sink, &path, &options).stats;
     assert!(s.longest_file_wait >= long, "{s:?}");
     let (_, times) = block_times(&path, false);
     let frames: Vec<u64> = times
