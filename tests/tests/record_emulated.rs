@@ -2,8 +2,8 @@
 //! legal depth mode × rate with every colour family reads back with frame counts, timestamps,
 //! tags (effective delays) and calibration equal to what the emulator produced; a subordinate
 //! shows "waiting for master"; a slow disk drops whole captures only, each charged to the file,
-//! and a file system that stalls once costs one burst that ends with the stall; a full disk stops the
-//! recording with a typed error and leaves every flushed cluster readable.
+//! and a file system that stalls once costs one burst that ends with the stall; a full disk
+//! stops the recording with a typed error and leaves every flushed cluster readable.
 
 #![expect(
     clippy::unwrap_used,
