@@ -232,6 +232,13 @@ fn virtual_pacing_records_every_frame_of_the_length_without_a_drop() {
     assert_eq!(last["ok"], true, "{text}");
     let stats = &last["stats"];
     assert_eq!(stats["dropped_queue_captures"], 0, "{stats}");
+    assert_eq!(stats["dropped_queue_file_stalled"], 0, "{stats}");
+    assert!(
+        stats["longest_file_wait_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0),
+        "{stats}"
+    );
     assert_eq!(stats["dropped_queue_imu"], 0, "{stats}");
     // `dropped_device` may count depth frames that reached the host before the first colour
     // frame (the pairer drops them, as the SDK does; how many depends on thread scheduling):
