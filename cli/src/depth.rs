@@ -413,50 +413,51 @@ impl RigRun<'_> {
     /// One worker: its own engine (a context belongs to the thread that made it), jobs taken
     /// from the queue until it is empty or `stop` is set.
     fn work(&self) {
-        let RigRun {
-            engine_path,
-            queue,
-            outcomes,
-            version,
-            options,
-            stop,
-            json,
-            total,
-        } = self;
-        let (engine_path, options, stop, json, total) =
-            (*engine_path, *options, *stop, *json, *total);
-        let engine = Engine::load(engine_path);
-        loop {
-            let Some((input, output)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                return;
-            };
-            let result = match &engine {
-                _ if stop.load(Ordering::Acquire) => Err(DepthError::Interrupted {
-                    path: output.clone(),
-                }
-                .to_string()),
-                Err(e) => Err(engine_error(engine_path, e)),
-                Ok(engine) => {
-                    if let Ok(mut v) = version.lock() {
-                        v.get_or_insert_with(|| engine.version().to_string());
-                    }
-                    let mut printer = ProgressPrinter::new(true, &input);
-                    depth::convert(engine, &input, &output, options, stop, &mut |p| {
-                        printer.update(p)
-                    })
-                    .map_err(|e| e.to_string())
-                }
-            };
-            if let Ok(mut all) = outcomes.lock() {
-                if !json {
-                    match &result {
-                        Ok(s) => eprintln!("[{}/{total}] {}", all.len() + 1, text_line(&output, s)),
-                        Err(e) => eprintln!("[{}/{total}] k4sync depth: {e}", all.len() + 1),
-                    }
-                }
-                all.push((input, output, result));
+        let engine = Engine::load(self.engine_path);
+        while let Some((input, output)) = self.queue.lock().ok().and_then(|mut q| q.pop_front()) {
+            let result = self.convert(&engine, &input, &output);
+            self.finished(input, output, result);
+        }
+    }
+
+    /// Converts one recording, or says why not (stopped, the engine did not load).
+    fn convert(
+        &self,
+        engine: &Result<Engine, EngineError>,
+        input: &Path,
+        output: &Path,
+    ) -> Result<ConvertSummary, String> {
+        let engine = match engine {
+            _ if self.stop.load(Ordering::Acquire) => {
+                let path = output.to_owned();
+                return Err(DepthError::Interrupted { path }.to_string());
+            }
+            Err(e) => return Err(engine_error(self.engine_path, e)),
+            Ok(engine) => engine,
+        };
+        if let Ok(mut v) = self.version.lock() {
+            v.get_or_insert_with(|| engine.version().to_string());
+        }
+        let mut printer = ProgressPrinter::new(true, input);
+        depth::convert(engine, input, output, self.options, self.stop, &mut |p| {
+            printer.update(p)
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// Keeps a job's outcome and, for humans, prints it numbered.
+    fn finished(&self, input: PathBuf, output: PathBuf, result: Result<ConvertSummary, String>) {
+        let Ok(mut all) = self.outcomes.lock() else {
+            return;
+        };
+        let (n, total) = (all.len() + 1, self.total);
+        if !self.json {
+            match &result {
+                Ok(s) => eprintln!("[{n}/{total}] {}", text_line(&output, s)),
+                Err(e) => eprintln!("[{n}/{total}] k4sync depth: {e}"),
             }
         }
+        all.push((input, output, result));
     }
 }
 
